@@ -1,0 +1,63 @@
+package report
+
+// Names of the Ginkgo report entries through which suites tell the host what they learned.
+// Suites attach them with ginkgo.AddReportEntry; the importer looks them up by name.
+const (
+	// EntryKernel carries a KernelInfo, attached once per suite run (on its BeforeSuite node).
+	EntryKernel = "landlock.kernel"
+	// EntryVerdict carries a Verdict, attached by a spec that decides a feature's outcome.
+	EntryVerdict = "landlock.verdict"
+	// EntryEffectiveABI carries an int: the highest ABI whose every feature the kernel
+	// accepted, computed from behaviour alone by suites/abi.
+	EntryEffectiveABI = "landlock.effective_abi"
+)
+
+// Status says whether Landlock can be used at all on a kernel.
+type Status string
+
+const (
+	StatusAvailable Status = "available"
+	StatusNotBuilt  Status = "not-built" // ENOSYS: CONFIG_SECURITY_LANDLOCK=n
+	StatusDisabled  Status = "disabled"  // EOPNOTSUPP: built in, not in lsm= at boot
+	StatusUnknown   Status = "unknown"   // any other error from the version query
+)
+
+// KernelInfo is what a suite binary learned about the kernel it ran on.
+type KernelInfo struct {
+	Release string `json:"release"`
+	Status  Status `json:"status"`
+	ABI     int    `json:"abi"`
+	// Errata is the bitmask from LANDLOCK_CREATE_RULESET_ERRATA: bit N-1 set means
+	// erratum N is fixed. Zero where the query is unsupported.
+	Errata uint64 `json:"errata"`
+	// ErrataQuery is false where the kernel rejected the errata query (pre-ABI-7 kernels
+	// without the backport), so a zero Errata is not mistaken for "queried, none fixed".
+	ErrataQuery bool   `json:"errata_query"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Outcome is a feature-level verdict.
+type Outcome string
+
+const (
+	Works  Outcome = "works"            // supported by the kernel's ABI and behaves as specified
+	Absent Outcome = "correctly-absent" // above the kernel's ABI and cleanly rejected
+	Broken Outcome = "broken"           // a spec of the feature failed
+	// Errata outcomes: the fixed behaviour was observed, or not, against what the kernel claims.
+	ErratumFixed              Outcome = "fixed"
+	ErratumNotFixedAdvertised Outcome = "not-fixed-as-advertised"
+	ErratumFixedNotAdvertised Outcome = "fixed-not-advertised"
+	ErratumAdvertisedNotFixed Outcome = "advertised-not-fixed"
+	// NotApplicable: the feature could not be exercised here (missing module, no root); the
+	// spec that found this skipped with the reason.
+	NotApplicable Outcome = "not-applicable"
+)
+
+// Verdict is one spec's conclusion about a feature or erratum.
+type Verdict struct {
+	Feature string  `json:"feature"`
+	ABI     int     `json:"abi,omitempty"`
+	Erratum int     `json:"erratum,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	Detail  string  `json:"detail,omitempty"`
+}

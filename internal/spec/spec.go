@@ -1,0 +1,187 @@
+// Package spec is what every llconform suite shares: the suite entry points, the kernel
+// probe every spec consults, the labels that tie a spec to its feature, ABI and erratum,
+// the one helper through which specs skip, feature verdicts, and errno assertions that
+// name what was seen and what was expected.
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/sandbox"
+)
+
+// Main is the suites' TestMain: it serves process-mode sandbox helpers, then runs the tests.
+func Main(m *testing.M) {
+	sandbox.Main()
+	os.Exit(m.Run())
+}
+
+// RunSuite runs the suite's specs, recording the kernel probe in the report first.
+func RunSuite(t *testing.T, name string) {
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.BeforeSuite(func() {
+		ginkgo.AddReportEntry(report.EntryKernel, KernelInfo(), ginkgo.ReportEntryVisibilityNever)
+	})
+	ginkgo.RunSpecs(t, "llconform "+name)
+}
+
+var (
+	probeOnce sync.Once
+	probed    landlock.Info
+)
+
+// Kernel returns what the running kernel claims about Landlock, probed once per process.
+func Kernel() landlock.Info {
+	probeOnce.Do(func() { probed = landlock.Probe() })
+	return probed
+}
+
+// KernelInfo returns the probe in the report's form.
+func KernelInfo() report.KernelInfo {
+	k := Kernel()
+	info := report.KernelInfo{
+		Release:     release(),
+		Status:      report.Status(k.Status.String()),
+		ABI:         k.ABI,
+		Errata:      k.Errata,
+		ErrataQuery: k.ErrataQuery,
+	}
+	if k.Err != nil {
+		info.Error = k.Err.Error()
+	}
+	return info
+}
+
+func release() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// Feature labels a spec with its feature and the ABI that introduced it.
+func Feature(name string, abi int) ginkgo.Labels {
+	return ginkgo.Label(name, fmt.Sprintf("abi:%d", abi))
+}
+
+// Erratum labels a spec with the erratum it checks, its feature and the ABI it applies from.
+func Erratum(n int) ginkgo.Labels {
+	e := landlock.ErrataTable[n-1]
+	return ginkgo.Label(e.Feature, fmt.Sprintf("abi:%d", e.ABI), fmt.Sprintf("erratum:%d", n))
+}
+
+// Needs labels a spec with what it requires of its environment, e.g. "root", "audit",
+// "module:sctp".
+func Needs(what ...string) ginkgo.Labels {
+	labels := make(ginkgo.Labels, len(what))
+	for i, w := range what {
+		labels[i] = "needs:" + w
+	}
+	return labels
+}
+
+// Skip skips the current spec, saying why. It is the only way specs skip.
+func Skip(format string, args ...any) {
+	ginkgo.Skip(fmt.Sprintf(format, args...))
+}
+
+// RequireLandlock skips the spec when the kernel has no usable Landlock at all: there is
+// nothing of the feature to check, and suites/abi reports the absence itself.
+func RequireLandlock() {
+	k := Kernel()
+	if k.Status != landlock.Available {
+		Skip("Landlock %s on this kernel (%v)", k.Status, k.Err)
+	}
+}
+
+// RequireRoot skips the spec unless the runner is root.
+func RequireRoot() {
+	if os.Geteuid() != 0 {
+		Skip("needs root (running as uid %d)", os.Geteuid())
+	}
+}
+
+// Supports reports whether the kernel's claimed ABI includes abi. Specs use it to choose
+// between checking a feature's behaviour and checking its clean rejection; Landlock must be
+// available (RequireLandlock).
+func Supports(abi int) bool {
+	return Kernel().ABI >= abi
+}
+
+// Verdict attaches a feature-level verdict to the current spec's report.
+func Verdict(v report.Verdict) {
+	ginkgo.AddReportEntry(report.EntryVerdict, v, ginkgo.ReportEntryVisibilityNever)
+}
+
+// FeatureVerdict records that feature (introduced by abi) works on this kernel, or is
+// correctly absent from it, according to the kernel's ABI. Call it once the spec's
+// assertions have passed; a failing spec marks its feature broken regardless.
+func FeatureVerdict(feature string, abi int) {
+	outcome := report.Works
+	if !Supports(abi) {
+		outcome = report.Absent
+	}
+	Verdict(report.Verdict{Feature: feature, ABI: abi, Outcome: outcome})
+}
+
+// ErrnoName names an error the way the kernel's documentation does: "EACCES", "success".
+func ErrnoName(err error) string {
+	if err == nil {
+		return "success"
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if name := unix.ErrnoName(errno); name != "" {
+			return name
+		}
+		return fmt.Sprintf("errno %d", int(errno))
+	}
+	return err.Error()
+}
+
+// ExpectErrno asserts that a sandboxed action was set up and ended with want (nil for
+// success). what describes the right, the rule and the action, e.g.
+// "READ_FILE handled, no rule: open(O_RDONLY)"; the failure message adds the errno seen
+// versus the one expected.
+func ExpectErrno(res sandbox.Result, want error, what string, args ...any) {
+	ginkgo.GinkgoHelper()
+	desc := fmt.Sprintf(what, args...)
+	gomega.Expect(res.Setup).NotTo(gomega.HaveOccurred(), "%s: sandbox setup failed", desc)
+	ExpectErr(res.Err, want, "%s", desc)
+}
+
+// ExpectErr asserts that err is want (nil for success), naming both in the failure.
+func ExpectErr(err, want error, what string, args ...any) {
+	ginkgo.GinkgoHelper()
+	desc := fmt.Sprintf(what, args...)
+	if !sameErrno(err, want) {
+		ginkgo.Fail(fmt.Sprintf("%s: got %s, want %s", desc, ErrnoName(err), ErrnoName(want)))
+	}
+}
+
+func sameErrno(err, want error) bool {
+	if want == nil || err == nil {
+		return err == want
+	}
+	return errors.Is(err, want)
+}
+
+// Bits formats a mask of kind k as audit-style names, for failure messages.
+func Bits(k landlock.Kind, mask uint64) string {
+	if mask == 0 {
+		return "none"
+	}
+	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
+}

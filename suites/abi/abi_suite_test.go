@@ -1,0 +1,11 @@
+package abi_test
+
+import (
+	"testing"
+
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func TestMain(m *testing.M) { spec.Main(m) }
+
+func TestABI(t *testing.T) { spec.RunSuite(t, "abi") }

@@ -1,0 +1,41 @@
+package abi_test
+
+import (
+	"os"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func init() {
+	sandbox.Register("open", func(args []string) ([]byte, error) {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.Close()
+	})
+}
+
+var _ = Describe("the sandbox harness", spec.Feature("fs.read_file", 1), func() {
+	BeforeEach(spec.RequireLandlock)
+	deny := sandbox.FS(landlock.AccessFSReadFile)
+	It("MUST leave the runner unrestricted after a thread-mode denial", func() {
+		res := sandbox.Thread(deny, func() error { _, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0); return err })
+		spec.ExpectErrno(res, unix.EACCES, "READ_FILE handled, no rule: open(/proc/self/status) in thread mode")
+		fd, err := unix.Open("/proc/self/status", unix.O_RDONLY, 0)
+		spec.ExpectErr(err, nil, "runner open(/proc/self/status) after the sandboxed denial")
+		unix.Close(fd)
+	})
+	It("MUST deny in process mode and leave the runner unrestricted", func() {
+		res := sandbox.Process(deny, "open", "/proc/self/status")
+		spec.ExpectErrno(res, unix.EACCES, "READ_FILE handled, no rule: open(/proc/self/status) in process mode")
+		f, err := os.Open("/proc/self/status")
+		spec.ExpectErr(err, nil, "runner open after process-mode denial")
+		f.Close()
+	})
+})
