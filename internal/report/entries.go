@@ -51,6 +51,9 @@ const (
 	// NotApplicable: the feature could not be exercised here (missing module, no root); the
 	// spec that found this skipped with the reason.
 	NotApplicable Outcome = "not-applicable"
+	// Unknown: a spec of the feature hit an infrastructure error (panic, timeout), or the
+	// kernel's ABI is not known, so nothing can be concluded. Only the host derives it.
+	Unknown Outcome = "unknown"
 )
 
 // Verdict is one spec's conclusion about a feature or erratum.

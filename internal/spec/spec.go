@@ -185,3 +185,26 @@ func Bits(k landlock.Kind, mask uint64) string {
 	}
 	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
 }
+
+// ErratumVerdict records what a spec observed of erratum n. Where the kernel advertises the
+// fix, the fixed behaviour must hold: the spec fails otherwise. Where it does not, the spec
+// passes and the verdict says what was seen, fixed or not.
+func ErratumVerdict(n int, fixedObserved bool, detail string) {
+	ginkgo.GinkgoHelper()
+	e := landlock.ErrataTable[n-1]
+	advertised := Kernel().Fixed(n)
+	v := report.Verdict{Feature: e.Feature, ABI: e.ABI, Erratum: n, Detail: detail}
+	switch {
+	case advertised && !fixedObserved:
+		v.Outcome = report.ErratumAdvertisedNotFixed
+		Verdict(v)
+		ginkgo.Fail(fmt.Sprintf("erratum %d advertised but not fixed: %s", n, detail))
+	case advertised:
+		v.Outcome = report.ErratumFixed
+	case fixedObserved:
+		v.Outcome = report.ErratumFixedNotAdvertised
+	default:
+		v.Outcome = report.ErratumNotFixedAdvertised
+	}
+	Verdict(v)
+}
