@@ -1,0 +1,66 @@
+# llconform: the two commands a fresh machine needs are `make matrix` and `make test`.
+# Everything they depend on is installed here (deps) or built in Go (no cpio, no shell
+# tools in the guest).
+
+GO          ?= go
+BIN         := bin
+OUT         ?= out
+KERNELS     ?= kernels.yaml
+# The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI.
+SMOKE       ?= debian-5.10,debian-6.1,debian-7.3
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+SUITES      := $(notdir $(wildcard suites/*))
+# Suites and the agent run in a bare initramfs: they must be static.
+export CGO_ENABLED := 0
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps matrix run test lint unit host vm-smoke clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)/suites
+	$(GO) build -o $(BIN)/llconform ./cmd/llconform
+	$(GO) build -o $(BIN)/llconform-agent ./vm/agent
+	@for s in $(SUITES); do \
+		echo "$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s"; \
+		$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
+	done
+
+# QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
+# fetch kernels, are part of every Debian system.
+deps:
+	@command -v qemu-system-x86_64 >/dev/null || { \
+		echo "installing qemu-system-x86"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends qemu-system-x86; }
+
+# The main job: fetch the kernels of kernels.yaml, boot each under QEMU, run every suite,
+# print the matrix.
+matrix: deps build
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --out $(OUT)/matrix
+
+# Every suite on the running kernel, no VM.
+run: build
+	$(SUDO) $(BIN)/llconform run --out $(OUT)/host
+
+test: lint unit host vm-smoke
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
+
+host: build
+	$(SUDO) $(BIN)/llconform run --out $(OUT)/host
+
+vm-smoke: deps build
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --only $(SMOKE) --out $(OUT)/smoke
+
+clean:
+	rm -rf $(BIN) $(OUT)

@@ -1,0 +1,293 @@
+package report
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func intp(n int) *int { return &n }
+
+func TestParseLabels(t *testing.T) {
+	tests := []struct {
+		labels []string
+		want   LabelInfo
+	}{
+		{nil, LabelInfo{}},
+		{[]string{"fs.truncate", "abi:3"}, LabelInfo{Feature: "fs.truncate", ABI: 3}},
+		// The first dotted label without a colon wins; "needs:module:sctp" has a dot-free
+		// colon form and must not be taken for a feature.
+		{[]string{"slow", "needs:module:sctp", "net.tcp", "net.other", "erratum:1", "abi:4", "needs:root"},
+			LabelInfo{Feature: "net.tcp", ABI: 4, Erratum: 1, Needs: []string{"module:sctp", "root"}}},
+		{[]string{"needs:module:nf.x", "scope.signal"}, LabelInfo{Feature: "scope.signal", Needs: []string{"module:nf.x"}}},
+	}
+	for _, tt := range tests {
+		got, err := ParseLabels(tt.labels)
+		if err != nil {
+			t.Errorf("ParseLabels(%q): %v", tt.labels, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseLabels(%q) = %+v, want %+v", tt.labels, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"abi:", "abi:x", "abi:0", "erratum:-1"} {
+		if _, err := ParseLabels([]string{bad}); err == nil {
+			t.Errorf("ParseLabels(%q): no error", bad)
+		}
+	}
+}
+
+func TestErrata(t *testing.T) {
+	if got := ErrataList(0b1101); !reflect.DeepEqual(got, []int{1, 3, 4}) {
+		t.Errorf("ErrataList = %v", got)
+	}
+	if got := ErrataList(0); got != nil {
+		t.Errorf("ErrataList(0) = %v, want nil", got)
+	}
+	if got := ErrataBits(0b0111); got != "0b0111" {
+		t.Errorf("ErrataBits = %q", got)
+	}
+	if got := ErrataBits(0b10011); got != "0b10011" {
+		t.Errorf("ErrataBits = %q", got)
+	}
+	if got := FormatErrata(KernelInfo{Errata: 0b0111, ErrataQuery: true}); got != "0b0111 [1 2 3]" {
+		t.Errorf("FormatErrata = %q", got)
+	}
+	if got := FormatErrata(KernelInfo{}); got != "no query" {
+		t.Errorf("FormatErrata without query = %q", got)
+	}
+	k := KernelInfo{Errata: 0b0100, ErrataQuery: true}
+	if Advertises(k, 1) || !Advertises(k, 3) || Advertises(KernelInfo{Errata: 0b0100}, 3) || Advertises(k, 0) {
+		t.Error("Advertises disagrees with the bitmask")
+	}
+}
+
+// runOf builds a run on a kernel with the given ABI and errata from specs of one suite.
+func runOf(abi int, errata uint64, specs ...Spec) *Run {
+	r := &Run{Kernel: Kernel{Name: "k"}, Info: &KernelInfo{Status: StatusAvailable, ABI: abi, Errata: errata, ErrataQuery: true}}
+	s := Suite{Name: "s", Specs: specs}
+	s.count()
+	r.Suites = append(r.Suites, s)
+	return r
+}
+
+func spec(id, feature string, abi, erratum int, state State, verdicts ...Verdict) Spec {
+	sp := Spec{ID: id, Text: id, Feature: feature, ABI: abi, Erratum: erratum, State: state, Verdicts: verdicts}
+	if state == Failed || state == InfraState {
+		sp.Failure = &Failure{Message: id + " went wrong", Location: "x_test.go:1"}
+	}
+	if state == Skipped {
+		sp.SkipReason = "needs root"
+	}
+	return sp
+}
+
+func v(feature string, o Outcome, detail string) Verdict {
+	return Verdict{Feature: feature, Outcome: o, Detail: detail}
+}
+
+func TestEvaluateFeatures(t *testing.T) {
+	tests := []struct {
+		name   string
+		run    *Run
+		want   Outcome
+		detail string
+	}{
+		{"passing below ABI", runOf(6, 0, spec("a", "fs.truncate", 3, 0, Passed), spec("b", "fs.truncate", 3, 0, Skipped)), Works, ""},
+		{"passing above ABI", runOf(2, 0, spec("a", "fs.truncate", 3, 0, Passed)), Absent, ""},
+		{"failure beats verdicts", runOf(6, 0,
+			spec("a", "fs.truncate", 3, 0, Passed, v("fs.truncate", Works, "")),
+			spec("b", "fs.truncate", 3, 0, Failed)), Broken, "failed: b"},
+		{"failed erratum advertised", runOf(6, 0b0001, spec("a", "net.tcp", 4, 1, Failed)), ErratumAdvertisedNotFixed, "failed: a"},
+		{"failed erratum not advertised", runOf(6, 0b0010, spec("a", "net.tcp", 4, 1, Failed), spec("b", "net.tcp", 4, 1, Failed)),
+			Broken, "failed: a (and 1 more)"},
+		{"failed spec voids its verdict for another feature", runOf(6, 0,
+			spec("a", "fs.x", 1, 0, Failed, v("fs.y", Works, ""))), Broken, "failed: a"},
+		{"infra", runOf(6, 0, spec("a", "scope.signal", 6, 0, Passed), spec("b", "scope.signal", 6, 0, InfraState)), Unknown, "infrastructure error: b"},
+		{"only skipped", runOf(6, 0, spec("a", "net.sctp", 4, 0, Skipped)), NotApplicable, "needs root"},
+		{"verdict", runOf(6, 0b0111, spec("a", "net.tcp", 4, 1, Passed, v("net.tcp", ErratumFixed, "sctp bind allowed"))), ErratumFixed, "sctp bind allowed"},
+		{"most severe verdict wins", runOf(6, 0, spec("a", "scope.signal", 6, 2, Passed,
+			v("scope.signal", ErratumNotFixedAdvertised, "a"), v("scope.signal", ErratumFixedNotAdvertised, "b"), v("scope.signal", NotApplicable, "c"))),
+			ErratumFixedNotAdvertised, "b"},
+		{"observation beats not-applicable", runOf(6, 0, spec("a", "f.x", 1, 0, Passed, v("f.x", NotApplicable, "no module"), v("f.x", Works, "")),
+			spec("b", "f.x", 1, 0, Skipped)), Works, ""},
+		{"works and absent disagree", runOf(6, 0,
+			spec("a", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Works, "")),
+			spec("b", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Absent, ""))),
+			Broken, "verdicts disagree: a says works, b says correctly-absent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := EvaluateFeatures(tt.run)
+			if len(fs) == 0 {
+				t.Fatal("no features")
+			}
+			if fs[0].Outcome != tt.want || fs[0].Detail != tt.detail {
+				t.Errorf("got %s %q, want %s %q", fs[0].Outcome, fs[0].Detail, tt.want, tt.detail)
+			}
+		})
+	}
+
+	r := runOf(6, 0, spec("a", "fs.b", 2, 0, Passed), spec("b", "fs.a", 1, 0, Passed), spec("c", "", 0, 0, Failed))
+	r.Info = nil
+	fs := EvaluateFeatures(r)
+	if len(fs) != 2 || fs[0].Feature != "fs.a" || fs[1].Feature != "fs.b" {
+		t.Fatalf("features = %+v, want fs.a, fs.b sorted, unlabelled spec left out", fs)
+	}
+	if fs[0].Outcome != Unknown {
+		t.Errorf("without kernel info: %s, want %s", fs[0].Outcome, Unknown)
+	}
+}
+
+func TestFeaturesOfFixture(t *testing.T) {
+	r := &Run{Kernel: Kernel{Name: "trixie"}}
+	if err := r.AddSuite(importFixture(t, "ginkgo-mixed.json", "fs")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Outcome{}
+	for _, f := range EvaluateFeatures(r) {
+		got[f.Feature] = f.Outcome
+	}
+	want := map[string]Outcome{
+		"abi.version":  Works,
+		"fs.ioctl_dev": Broken,
+		"fs.refer":     NotApplicable,
+		"fs.truncate":  Works,
+		"net.tcp":      ErratumFixed,
+		"scope.signal": Unknown,
+		"scope.tsync":  Absent,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("features = %v\nwant       %v", got, want)
+	}
+}
+
+func TestCheckExpect(t *testing.T) {
+	info := &KernelInfo{Status: StatusAvailable, ABI: 4, Errata: 0b0111, ErrataQuery: true}
+	tests := []struct {
+		name string
+		run  Run
+		want []Check
+	}{
+		{"nothing to check", Run{Info: info}, nil},
+		{"abi mismatch", Run{Info: info, Expect: &Expect{ABI: intp(5)}},
+			[]Check{{"abi", false, "expected ABI 5, kernel claims 4"}}},
+		{"abi and errata match", Run{Info: info, Expect: &Expect{ABI: intp(4), Errata: []int{3, 1, 2}}},
+			[]Check{{"abi", true, "ABI 4, as expected"}, {"errata", true, "errata 0b0111 [1 2 3], as expected"}}},
+		{"errata mismatch", Run{Info: info, Expect: &Expect{Errata: []int{1}}},
+			[]Check{{"errata", false, "expected errata [1], kernel claims 0b0111 [1 2 3]"}}},
+		{"errata expected none", Run{Info: info, Expect: &Expect{Errata: []int{}}},
+			[]Check{{"errata", false, "expected errata [], kernel claims 0b0111 [1 2 3]"}}},
+		{"no errata query", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 2}, Expect: &Expect{Errata: []int{1}}},
+			[]Check{{"errata", false, "expected errata [1], kernel rejects the errata query"}}},
+		{"no errata query, none expected", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 2}, Expect: &Expect{Errata: []int{}}},
+			[]Check{{"errata", true, "no errata, as expected (the kernel rejects the errata query)"}}},
+		{"landlock missing", Run{Info: &KernelInfo{Status: StatusNotBuilt}, Expect: &Expect{ABI: intp(1)}},
+			[]Check{{"abi", false, "expected ABI 1, Landlock is not-built on the kernel"}}},
+		{"landlock missing as expected", Run{Info: &KernelInfo{Status: StatusDisabled}, Expect: &Expect{ABI: intp(0)}},
+			[]Check{{"abi", true, "Landlock unavailable (disabled), as expected"}}},
+		{"no kernel info", Run{Expect: &Expect{ABI: intp(5), Errata: []int{1}}, EffectiveABI: intp(5)},
+			[]Check{{"abi", false, "expected ABI 5, no suite reported the kernel's ABI"},
+				{"errata", false, "expected errata [1], no suite reported the kernel's errata"}}},
+		{"effective lower", Run{Info: info, EffectiveABI: intp(3)},
+			[]Check{{"effective-abi", false, "kernel claims ABI 4, behaves as ABI 3"}}},
+		{"effective equal", Run{Info: info, EffectiveABI: intp(4)},
+			[]Check{{"effective-abi", true, "kernel claims ABI 4 and behaves as ABI 4"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CheckExpect(&tt.run); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("CheckExpect = %+v\nwant          %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConcludeAndExitCode(t *testing.T) {
+	pass := runOf(6, 0, spec("a", "fs.x", 1, 0, Passed))
+	fail := runOf(6, 0, spec("a", "fs.x", 1, 0, Failed))
+	brokenVerdict := runOf(6, 0, spec("a", "fs.x", 1, 0, Passed, v("fs.x", Broken, "half there")))
+	mismatch := runOf(6, 0, spec("a", "fs.x", 1, 0, Passed))
+	mismatch.Expect = &Expect{ABI: intp(7)}
+	infraSpec := runOf(6, 0, spec("a", "fs.x", 1, 0, InfraState))
+	infraRun := runOf(6, 0, spec("a", "fs.x", 1, 0, Passed))
+	infraRun.Infra = &InfraError{Kind: InfraPanic, Message: "Kernel panic"}
+	infraSuite := runOf(6, 0)
+	infraSuite.Suites[0].Infra = &InfraError{Kind: InfraNoReport, Message: "no report"}
+	noSuites := &Run{Kernel: Kernel{Name: "k"}}
+	noLandlock := runOf(0, 0, spec("a", "fs.x", 1, 0, Passed))
+	noLandlock.Info.Status = StatusNotBuilt
+	failAndInfra := runOf(6, 0, spec("a", "fs.x", 1, 0, Failed), spec("b", "fs.y", 1, 0, InfraState))
+
+	tests := []struct {
+		name string
+		run  *Run
+		want Conclusion
+	}{
+		{"pass", pass, ConclusionPass},
+		{"fail", fail, ConclusionFail},
+		{"broken verdict", brokenVerdict, ConclusionFail},
+		{"mismatch", mismatch, ConclusionMismatch},
+		{"infra spec", infraSpec, ConclusionInfra},
+		{"infra run", infraRun, ConclusionInfra},
+		{"infra suite", infraSuite, ConclusionInfra},
+		{"no suites", noSuites, ConclusionInfra},
+		{"no landlock", noLandlock, ConclusionNoLandlock},
+		{"fail outranks infra", failAndInfra, ConclusionFail},
+	}
+	for _, tt := range tests {
+		if got := Conclude(tt.run); got != tt.want {
+			t.Errorf("%s: Conclude = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+
+	exit := func(runs ...*Run) int {
+		res := &Result{}
+		for _, r := range runs {
+			res.Runs = append(res.Runs, *r)
+		}
+		return ExitCode(res)
+	}
+	if got := exit(pass, noLandlock); got != ExitPass {
+		t.Errorf("all pass: %d", got)
+	}
+	if got := exit(pass, infraRun, fail); got != ExitFail {
+		t.Errorf("fail after infra: %d", got)
+	}
+	if got := exit(mismatch); got != ExitFail {
+		t.Errorf("mismatch: %d", got)
+	}
+	if got := exit(pass, infraSuite); got != ExitInfra {
+		t.Errorf("infra: %d", got)
+	}
+	if got := exit(); got != ExitInfra {
+		t.Errorf("empty result: %d", got)
+	}
+}
+
+func TestAddSuite(t *testing.T) {
+	k := KernelInfo{Release: "6.1.0-56-cloud-amd64", Status: StatusAvailable, ABI: 2, Errata: 0b1100, ErrataQuery: true}
+	r := &Run{Kernel: Kernel{Name: "bookworm"}}
+	if err := r.AddSuite(Suite{Name: "fs", Kernel: &k}); err != nil {
+		t.Fatal(err)
+	}
+	other := k
+	other.Error = "different errno text is fine"
+	if err := r.AddSuite(Suite{Name: "abi", Kernel: &other, EffectiveABI: intp(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Info == nil || *r.Info != k || r.EffectiveABI == nil || *r.EffectiveABI != 2 {
+		t.Errorf("Info = %+v, EffectiveABI = %v", r.Info, r.EffectiveABI)
+	}
+	if err := r.AddSuite(Suite{Name: "fs"}); err == nil || !strings.Contains(err.Error(), "added twice") {
+		t.Errorf("duplicate suite: err = %v", err)
+	}
+	other.ABI = 3
+	if err := r.AddSuite(Suite{Name: "net", Kernel: &other}); err == nil || !strings.Contains(err.Error(), "suite net reports") {
+		t.Errorf("conflicting kernel: err = %v", err)
+	}
+	if len(r.Suites) != 2 {
+		t.Errorf("%d suites after rejected adds, want 2", len(r.Suites))
+	}
+}

@@ -1,0 +1,286 @@
+// Package report is llconform's result model and everything that reads or writes it: import of
+// the suites' Ginkgo JSON reports, per-kernel feature verdicts, expectation checks, the
+// versioned JSON result file, JUnit XML, terminal tables, merging of shards and the exit status
+// that gates CI.
+//
+// A Result holds one Run per kernel; a Run holds one Suite per suite binary; a Suite holds one
+// Spec per Ginkgo It. Infrastructure errors (a kernel that did not boot, a suite that hung or
+// left no report) are recorded as such, never as spec failures, so that "Landlock is broken
+// here" and "we could not find out" stay distinct.
+package report
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schema is the version of the JSON result format this package writes and reads. Bump it on
+// any change that an older reader would misinterpret.
+const Schema = 1
+
+// Result is the content of a result file: every kernel a run (or a shard of a matrix) tested.
+type Result struct {
+	// Schema is the format version, always Schema when written by this package.
+	Schema int `json:"schema"`
+	// Generator names the program and version that wrote the file, e.g. "llconform v0.1.0".
+	Generator string `json:"generator"`
+	// Time is when the run started.
+	Time time.Time `json:"time"`
+	// Runs holds one entry per kernel, in the order they were listed.
+	Runs []Run `json:"runs"`
+}
+
+// Run is everything learned on one kernel.
+type Run struct {
+	// Kernel says which kernel this was, as the host knows it.
+	Kernel Kernel `json:"kernel"`
+	// Info is what the suites probed on the kernel itself; nil when no suite reported it
+	// (the kernel did not boot, every suite lost its report).
+	Info *KernelInfo `json:"info,omitempty"`
+	// EffectiveABI is the ABI computed from behaviour alone by suites/abi; nil when that suite
+	// did not run or did not report it.
+	EffectiveABI *int `json:"effective_abi,omitempty"`
+	// Expect is what the kernel must provide (kernels.yaml `expect:`); nil when not gated.
+	Expect *Expect `json:"expect,omitempty"`
+	// Checks are the expectation checks; derived from the fields above, written for readers
+	// of the file, recomputed (never trusted) by this package.
+	Checks []Check `json:"checks,omitempty"`
+	// Infra is a failure of the machinery for the whole kernel (fetch, boot, hang, kernel
+	// panic), distinct from any test failure.
+	Infra *InfraError `json:"infra,omitempty"`
+	// Suites holds one entry per suite binary run on this kernel.
+	Suites []Suite `json:"suites"`
+	// Features is the kernel x feature outcome table; derived like Checks.
+	Features []FeatureResult `json:"features,omitempty"`
+}
+
+// Kernel identifies a kernel as the host knows it, before booting it.
+type Kernel struct {
+	// Name is the kernels.yaml entry name, unique within a Result ("host" for `llconform run`).
+	Name string `json:"name"`
+	// Release is the `uname -r` string when known before boot.
+	Release string `json:"release,omitempty"`
+	// Package and Version are the exact Debian package and version that ran, when the kernel
+	// came from Debian.
+	Package string `json:"package,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Source says where the kernel came from, e.g. "debian:trixie-backports", "local:<path>",
+	// "running".
+	Source string `json:"source,omitempty"`
+}
+
+// Expect is what a kernel must claim. A nil field is not checked.
+type Expect struct {
+	// ABI is the Landlock ABI the kernel must claim; 0 means Landlock must be unavailable.
+	ABI *int `json:"abi,omitempty"`
+	// Errata lists the erratum numbers the kernel must claim fixed, exactly: a kernel that
+	// claims more or fewer mismatches. An empty, non-nil list expects none.
+	Errata []int `json:"errata"`
+}
+
+// Check is one comparison of what a kernel claims with what it should claim.
+type Check struct {
+	// Name is "abi", "errata" or "effective-abi".
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Message says what was compared, e.g. "expected ABI 5, kernel claims 4".
+	Message string `json:"message"`
+}
+
+// InfraKind classifies infrastructure errors.
+type InfraKind string
+
+const (
+	InfraFetchFailed     InfraKind = "fetch-failed"     // the kernel could not be fetched or extracted
+	InfraBootFailed      InfraKind = "boot-failed"      // QEMU or the kernel never reached the agent
+	InfraPanic           InfraKind = "panic"            // kernel panic or oops
+	InfraTimeout         InfraKind = "timeout"          // the kernel or a suite overran its time
+	InfraInterrupted     InfraKind = "interrupted"      // a suite was interrupted (signal)
+	InfraNoReport        InfraKind = "no-report"        // a suite ended without a report
+	InfraTruncatedReport InfraKind = "truncated-report" // a report arrived incomplete or corrupt
+	InfraSuiteSetup      InfraKind = "suite-setup"      // a BeforeSuite/AfterSuite node failed
+	InfraSuiteFailed     InfraKind = "suite-failed"     // Ginkgo failed the suite for another reason
+)
+
+// InfraError is a failure of the machinery, not of Landlock.
+type InfraError struct {
+	Kind    InfraKind `json:"kind"`
+	Message string    `json:"message"`
+	// ConsoleTail is the last lines of the kernel console, for a reader of the report who
+	// does not have the log file.
+	ConsoleTail string `json:"console_tail,omitempty"`
+	// ConsoleLog is the path of the full console log.
+	ConsoleLog string `json:"console_log,omitempty"`
+}
+
+func (e *InfraError) Error() string {
+	return string(e.Kind) + ": " + e.Message
+}
+
+// Suite is one suite binary's run on one kernel.
+type Suite struct {
+	// Name is the suite's name: "abi", "fs", "net", "scope", "audit".
+	Name  string `json:"name"`
+	Specs []Spec `json:"specs"`
+	// Counts summarises Specs.
+	Counts Counts `json:"counts"`
+	// Duration is the suite's run time in nanoseconds, as Ginkgo measured it.
+	Duration time.Duration `json:"duration_ns"`
+	// ExitCode is the suite binary's exit status; nil when unknown.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Output is the path of the suite's captured stdout and stderr.
+	Output string `json:"output,omitempty"`
+	// Kernel is the KernelInfo this suite attached (EntryKernel); the Run's Info is taken from it.
+	Kernel *KernelInfo `json:"kernel,omitempty"`
+	// EffectiveABI is the EntryEffectiveABI value this suite attached, if any.
+	EffectiveABI *int `json:"effective_abi,omitempty"`
+	// Infra is a failure of the suite as a whole: its BeforeSuite failed, it hung, its report
+	// is missing or truncated.
+	Infra *InfraError `json:"infra,omitempty"`
+}
+
+// Counts are the number of specs in each state.
+type Counts struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Infra   int `json:"infra"`
+}
+
+// State is a spec's end state.
+type State string
+
+const (
+	Passed  State = "passed"
+	Failed  State = "failed"
+	Skipped State = "skipped"
+	// InfraState covers specs that panicked, were interrupted, aborted or timed out: they
+	// say nothing about Landlock.
+	InfraState State = "infra-error"
+)
+
+// Spec is one Ginkgo It on one kernel.
+type Spec struct {
+	// ID is "<suite>/<full text>", stable across runs and kernels; a repeated text gets a
+	// " #2", " #3"... suffix in the order Ginkgo ran them.
+	ID string `json:"id"`
+	// Text is the full text: container texts and the It's text, space separated.
+	Text   string   `json:"text"`
+	Labels []string `json:"labels,omitempty"`
+	// Feature, ABI, Erratum and Needs are parsed from Labels (see ParseLabels).
+	Feature string   `json:"feature,omitempty"`
+	ABI     int      `json:"abi,omitempty"`
+	Erratum int      `json:"erratum,omitempty"`
+	Needs   []string `json:"needs,omitempty"`
+	State   State    `json:"state"`
+	// Failure is set for failed and infra-error specs.
+	Failure *Failure `json:"failure,omitempty"`
+	// SkipReason says why a skipped spec did not run.
+	SkipReason string        `json:"skip_reason,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	// Verdicts are the EntryVerdict values the spec attached.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+}
+
+// Failure is why a spec failed.
+type Failure struct {
+	Message string `json:"message"`
+	// Location is "file:line" of the failed assertion.
+	Location string `json:"location,omitempty"`
+}
+
+// LabelInfo is what a spec's labels say about it.
+type LabelInfo struct {
+	Feature string
+	ABI     int
+	Erratum int
+	Needs   []string
+}
+
+// ParseLabels reads the project's label conventions: the feature is the first label with a
+// dot and no colon ("fs.truncate"); "abi:N" and "erratum:N" give numbers; "needs:X" adds X
+// to Needs. Other labels are left alone. A malformed number is an error rather than a silent
+// zero, which would misfile the spec under the wrong ABI.
+func ParseLabels(labels []string) (LabelInfo, error) {
+	var info LabelInfo
+	for _, l := range labels {
+		key, val, hasColon := strings.Cut(l, ":")
+		if !hasColon {
+			if info.Feature == "" && strings.Contains(l, ".") {
+				info.Feature = l
+			}
+			continue
+		}
+		switch key {
+		case "abi", "erratum":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 {
+				return LabelInfo{}, fmt.Errorf("label %q: want a positive number after %q", l, key+":")
+			}
+			if key == "abi" {
+				info.ABI = n
+			} else {
+				info.Erratum = n
+			}
+		case "needs":
+			info.Needs = append(info.Needs, val)
+		}
+	}
+	return info, nil
+}
+
+// count recomputes s.Counts from s.Specs.
+func (s *Suite) count() {
+	s.Counts = Counts{}
+	for _, sp := range s.Specs {
+		switch sp.State {
+		case Passed:
+			s.Counts.Passed++
+		case Failed:
+			s.Counts.Failed++
+		case Skipped:
+			s.Counts.Skipped++
+		case InfraState:
+			s.Counts.Infra++
+		}
+	}
+}
+
+// AddSuite appends s to the run and takes the kernel information and effective ABI it
+// carries. Two suites of one run reporting different kernels is an error: they cannot both
+// have run on this kernel.
+func (r *Run) AddSuite(s Suite) error {
+	for _, old := range r.Suites {
+		if old.Name == s.Name {
+			return fmt.Errorf("kernel %s: suite %s added twice", r.Kernel.Name, s.Name)
+		}
+	}
+	if s.Kernel != nil {
+		if r.Info != nil && !sameKernel(*r.Info, *s.Kernel) {
+			return fmt.Errorf("kernel %s: suite %s reports %s, an earlier suite reported %s",
+				r.Kernel.Name, s.Name, describeInfo(*s.Kernel), describeInfo(*r.Info))
+		}
+		if r.Info == nil {
+			info := *s.Kernel
+			r.Info = &info
+		}
+	}
+	if s.EffectiveABI != nil {
+		abi := *s.EffectiveABI
+		r.EffectiveABI = &abi
+	}
+	r.Suites = append(r.Suites, s)
+	return nil
+}
+
+// sameKernel ignores Error, which carries errno text that may legitimately differ.
+func sameKernel(a, b KernelInfo) bool {
+	return a.Release == b.Release && a.Status == b.Status && a.ABI == b.ABI &&
+		a.Errata == b.Errata && a.ErrataQuery == b.ErrataQuery
+}
+
+func describeInfo(k KernelInfo) string {
+	return fmt.Sprintf("%s (%s, ABI %d, errata %s)", k.Release, k.Status, k.ABI, FormatErrata(k))
+}

@@ -1,0 +1,291 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// table collects tab-separated rows and writes them aligned. Rendering goes to a buffer and
+// reaches w in one write, so a write error is reported once instead of checked per row.
+type table struct {
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newTable() *table {
+	t := &table{}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+func (t *table) row(cells ...string) {
+	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+}
+
+// flush aligns what was written so far, so that the next rows start a new alignment block.
+func (t *table) flush() {
+	t.tw.Flush()
+}
+
+func (t *table) line(format string, args ...any) {
+	t.flush()
+	fmt.Fprintf(&t.buf, format+"\n", args...)
+}
+
+func (t *table) writeTo(w io.Writer) error {
+	t.flush()
+	if _, err := w.Write(t.buf.Bytes()); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return nil
+}
+
+// WriteSummary writes the `llconform run` summary of one kernel: what the kernel claims, the
+// expectation checks, one row per suite, then every failed spec and infrastructure error with
+// its message, and the run's conclusion.
+func WriteSummary(w io.Writer, r *Run) error {
+	t := newTable()
+	t.row("Kernel:", kernelLabel(r.Kernel))
+	if r.Info != nil {
+		t.row("Release:", r.Info.Release)
+		status := string(r.Info.Status)
+		if r.Info.Error != "" {
+			status += " (" + r.Info.Error + ")"
+		}
+		t.row("Landlock:", status)
+		t.row("ABI:", fmt.Sprint(r.Info.ABI))
+		t.row("Errata:", FormatErrata(*r.Info))
+	} else {
+		t.row("Landlock:", "unknown: no suite reported the kernel")
+	}
+	if r.EffectiveABI != nil {
+		t.row("Effective ABI:", fmt.Sprint(*r.EffectiveABI))
+	}
+	for _, c := range CheckExpect(r) {
+		mark := "ok"
+		if !c.OK {
+			mark = "MISMATCH"
+		}
+		t.row("Check "+c.Name+":", mark, c.Message)
+	}
+	if r.Infra != nil {
+		t.row("Infrastructure:", r.Infra.Error())
+		if r.Infra.ConsoleLog != "" {
+			t.row("Console log:", r.Infra.ConsoleLog)
+		}
+		if r.Infra.ConsoleTail != "" {
+			t.line("  %s", indent(r.Infra.ConsoleTail, "  "))
+		}
+	}
+	t.line("")
+
+	if len(r.Suites) == 0 {
+		t.line("No suite reported.")
+	} else {
+		t.row("SUITE", "PASSED", "FAILED", "SKIPPED", "INFRA", "DURATION", "NOTE")
+	}
+	for _, s := range r.Suites {
+		note := ""
+		if s.Infra != nil {
+			note = s.Infra.Error()
+		}
+		t.row(s.Name, fmt.Sprint(s.Counts.Passed), fmt.Sprint(s.Counts.Failed), fmt.Sprint(s.Counts.Skipped),
+			fmt.Sprint(s.Counts.Infra), duration(s.Duration), note)
+	}
+
+	for _, sec := range []struct {
+		title string
+		state State
+	}{{"Failed specs:", Failed}, {"Specs with infrastructure errors:", InfraState}} {
+		first := true
+		for _, s := range r.Suites {
+			for _, sp := range s.Specs {
+				if sp.State != sec.state {
+					continue
+				}
+				if first {
+					t.line("\n%s", sec.title)
+					first = false
+				}
+				t.line("  %s", sp.ID)
+				if sp.Failure != nil {
+					t.line("      %s", indent(sp.Failure.Message, "      "))
+					if sp.Failure.Location != "" {
+						t.line("      at %s", sp.Failure.Location)
+					}
+				}
+			}
+		}
+	}
+	t.line("\nResult: %s", Conclude(r))
+	return t.writeTo(w)
+}
+
+// WriteMatrix writes one row per kernel: its name, ABI, errata, "passed/failed/skipped" per
+// suite (or the infrastructure error kind), and the run's conclusion.
+func WriteMatrix(w io.Writer, res *Result) error {
+	var suites []string
+	for _, r := range res.Runs {
+		for _, s := range r.Suites {
+			if !slices.Contains(suites, s.Name) {
+				suites = append(suites, s.Name)
+			}
+		}
+	}
+	t := newTable()
+	header := []string{"KERNEL", "ABI", "ERRATA"}
+	for _, s := range suites {
+		header = append(header, strings.ToUpper(s))
+	}
+	t.row(append(header, "RESULT")...)
+	for i := range res.Runs {
+		r := &res.Runs[i]
+		row := []string{r.Kernel.Name, abiCell(r), errataCell(r)}
+		for _, name := range suites {
+			row = append(row, suiteCell(r, name))
+		}
+		t.row(append(row, string(Conclude(r)))...)
+	}
+	t.line("\nsuite cells: passed/failed/skipped, +Ni for specs with infrastructure errors")
+	return t.writeTo(w)
+}
+
+func abiCell(r *Run) string {
+	switch {
+	case r.Info == nil:
+		return "?"
+	case r.Info.Status != StatusAvailable:
+		return string(r.Info.Status)
+	case r.EffectiveABI != nil && *r.EffectiveABI != r.Info.ABI:
+		return fmt.Sprintf("%d (behaves %d)", r.Info.ABI, *r.EffectiveABI)
+	}
+	return fmt.Sprint(r.Info.ABI)
+}
+
+func errataCell(r *Run) string {
+	switch {
+	case r.Info == nil:
+		return "?"
+	case !r.Info.ErrataQuery:
+		return "no query"
+	}
+	return ErrataBits(r.Info.Errata)
+}
+
+func suiteCell(r *Run, name string) string {
+	i := slices.IndexFunc(r.Suites, func(s Suite) bool { return s.Name == name })
+	if i < 0 {
+		if r.Infra != nil {
+			return string(r.Infra.Kind)
+		}
+		return "-"
+	}
+	s := r.Suites[i]
+	if s.Infra != nil && len(s.Specs) == 0 {
+		return string(s.Infra.Kind)
+	}
+	cell := fmt.Sprintf("%d/%d/%d", s.Counts.Passed, s.Counts.Failed, s.Counts.Skipped)
+	if s.Counts.Infra > 0 {
+		cell += fmt.Sprintf(" +%di", s.Counts.Infra)
+	}
+	if s.Infra != nil {
+		cell += " " + string(s.Infra.Kind)
+	}
+	return cell
+}
+
+// featureCodes are the feature table's cells: a trailing "!" marks what fails a run, a "?"
+// a claim that behaviour contradicts harmlessly.
+var featureCodes = []struct {
+	outcome Outcome
+	code    string
+	meaning string
+}{
+	{Works, "W", "works"},
+	{Absent, "A", "correctly absent (above the kernel's ABI, cleanly rejected)"},
+	{Broken, "B!", "broken"},
+	{ErratumFixed, "F", "erratum fixed, as advertised"},
+	{ErratumNotFixedAdvertised, "N", "erratum not fixed, as advertised"},
+	{ErratumFixedNotAdvertised, "F?", "erratum fixed but not advertised"},
+	{ErratumAdvertisedNotFixed, "X!", "erratum advertised but not fixed"},
+	{NotApplicable, "NA", "not applicable here (see the skip reason)"},
+	{Unknown, "?", "unknown (infrastructure error)"},
+}
+
+func featureCode(o Outcome) string {
+	for _, c := range featureCodes {
+		if c.outcome == o {
+			return c.code
+		}
+	}
+	return string(o)
+}
+
+// WriteFeatures writes the kernel x feature table: one row per feature, one column per
+// kernel, short outcome codes, and a legend.
+func WriteFeatures(w io.Writer, res *Result) error {
+	cells := map[string][]string{}
+	var features []string
+	for i := range res.Runs {
+		for _, f := range EvaluateFeatures(&res.Runs[i]) {
+			if cells[f.Feature] == nil {
+				cells[f.Feature] = make([]string, len(res.Runs))
+				features = append(features, f.Feature)
+			}
+			cells[f.Feature][i] = featureCode(f.Outcome)
+		}
+	}
+	slices.Sort(features)
+	t := newTable()
+	header := []string{"FEATURE"}
+	for _, r := range res.Runs {
+		header = append(header, r.Kernel.Name)
+	}
+	t.row(header...)
+	for _, f := range features {
+		row := []string{f}
+		for _, c := range cells[f] {
+			if c == "" {
+				c = "-"
+			}
+			row = append(row, c)
+		}
+		t.row(row...)
+	}
+	t.line("")
+	for _, c := range featureCodes {
+		t.row("  "+c.code, c.meaning)
+	}
+	t.row("  -", "not tested on this kernel")
+	return t.writeTo(w)
+}
+
+func kernelLabel(k Kernel) string {
+	var extra []string
+	for _, s := range []string{k.Release, k.Source} {
+		if s != "" {
+			extra = append(extra, s)
+		}
+	}
+	if k.Package != "" {
+		extra = append(extra, strings.TrimSpace(k.Package+" "+k.Version))
+	}
+	if len(extra) == 0 {
+		return k.Name
+	}
+	return k.Name + " (" + strings.Join(extra, ", ") + ")"
+}
+
+func duration(d time.Duration) string {
+	return d.Round(time.Millisecond).String()
+}
+
+// indent keeps multi-line failure messages (Gomega's are) under their spec.
+func indent(s, prefix string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}

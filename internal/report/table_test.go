@@ -1,0 +1,116 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestWriteMatrix(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteMatrix(&buf, sampleResult(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := `KERNEL    ABI        ERRATA    FS         SCOPE              ABI    RESULT
+trixie    6          0b0111    5/1/1 +1i  1/0/5 +2i timeout  -      FAIL
+bookworm  2          0b1100    2/0/0      -                  -      MISMATCH
+bullseye  not-built  no query  -          -                  1/0/0  NO-LANDLOCK
+sid       ?          ?         panic      panic              panic  INFRA
+
+suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors
+`
+	if buf.String() != want {
+		t.Errorf("matrix:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	res := sampleResult(t)
+	res.Runs[0].EffectiveABI = intp(5)
+	var buf bytes.Buffer
+	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"Kernel:               trixie (6.12.107+deb13-cloud-amd64, debian:trixie, linux-image-6.12.107+deb13-cloud-amd64 6.12.107-1)\n",
+		"Landlock:             available\n",
+		"ABI:                  6\n",
+		"Errata:               0b0111 [1 2 3]\n",
+		"Effective ABI:        5\n",
+		"Check effective-abi:  MISMATCH  kernel claims ABI 6, behaves as ABI 5\n",
+		"SUITE  PASSED  FAILED  SKIPPED  INFRA  DURATION  NOTE\n",
+		"fs     5       1       1        1      1ms",
+		"scope  1       0       5        2      2.003s    timeout: Ginkgo: Suite Timeout Elapsed\n",
+		"Failed specs:\n  fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV\n      ioctl(FIONREAD) on /dev/null: got 0, want EACCES\n      at " + fixtureFile + ":",
+		"Specs with infrastructure errors:\n  fs/SCOPE_SIGNAL MUST allow signals between threads\n      panicked: Test Panicked: sandbox helper crashed\n",
+		"Result: FAIL\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+
+	buf.Reset()
+	if err := WriteSummary(&buf, &res.Runs[3]); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Infrastructure:  panic: kernel panic during boot\n",
+		"Console log:     out/sid/console.log\n",
+		"  Kernel panic - not syncing",
+		"No suite reported.\n",
+		"Result: INFRA\n",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary of a failed boot lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestWriteFeatures(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteFeatures(&buf, sampleResult(t)); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"FEATURE       trixie  bookworm  bullseye  sid\n",
+		"fs.ioctl_dev  B!      -         -         -\n",
+		"fs.truncate   W       A         -         -\n",
+		"net.tcp       F       -         -         -\n",
+		"  X!  erratum advertised but not fixed\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("feature table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, c := range featureCodes {
+		if featureCode(c.outcome) != c.code {
+			t.Errorf("featureCode(%s) = %q", c.outcome, featureCode(c.outcome))
+		}
+	}
+	if len(featureCodes) != len(severity)+1 {
+		t.Errorf("%d feature codes for %d outcomes: an outcome has no code", len(featureCodes), len(severity)+1)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriteErrors(t *testing.T) {
+	res := sampleResult(t)
+	for name, err := range map[string]error{
+		"summary":  WriteSummary(failingWriter{}, &res.Runs[0]),
+		"matrix":   WriteMatrix(failingWriter{}, res),
+		"features": WriteFeatures(failingWriter{}, res),
+		"junit":    WriteJUnit(failingWriter{}, res),
+		"json":     Encode(failingWriter{}, res),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("%s: err = %v, want the write error", name, err)
+		}
+	}
+}
