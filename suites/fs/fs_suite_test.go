@@ -1,0 +1,11 @@
+package fs_test
+
+import (
+	"testing"
+
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func TestMain(m *testing.M) { spec.Main(m) }
+
+func TestFS(t *testing.T) { spec.RunSuite(t, "fs") }

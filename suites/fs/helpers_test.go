@@ -1,0 +1,167 @@
+package fs_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// allFS returns every filesystem right the running kernel supports: rulesets built from it
+// are valid on the kernel, so a spec can handle "everything" on any ABI.
+func allFS() uint64 {
+	return landlock.Mask(landlock.KindFS, min(spec.Kernel().ABI, landlock.MaxABI))
+}
+
+// fsRight returns the right with bit b.
+func fsRight(b uint64) landlock.Right {
+	for _, r := range landlock.FSRights {
+		if r.Bit == b {
+			return r
+		}
+	}
+	panic(fmt.Sprintf("unknown fs right %#x", b)) // a programming error in a table
+}
+
+// names formats an fs mask for failure messages.
+func names(mask uint64) string { return spec.Bits(landlock.KindFS, mask) }
+
+// rule is shorthand for a path-beneath rule.
+func rule(path string, access uint64) sandbox.PathRule {
+	return sandbox.PathRule{Path: path, Access: access}
+}
+
+// rules formats rules for failure messages.
+func rulesText(rs []sandbox.PathRule) string {
+	if len(rs) == 0 {
+		return "no rule"
+	}
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s:%s", r.Path, names(r.Access))
+	}
+	return strings.Join(parts, " ")
+}
+
+// openErr opens path with flags in the calling thread and closes it, returning the open's
+// error only.
+func openErr(path string, flags int) error {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// openatErr is openErr relative to dirfd.
+func openatErr(dirfd int, path string, flags int) error {
+	fd, err := unix.Openat(dirfd, path, flags|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// tree creates files and directories under a fresh temporary directory and returns it.
+// Entries ending in "/" are directories; others are regular files holding "data".
+func tree(entries ...string) string {
+	GinkgoHelper()
+	root := GinkgoT().TempDir()
+	for _, e := range entries {
+		p := filepath.Join(root, e)
+		if strings.HasSuffix(e, "/") {
+			must(os.MkdirAll(p, 0o755), "mkdir %s", p)
+			continue
+		}
+		must(os.MkdirAll(filepath.Dir(p), 0o755), "mkdir %s", filepath.Dir(p))
+		must(os.WriteFile(p, []byte("data"), 0o644), "create %s", p)
+	}
+	return root
+}
+
+// must fails the spec when a set-up step of the runner fails: that is an environment
+// problem, never a Landlock verdict.
+func must(err error, what string, args ...any) {
+	GinkgoHelper()
+	if err != nil {
+		Fail(fmt.Sprintf("set-up: %s: %v", fmt.Sprintf(what, args...), err))
+	}
+}
+
+// runOps enforces p on a fresh thread and runs every op there, returning their errors in
+// order. The ops share one domain, so each must work on its own objects.
+func runOps(p sandbox.Policy, ops ...func() error) []error {
+	GinkgoHelper()
+	errs := make([]error, len(ops))
+	res := sandbox.Thread(p, func() error {
+		for i, op := range ops {
+			errs[i] = op()
+		}
+		return nil
+	})
+	spec.ExpectErrno(res, nil, "enforcing %s", policyText(p))
+	return errs
+}
+
+// policyText describes a policy for failure messages: per layer, handled rights and rules.
+func policyText(p sandbox.Policy) string {
+	parts := make([]string, len(p.Layers))
+	for i, l := range p.Layers {
+		parts[i] = fmt.Sprintf("layer %d handles %s with %s", i+1, names(l.Attr.HandledAccessFS), rulesText(l.Paths))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// supportsOrRejected is how a behaviour spec of a right newer than ABI 1 starts: on a
+// kernel that has the right it returns true and the spec goes on; below the right's ABI it
+// checks that the kernel rejects the right cleanly (EINVAL as a handled bit and in a rule),
+// records the feature as correctly absent and returns false.
+func supportsOrRejected(r landlock.Right) bool {
+	GinkgoHelper()
+	spec.RequireLandlock()
+	if spec.Supports(r.ABI) {
+		return true
+	}
+	expectRightRejected(r)
+	spec.FeatureVerdict(r.Feature(), r.ABI)
+	return false
+}
+
+// expectRightRejected checks that the kernel refuses r both as a handled right and as a
+// rule's allowed right, with EINVAL.
+func expectRightRejected(r landlock.Right) {
+	GinkgoHelper()
+	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: r.Bit}, landlock.RulesetAttrSizeV1, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	spec.ExpectErr(err, unix.EINVAL, "ABI %d kernel: create_ruleset handling %s (ABI %d)", spec.Kernel().ABI, r, r.ABI)
+
+	fd, err = landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute | landlock.AccessFSReadDir}, landlock.RulesetAttrSizeV1, 0)
+	must(err, "create_ruleset handling execute and read_dir")
+	defer unix.Close(fd)
+	dir, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	must(err, "open / O_PATH")
+	defer unix.Close(dir)
+	err = landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: r.Bit | landlock.AccessFSExecute, ParentFd: int32(dir)}, 0)
+	spec.ExpectErr(err, unix.EINVAL, "ABI %d kernel: add_rule(/, %s|fs.execute) on a ruleset handling execute and read_dir", spec.Kernel().ABI, r)
+}
+
+// errnoOf extracts the errno of err for comparisons that do not care about wrapping.
+func errnoOf(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}

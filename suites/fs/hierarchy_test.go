@@ -1,0 +1,393 @@
+package fs_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const (
+	rRead  uint64 = landlock.AccessFSReadFile
+	rWrite uint64 = landlock.AccessFSWriteFile
+	rDir   uint64 = landlock.AccessFSReadDir
+	rRO           = rRead | rDir
+	rRW           = rRO | rWrite
+)
+
+// check is one expected outcome inside a domain.
+type check struct {
+	what string
+	do   func() error
+	want error
+}
+
+func opened(path string, flags int, want error) check {
+	return check{fmt.Sprintf("open(%s, %s)", path, openFlags(flags)), func() error { return openErr(path, flags) }, want}
+}
+
+// expectChecks enforces p on a fresh thread, runs the checks there and asserts each.
+func expectChecks(p sandbox.Policy, checks ...check) {
+	GinkgoHelper()
+	ops := make([]func() error, len(checks))
+	for i, c := range checks {
+		ops[i] = c.do
+	}
+	errs := runOps(p, ops...)
+	for i, c := range checks {
+		spec.ExpectErr(errs[i], c.want, "%s: %s", policyText(p), c.what)
+	}
+}
+
+// layout is the tree most hierarchy specs use:
+//
+//	w/f  w/a/f  w/a/b/f  w/a/b/c/f  w/x/f
+func layout() (w, a, b, c, x string) {
+	w = tree("f", "a/f", "a/b/f", "a/b/c/f", "x/f")
+	return w, filepath.Join(w, "a"), filepath.Join(w, "a/b"), filepath.Join(w, "a/b/c"), filepath.Join(w, "x")
+}
+
+func f(dir string) string { return filepath.Join(dir, "f") }
+
+var _ = Describe("rule hierarchy", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), func() {
+		w, a, b, c, x := layout()
+		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
+			opened(f(w), unix.O_RDONLY, unix.EACCES),
+			opened(a, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			opened(f(a), unix.O_RDONLY, unix.EACCES),
+			opened(f(x), unix.O_RDONLY, unix.EACCES),
+			opened(b, unix.O_RDONLY|unix.O_DIRECTORY, nil),
+			opened(f(b), unix.O_RDONLY, nil),
+			opened(c, unix.O_RDONLY|unix.O_DIRECTORY, nil),
+			opened(f(c), unix.O_RDONLY, nil),
+			opened(f(c), unix.O_WRONLY, unix.EACCES),
+		)
+		spec.FeatureVerdict("fs.beneath", 1)
+	})
+
+	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), func() {
+		_, _, b, c, _ := layout()
+		expectChecks(sandbox.FS(rRW, rule(b, rRead), rule(b, rDir), rule(c, rWrite)),
+			opened(f(b), unix.O_RDONLY, nil),
+			opened(b, unix.O_RDONLY|unix.O_DIRECTORY, nil),
+			opened(f(b), unix.O_RDWR, unix.EACCES),
+			opened(f(c), unix.O_RDWR, nil),
+		)
+		spec.FeatureVerdict("fs.rule_union", 1)
+	})
+
+	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), func() {
+		_, _, b, c, _ := layout()
+		outer := sandbox.FS(rRW, rule(b, rRead), rule(c, rWrite))
+		inner := sandbox.FS(rRW, rule(b, rWrite))
+		expectChecks(outer.Then(inner),
+			opened(f(c), unix.O_WRONLY, nil),
+			opened(f(c), unix.O_RDONLY, unix.EACCES),
+			opened(f(b), unix.O_WRONLY, unix.EACCES),
+			opened(f(b), unix.O_RDONLY, unix.EACCES),
+		)
+		spec.FeatureVerdict("fs.layers", 1)
+	})
+
+	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), func() {
+		w, _, b, _, _ := layout()
+		readOnly := sandbox.FS(rRead, rule(b, rRead))
+		makeOnly := sandbox.FS(landlock.AccessFSMakeDir)
+		expectChecks(readOnly.Then(makeOnly),
+			opened(f(w), unix.O_WRONLY, nil),
+			opened(f(w), unix.O_RDONLY, unix.EACCES),
+			opened(f(w), unix.O_RDWR, unix.EACCES),
+			opened(f(b), unix.O_RDWR, nil),
+			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, nil),
+			check{"mkdir(w/new)", func() error { return unix.Mkdir(filepath.Join(w, "new"), 0o700) }, unix.EACCES},
+		)
+		spec.FeatureVerdict("fs.unhandled", 1)
+	})
+
+	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), func() {
+		w, a, _, _, x := layout()
+		p := sandbox.Policy{}
+		for range 16 {
+			p = p.Then(sandbox.FS(rRead, rule(a, rRead)))
+		}
+		extra, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rRead}, landlock.RulesetAttrSizeV1, 0)
+		must(err, "create the 17th ruleset")
+		defer unix.Close(extra)
+		expectChecks(p,
+			opened(f(a), unix.O_RDONLY, nil),
+			check{"restrict_self with a 17th layer", func() error { return landlock.RestrictSelf(extra, 0) }, unix.E2BIG},
+			opened(f(x), unix.O_RDONLY, unix.EACCES),
+			opened(f(w), unix.O_RDONLY, unix.EACCES),
+		)
+		spec.FeatureVerdict("fs.layers", 1)
+	})
+
+	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), func() {
+		_, a, b, c, _ := layout()
+		var errs [4]error
+		err := sandbox.OnThread(func() error {
+			fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rRW}, landlock.RulesetAttrSizeV1, 0)
+			if err != nil {
+				return fmt.Errorf("create_ruleset: %w", err)
+			}
+			defer unix.Close(fd)
+			if err := addRule(fd, b, rRO); err != nil {
+				return err
+			}
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				return fmt.Errorf("no_new_privs: %w", err)
+			}
+			if err := landlock.RestrictSelf(fd, 0); err != nil {
+				return fmt.Errorf("first restrict_self: %w", err)
+			}
+			// The ruleset now also grants write beneath b and everything beneath a.
+			if err := addRule(fd, b, rWrite); err != nil {
+				return err
+			}
+			if err := addRule(fd, a, rRW); err != nil {
+				return err
+			}
+			if err := landlock.RestrictSelf(fd, 0); err != nil {
+				return fmt.Errorf("second restrict_self: %w", err)
+			}
+			errs[0] = openErr(f(b), unix.O_WRONLY)
+			errs[1] = openErr(f(c), unix.O_WRONLY)
+			errs[2] = openErr(f(a), unix.O_RDONLY)
+			errs[3] = openErr(f(c), unix.O_RDONLY)
+			return nil
+		})
+		must(err, "enforce the same ruleset twice")
+		spec.ExpectErr(errs[0], unix.EACCES, "write beneath b after re-enforcing a ruleset that gained write on b")
+		spec.ExpectErr(errs[1], unix.EACCES, "write beneath b/c after re-enforcing a ruleset that gained write on b")
+		spec.ExpectErr(errs[2], unix.EACCES, "read in a after re-enforcing a ruleset that gained a rule on a")
+		spec.ExpectErr(errs[3], nil, "read beneath b, granted by both enforcements")
+		spec.FeatureVerdict("fs.layers", 1)
+	})
+
+	It("MUST keep descriptors opened before restrict_self working and check only new opens", spec.Feature("fs.opened_fd", 1), func() {
+		w, _, _, _, _ := layout()
+		var readErr, writeErr, dentsErr, reopenErr error
+		err := sandbox.OnThread(func() error {
+			fd, err := unix.Open(f(w), unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open before restricting: %w", err)
+			}
+			defer unix.Close(fd)
+			dfd, err := unix.Open(w, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open dir before restricting: %w", err)
+			}
+			defer unix.Close(dfd)
+			if err := sandbox.FS(allFS()).Enforce(); err != nil {
+				return fmt.Errorf("enforce: %w", err)
+			}
+			_, writeErr = unix.Pwrite(fd, []byte("x"), 0)
+			_, readErr = unix.Pread(fd, make([]byte, 1), 0)
+			_, dentsErr = unix.Getdents(dfd, make([]byte, 4096))
+			reopenErr = openErr(f(w), unix.O_RDONLY)
+			return nil
+		})
+		must(err, "run on a sandbox thread")
+		spec.ExpectErr(writeErr, nil, "write(2) on a descriptor opened O_RDWR before a domain handling every right")
+		spec.ExpectErr(readErr, nil, "read(2) on that descriptor")
+		spec.ExpectErr(dentsErr, nil, "getdents64 on a directory descriptor opened before the domain")
+		spec.ExpectErr(reopenErr, unix.EACCES, "a new open(O_RDONLY) of the same file inside the domain")
+		spec.FeatureVerdict("fs.opened_fd", 1)
+	})
+
+	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), func() {
+		w, a, b, _, _ := layout()
+		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
+			opened(w, unix.O_PATH, nil),
+			opened(f(a), unix.O_PATH, nil),
+			check{"openat(O_PATH fd of w, a/b/f, O_RDONLY)", func() error { return openatFrom(w, "a/b/f", unix.O_RDONLY) }, nil},
+			check{"openat(O_PATH fd of w, a/f, O_RDONLY)", func() error { return openatFrom(w, "a/f", unix.O_RDONLY) }, unix.EACCES},
+			check{"openat(O_PATH fd of b, .., O_RDONLY|O_DIRECTORY)", func() error { return openatFrom(b, "..", unix.O_RDONLY|unix.O_DIRECTORY) }, unix.EACCES},
+			check{"openat(O_PATH fd of b, ../b/f, O_RDONLY)", func() error { return openatFrom(b, "../b/f", unix.O_RDONLY) }, nil},
+			check{"openat(O_PATH fd of b, f, O_WRONLY)", func() error { return openatFrom(b, "f", unix.O_WRONLY) }, unix.EACCES},
+		)
+		spec.FeatureVerdict("fs.o_path", 1)
+	})
+
+	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), func() {
+		_, _, b, _, _ := layout()
+		var errs [4]error
+		err := sandbox.OnThread(func() error {
+			if err := sandbox.FS(rRW, rule(f(b), rRead)).Enforce(); err != nil {
+				return fmt.Errorf("enforce: %w", err)
+			}
+			fd, err := unix.Open(f(b), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open the granted file: %w", err)
+			}
+			defer unix.Close(fd)
+			link := fmt.Sprintf("/proc/self/fd/%d", fd)
+			errs[0] = openErr(link, unix.O_RDONLY)
+			errs[1] = openErr(link, unix.O_RDWR)
+			if err := os.Remove(f(b)); err != nil {
+				return fmt.Errorf("unlink: %w", err)
+			}
+			errs[2] = openErr(link, unix.O_RDONLY)
+			errs[3] = openErr(link, unix.O_RDWR)
+			return nil
+		})
+		must(err, "run on a sandbox thread")
+		what := "read_file granted on b/f only, write_file handled"
+		spec.ExpectErr(errs[0], nil, "%s: reopen /proc/self/fd/N O_RDONLY", what)
+		spec.ExpectErr(errs[1], unix.EACCES, "%s: reopen /proc/self/fd/N O_RDWR", what)
+		spec.ExpectErr(errs[2], nil, "%s: reopen /proc/self/fd/N O_RDONLY after unlink", what)
+		spec.ExpectErr(errs[3], unix.EACCES, "%s: reopen /proc/self/fd/N O_RDWR after unlink", what)
+		spec.FeatureVerdict("fs.proc_magic_link", 1)
+	})
+
+	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), func() {
+		var errs [5]error
+		err := sandbox.OnThread(func() error {
+			if err := sandbox.FS(allFS()).Enforce(); err != nil {
+				return fmt.Errorf("enforce: %w", err)
+			}
+			var p [2]int
+			if errs[0] = unix.Pipe2(p[:], unix.O_CLOEXEC); errs[0] != nil {
+				return nil
+			}
+			defer unix.Close(p[0])
+			defer unix.Close(p[1])
+			errs[1] = openErr(fmt.Sprintf("/proc/self/fd/%d", p[1]), unix.O_WRONLY)
+			errs[2] = openErr(fmt.Sprintf("/proc/self/fd/%d", p[0]), unix.O_RDONLY)
+			mfd, err := unix.MemfdCreate("llconform", unix.MFD_CLOEXEC)
+			if errs[3] = err; err != nil {
+				return nil
+			}
+			defer unix.Close(mfd)
+			errs[4] = unix.Ftruncate(mfd, 4096)
+			return nil
+		})
+		must(err, "run on a sandbox thread")
+		what := "domain handling " + names(allFS()) + " with no rule"
+		spec.ExpectErr(errs[0], nil, "%s: pipe2", what)
+		spec.ExpectErr(errs[1], nil, "%s: reopen the pipe's write end through /proc/self/fd", what)
+		spec.ExpectErr(errs[2], nil, "%s: reopen the pipe's read end through /proc/self/fd", what)
+		spec.ExpectErr(errs[3], nil, "%s: memfd_create", what)
+		spec.ExpectErr(errs[4], nil, "%s: ftruncate of the memfd", what)
+		spec.FeatureVerdict("fs.anonymous_files", 1)
+	})
+
+	It("MUST allow opening /proc/self/ns/mnt (a disconnected nsfs path) while denying /proc, and refuse it as a rule parent with EBADFD", spec.Feature("fs.procfs", 1), func() {
+		expectChecks(sandbox.FS(rRO),
+			opened("/proc", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			opened("/proc/self/status", unix.O_RDONLY, unix.EACCES),
+			opened("/proc/self/ns/mnt", unix.O_RDONLY, nil),
+		)
+		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rRO}, landlock.RulesetAttrSizeV1, 0)
+		must(err, "create_ruleset")
+		defer unix.Close(fd)
+		spec.ExpectErr(addRule(fd, "/proc/self/ns/mnt", rRead), unix.EBADFD, "add_rule(/proc/self/ns/mnt, read_file)")
+		spec.FeatureVerdict("fs.procfs", 1)
+	})
+
+	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), func() {
+		expectChecks(sandbox.FS(rRO, rule("/proc/self", rRead)),
+			opened("/proc/self/status", unix.O_RDONLY, nil),
+			opened("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			opened("/proc/version", unix.O_RDONLY, unix.EACCES),
+		)
+		spec.FeatureVerdict("fs.procfs", 1)
+	})
+
+	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), func() {
+		inside, outside := sysfsFiles()
+		expectChecks(sandbox.FS(rRO, rule("/sys/kernel", rRead)),
+			opened(inside, unix.O_RDONLY, nil),
+			opened(outside, unix.O_RDONLY, unix.EACCES),
+			opened("/sys/kernel", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+		)
+		spec.FeatureVerdict("fs.sysfs", 1)
+	})
+
+	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), func() {
+		w, _, _, _, _ := layout()
+		expectChecks(sandbox.FS(rRW, rule("/", rRO)),
+			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, nil),
+			opened(f(w), unix.O_RDONLY, nil),
+			opened(f(w), unix.O_WRONLY, unix.EACCES),
+		)
+		expectChecks(sandbox.FS(rRW, rule("/", rRO)).Then(sandbox.FS(rRW, rule("/", rRead))),
+			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			opened(f(w), unix.O_RDONLY, nil),
+		)
+		spec.FeatureVerdict("fs.beneath", 1)
+	})
+
+	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), func() {
+		w, _, _, _, _ := layout()
+		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute}, landlock.RulesetAttrSizeV1, 0)
+		must(err, "create_ruleset handling execute")
+		defer unix.Close(fd)
+		for _, r := range landlock.FSRights {
+			if r.Bit == landlock.AccessFSExecute || !spec.Supports(r.ABI) {
+				continue
+			}
+			spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute|r.Bit), unix.EINVAL, "add_rule(dir, execute|%s) on a ruleset handling execute", r)
+		}
+		spec.ExpectErr(addRule(fd, w, 0), unix.ENOMSG, "add_rule(dir, no access)")
+		spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute), nil, "add_rule(dir, execute)")
+		for i := range 64 {
+			bit := uint64(1) << i
+			if bit&allFS() != 0 {
+				continue
+			}
+			spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute|bit), unix.EINVAL, "add_rule(dir, execute|bit %#x the kernel does not support)", bit)
+		}
+		spec.FeatureVerdict("fs.rule_validation", 1)
+	})
+})
+
+// addRule adds a path-beneath rule for path to the ruleset fd.
+func addRule(fd int, path string, access uint64) error {
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rule path %s: %w", path, err)
+	}
+	defer unix.Close(pfd)
+	return landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: access, ParentFd: int32(pfd)}, 0)
+}
+
+// openatFrom opens name relative to an O_PATH descriptor of dir.
+func openatFrom(dir, name string, flags int) error {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open O_PATH %s: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	return openatErr(dfd, name, flags)
+}
+
+// sysfsFiles returns a readable sysfs file beneath /sys/kernel and one outside it, skipping
+// the spec when sysfs offers neither (no sysfs mounted).
+func sysfsFiles() (inside, outside string) {
+	GinkgoHelper()
+	pick := func(cands ...string) string {
+		for _, c := range cands {
+			if openErr(c, unix.O_RDONLY) == nil {
+				return c
+			}
+		}
+		return ""
+	}
+	inside = pick("/sys/kernel/uevent_seqnum", "/sys/kernel/profiling", "/sys/kernel/address_bits", "/sys/kernel/kexec_loaded")
+	outside = pick("/sys/devices/system/cpu/online", "/sys/devices/system/cpu/possible", "/sys/power/state", "/sys/class/net/lo/mtu")
+	if inside == "" || outside == "" {
+		spec.Skip("sysfs is not mounted or offers no readable file at the usual places (beneath /sys/kernel: %q, elsewhere: %q)", inside, outside)
+	}
+	return inside, outside
+}

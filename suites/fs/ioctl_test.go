@@ -1,0 +1,319 @@
+package fs_test
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const rIoctl uint64 = landlock.AccessFSIoctlDev
+
+var ioctlRight = fsRight(rIoctl)
+
+// Request numbers in the asm-generic encoding (x86, arm64, riscv, s390...), written out
+// because x/sys lacks most of them.
+const (
+	ioFIONREAD       = 0x541b
+	ioFIONBIO        = 0x5421
+	ioFIONCLEX       = 0x5450
+	ioFIOCLEX        = 0x5451
+	ioFIOASYNC       = 0x5452
+	ioFIOQSIZE       = 0x5460
+	ioFIBMAP         = 0x1
+	ioFIGETBSZ       = 0x2
+	ioFIFREEZE       = 0xc0045877
+	ioFITHAW         = 0xc0045878
+	ioFIEMAP         = 0xc020660b
+	ioFSGETXATTR     = 0x801c581f
+	ioFSSETXATTR     = 0x401c5820
+	ioGETFSUUID      = 0x80111500
+	ioGETFSSYSFSPATH = 0x80811501
+	ioRESVSP         = 0x40305828
+	ioUNRESVSP       = 0x40305829
+	ioRESVSP64       = 0x4030582a
+	ioUNRESVSP64     = 0x4030582b
+	ioZERORANGE      = 0x40305839
+)
+
+type ioctlCmd struct {
+	name string
+	cmd  uintptr
+}
+
+// alwaysAllowed are the commands fs/ioctl.c implements for every file, which Landlock
+// lets through on devices whatever the domain.
+var alwaysAllowed = []ioctlCmd{
+	{"FIOCLEX", ioFIOCLEX}, {"FIONCLEX", ioFIONCLEX}, {"FIONBIO", ioFIONBIO}, {"FIOASYNC", ioFIOASYNC},
+	{"FIOQSIZE", ioFIOQSIZE}, {"FIFREEZE", ioFIFREEZE}, {"FITHAW", ioFITHAW}, {"FS_IOC_FIEMAP", ioFIEMAP},
+	{"FIGETBSZ", ioFIGETBSZ}, {"FICLONE", unix.FICLONE}, {"FICLONERANGE", unix.FICLONERANGE},
+	{"FIDEDUPERANGE", unix.FIDEDUPERANGE}, {"FS_IOC_GETFSUUID", ioGETFSUUID}, {"FS_IOC_GETFSSYSFSPATH", ioGETFSSYSFSPATH},
+}
+
+// deviceIoctls reach the device's own handler, so IOCTL_DEV governs them.
+var deviceIoctls = []ioctlCmd{
+	{"FIONREAD", ioFIONREAD}, {"FS_IOC_GETFLAGS", unix.FS_IOC_GETFLAGS}, {"FS_IOC_SETFLAGS", unix.FS_IOC_SETFLAGS},
+	{"FS_IOC_FSGETXATTR", ioFSGETXATTR}, {"FS_IOC_FSSETXATTR", ioFSSETXATTR}, {"FIBMAP", ioFIBMAP},
+	{"FS_IOC_RESVSP", ioRESVSP}, {"FS_IOC_RESVSP64", ioRESVSP64}, {"FS_IOC_UNRESVSP", ioUNRESVSP},
+	{"FS_IOC_UNRESVSP64", ioUNRESVSP64}, {"FS_IOC_ZERO_RANGE", ioZERORANGE}, {"unknown 0xc00ffeee", 0xc00ffeee},
+}
+
+// ioctlErr calls ioctl(fd, cmd, buf) with a zeroed buffer (FIONBIO and FIOASYNC then
+// clear their flag). The clone commands read a descriptor number, from the buffer's first
+// word (FICLONERANGE) or from the argument itself (FICLONE): they get -1, so that nothing
+// is ever cloned.
+func ioctlErr(fd int, cmd uintptr) error {
+	buf := make([]byte, 256)
+	if cmd == unix.FICLONERANGE {
+		*(*int64)(unsafe.Pointer(&buf[0])) = -1
+	}
+	arg := uintptr(unsafe.Pointer(&buf[0]))
+	if cmd == unix.FICLONE {
+		arg = ^uintptr(0)
+	}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), cmd, arg)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// notEACCES is the verdict for commands whose own result depends on the device: only
+// Landlock answers EACCES.
+func notEACCES(err error) bool { return errnoOf(err) != unix.EACCES }
+
+// dropSysAdmin clears CAP_SYS_ADMIN from the calling thread's effective set, so that
+// FIFREEZE and FITHAW, if Landlock lets them through, stop at their own EPERM instead of
+// freezing a filesystem.
+func dropSysAdmin() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[unix.CAP_SYS_ADMIN/32].Effective &^= 1 << (unix.CAP_SYS_ADMIN % 32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+// deviceIoctl opens dev inside p (on a thread without CAP_SYS_ADMIN) and runs cmds.
+func deviceIoctl(p sandbox.Policy, dev string, flags int, cmds []ioctlCmd) []error {
+	GinkgoHelper()
+	errs := make([]error, len(cmds))
+	err := sandbox.OnThread(func() error {
+		if err := dropSysAdmin(); err != nil {
+			return err
+		}
+		if err := p.Enforce(); err != nil {
+			return fmt.Errorf("enforce %s: %w", policyText(p), err)
+		}
+		fd, err := unix.Open(dev, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", dev, err)
+		}
+		defer unix.Close(fd)
+		for i, c := range cmds {
+			errs[i] = ioctlErr(fd, c.cmd)
+		}
+		return nil
+	})
+	must(err, "ioctl on %s", dev)
+	return errs
+}
+
+var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.ABI), func() {
+	BeforeEach(spec.RequireLandlock)
+
+	fionread := []ioctlCmd{{"FIONREAD", ioFIONREAD}}
+	for _, dev := range []string{"/dev/null", "/dev/zero"} {
+		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), func() {
+			if !supportsOrRejected(ioctlRight) {
+				return
+			}
+			cases := []struct {
+				p    sandbox.Policy
+				deny bool
+			}{
+				{sandbox.FS(rIoctl), true},
+				{sandbox.FS(rIoctl, rule("/dev", rIoctl)), false},
+				{sandbox.FS(rIoctl, rule(dev, rIoctl)), false},
+				{sandbox.FS(rExec, rule("/dev", rExec)), false},
+			}
+			for _, c := range cases {
+				err := deviceIoctl(c.p, dev, unix.O_RDWR, fionread)[0]
+				if c.deny {
+					spec.ExpectErr(err, unix.EACCES, "%s: ioctl(%s, FIONREAD)", policyText(c.p), dev)
+				} else if !notEACCES(err) {
+					Fail(fmt.Sprintf("%s: ioctl(%s, FIONREAD): got EACCES, want anything else", policyText(c.p), dev))
+				}
+			}
+			spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+		})
+	}
+
+	It("MUST always allow the generic fs/ioctl.c commands on a device and deny every other command with EACCES", func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		p := sandbox.FS(rIoctl)
+		errs := deviceIoctl(p, "/dev/null", unix.O_RDWR, alwaysAllowed)
+		for i, c := range alwaysAllowed {
+			exact := c.cmd == ioFIOCLEX || c.cmd == ioFIONCLEX || c.cmd == ioFIONBIO || c.cmd == ioFIOASYNC
+			switch {
+			case exact:
+				spec.ExpectErr(errs[i], nil, "%s: ioctl(/dev/null, %s)", policyText(p), c.name)
+			case !notEACCES(errs[i]):
+				Fail(fmt.Sprintf("%s: ioctl(/dev/null, %s): got EACCES, want anything else (always allowed)", policyText(p), c.name))
+			}
+		}
+		errs = deviceIoctl(p, "/dev/null", unix.O_RDWR, deviceIoctls)
+		for i, c := range deviceIoctls {
+			spec.ExpectErr(errs[i], unix.EACCES, "%s: ioctl(/dev/null, %s)", policyText(p), c.name)
+		}
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST decide device ioctls at open time: a descriptor keeps the right it was opened with", func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		var before, layer1, layer2 error
+		err := sandbox.OnThread(func() error {
+			open := func() (int, error) { return unix.Open("/dev/zero", unix.O_RDONLY|unix.O_CLOEXEC, 0) }
+			fd0, err := open()
+			if err != nil {
+				return fmt.Errorf("open before any domain: %w", err)
+			}
+			defer unix.Close(fd0)
+			if err := sandbox.FS(rIoctl, rule("/dev", rIoctl)).Enforce(); err != nil {
+				return fmt.Errorf("enforce layer 1: %w", err)
+			}
+			fd1, err := open()
+			if err != nil {
+				return fmt.Errorf("open in layer 1: %w", err)
+			}
+			defer unix.Close(fd1)
+			if err := sandbox.FS(rIoctl).Enforce(); err != nil {
+				return fmt.Errorf("enforce layer 2: %w", err)
+			}
+			fd2, err := open()
+			if err != nil {
+				return fmt.Errorf("open in layer 2: %w", err)
+			}
+			defer unix.Close(fd2)
+			before, layer1, layer2 = ioctlErr(fd0, ioFIONREAD), ioctlErr(fd1, ioFIONREAD), ioctlErr(fd2, ioFIONREAD)
+			return nil
+		})
+		must(err, "run on a sandbox thread")
+		if !notEACCES(before) || !notEACCES(layer1) {
+			Fail(fmt.Sprintf("FIONREAD on /dev/zero inside a layer denying device ioctls: descriptor opened before any domain got %s, opened while granted got %s; want anything but EACCES",
+				spec.ErrnoName(before), spec.ErrnoName(layer1)))
+		}
+		spec.ExpectErr(layer2, unix.EACCES, "FIONREAD on /dev/zero opened inside the layer denying device ioctls")
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST NOT restrict ioctls on regular files, directories, pipes and sockets", func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		w := tree("f")
+		var errs [4]error
+		res := sandbox.Thread(sandbox.FS(rIoctl), func() error {
+			ioctlOn := func(path string, flags int) error {
+				fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("open %s: %w", path, err)
+				}
+				defer unix.Close(fd)
+				return ioctlErr(fd, ioFIONREAD)
+			}
+			errs[0] = ioctlOn(f(w), unix.O_RDONLY)
+			errs[1] = ioctlOn(w, unix.O_RDONLY|unix.O_DIRECTORY)
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				return fmt.Errorf("pipe2: %w", err)
+			}
+			errs[2] = ioctlErr(p[0], ioFIONREAD)
+			unix.Close(p[0])
+			unix.Close(p[1])
+			sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("socketpair: %w", err)
+			}
+			errs[3] = ioctlErr(sp[0], ioFIONREAD)
+			unix.Close(sp[0])
+			unix.Close(sp[1])
+			return nil
+		})
+		spec.ExpectErrno(res, nil, "ioctls in a domain handling ioctl_dev")
+		for i, what := range []string{"regular file", "directory", "pipe", "socketpair"} {
+			if !notEACCES(errs[i]) {
+				Fail(fmt.Sprintf("ioctl_dev handled, no rule: FIONREAD on a %s: got EACCES, want anything else", what))
+			}
+		}
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST deny terminal ioctls on a pseudo-terminal master with EACCES unless granted", func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		if err := openErr("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY); err != nil {
+			spec.Skip("no pseudo-terminal to test: open(/dev/ptmx): %s", spec.ErrnoName(err))
+		}
+		cmd := []ioctlCmd{{"TIOCGPTN", unix.TIOCGPTN}}
+		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), "/dev/ptmx", unix.O_RDWR, cmd)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(ptmx, TIOCGPTN)")
+		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule("/dev/ptmx", rIoctl)), "/dev/ptmx", unix.O_RDWR, cmd)[0], nil, "ioctl_dev granted on /dev/ptmx: ioctl(ptmx, TIOCGPTN)")
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST deny block device ioctls with EACCES unless granted", func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		dev := blockDevice()
+		cmd := []ioctlCmd{{"BLKGETSIZE64", unix.BLKGETSIZE64}}
+		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), dev, unix.O_RDONLY, cmd)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(%s, BLKGETSIZE64)", dev)
+		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule(dev, rIoctl)), dev, unix.O_RDONLY, cmd)[0], nil, "ioctl_dev granted on %s: ioctl(BLKGETSIZE64)", dev)
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST NOT restrict device ioctls when IOCTL_DEV is unknown (below ABI 5) or not handled, even with every other right handled", func() {
+		handled := allFS() &^ rIoctl
+		p := sandbox.FS(handled, rule("/dev/zero", handled&landlock.AccessFSFileRights))
+		err := deviceIoctl(p, "/dev/zero", unix.O_RDONLY, fionread)[0]
+		if !notEACCES(err) {
+			Fail(fmt.Sprintf("%s: ioctl(/dev/zero, FIONREAD): got EACCES, want anything else", policyText(p)))
+		}
+		if !spec.Supports(ioctlRight.ABI) {
+			expectRightRejected(ioctlRight)
+		}
+		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+})
+
+// blockDevice returns a block device the runner can open read-only, skipping the spec
+// when there is none.
+func blockDevice() string {
+	GinkgoHelper()
+	for _, d := range []string{"/dev/loop0", "/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/ram0", "/dev/zram0", "/dev/vdb"} {
+		st, err := os.Stat(d)
+		if err != nil || st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
+			continue
+		}
+		if openErr(d, unix.O_RDONLY) == nil {
+			return d
+		}
+	}
+	spec.Skip("no block device the runner can open (tried loop0, vda, sda, nvme0n1, ram0, zram0, vdb)")
+	return ""
+}

@@ -1,0 +1,489 @@
+package fs_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// The specs below need mounts. They run in one helper process, which builds a private
+// mount namespace on a fresh tmpfs and runs every scenario on its own thread that joins
+// that namespace with its own fs_struct (unshare(CLONE_FS) then setns), so chroot, chdir
+// and Landlock domains stay per scenario and nothing reaches the runner's namespace. The
+// helper returns what each operation gave, keyed "scenario/operation"; the specs judge.
+
+const mountNSAction = "fs-mountns"
+
+func init() { sandbox.Register(mountNSAction, runMountNS) }
+
+// nsRun is the helper's state: the namespace and the observations.
+type nsRun struct {
+	base string
+	ns   int
+	obs  map[string]string
+}
+
+func (r *nsRun) record(key string, err error) { r.obs[key] = spec.ErrnoName(err) }
+
+// inNS runs fn on a fresh thread inside the helper's mount namespace.
+func (r *nsRun) inNS(fn func() error) error {
+	return sandbox.OnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare(CLONE_FS): %w", err)
+		}
+		if err := unix.Setns(r.ns, unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("setns(mount namespace): %w", err)
+		}
+		return fn()
+	})
+}
+
+func (r *nsRun) p(rel string) string { return filepath.Join(r.base, rel) }
+
+// mkLayout creates directories (trailing "/") and files beneath the tmpfs.
+func (r *nsRun) mkLayout(entries ...string) error {
+	for _, e := range entries {
+		p := r.p(e)
+		if strings.HasSuffix(e, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runMountNS(args []string) ([]byte, error) {
+	r := &nsRun{base: args[0], obs: map[string]string{}}
+	err := sandbox.OnThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make / private: %w", err)
+		}
+		if err := unix.Mount("llconform", r.base, "tmpfs", 0, "mode=0755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", r.base, err)
+		}
+		ns, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open own mount namespace: %w", err)
+		}
+		r.ns = ns
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up the mount namespace: %w", err)
+	}
+	defer unix.Close(r.ns)
+	for _, s := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"topology", r.topology}, {"bind", r.bind}, {"disconnected", r.disconnected},
+		{"chroot", r.chroot}, {"mountpoint", r.mountpoint}, {"overlay", r.overlay},
+	} {
+		if err := s.fn(); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", s.name, err)
+		}
+	}
+	return json.Marshal(r.obs)
+}
+
+// topologyOps are the mount operations a domain must refuse, each against its own target.
+func (r *nsRun) topologyOps(prefix, tag string) map[string]func() error {
+	return map[string]func() error{
+		"mount": func() error { return unix.Mount("llconform", r.p(prefix+"new-"+tag), "tmpfs", 0, "") },
+		"remount": func() error {
+			return unix.Mount("", r.p(prefix+"m1"), "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+		},
+		"bind":        func() error { return unix.Mount(r.p(prefix+"src"), r.p(prefix+"bind-"+tag), "", unix.MS_BIND, "") },
+		"propagation": func() error { return unix.Mount("", r.p(prefix+"m1"), "", unix.MS_SHARED, "") },
+		"move_mount": func() error {
+			return unix.MoveMount(unix.AT_FDCWD, r.p(prefix+"m2"), unix.AT_FDCWD, r.p(prefix+"moved-"+tag), 0)
+		},
+		"umount": func() error { return unix.Unmount(r.p(prefix+"m3"), 0) },
+		// plain is no mount point: pivot_root fails with EINVAL after the LSM check.
+		"pivot_root": func() error { return unix.PivotRoot(r.p(prefix+"plain"), r.p(prefix+"plain/old")) },
+	}
+}
+
+func (r *nsRun) topology() error {
+	setup := func(prefix string) error {
+		if err := r.mkLayout(prefix+"src/", prefix+"m1/", prefix+"m2/", prefix+"m3/", prefix+"plain/old/",
+			prefix+"new-control/", prefix+"new-netonly/", prefix+"new-fs/", prefix+"bind-control/", prefix+"bind-netonly/",
+			prefix+"bind-fs/", prefix+"moved-control/", prefix+"moved-netonly/", prefix+"moved-fs/"); err != nil {
+			return err
+		}
+		for _, m := range []string{"m1", "m2", "m3"} {
+			if err := unix.Mount("llconform", r.p(prefix+m), "tmpfs", 0, ""); err != nil {
+				return fmt.Errorf("mount %s: %w", m, err)
+			}
+		}
+		return nil
+	}
+	run := func(tag string, p *sandbox.Policy) error {
+		prefix := "topo-" + tag + "/"
+		return r.inNS(func() error {
+			if err := setup(prefix); err != nil {
+				return err
+			}
+			if p != nil {
+				if err := p.Enforce(); err != nil {
+					return fmt.Errorf("enforce: %w", err)
+				}
+			}
+			for name, op := range r.topologyOps(prefix, tag) {
+				r.record("topology/"+tag+"/"+name, op())
+			}
+			return nil
+		})
+	}
+	if err := run("control", nil); err != nil {
+		return err
+	}
+	if abi, err := landlock.Version(); err == nil && abi >= 4 {
+		net := sandbox.Net(landlock.AccessNetBindTCP)
+		if err := run("netonly", &net); err != nil {
+			return err
+		}
+	}
+	fs := sandbox.FS(landlock.AccessFSExecute)
+	return run("fs", &fs)
+}
+
+// openIn enforces p on a scenario thread and records open(path, O_RDONLY) for each key.
+func (r *nsRun) openIn(p sandbox.Policy, opens map[string]string) error {
+	return r.inNS(func() error {
+		if err := p.Enforce(); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+		for key, path := range opens {
+			r.record(key, openErr(r.p(path), unix.O_RDONLY))
+		}
+		return nil
+	})
+}
+
+func (r *nsRun) bind() error {
+	if err := r.inNS(func() error {
+		if err := r.mkLayout("b/s1/f", "b/s1/s2/f", "b/m1/m2/", "b/m1/f"); err != nil {
+			return err
+		}
+		return unix.Mount(r.p("b/s1/s2"), r.p("b/m1/m2"), "", unix.MS_BIND, "")
+	}); err != nil {
+		return err
+	}
+	paths := map[string]string{"via-bind": "b/m1/m2/f", "via-source": "b/s1/s2/f", "source-parent": "b/s1/f"}
+	with := func(tag, rulePath string) error {
+		opens := map[string]string{}
+		for k, v := range paths {
+			opens["bind/"+tag+"/"+k] = v
+		}
+		return r.openIn(sandbox.FS(rRead, rule(r.p(rulePath), rRead)), opens)
+	}
+	if err := with("rule-on-source", "b/s1/s2"); err != nil {
+		return err
+	}
+	return with("rule-above-mountpoint", "b/m1")
+}
+
+// disconnected moves a directory out of the part of the filesystem a bind mount shows,
+// keeping an O_PATH descriptor on it through the bind mount (erratum 3).
+func (r *nsRun) disconnected() error {
+	fd := -1
+	if err := r.inNS(func() error {
+		if err := r.mkLayout("e/s1/s2/s3/f", "e/m1/m2/", "e/out/", "e/other/"); err != nil {
+			return err
+		}
+		if err := unix.Mount(r.p("e/s1/s2"), r.p("e/m1/m2"), "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount: %w", err)
+		}
+		var err error
+		if fd, err = unix.Open(r.p("e/m1/m2/s3"), unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+			return fmt.Errorf("open through the bind mount: %w", err)
+		}
+		if err := unix.Rename(r.p("e/s1/s2/s3"), r.p("e/out/s3")); err != nil {
+			return fmt.Errorf("move the directory out of the bind mount's source: %w", err)
+		}
+		r.record("disconnected/control", openatErr(fd, "f", unix.O_RDONLY))
+		return nil
+	}); err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for tag, rulePath := range map[string]string{
+		"rule-on-bind-root":     "e/s1/s2",
+		"rule-above-mountpoint": "e/m1",
+		"rule-on-new-parent":    "e/out",
+		"rule-elsewhere":        "e/other",
+	} {
+		p := sandbox.FS(rRead, rule(r.p(rulePath), rRead))
+		if err := r.inNS(func() error {
+			if err := p.Enforce(); err != nil {
+				return fmt.Errorf("enforce: %w", err)
+			}
+			r.record("disconnected/"+tag, openatErr(fd, "f", unix.O_RDONLY))
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *nsRun) chroot() error {
+	if err := r.inNS(func() error { return r.mkLayout("c/s1/s2/f", "c/t1/t2/f") }); err != nil {
+		return err
+	}
+	outer := sandbox.FS(rRW, rule(r.p("c"), rRO))
+	inner := sandbox.FS(rRW, rule(r.p("c/s1/s2"), rRO), rule(r.p("c/t1/t2"), rRO))
+	p := outer.Then(inner)
+	// chroot into the current directory: ".." of the new root is the root itself.
+	if err := r.inNS(func() error {
+		if err := p.Enforce(); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+		if err := unix.Chdir(r.p("c/s1/s2")); err != nil {
+			return fmt.Errorf("chdir: %w", err)
+		}
+		r.record("chroot/here/chroot", unix.Chroot("."))
+		r.record("chroot/here/dotdot", openErr("..", unix.O_RDONLY))
+		r.record("chroot/here/root-file", openErr("/f", unix.O_RDONLY))
+		r.record("chroot/here/root-file-write", openErr("/f", unix.O_WRONLY))
+		return nil
+	}); err != nil {
+		return err
+	}
+	// chroot elsewhere, keeping the working directory outside the new root.
+	return r.inNS(func() error {
+		if err := p.Enforce(); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+		if err := unix.Chdir(r.p("c/t1/t2")); err != nil {
+			return fmt.Errorf("chdir: %w", err)
+		}
+		r.record("chroot/away/chroot", unix.Chroot("../../s1/s2"))
+		r.record("chroot/away/dotdot", openErr("..", unix.O_RDONLY))
+		r.record("chroot/away/sibling-file", openErr("../../s1/s2/f", unix.O_RDONLY))
+		r.record("chroot/away/root-file", openErr("/f", unix.O_RDONLY))
+		return nil
+	})
+}
+
+// mountpoint checks rules on a mount point and on a directory a mount later covers.
+func (r *nsRun) mountpoint() error {
+	if err := r.inNS(func() error {
+		if err := r.mkLayout("mp/on/", "mp/covered/", "mp/other/f"); err != nil {
+			return err
+		}
+		if err := unix.Mount("llconform", r.p("mp/on"), "tmpfs", 0, ""); err != nil {
+			return fmt.Errorf("mount on mp/on: %w", err)
+		}
+		return r.mkLayout("mp/on/f")
+	}); err != nil {
+		return err
+	}
+	if err := r.openIn(sandbox.FS(rRO, rule(r.p("mp/on"), rRO)), map[string]string{
+		"mountpoint/rule-on-mount/file":  "mp/on/f",
+		"mountpoint/rule-on-mount/other": "mp/other/f",
+	}); err != nil {
+		return err
+	}
+	// The rule is tied to the directory's inode before a mount covers it.
+	return r.inNS(func() error {
+		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rDir}, landlock.RulesetAttrSizeV1, 0)
+		if err != nil {
+			return fmt.Errorf("create_ruleset: %w", err)
+		}
+		defer unix.Close(fd)
+		if err := addRule(fd, r.p("mp/covered"), rDir); err != nil {
+			return fmt.Errorf("add rule on mp/covered: %w", err)
+		}
+		if err := unix.Mount("llconform", r.p("mp/covered"), "tmpfs", 0, ""); err != nil {
+			return fmt.Errorf("cover mp/covered: %w", err)
+		}
+		r.record("mountpoint/covered/before", openErr(r.p("mp/covered"), unix.O_RDONLY|unix.O_DIRECTORY))
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+		if err := landlock.RestrictSelf(fd, 0); err != nil {
+			return fmt.Errorf("restrict_self: %w", err)
+		}
+		r.record("mountpoint/covered/after", openErr(r.p("mp/covered"), unix.O_RDONLY|unix.O_DIRECTORY))
+		return nil
+	})
+}
+
+func (r *nsRun) overlay() error {
+	fss, err := os.ReadFile("/proc/filesystems")
+	if err != nil || !strings.Contains(string(fss), "\toverlay\n") {
+		r.obs["overlay/available"] = "no"
+		return nil
+	}
+	if err := r.inNS(func() error {
+		if err := r.mkLayout("o/lower/f", "o/lower/g", "o/upper/", "o/work/", "o/merged/"); err != nil {
+			return err
+		}
+		if err := unix.Mkfifo(r.p("o/lower/p"), 0o600); err != nil {
+			return fmt.Errorf("mkfifo: %w", err)
+		}
+		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", r.p("o/lower"), r.p("o/upper"), r.p("o/work"))
+		return unix.Mount("overlay", r.p("o/merged"), "overlay", 0, opts)
+	}); err != nil {
+		r.obs["overlay/available"] = "mount failed: " + err.Error()
+		return nil
+	}
+	r.obs["overlay/available"] = "yes"
+	if err := r.openIn(sandbox.FS(rRead, rule(r.p("o/lower"), rRead)), map[string]string{
+		"overlay/rule-on-lower/merged": "o/merged/f", "overlay/rule-on-lower/lower": "o/lower/f",
+	}); err != nil {
+		return err
+	}
+	if err := r.openIn(sandbox.FS(rRead, rule(r.p("o/merged"), rRead)), map[string]string{
+		"overlay/rule-on-merged/merged": "o/merged/f", "overlay/rule-on-merged/lower": "o/lower/f",
+	}); err != nil {
+		return err
+	}
+	// Copy-up and whiteouts are the overlay's own work, done with the mounter's
+	// credentials: rules on the merged directory alone must let them happen.
+	handled := rRW | rRmFile | rMakeReg | rMakeChar | rMakeFifo
+	p := sandbox.FS(handled, rule(r.p("o/merged"), rRW|rRmFile|rMakeFifo))
+	return r.inNS(func() error {
+		if err := p.Enforce(); err != nil {
+			return fmt.Errorf("enforce: %w", err)
+		}
+		r.record("overlay/copy-up/write", openErr(r.p("o/merged/f"), unix.O_WRONLY))
+		r.record("overlay/whiteout/unlink", unix.Unlink(r.p("o/merged/g")))
+		r.record("overlay/whiteout/rename", unix.Rename(r.p("o/merged/p"), r.p("o/merged/p2")))
+		return nil
+	})
+}
+
+var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), func() {
+	var obs map[string]string
+
+	BeforeAll(func() {
+		spec.RequireLandlock()
+		spec.RequireRoot()
+		base := GinkgoT().TempDir()
+		res := sandbox.Process(sandbox.Policy{}, mountNSAction, base)
+		spec.ExpectErrno(res, nil, "mount-namespace helper")
+		must(json.Unmarshal(res.Data, &obs), "decode the helper's observations %q", res.Data)
+	})
+
+	expect := func(key string, want error, what string) {
+		GinkgoHelper()
+		got, ok := obs[key]
+		if !ok {
+			Fail(fmt.Sprintf("%s: the helper recorded nothing for %s", what, key))
+		}
+		if got != spec.ErrnoName(want) {
+			Fail(fmt.Sprintf("%s (%s): got %s, want %s", what, key, got, spec.ErrnoName(want)))
+		}
+	}
+
+	topoOps := []string{"mount", "remount", "bind", "propagation", "move_mount", "umount", "pivot_root"}
+
+	It("MUST deny mount, remount, bind mount, propagation changes, move_mount, umount and pivot_root with EPERM inside a domain handling any fs right", spec.Feature("fs.change_topology", 1), func() {
+		for _, op := range topoOps {
+			want := error(nil)
+			if op == "pivot_root" {
+				want = unix.EINVAL
+			}
+			expect("topology/control/"+op, want, "control without a domain: "+op)
+			expect("topology/fs/"+op, unix.EPERM, "domain handling fs.execute only: "+op)
+		}
+		spec.FeatureVerdict("fs.change_topology", 1)
+	})
+
+	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), func() {
+		if !spec.Supports(4) {
+			spec.Skip("a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d", spec.Kernel().ABI)
+		}
+		for _, op := range topoOps {
+			want := error(nil)
+			if op == "pivot_root" {
+				want = unix.EINVAL
+			}
+			expect("topology/netonly/"+op, want, "domain handling net.bind_tcp only: "+op)
+		}
+		spec.FeatureVerdict("fs.change_topology", 4)
+	})
+
+	It("MUST apply a rule on a bind mount's source to both paths, and a rule above its mount point to the bind path only", spec.Feature("fs.bind_mount", 1), func() {
+		expect("bind/rule-on-source/via-bind", nil, "read_file granted on the bind source: open through the bind mount")
+		expect("bind/rule-on-source/via-source", nil, "read_file granted on the bind source: open through the source path")
+		expect("bind/rule-on-source/source-parent", unix.EACCES, "read_file granted on the bind source: open of its parent's file")
+		expect("bind/rule-above-mountpoint/via-bind", nil, "read_file granted above the mount point: open through the bind mount")
+		expect("bind/rule-above-mountpoint/via-source", unix.EACCES, "read_file granted above the mount point: open through the source path")
+		spec.FeatureVerdict("fs.bind_mount", 1)
+	})
+
+	It("MUST check a directory moved out of a bind mount against both its real hierarchy and the mount point's, where erratum 3 is advertised", spec.Erratum(3), func() {
+		expect("disconnected/control", nil, "no domain: openat(disconnected directory, f)")
+		expect("disconnected/rule-on-new-parent", nil, "read_file granted on the directory's new parent: openat(disconnected directory, f)")
+		expect("disconnected/rule-elsewhere", unix.EACCES, "read_file granted on an unrelated directory: openat(disconnected directory, f)")
+		bindRoot, aboveMount := obs["disconnected/rule-on-bind-root"], obs["disconnected/rule-above-mountpoint"]
+		detail := fmt.Sprintf("read_file granted on the bind mount's root: %s; granted above its mount point: %s", bindRoot, aboveMount)
+		fixed := bindRoot == "success" && aboveMount == "success"
+		if !fixed && !(bindRoot == "EACCES" && aboveMount == "EACCES") {
+			Fail("disconnected directory checked like neither the fixed nor the original semantics: " + detail)
+		}
+		spec.ErratumVerdict(3, fixed, detail)
+	})
+
+	It("MUST allow chroot inside a domain and keep the domain's rules in force through it", spec.Feature("fs.chroot", 1), func() {
+		expect("chroot/here/chroot", nil, "chroot(.) inside a domain")
+		expect("chroot/here/dotdot", nil, "after chroot(.) into a granted directory: open(..), the new root")
+		expect("chroot/here/root-file", nil, "after chroot: open(/f) granted read")
+		expect("chroot/here/root-file-write", unix.EACCES, "after chroot: open(/f, O_WRONLY) not granted")
+		expect("chroot/away/chroot", nil, "chroot(../../s1/s2) inside a domain")
+		expect("chroot/away/dotdot", unix.EACCES, "working directory outside the new root: open(..) of an ungranted directory")
+		expect("chroot/away/sibling-file", nil, "working directory outside the new root: open of a granted file by relative path")
+		expect("chroot/away/root-file", nil, "open(/f) in the new root, granted")
+		spec.FeatureVerdict("fs.chroot", 1)
+	})
+
+	It("MUST apply a rule on a mount point to the mounted tree, and MUST NOT let a rule on a covered directory grant the mount covering it", spec.Feature("fs.mount_point", 1), func() {
+		expect("mountpoint/rule-on-mount/file", nil, "read granted on a tmpfs mount point: open of a file in it")
+		expect("mountpoint/rule-on-mount/other", unix.EACCES, "read granted on a tmpfs mount point: open of a file beside it")
+		expect("mountpoint/covered/before", nil, "no domain: open of the covering mount")
+		expect("mountpoint/covered/after", unix.EACCES, "read_dir granted on the covered directory: open of the mount covering it")
+		spec.FeatureVerdict("fs.mount_point", 1)
+	})
+
+	It("MUST check overlayfs files by their merged path only, and let the overlay's own copy-up and whiteouts happen", spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), func() {
+		switch avail := obs["overlay/available"]; avail {
+		case "yes":
+		case "no":
+			spec.Skip("overlay filesystem unavailable")
+		default:
+			spec.Skip("overlay filesystem unavailable: %s", avail)
+		}
+		expect("overlay/rule-on-lower/merged", unix.EACCES, "read granted on the lower layer: open through the merged directory")
+		expect("overlay/rule-on-lower/lower", nil, "read granted on the lower layer: open in the lower layer")
+		expect("overlay/rule-on-merged/merged", nil, "read granted on the merged directory: open through it")
+		expect("overlay/rule-on-merged/lower", unix.EACCES, "read granted on the merged directory: open in the lower layer")
+		expect("overlay/copy-up/write", nil, "write granted on merged only: open O_WRONLY of a lower file (copy-up)")
+		expect("overlay/whiteout/unlink", nil, "remove_file granted on merged, make_char and make_reg not: unlink of a lower file (whiteout)")
+		expect("overlay/whiteout/rename", nil, "make_fifo and remove_file granted on merged, make_reg not: rename of a lower FIFO (copy-up and whiteout)")
+		spec.FeatureVerdict("fs.overlayfs", 1)
+	})
+})

@@ -1,0 +1,173 @@
+package fs_test
+
+import (
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const (
+	rRefer   uint64 = landlock.AccessFSRefer
+	rMakeReg uint64 = landlock.AccessFSMakeReg
+	rRmFile  uint64 = landlock.AccessFSRemoveFile
+	rMakeDir uint64 = landlock.AccessFSMakeDir
+	rRmDir   uint64 = landlock.AccessFSRemoveDir
+	rExec    uint64 = landlock.AccessFSExecute
+)
+
+func renamed(from, to string, want error) check {
+	return check{"rename(" + from + ", " + to + ")", func() error { return unix.Rename(from, to) }, want}
+}
+
+func exchanged(a, b string, want error) check {
+	return check{"renameat2(" + a + ", " + b + ", RENAME_EXCHANGE)", func() error {
+		return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+	}, want}
+}
+
+func linked(from, to string, want error) check {
+	return check{"link(" + from + ", " + to + ")", func() error { return unix.Link(from, to) }, want}
+}
+
+// referLayout is w/s/{f1,f2,f3} and w/d/{g1,g2}: a source and a destination directory.
+func referLayout() (s, d string) {
+	w := tree("s/f1", "s/f2", "s/f3", "d/g1", "d/g2")
+	return filepath.Join(w, "s"), filepath.Join(w, "d")
+}
+
+var referRight = fsRight(rRefer)
+
+var _ = Describe("reparenting (link and rename across directories)", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	It("MUST deny cross-directory link and rename with EXDEV in a domain that does not handle REFER, and allow them within one directory", spec.Feature("fs.reparent", 1), func() {
+		s, d := referLayout()
+		// The ABI 1 rights only: what an ABI 1 program would handle.
+		all1 := landlock.Mask(landlock.KindFS, 1)
+		expectChecks(sandbox.FS(all1, rule(s, all1), rule(d, all1)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
+			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
+			renamed(filepath.Join(s, "f1"), filepath.Join(s, "f1b"), nil),
+			linked(filepath.Join(d, "g2"), filepath.Join(d, "g2b"), nil),
+		)
+		spec.FeatureVerdict("fs.reparent", 1)
+	})
+
+	It("MUST deny a cross-directory rename with EXDEV when a second layer does not handle REFER although the first grants it", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		s, d := referLayout()
+		w := filepath.Dir(s)
+		withRefer := sandbox.FS(rRefer, rule(w, rRefer))
+		expectChecks(withRefer,
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), nil),
+			exchanged(filepath.Join(s, "f2"), filepath.Join(d, "g1"), nil),
+		)
+		expectChecks(withRefer.Then(sandbox.FS(rExec, rule(w, rExec))),
+			renamed(filepath.Join(s, "f3"), filepath.Join(d, "f3"), unix.EXDEV),
+			exchanged(filepath.Join(d, "g2"), filepath.Join(s, "f2"), unix.EXDEV),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+
+	It("MUST allow cross-directory link, rename and exchange only with REFER on both sides (EXDEV otherwise)", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		handled := rRefer | rMakeReg | rRmFile
+		s, d := referLayout()
+		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, handled)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), nil),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), nil),
+			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), nil),
+		)
+		s, d = referLayout()
+		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, rMakeReg|rRmFile)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
+			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
+		)
+		s, d = referLayout()
+		expectChecks(sandbox.FS(handled, rule(s, rMakeReg|rRmFile), rule(d, handled)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+
+	It("MUST return EACCES rather than EXDEV when creation or removal is denied as well", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		handled := rRefer | rMakeReg | rRmFile
+		s, d := referLayout()
+		// d lacks both REFER and MAKE_REG; s lacks REMOVE_FILE in the second case.
+		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, rRmFile)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EACCES),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EACCES),
+			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EACCES),
+		)
+		s, d = referLayout()
+		expectChecks(sandbox.FS(handled, rule(s, rRefer|rMakeReg), rule(d, handled)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EACCES),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), nil),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+
+	It("MUST deny with EXDEV a move that would gain rights, and allow the reverse move that loses them", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		handled := rRefer | rMakeReg | rRmFile | rRead
+		s, d := referLayout()
+		// Files beneath d may be read; files beneath s may not.
+		expectChecks(sandbox.FS(handled, rule(s, rRefer|rMakeReg|rRmFile), rule(d, handled)),
+			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
+			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
+			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
+			renamed(filepath.Join(d, "g2"), filepath.Join(s, "g2"), nil),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+
+	It("MUST count a moved directory's own rules: moving it keeps them, so only rights it lacked are a gain", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		handled := rRefer | rMakeDir | rRmDir | rMakeReg
+		w := tree("s/withrule/", "s/plain/", "d/")
+		s, d := filepath.Join(w, "s"), filepath.Join(w, "d")
+		base := rRefer | rMakeDir | rRmDir
+		expectChecks(sandbox.FS(handled, rule(s, base), rule(d, base|rMakeReg), rule(filepath.Join(s, "withrule"), rMakeReg)),
+			renamed(filepath.Join(s, "plain"), filepath.Join(d, "plain"), unix.EXDEV),
+			renamed(filepath.Join(s, "withrule"), filepath.Join(d, "withrule"), nil),
+			renamed(filepath.Join(d, "withrule"), filepath.Join(s, "withrule2"), nil),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+
+	It("MUST need REMOVE_FILE or REMOVE_DIR matching the type of the object moved away or replaced, before the VFS type errors", spec.Feature(referRight.Feature(), 2), func() {
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		handled := rRefer | rRmDir | rRmFile
+		w := tree("s/f", "s/sub/", "d/g", "d/dir/")
+		s, d := filepath.Join(w, "s"), filepath.Join(w, "d")
+		// s may only remove directories, d only files.
+		expectChecks(sandbox.FS(handled, rule(s, rRefer|rRmDir), rule(d, rRefer|rRmFile)),
+			renamed(filepath.Join(s, "f"), filepath.Join(d, "g"), unix.EACCES),
+			exchanged(filepath.Join(s, "f"), filepath.Join(d, "g"), unix.EACCES),
+			// d may not remove a directory: EACCES, before the VFS's ENOTDIR.
+			renamed(filepath.Join(d, "dir"), filepath.Join(s, "f"), unix.EACCES),
+		)
+		spec.FeatureVerdict(referRight.Feature(), 2)
+	})
+})

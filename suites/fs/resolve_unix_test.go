@@ -1,0 +1,160 @@
+package fs_test
+
+import (
+	"fmt"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const rResolve uint64 = landlock.AccessFSResolveUnix
+
+var resolveRight = fsRight(rResolve)
+
+// unixServer binds a socket of type typ at path (listening unless datagram) and returns it.
+func unixServer(typ int, path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind %s: %w", path, err)
+	}
+	if typ != unix.SOCK_DGRAM {
+		if err := unix.Listen(fd, 8); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("listen %s: %w", path, err)
+		}
+	}
+	return fd, nil
+}
+
+// unixClient connects a new socket of type typ to path, or for sendto sends one datagram
+// to it without connecting.
+func unixClient(typ int, path string, sendto bool) error {
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("client socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if sendto {
+		return unix.Sendto(fd, []byte("x"), 0, &unix.SockaddrUnix{Name: path})
+	}
+	return unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+}
+
+var sockKinds = []struct {
+	name   string
+	typ    int
+	sendto bool
+}{
+	{"stream connect", unix.SOCK_STREAM, false},
+	{"seqpacket connect", unix.SOCK_SEQPACKET, false},
+	{"datagram connect", unix.SOCK_DGRAM, false},
+	{"datagram sendto", unix.SOCK_DGRAM, true},
+}
+
+var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), resolveRight.ABI), func() {
+	BeforeEach(spec.RequireLandlock)
+
+	for _, k := range sockKinds {
+		It(fmt.Sprintf("MUST deny %s to a socket bound outside the domain with EACCES unless a rule grants RESOLVE_UNIX on its directory or on the socket", k.name), func() {
+			if !supportsOrRejected(resolveRight) {
+				return
+			}
+			w := tree()
+			sock := filepath.Join(w, "sock")
+			srv, err := unixServer(k.typ, sock)
+			must(err, "runner's server")
+			defer unix.Close(srv)
+			for _, c := range []struct {
+				p    sandbox.Policy
+				want error
+			}{
+				{sandbox.FS(rResolve), unix.EACCES},
+				{sandbox.FS(rResolve, rule(filepath.Join(w), rResolve)), nil},
+				{sandbox.FS(rResolve, rule(sock, rResolve)), nil},
+				{sandbox.FS(rResolve|rRead, rule(w, rRead)), unix.EACCES},
+			} {
+				expectChecks(c.p, check{k.name + " to " + sock, func() error { return unixClient(k.typ, sock, k.sendto) }, c.want})
+			}
+			spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
+		})
+	}
+
+	It("MUST allow connecting to sockets bound inside the same domain, and deny those bound in a parent domain once a nested layer handles RESOLVE_UNIX", func() {
+		if !supportsOrRejected(resolveRight) {
+			return
+		}
+		w := tree()
+		var same, parentHandled, parentUnhandled error
+		err := sandbox.OnThread(func() error {
+			if err := sandbox.FS(rResolve).Enforce(); err != nil {
+				return fmt.Errorf("enforce: %w", err)
+			}
+			srv, err := unixServer(unix.SOCK_STREAM, filepath.Join(w, "s"))
+			if err != nil {
+				return fmt.Errorf("server inside the domain: %w", err)
+			}
+			defer unix.Close(srv)
+			same = unixClient(unix.SOCK_STREAM, filepath.Join(w, "s"), false)
+			// A nested layer that does not handle the right leaves the server reachable.
+			if err := sandbox.FS(rRead).Enforce(); err != nil {
+				return fmt.Errorf("enforce a layer handling read_file: %w", err)
+			}
+			parentUnhandled = unixClient(unix.SOCK_STREAM, filepath.Join(w, "s"), false)
+			if err := sandbox.FS(rResolve).Enforce(); err != nil {
+				return fmt.Errorf("enforce a layer handling resolve_unix: %w", err)
+			}
+			parentHandled = unixClient(unix.SOCK_STREAM, filepath.Join(w, "s"), false)
+			return nil
+		})
+		must(err, "run on a sandbox thread")
+		spec.ExpectErr(same, nil, "resolve_unix handled: connect to a socket bound in the same domain")
+		spec.ExpectErr(parentUnhandled, nil, "connect from a nested layer not handling resolve_unix to a socket bound in the parent domain")
+		spec.ExpectErr(parentHandled, unix.EACCES, "connect from a nested layer handling resolve_unix to a socket bound in the parent domain")
+		spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
+	})
+
+	It("MUST NOT restrict abstract sockets or socketpairs: they are scoped separately", func() {
+		if !supportsOrRejected(resolveRight) {
+			return
+		}
+		name := fmt.Sprintf("@llconform-fs-%d", GinkgoRandomSeed()+int64(GinkgoParallelProcess()))
+		srv, err := unixServer(unix.SOCK_STREAM, name)
+		must(err, "runner's abstract server")
+		defer unix.Close(srv)
+		expectChecks(sandbox.FS(rResolve),
+			check{"connect to abstract " + name, func() error { return unixClient(unix.SOCK_STREAM, name, false) }, nil},
+			check{"socketpair", func() error {
+				sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+				if err == nil {
+					unix.Close(sp[0])
+					unix.Close(sp[1])
+				}
+				return err
+			}, nil},
+		)
+		spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
+	})
+
+	It("MUST NOT restrict connecting to pathname sockets when RESOLVE_UNIX is unknown (below ABI 9) or not handled, even with every other right handled", func() {
+		w := tree()
+		sock := filepath.Join(w, "sock")
+		srv, err := unixServer(unix.SOCK_STREAM, sock)
+		must(err, "runner's server")
+		defer unix.Close(srv)
+		expectChecks(sandbox.FS(allFS()&^rResolve),
+			check{"stream connect to " + sock, func() error { return unixClient(unix.SOCK_STREAM, sock, false) }, nil})
+		if !spec.Supports(resolveRight.ABI) {
+			expectRightRejected(resolveRight)
+		}
+		spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
+	})
+})
