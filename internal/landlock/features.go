@@ -3,6 +3,7 @@ package landlock
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,14 +101,28 @@ func quietRuleProbe() error {
 
 // restrictFlagProbe passes flag with a closed file descriptor. The kernel checks flags
 // before it looks up the ruleset, so a known flag fails with EBADF and an unknown one with
-// EINVAL; nothing is ever restricted.
+// EINVAL; nothing is ever restricted. Before ABI 11 the kernel answers EPERM to a thread
+// with neither no_new_privs nor CAP_SYS_ADMIN before it looks at the flags, so the call is
+// made on a throwaway thread with no_new_privs set: an unprivileged runner gets the same
+// answer as root, and its own no_new_privs stays as it was.
 func restrictFlagProbe(flag uint32) func() error {
 	return func() error {
 		fd, err := closedFd()
 		if err != nil {
 			return err
 		}
-		err = RestrictSelf(fd, flag)
+		done := make(chan error, 1)
+		go func() {
+			// Never unlocked: the runtime discards the thread, and its no_new_privs
+			// with it, when this goroutine exits.
+			runtime.LockOSThread()
+			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+				done <- fmt.Errorf("set no_new_privs on the probe thread: %w", err)
+				return
+			}
+			done <- RestrictSelf(fd, flag)
+		}()
+		err = <-done
 		switch {
 		case errors.Is(err, unix.EBADF):
 			return nil

@@ -1,0 +1,374 @@
+package abi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// threadState is how a throwaway thread is prepared before its restrict_self calls.
+type threadState int
+
+const (
+	// withNNP: no_new_privs set, the ordinary way to enforce.
+	withNNP threadState = iota
+	// unprivileged: neither CAP_SYS_ADMIN nor no_new_privs.
+	unprivileged
+	// capOnly: CAP_SYS_ADMIN (the runner is root) and no no_new_privs.
+	capOnly
+)
+
+func (s threadState) String() string {
+	return [...]string{"with no_new_privs", "without CAP_SYS_ADMIN nor no_new_privs", "with CAP_SYS_ADMIN, without no_new_privs"}[s]
+}
+
+// restrictResult is what a restrict_self call did on its thread.
+type restrictResult struct {
+	err error
+	// nnp is the thread's no_new_privs after the call.
+	nnp bool
+}
+
+// restrictOn prepares a throwaway thread as state, stacks layers domains from layerFd on it
+// (flags 0), then calls restrict_self(fd, flags) and reads back no_new_privs.
+func restrictOn(state threadState, layers, layerFd, fd int, flags uint32) restrictResult {
+	GinkgoHelper()
+	if state != withNNP {
+		requireNewPrivs()
+	}
+	if state == capOnly {
+		spec.RequireRoot()
+	}
+	var res restrictResult
+	onThread(func() error {
+		switch state {
+		case withNNP:
+			if err := setNoNewPrivs(); err != nil {
+				return err
+			}
+		case unprivileged:
+			if err := unprivilegedThread(); err != nil {
+				return err
+			}
+		}
+		for i := range layers {
+			if err := landlock.RestrictSelf(layerFd, 0); err != nil {
+				return fmt.Errorf("layer %d of %d: restrict_self: %w", i+1, layers, err)
+			}
+		}
+		res.err = landlock.RestrictSelf(fd, flags)
+		nnp, err := noNewPrivs()
+		res.nnp = nnp
+		return err
+	})
+	return res
+}
+
+// layerRuleset handles one filesystem right: every ABI accepts it, and a thread restricted
+// by it can still do what the harness needs.
+func layerRuleset() int {
+	GinkgoHelper()
+	return newRuleset(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSMakeBlock})
+}
+
+var _ = Describe("restrict_self descriptors", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	cases := []struct {
+		what string
+		fd   func() int
+		want error
+	}{
+		{"a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
+		{"-1 without flags (EBADF)", func() int { return -1 }, unix.EBADF},
+		{"a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
+		{"a pipe (EBADFD)", pipeFd, unix.EBADFD},
+		{"an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(layerRuleset()) }, unix.EBADF},
+		{"a ruleset (accepted)", layerRuleset, nil},
+	}
+	for _, c := range cases {
+		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), func() {
+			res := restrictOn(withNNP, 0, -1, c.fd(), 0)
+			spec.ExpectErr(res.err, c.want, "restrict_self(%s, 0) with no_new_privs", c.what)
+			spec.FeatureVerdict("restrict_self.ruleset_fd", 1)
+		})
+	}
+})
+
+var _ = Describe("restrict_self privileges", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	It("MUST refuse a thread without CAP_SYS_ADMIN nor no_new_privs with EPERM, and accept it once no_new_privs is set",
+		spec.Feature("restrict_self.privileges", 1), func() {
+			requireNewPrivs()
+			rs := layerRuleset()
+			var before, after error
+			onThread(func() error {
+				if err := unprivilegedThread(); err != nil {
+					return err
+				}
+				before = landlock.RestrictSelf(rs, 0)
+				if err := setNoNewPrivs(); err != nil {
+					return err
+				}
+				after = landlock.RestrictSelf(rs, 0)
+				return nil
+			})
+			spec.ExpectErr(before, unix.EPERM, "restrict_self(ruleset, 0) without CAP_SYS_ADMIN nor no_new_privs")
+			spec.ExpectErr(after, nil, "restrict_self(ruleset, 0) on the same thread once no_new_privs is set")
+			spec.FeatureVerdict("restrict_self.privileges", 1)
+		})
+
+	It("MUST accept a thread with CAP_SYS_ADMIN without no_new_privs", spec.Feature("restrict_self.privileges", 1), spec.Needs("root"), func() {
+		res := restrictOn(capOnly, 0, -1, layerRuleset(), 0)
+		spec.ExpectErr(res.err, nil, "restrict_self(ruleset, 0) %s", capOnly)
+		Expect(res.nnp).To(BeFalse(), "restrict_self without the NO_NEW_PRIVS flag set no_new_privs")
+		spec.FeatureVerdict("restrict_self.privileges", 1)
+	})
+
+	// The privilege check comes before the ruleset lookup on every ABI. Unknown flags came
+	// after it until ABI 11, whose NO_NEW_PRIVS flag must be read before the check.
+	orderCases := []struct {
+		what  string
+		fd    func() int
+		flags uint32
+		want  func() error
+	}{
+		{"a bad fd: EPERM first", closedFd, 0, func() error { return unix.EPERM }},
+		{"-1 with LOG_SUBDOMAINS_OFF: EPERM first", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff,
+			func() error { return unix.EPERM }},
+		{"an unknown flag: EINVAL first from ABI 11, EPERM below", layerRuleset, 1 << 31,
+			func() error { return want(11, unix.EINVAL, unix.EPERM) }},
+	}
+	for _, c := range orderCases {
+		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), func() {
+			res := restrictOn(unprivileged, 0, -1, c.fd(), c.flags)
+			spec.ExpectErr(res.err, c.want(), "ABI %d: restrict_self(%s) %s", kernelABI(), c.what, unprivileged)
+			spec.FeatureVerdict("restrict_self.error_order", 1)
+		})
+	}
+
+	It("MUST report an unknown flag before a bad fd with EINVAL", spec.Feature("restrict_self.error_order", 1), func() {
+		res := restrictOn(withNNP, 0, -1, closedFd(), 1<<31)
+		spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(closed fd, 1<<31) with no_new_privs")
+		spec.FeatureVerdict("restrict_self.error_order", 1)
+	})
+})
+
+var _ = Describe("restrict_self flags", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	// Bits 0-4 are the known flags; TSYNC (bit 3) is checked in a helper process below,
+	// since on success it restricts every thread of the process.
+	for bit := 5; bit < 32; bit++ {
+		flag := uint32(1) << bit
+		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("restrict_self.flags", 1), func() {
+			requireKnownABI()
+			res := restrictOn(withNNP, 0, -1, layerRuleset(), flag)
+			spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(ruleset, %#x) with no_new_privs", flag)
+			spec.FeatureVerdict("restrict_self.flags", 1)
+		})
+	}
+
+	logFlags := []struct {
+		name    string
+		feature string
+		flag    uint32
+	}{
+		{"LOG_SAME_EXEC_OFF", "restrict_self.log_same_exec_off", landlock.RestrictSelfLogSameExecOff},
+		{"LOG_NEW_EXEC_ON", "restrict_self.log_new_exec_on", landlock.RestrictSelfLogNewExecOn},
+		{"LOG_SUBDOMAINS_OFF", "restrict_self.log_subdomains_off", landlock.RestrictSelfLogSubdomainsOff},
+	}
+	for _, f := range logFlags {
+		It(fmt.Sprintf("MUST accept %s with a ruleset from ABI 7 and reject it below with EINVAL", f.name), spec.Feature(f.feature, 7), func() {
+			res := restrictOn(withNNP, 0, -1, layerRuleset(), f.flag)
+			spec.ExpectErr(res.err, want(7, nil, unix.EINVAL), "ABI %d: restrict_self(ruleset, %s)", kernelABI(), f.name)
+			spec.FeatureVerdict(f.feature, 7)
+		})
+	}
+
+	It("MUST accept the three LOG flags together from ABI 7 and reject them below with EINVAL",
+		spec.Feature("restrict_self.log_same_exec_off", 7), func() {
+			all := uint32(landlock.RestrictSelfLogSameExecOff | landlock.RestrictSelfLogNewExecOn | landlock.RestrictSelfLogSubdomainsOff)
+			res := restrictOn(withNNP, 0, -1, layerRuleset(), all)
+			spec.ExpectErr(res.err, want(7, nil, unix.EINVAL), "ABI %d: restrict_self(ruleset, LOG_SAME_EXEC_OFF|LOG_NEW_EXEC_ON|LOG_SUBDOMAINS_OFF)", kernelABI())
+			spec.FeatureVerdict("restrict_self.log_same_exec_off", 7)
+		})
+
+	// ruleset_fd -1 is allowed with LOG_SUBDOMAINS_OFF alone (it then only changes the
+	// thread's logging); with any other flag, -1 is a bad descriptor.
+	noRuleset := []struct {
+		what  string
+		fd    func() int
+		flags uint32
+		want  error // from ABI 7; below, every LOG flag is unknown (EINVAL)
+	}{
+		{"-1 with LOG_SUBDOMAINS_OFF (accepted)", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff, nil},
+		{"-1 with LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogSameExecOff, unix.EBADF},
+		{"-1 with LOG_NEW_EXEC_ON (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogNewExecOn, unix.EBADF},
+		{"-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 },
+			landlock.RestrictSelfLogSubdomainsOff | landlock.RestrictSelfLogSameExecOff, unix.EBADF},
+		{"a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)", closedFd, landlock.RestrictSelfLogSubdomainsOff, unix.EBADF},
+	}
+	for _, c := range noRuleset {
+		It(fmt.Sprintf("MUST handle %s from ABI 7 and reject it below with EINVAL", c.what),
+			spec.Feature("restrict_self.log_subdomains_off", 7), func() {
+				res := restrictOn(withNNP, 0, -1, c.fd(), c.flags)
+				spec.ExpectErr(res.err, want(7, c.want, unix.EINVAL), "ABI %d: restrict_self(%s)", kernelABI(), c.what)
+				spec.FeatureVerdict("restrict_self.log_subdomains_off", 7)
+			})
+	}
+})
+
+var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	// no_new_privs must be set if and only if the call succeeds: so on every failing call,
+	// including one that fails after the ruleset was looked up (E2BIG at the 17th layer),
+	// the thread must still be without it.
+	cases := []struct {
+		what   string
+		state  threadState
+		layers int
+		fd     func() int
+		flags  uint32
+		want   error // from ABI 11
+	}{
+		{"a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
+			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
+		{"a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
+			capOnly, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
+		{"a bad fd (EBADF, no_new_privs left unset)",
+			unprivileged, 0, closedFd, landlock.RestrictSelfNoNewPrivs, unix.EBADF},
+		{"an unknown flag (EINVAL, no_new_privs left unset)",
+			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs | 1<<31, unix.EINVAL},
+		{"a 17th layer (E2BIG, no_new_privs left unset)",
+			capOnly, 16, layerRuleset, landlock.RestrictSelfNoNewPrivs, unix.E2BIG},
+	}
+	for _, c := range cases {
+		It("MUST handle NO_NEW_PRIVS with "+c.what+" from ABI 11 and reject it below",
+			spec.Feature("restrict_self.no_new_privs", 11), func() {
+				fd := c.fd()
+				res := restrictOn(c.state, c.layers, fd, fd, c.flags)
+				// Below ABI 11 the flag is unknown, but the privilege check came first
+				// there: EPERM for a thread that has neither CAP_SYS_ADMIN nor
+				// no_new_privs, EINVAL otherwise.
+				below := error(unix.EINVAL)
+				if c.state == unprivileged {
+					below = unix.EPERM
+				}
+				wantErr := want(11, c.want, below)
+				spec.ExpectErr(res.err, wantErr, "ABI %d: restrict_self(%s) %s after %d layers", kernelABI(), c.what, c.state, c.layers)
+				Expect(res.nnp).To(Equal(wantErr == nil),
+					"no_new_privs after restrict_self(%s) returned %s: must be set if and only if the call succeeds",
+					c.what, spec.ErrnoName(res.err))
+				spec.FeatureVerdict("restrict_self.no_new_privs", 11)
+			})
+	}
+})
+
+var _ = Describe("restrict_self layers", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	It("MUST accept 16 nested layers from one ruleset fd and reject the 17th with E2BIG", spec.Feature("restrict_self.layers", 1), func() {
+		rs := layerRuleset()
+		var errs []error
+		var logOnly error
+		onThread(func() error {
+			if err := setNoNewPrivs(); err != nil {
+				return err
+			}
+			for range 17 {
+				errs = append(errs, landlock.RestrictSelf(rs, 0))
+			}
+			if spec.Supports(7) {
+				// Adds no layer: allowed even at the limit.
+				logOnly = landlock.RestrictSelf(-1, landlock.RestrictSelfLogSubdomainsOff)
+			}
+			return nil
+		})
+		Expect(errs).To(HaveLen(17))
+		for i, err := range errs[:16] {
+			spec.ExpectErr(err, nil, "restrict_self number %d of the same ruleset on one thread", i+1)
+		}
+		spec.ExpectErr(errs[16], unix.E2BIG, "restrict_self number 17 on one thread")
+		if spec.Supports(7) {
+			spec.ExpectErr(logOnly, nil, "restrict_self(-1, LOG_SUBDOMAINS_OFF) with 16 layers")
+		}
+		spec.FeatureVerdict("restrict_self.layers", 1)
+	})
+})
+
+// The TSYNC cases run in one helper process: a TSYNC call that succeeds (or one that a
+// faulty kernel wrongly accepts) restricts every thread of its process.
+const tsyncAction = "abi-restrict-tsync"
+
+type tsyncCase struct {
+	what  string
+	fd    int // -1, or tsyncRuleset for a fresh ruleset
+	flags uint32
+	want  error // from ABI 8; below, TSYNC is unknown (EINVAL)
+}
+
+const tsyncRuleset = -2
+
+var tsyncCases = []tsyncCase{
+	{"TSYNC with an unknown flag (EINVAL)", tsyncRuleset, landlock.RestrictSelfTSync | 1<<31, unix.EINVAL},
+	{"TSYNC with -1 alone (EBADF)", -1, landlock.RestrictSelfTSync, unix.EBADF},
+	{"TSYNC with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync, nil},
+	{"TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)", -1, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, nil},
+	{"TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, nil},
+}
+
+func init() {
+	sandbox.Register(tsyncAction, func([]string) ([]byte, error) {
+		errnos := make([]int, len(tsyncCases))
+		for i, c := range tsyncCases {
+			fd := c.fd
+			if fd == tsyncRuleset {
+				attr := landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSMakeBlock}
+				rs, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSize, 0)
+				if err != nil {
+					return nil, fmt.Errorf("create ruleset: %w", err)
+				}
+				defer unix.Close(rs)
+				fd = rs
+			}
+			var errno unix.Errno
+			if err := landlock.RestrictSelf(fd, c.flags); errors.As(err, &errno) {
+				errnos[i] = int(errno)
+			}
+		}
+		return json.Marshal(errnos)
+	})
+}
+
+var _ = Describe("restrict_self TSYNC flag", Ordered, ContinueOnFailure, func() {
+	var errnos []int
+	BeforeAll(func() {
+		spec.RequireLandlock()
+		res := sandbox.Process(sandbox.Policy{}, tsyncAction)
+		Expect(res.Setup).NotTo(HaveOccurred(), "TSYNC helper process")
+		Expect(res.Err).NotTo(HaveOccurred(), "TSYNC helper action")
+		Expect(json.Unmarshal(res.Data, &errnos)).To(Succeed(), "TSYNC helper result")
+		Expect(errnos).To(HaveLen(len(tsyncCases)))
+	})
+	for i, c := range tsyncCases {
+		It(fmt.Sprintf("MUST handle %s from ABI 8 and reject TSYNC below with EINVAL", c.what), spec.Feature("restrict_self.tsync", 8), func() {
+			var got error
+			if errnos[i] != 0 {
+				got = unix.Errno(errnos[i])
+			}
+			spec.ExpectErr(got, want(8, c.want, unix.EINVAL), "ABI %d: restrict_self(%s) in a helper process with no_new_privs", kernelABI(), c.what)
+			spec.FeatureVerdict("restrict_self.tsync", 8)
+		})
+	}
+})
