@@ -1,0 +1,131 @@
+// Package initramfs writes the guest's initramfs as newc cpio archives with
+// u-root's pkg/cpio (no cpio binary needed): a base archive shared by every
+// kernel (agent as /init, plan, suite binaries, a skeleton root) and a
+// per-kernel modules archive. The kernel unpacks concatenated archives in
+// order, so a kernel's initrd is the base followed by its modules archive.
+package initramfs
+
+import (
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"path"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/llconform/llconform/vm/plan"
+)
+
+// File is a host file to place in the archive.
+type File struct {
+	Src  string // host path
+	Dest string // absolute path in the guest
+}
+
+// SuiteDir is where suite binaries go in the guest.
+const SuiteDir = "/suites"
+
+// WriteBase writes the base archive: the agent as /init, the plan at
+// plan.Path and the given files (suite binaries). Executables must be
+// statically linked, since the guest has no libc.
+func WriteBase(w io.Writer, agent string, planJSON []byte, files []File) error {
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.Directory("proc", 0o555),
+		cpio.Directory("sys", 0o555),
+		cpio.Directory("tmp", 0o1777),
+		cpio.Directory("run", 0o755),
+		cpio.Directory("etc", 0o755),
+		cpio.Directory("lib/modules", 0o755),
+		cpio.Directory(SuiteDir[1:], 0o755),
+		// The kernel opens /dev/console for init's stdio before any
+		// devtmpfs is mounted, so the node must be in the archive.
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticFile("etc/passwd", "root:x:0:0:root:/tmp:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644),
+		cpio.StaticFile("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644),
+		cpio.StaticFile("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0o644),
+		cpio.StaticFile(plan.Path[1:], string(planJSON), 0o644),
+	}
+	exe, err := staticExecutable(agent, "init")
+	if err != nil {
+		return err
+	}
+	recs = append(recs, exe)
+	for _, f := range files {
+		r, err := staticExecutable(f.Src, f.Dest[1:])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	return writeArchive(w, recs)
+}
+
+func staticExecutable(src, dest string) (cpio.Record, error) {
+	if err := checkStatic(src); err != nil {
+		return cpio.Record{}, err
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return cpio.Record{}, err
+	}
+	return cpio.StaticFile(dest, string(b), 0o755), nil
+}
+
+// checkStatic rejects dynamically linked ELF files: in the guest they would
+// fail with a confusing "no such file or directory".
+func checkStatic(p string) error {
+	f, err := elf.Open(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked: build it with CGO_ENABLED=0", p)
+		}
+	}
+	return nil
+}
+
+// writeArchive writes records in order, each preceded by whichever of its
+// parent directories is not yet in the archive (the kernel does not create
+// missing parents), and the trailer. A directory written twice is written once.
+func writeArchive(w io.Writer, recs []cpio.Record) error {
+	rw := cpio.Newc.Writer(w)
+	seen := map[string]bool{}
+	write := func(r cpio.Record) error {
+		r = cpio.MakeReproducible(r)
+		if seen[r.Name] {
+			if r.Mode&cpio.S_IFMT == cpio.S_IFDIR {
+				return nil
+			}
+			return fmt.Errorf("write cpio: %s twice in the archive", r.Name)
+		}
+		seen[r.Name] = true
+		if err := rw.WriteRecord(r); err != nil {
+			return fmt.Errorf("write cpio: %s: %w", r.Name, err)
+		}
+		return nil
+	}
+	for _, r := range recs {
+		name := cpio.Normalize(r.Name)
+		var parents []string
+		for d := path.Dir(name); d != "." && d != "/" && !seen[d]; d = path.Dir(d) {
+			parents = append(parents, d)
+		}
+		for i := len(parents) - 1; i >= 0; i-- {
+			if err := write(cpio.Directory(parents[i], 0o755)); err != nil {
+				return err
+			}
+		}
+		if err := write(r); err != nil {
+			return err
+		}
+	}
+	if err := cpio.WriteTrailer(rw); err != nil {
+		return fmt.Errorf("write cpio trailer: %w", err)
+	}
+	return nil
+}

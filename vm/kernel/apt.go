@@ -1,0 +1,216 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// apt drives apt-get with a private configuration under dir, so that the
+// machine's own package state is never read or changed: only its sources
+// (for the mirror URIs) and apt.conf.d (for proxies and the like) are used.
+type apt struct {
+	dir string
+}
+
+func (a apt) path(elem ...string) string { return filepath.Join(append([]string{a.dir}, elem...)...) }
+
+// setup writes the sources list and creates the state directories.
+func (a apt) setup(m Mirrors) error {
+	for _, d := range []string{a.path("lists", "partial"), a.path("cache", "archives", "partial")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(a.path("status"), nil, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(a.path("sources.list"), []byte(sourcesList(m)), 0o644)
+}
+
+func (a apt) options() []string {
+	opts := []string{
+		"-o", "Dir::Etc::sourcelist=" + a.path("sources.list"),
+		"-o", "Dir::Etc::sourceparts=-",
+		"-o", "Dir::State::Lists=" + a.path("lists"),
+		"-o", "Dir::State::status=" + a.path("status"),
+		"-o", "Dir::Cache=" + a.path("cache"),
+		// Plain Packages files, whatever the machine's apt.conf.d says, so
+		// that the index can be read without apt-cache.
+		"-o", "Acquire::GzipIndexes=false",
+		"-o", "Acquire::Languages=none",
+		"-qq",
+	}
+	if os.Geteuid() == 0 {
+		// The _apt sandbox user cannot write into a root-owned cache.
+		opts = append(opts, "-o", "APT::Sandbox::User=root")
+	}
+	return opts
+}
+
+func (a apt) run(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "apt-get", append(a.options(), args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
+	}
+	return nil
+}
+
+func (a apt) update(ctx context.Context) error {
+	// apt-get update exits 0 when a source cannot be fetched; --error-on=any
+	// makes that an error, so that stale lists are known to be stale.
+	if err := a.run(ctx, a.dir, "update", "--error-on=any"); err != nil {
+		return err
+	}
+	return os.WriteFile(a.path("updated"), nil, 0o644)
+}
+
+// download fetches one exact package version into dir and returns the path.
+func (a apt) download(ctx context.Context, p pkgVersion, dir string) (string, error) {
+	if err := a.run(ctx, dir, "download", p.Package+"="+p.Version); err != nil {
+		return "", err
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("apt-get download %s=%s: expected one .deb, found %d", p.Package, p.Version, len(debs))
+	}
+	return debs[0], nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// pkgVersion is one stanza of a Packages index.
+type pkgVersion struct {
+	Package  string
+	Version  string
+	Suite    string
+	Filename string
+	SHA256   string
+	Size     int64
+	Depends  string
+}
+
+// index holds the kernel-related packages of every suite, by name.
+type index map[string][]pkgVersion
+
+var listSuiteRE = regexp.MustCompile(`_dists_([^_]+)_main_binary-amd64_Packages$`)
+
+// loadIndex reads the Packages lists that apt-get update stored.
+func loadIndex(listsDir string) (index, error) {
+	files, _ := filepath.Glob(filepath.Join(listsDir, "*_Packages"))
+	idx := index{}
+	for _, f := range files {
+		m := listSuiteRE.FindStringSubmatch(filepath.Base(f))
+		if m == nil {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parsePackages(b) {
+			p.Suite = m[1]
+			idx[p.Package] = append(idx[p.Package], p)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("no package lists in %s", listsDir)
+	}
+	return idx, nil
+}
+
+// parsePackages reads the stanzas of kernel packages (linux-*) from a
+// Packages file. Other stanzas are skipped without being split into lines:
+// the lists of seven suites are a few hundred megabytes.
+func parsePackages(b []byte) []pkgVersion {
+	var out []pkgVersion
+	for len(b) > 0 {
+		end := bytes.Index(b, []byte("\n\n"))
+		if end < 0 {
+			end = len(b)
+		}
+		stanza := b[:end]
+		b = b[min(end+2, len(b)):]
+		if !bytes.HasPrefix(stanza, []byte("Package: linux-")) {
+			continue
+		}
+		var p pkgVersion
+		for _, line := range strings.Split(string(stanza), "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			switch k {
+			case "Package":
+				p.Package = v
+			case "Version":
+				p.Version = v
+			case "Filename":
+				p.Filename = v
+			case "SHA256":
+				p.SHA256 = v
+			case "Size":
+				p.Size, _ = strconv.ParseInt(v, 10, 64)
+			case "Depends":
+				p.Depends = v
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// dependency is one alternative of a Depends field.
+type dependency struct {
+	Name    string
+	Version string // set for "(= version)"
+}
+
+// parseDepends splits "a (= 1), b | c (>= 2)" into its alternatives, in
+// order; only exact version constraints are kept.
+func parseDepends(s string) []dependency {
+	var out []dependency
+	for _, group := range strings.Split(s, ",") {
+		for _, alt := range strings.Split(group, "|") {
+			alt = strings.TrimSpace(alt)
+			name, rest, _ := strings.Cut(alt, " ")
+			name, _, _ = strings.Cut(name, ":") // arch qualifier
+			d := dependency{Name: name}
+			if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "(= "); ok {
+				d.Version = strings.TrimSuffix(v, ")")
+			}
+			if d.Name != "" {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// find returns the highest version of pkg, or of exactly version when set,
+// optionally restricted to one suite.
+func (idx index) find(pkg, version, suite string) (pkgVersion, bool) {
+	var best pkgVersion
+	found := false
+	for _, p := range idx[pkg] {
+		if (version != "" && p.Version != version) || (suite != "" && p.Suite != suite) {
+			continue
+		}
+		if !found || compareVersions(p.Version, best.Version) > 0 {
+			best, found = p, true
+		}
+	}
+	return best, found
+}

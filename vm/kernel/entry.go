@@ -1,0 +1,338 @@
+// Package kernel reads kernels.yaml and acquires the kernels it names:
+// Debian packages (pinned, or newest matching a pattern in a suite) fetched
+// through a private apt configuration and verified against the archive's
+// index, or local bzImages.
+package kernel
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied to every entry that does not set the field.
+const (
+	DefaultCPUs    = 1
+	DefaultMemory  = "1G"
+	DefaultAccel   = "auto"
+	DefaultTimeout = 4 * time.Minute
+)
+
+// Entry is one kernel to test and how to boot it.
+type Entry struct {
+	Name   string
+	Debian *DebianSource // exactly one of Debian and Local is set
+	Local  *LocalSource
+
+	Cmdline string // extra kernel arguments
+	CPUs    int
+	Memory  string // QEMU -m syntax: 1024M, 1G
+	Accel   string // auto, tcg or kvm
+	Timeout time.Duration
+	// Expect is passed through for the host to compare with what the
+	// kernel claims; nil when not given.
+	Expect *Expect
+}
+
+// DebianSource names a Debian kernel package: either pinned (Package,
+// optionally Version) or the highest version of the packages whose name
+// matches Newest (a glob such as "linux-image-7.3.*-cloud-amd64"), in Suite
+// or in every configured suite.
+type DebianSource struct {
+	Package string
+	Version string
+	Newest  string
+	Suite   string
+}
+
+// LocalSource is a kernel built or downloaded by the user.
+type LocalSource struct {
+	BzImage string
+	Modules string // lib/modules/<release> directory, optional
+	Config  string // optional
+}
+
+// Expect is what the kernel must claim.
+type Expect struct {
+	ABI    *int  `json:"abi,omitempty"`
+	Errata []int `json:"errata,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+var memoryRE = regexp.MustCompile(`^[1-9][0-9]*[MG]?$`)
+
+// ParseFile reads a kernels.yaml file.
+func ParseFile(file string) ([]Entry, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path.Base(file), b)
+}
+
+// Parse reads kernels.yaml content; file names it in errors, which have
+// the form "kernels.yaml:12: unknown key \"expct\"". Relative local paths
+// are kept as written.
+//
+// Format:
+//
+//	kernels:
+//	  - name: bookworm
+//	    debian: {package: linux-image-6.1.0-56-cloud-amd64}
+//	    expect: {abi: 2, errata: [3, 4]}
+//	  - name: trixie-bpo
+//	    debian: {newest: "linux-image-7.3.*-cloud-amd64", suite: trixie-backports}
+//	    cpus: 1
+//	    memory: 1G
+//	    accel: auto          # auto, tcg or kvm
+//	    timeout: 4m
+//	    cmdline: audit=1
+//	  - name: mine
+//	    local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0, config: build/.config}
+func Parse(file string, data []byte) ([]Entry, error) {
+	p := parser{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty file", file)
+	}
+	var list *yaml.Node
+	err := p.mapping(doc.Content[0], map[string]func(*yaml.Node) error{
+		"kernels": func(n *yaml.Node) error {
+			if n.Kind != yaml.SequenceNode {
+				return p.errorf(n, "kernels must be a list")
+			}
+			list = n
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		return nil, p.errorf(doc.Content[0], "missing key \"kernels\"")
+	}
+	var entries []Entry
+	seen := map[string]int{}
+	for _, n := range list.Content {
+		e, err := p.entry(n)
+		if err != nil {
+			return nil, err
+		}
+		if line, dup := seen[e.Name]; dup {
+			return nil, p.errorf(n, "duplicate name %q (first at line %d)", e.Name, line)
+		}
+		seen[e.Name] = n.Line
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+type parser struct{ file string }
+
+func (p parser) errorf(n *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...))
+}
+
+// mapping calls the handler of each key of n; unknown and repeated keys
+// are errors.
+func (p parser) mapping(n *yaml.Node, keys map[string]func(*yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errorf(n, "expected a mapping")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, ok := keys[k.Value]
+		if !ok {
+			return p.errorf(k, "unknown key %q", k.Value)
+		}
+		if seen[k.Value] {
+			return p.errorf(k, "key %q given twice", k.Value)
+		}
+		seen[k.Value] = true
+		if err := h(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p parser) str(dst *string) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if n.Kind != yaml.ScalarNode || n.Value == "" {
+			return p.errorf(n, "expected a non-empty string")
+		}
+		*dst = n.Value
+		return nil
+	}
+}
+
+func (p parser) integer(dst *int) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if n.Kind != yaml.ScalarNode || n.Decode(dst) != nil {
+			return p.errorf(n, "expected an integer, got %q", n.Value)
+		}
+		return nil
+	}
+}
+
+func (p parser) entry(n *yaml.Node) (Entry, error) {
+	e := Entry{}
+	var timeout, accel string
+	err := p.mapping(n, map[string]func(*yaml.Node) error{
+		"name": p.str(&e.Name),
+		"debian": func(v *yaml.Node) error {
+			e.Debian = &DebianSource{}
+			return p.mapping(v, map[string]func(*yaml.Node) error{
+				"package": p.str(&e.Debian.Package),
+				"version": p.str(&e.Debian.Version),
+				"newest":  p.str(&e.Debian.Newest),
+				"suite":   p.str(&e.Debian.Suite),
+			})
+		},
+		"local": func(v *yaml.Node) error {
+			e.Local = &LocalSource{}
+			return p.mapping(v, map[string]func(*yaml.Node) error{
+				"bzimage": p.str(&e.Local.BzImage),
+				"modules": p.str(&e.Local.Modules),
+				"config":  p.str(&e.Local.Config),
+			})
+		},
+		"cmdline": p.str(&e.Cmdline),
+		"cpus":    p.integer(&e.CPUs),
+		"memory":  p.str(&e.Memory),
+		"accel":   p.str(&accel),
+		"timeout": p.str(&timeout),
+		"expect": func(v *yaml.Node) error {
+			e.Expect = &Expect{}
+			return p.mapping(v, map[string]func(*yaml.Node) error{
+				"abi": func(a *yaml.Node) error {
+					e.Expect.ABI = new(int)
+					return p.integer(e.Expect.ABI)(a)
+				},
+				"errata": func(l *yaml.Node) error {
+					if l.Kind != yaml.SequenceNode {
+						return p.errorf(l, "errata must be a list of integers")
+					}
+					for _, x := range l.Content {
+						var i int
+						if err := p.integer(&i)(x); err != nil {
+							return err
+						}
+						e.Expect.Errata = append(e.Expect.Errata, i)
+					}
+					return nil
+				},
+			})
+		},
+	})
+	if err != nil {
+		return e, err
+	}
+	if e.Name == "" {
+		return e, p.errorf(n, "missing key \"name\"")
+	}
+	if timeout != "" {
+		d, err := time.ParseDuration(timeout)
+		if err != nil || d <= 0 {
+			return e, p.errorf(n, "%s: bad timeout %q", e.Name, timeout)
+		}
+		e.Timeout = d
+	}
+	e.Accel = accel
+	if err := e.validate(); err != nil {
+		return e, p.errorf(n, "%v", err)
+	}
+	e.setDefaults()
+	return e, nil
+}
+
+func (e *Entry) setDefaults() {
+	if e.CPUs == 0 {
+		e.CPUs = DefaultCPUs
+	}
+	if e.Memory == "" {
+		e.Memory = DefaultMemory
+	}
+	if e.Accel == "" {
+		e.Accel = DefaultAccel
+	}
+	if e.Timeout == 0 {
+		e.Timeout = DefaultTimeout
+	}
+}
+
+func (e *Entry) validate() error {
+	if !nameRE.MatchString(e.Name) {
+		return fmt.Errorf("bad name %q: use letters, digits and . _ + -", e.Name)
+	}
+	switch {
+	case e.Debian == nil && e.Local == nil:
+		return fmt.Errorf("%s: needs a source: debian or local", e.Name)
+	case e.Debian != nil && e.Local != nil:
+		return fmt.Errorf("%s: debian and local are exclusive", e.Name)
+	}
+	if d := e.Debian; d != nil {
+		switch {
+		case (d.Package == "") == (d.Newest == ""):
+			return fmt.Errorf("%s: debian needs exactly one of package and newest", e.Name)
+		case d.Version != "" && d.Package == "":
+			return fmt.Errorf("%s: debian version goes with package, not newest", e.Name)
+		case d.Suite != "" && d.Newest == "":
+			return fmt.Errorf("%s: debian suite goes with newest (a pinned package is looked up in every suite)", e.Name)
+		case d.Suite != "" && !knownSuite(d.Suite):
+			return fmt.Errorf("%s: unknown suite %q (known: %s)", e.Name, d.Suite, strings.Join(Suites, ", "))
+		}
+		if d.Newest != "" {
+			if _, err := path.Match(d.Newest, ""); err != nil {
+				return fmt.Errorf("%s: bad pattern %q: %v", e.Name, d.Newest, err)
+			}
+		}
+	}
+	if l := e.Local; l != nil && l.BzImage == "" {
+		return fmt.Errorf("%s: local needs bzimage", e.Name)
+	}
+	if e.CPUs < 0 || e.CPUs > 64 {
+		return fmt.Errorf("%s: cpus %d out of range 1-64", e.Name, e.CPUs)
+	}
+	if e.Memory != "" && !memoryRE.MatchString(e.Memory) {
+		return fmt.Errorf("%s: bad memory %q (e.g. 1G, 768M)", e.Name, e.Memory)
+	}
+	switch e.Accel {
+	case "", "auto", "tcg", "kvm":
+	default:
+		return fmt.Errorf("%s: bad accel %q (auto, tcg or kvm)", e.Name, e.Accel)
+	}
+	return nil
+}
+
+// ParseSpec turns a command-line kernel spec into an entry with default
+// boot options: "debian:<package>" or "file:<path to bzImage>".
+func ParseSpec(spec string) (Entry, error) {
+	kind, arg, ok := strings.Cut(spec, ":")
+	if !ok || arg == "" {
+		return Entry{}, fmt.Errorf("kernel spec %q: want debian:<package> or file:<bzImage>", spec)
+	}
+	var e Entry
+	switch kind {
+	case "debian":
+		e = Entry{Name: strings.TrimPrefix(arg, "linux-image-"), Debian: &DebianSource{Package: arg}}
+	case "file":
+		e = Entry{Name: path.Base(arg), Local: &LocalSource{BzImage: arg}}
+	default:
+		return Entry{}, fmt.Errorf("kernel spec %q: unknown kind %q (want debian or file)", spec, kind)
+	}
+	if err := e.validate(); err != nil {
+		return Entry{}, fmt.Errorf("kernel spec %q: %w", spec, err)
+	}
+	e.setDefaults()
+	return e, nil
+}

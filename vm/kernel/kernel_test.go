@@ -1,0 +1,212 @@
+package kernel
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	src := `# matrix
+kernels:
+  - name: bookworm
+    debian: {package: linux-image-6.1.0-56-cloud-amd64, version: 6.1.192-2}
+    expect: {abi: 2, errata: [3, 4]}
+  - name: trixie-bpo
+    debian:
+      newest: "linux-image-7.3.*-cloud-amd64"
+      suite: trixie-backports
+    cpus: 2
+    memory: 768M
+    accel: tcg
+    timeout: 90s
+    cmdline: audit=1
+  - name: mine
+    local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0}
+`
+	got, err := Parse("kernels.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abi := 2
+	want := []Entry{
+		{Name: "bookworm", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
+			CPUs: 1, Memory: "1G", Accel: "auto", Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+		{Name: "trixie-bpo", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
+			CPUs: 2, Memory: "768M", Accel: "tcg", Timeout: 90 * time.Second, Cmdline: "audit=1"},
+		{Name: "mine", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
+			CPUs: 1, Memory: "1G", Accel: "auto", Timeout: DefaultTimeout},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expct: {abi: 1}\n", `kernels.yaml:4: unknown key "expct"`},
+		{"kernel:\n  - name: a\n", `kernels.yaml:1: unknown key "kernel"`},
+		{"kernels:\n  - name: a\n    debian: {pakage: p}\n", `kernels.yaml:3: unknown key "pakage"`},
+		{"kernels:\n  - name: a\n", `kernels.yaml:2: a: needs a source`},
+		{"kernels:\n  - debian: {package: p}\n", `kernels.yaml:2: missing key "name"`},
+		{"kernels:\n  - name: a\n    debian: {package: p, newest: q}\n", "exactly one of package and newest"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    local: {bzimage: x}\n", "exclusive"},
+		{"kernels:\n  - name: a\n    debian: {newest: p, suite: jessie}\n", `kernels.yaml:2: a: unknown suite "jessie"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpus: many\n", `kernels.yaml:4: expected an integer, got "many"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    timeout: soon\n", `bad timeout "soon"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    accel: hvf\n", `bad accel "hvf"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    memory: lots\n", `bad memory "lots"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {errata: 1}\n", "kernels.yaml:4: errata must be a list"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n  - name: a\n    debian: {package: q}\n", `kernels.yaml:4: duplicate name "a" (first at line 2)`},
+		{"kernels:\n  - name: a/b\n    debian: {package: p}\n", `bad name "a/b"`},
+		{"kernels:\n  - name: a\n    name: b\n", `kernels.yaml:3: key "name" given twice`},
+		{"kernels: [\n", "kernels.yaml: yaml: line"},
+	} {
+		_, err := Parse("kernels.yaml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestParseSpec(t *testing.T) {
+	e, err := ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
+	if err != nil || e.Name != "6.1.0-56-cloud-amd64" || e.Debian.Package != "linux-image-6.1.0-56-cloud-amd64" || e.Timeout != DefaultTimeout {
+		t.Errorf("got %+v, %v", e, err)
+	}
+	e, err = ParseSpec("file:/tmp/build/bzImage")
+	if err != nil || e.Name != "bzImage" || e.Local.BzImage != "/tmp/build/bzImage" || e.CPUs != 1 {
+		t.Errorf("got %+v, %v", e, err)
+	}
+	for _, bad := range []string{"linux-image-6.1", "deb:x", "debian:", "file:"} {
+		if _, err := ParseSpec(bad); err == nil {
+			t.Errorf("ParseSpec(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMirrors(t *testing.T) {
+	deb822 := `Types: deb
+# a comment
+URIs: http://archive.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.example/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://third.party/apt
+Suites: stable-ish
+Components: main
+`
+	oneLine := `deb [arch=amd64 signed-by=/k.gpg] http://third.party/apt cloud-sdk main
+# deb http://commented.example/debian sid main
+deb http://other.example/debian trixie main
+`
+	m, err := pickMirrors(append(parseOneLine([]byte(oneLine)), parseDeb822([]byte(deb822))...), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Mirrors{
+		Archive:  Mirror{URI: "http://other.example/debian"},
+		Security: Mirror{URI: "http://security.example/debian-security", SignedBy: "/usr/share/keyrings/debian-archive-keyring.gpg"},
+	}
+	if m != want {
+		t.Errorf("got %+v, want %+v", m, want)
+	}
+	m, _ = pickMirrors(parseDeb822([]byte(deb822)), "test")
+	list := sourcesList(m)
+	for _, line := range []string{
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg target=Packages] http://archive.example/debian trixie-backports main",
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg target=Packages] http://security.example/debian-security bookworm-security main",
+	} {
+		if !strings.Contains(list, line+"\n") {
+			t.Errorf("sources list lacks %q:\n%s", line, list)
+		}
+	}
+	thirdParty := "deb [signed-by=/k.gpg] http://third.party/apt cloud-sdk main\n"
+	if _, err := pickMirrors(parseOneLine([]byte(thirdParty)), "test"); err == nil {
+		t.Error("no Debian source accepted")
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	ordered := []string{"6.1.0~rc1-1", "6.1.0-1", "6.1.0-1+b1", "6.1.0-2", "6.1.9-1", "6.1.10-1", "6.1.10a-1", "1:5.0-1"}
+	for i := range ordered {
+		for j := range ordered {
+			c := compareVersions(ordered[i], ordered[j])
+			if (i < j && c >= 0) || (i > j && c <= 0) || (i == j && c != 0) {
+				t.Errorf("compare(%s, %s) = %d", ordered[i], ordered[j], c)
+			}
+		}
+	}
+	if compareVersions("7.3.4-1~bpo13+1", "7.3.4-1") >= 0 {
+		t.Error("a backport must sort before the version it backports")
+	}
+}
+
+const packages = `Package: linux-image-7.3.4+deb13-cloud-amd64
+Source: linux-signed-amd64
+Version: 7.3.4-1~bpo13+1
+Depends: dracut | initramfs-tools (>= 0.120+deb8u2), linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-binary-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1), linux-modules-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)
+Filename: pool/main/l/linux-signed-amd64/linux-image-7.3.4+deb13-cloud-amd64_7.3.4-1~bpo13+1_amd64.deb
+Size: 1928
+SHA256: 4545cda1cab2f7e975e9b3ad1744b4a360092a85a793156bf48f1bdf02906cc9
+
+Package: zsh
+Version: 5.9-4
+
+Package: linux-binary-7.3.4+deb13-cloud-amd64
+Version: 7.3.4-1~bpo13+1
+Depends: linux-base-7.3.4+deb13-cloud-amd64 (= 7.3.4-1~bpo13+1)
+Filename: pool/main/l/linux-signed-amd64/linux-binary.deb
+
+Package: linux-base-7.3.4+deb13-cloud-amd64
+Version: 7.3.4-1~bpo13+1
+
+Package: linux-image-7.3.2+deb13-cloud-amd64
+Version: 7.3.2-1~bpo13+1
+`
+
+func TestIndexAndClosure(t *testing.T) {
+	idx := index{}
+	for _, p := range parsePackages([]byte(packages)) {
+		p.Suite = "trixie-backports"
+		idx[p.Package] = append(idx[p.Package], p)
+	}
+	if _, ok := idx["zsh"]; ok {
+		t.Error("non-kernel package indexed")
+	}
+	img := idx["linux-image-7.3.4+deb13-cloud-amd64"][0]
+	if img.Size != 1928 || !strings.HasPrefix(img.SHA256, "4545cd") || !strings.HasSuffix(img.Filename, "_amd64.deb") {
+		t.Errorf("stanza = %+v", img)
+	}
+	p, err := resolve(idx, &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"})
+	if err != nil || p.Package != img.Package {
+		t.Errorf("newest = %s, %v", p.Package, err)
+	}
+	if _, err := resolve(idx, &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "sid"}); err == nil {
+		t.Error("newest in a suite without matches succeeded")
+	}
+	_, err = resolve(idx, &DebianSource{Package: "linux-image-6.1.0-1-cloud-amd64"})
+	if err == nil || err.Error() != "linux-image-6.1.0-1-cloud-amd64 not found in any configured Debian suite (bookworm, bookworm-security, bookworm-backports, trixie, trixie-backports, sid, bullseye)" {
+		t.Errorf("err = %v", err)
+	}
+	pkgs, missing := closure(idx, img, "7.3.4+deb13-cloud-amd64")
+	var names []string
+	for _, p := range pkgs {
+		names = append(names, p.Package)
+	}
+	if want := []string{"linux-image-7.3.4+deb13-cloud-amd64", "linux-base-7.3.4+deb13-cloud-amd64", "linux-binary-7.3.4+deb13-cloud-amd64"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("closure = %v, want %v", names, want)
+	}
+	if m := missing["linux-modules-7.3.4+deb13-cloud-amd64"]; !strings.Contains(m, "no longer in any configured Debian suite") {
+		t.Errorf("missing = %v", missing)
+	}
+}

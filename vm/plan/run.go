@@ -1,0 +1,115 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultTimeout bounds a suite whose plan entry gives none.
+const DefaultTimeout = 10 * time.Minute
+
+// maxOutput caps a suite's captured output so that a runaway suite cannot exhaust memory
+// (in the guest, all of it is RAM).
+const maxOutput = 32 << 20
+
+// Outcome is what one run of a suite binary produced.
+type Outcome struct {
+	Status Status
+	Report []byte // the report file's contents; nil if there was none
+	Output []byte // combined stdout and stderr, capped
+}
+
+// Run runs the suite binary in dir with env (KEY=VALUE entries) and waits for it, killing
+// its whole process group at the timeout. The same code runs suites in the guest and on the
+// host, so that a suite behaves the same under both.
+func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
+	timeout := time.Duration(s.Timeout)
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	if s.Report != "" {
+		// A stale report from an earlier run must not pass for this run's.
+		os.Remove(s.Report)
+	}
+	out := &cappedBuffer{max: maxOutput}
+	cmd := exec.CommandContext(ctx, s.Path, s.Args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group, so that a timeout kills the suite's helpers too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+
+	start := time.Now()
+	err := cmd.Run()
+	st := Status{ExitCode: -1, DurationMS: time.Since(start).Milliseconds()}
+	if ps := cmd.ProcessState; ps != nil {
+		st.ExitCode = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			st.Signal = ws.Signal().String()
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		st.TimedOut = true
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) && !st.TimedOut {
+		st.Error = err.Error()
+	}
+	o := Outcome{Status: st, Output: out.Bytes()}
+	if s.Report != "" {
+		b, err := os.ReadFile(s.Report)
+		if err != nil {
+			o.Status.Error = joinErr(o.Status.Error, fmt.Sprintf("report: %v", err))
+		} else {
+			o.Report = b
+		}
+	}
+	return o
+}
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// cappedBuffer keeps the first max bytes written to it and counts the rest.
+type cappedBuffer struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	room := max(c.max-c.buf.Len(), 0)
+	if room < len(p) {
+		c.dropped += len(p) - room
+		p = p[:room]
+	}
+	c.buf.Write(p)
+	return n, nil
+}
+
+// Bytes returns what was kept, with a note of what was dropped.
+func (c *cappedBuffer) Bytes() []byte {
+	if c.dropped > 0 {
+		fmt.Fprintf(&c.buf, "\n[%d bytes of output dropped]\n", c.dropped)
+		c.dropped = 0
+	}
+	return c.buf.Bytes()
+}

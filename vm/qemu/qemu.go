@@ -1,0 +1,251 @@
+// Package qemu boots one kernel under qemu-system-x86_64, captures its
+// console and report channel into files, enforces a timeout, and classifies
+// how the boot ended.
+//
+// It execs QEMU directly rather than through hugelgupf/vmtest's qemu
+// package: that package needs a pseudo-terminal console (Netflix/go-expect,
+// not otherwise in our module graph) and silently takes options from
+// VMTEST_* environment variables, while all we need is one command line,
+// files for the serial ports, and a killable process.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llconform/llconform/vm/channel"
+)
+
+// DefaultBinary is the QEMU executable looked up in PATH.
+const DefaultBinary = "qemu-system-x86_64"
+
+// VirtioPortName is the name of the virtio-console port carrying reports.
+const VirtioPortName = "llconform"
+
+// Config is one boot.
+type Config struct {
+	Binary  string // default DefaultBinary
+	Kernel  string // bzImage
+	Initrd  string // optional
+	Cmdline string // appended to "console=ttyS0 panic=-1 quiet"
+	CPUs    int
+	Memory  string // QEMU -m syntax
+	Accel   string // "tcg" (single-threaded) or "kvm"
+	Timeout time.Duration
+	// Dir receives console.log, the channel files and qemu.log.
+	Dir string
+}
+
+// Class is how a boot ended. Everything but OK is an infrastructure
+// error: it says nothing about what the suites test.
+type Class string
+
+// Boot classes.
+const (
+	OK              Class = "ok"               // end frame received
+	Panic           Class = "kernel-panic"     // console shows "Kernel panic"
+	Timeout         Class = "timeout"          // killed after Config.Timeout
+	NoReport        Class = "no-report"        // QEMU exited, no end frame
+	TruncatedReport Class = "truncated-report" // frames truncated or failing their checksum
+	QEMUFailed      Class = "qemu-failed"      // QEMU missing or refused to start the guest
+)
+
+// Outcome is the result of a boot.
+type Outcome struct {
+	Class  Class
+	Detail string // one line on why, for anything but OK
+	// Report is what the channel carried, even when incomplete.
+	Report channel.Result
+	// Warnings holds console or kernel-log excerpts around oopses, BUGs,
+	// WARNINGs and panics, even when Class is OK: the caller decides.
+	Warnings    []string
+	ConsoleLog  string // path of the guest console log
+	ConsoleTail string // its last lines, set when Class is not OK
+	Duration    time.Duration
+	Command     []string
+}
+
+// args returns the QEMU command line for c (without the binary).
+func (c Config) args(consoleLog, serialChannel, virtioChannel string) []string {
+	accel := "tcg,thread=single" // multi-threaded TCG crashed kernels that patch their own code
+	if c.Accel == "kvm" {
+		accel = "kvm"
+	}
+	cmdline := "console=ttyS0 panic=-1 quiet"
+	if c.Cmdline != "" {
+		cmdline += " " + c.Cmdline
+	}
+	args := []string{
+		"-nographic", "-no-reboot", "-monitor", "none", "-nic", "none",
+		"-cpu", "max", "-accel", accel,
+		"-m", c.Memory, "-smp", strconv.Itoa(max(c.CPUs, 1)),
+		"-kernel", c.Kernel, "-append", cmdline,
+		"-chardev", "file,id=console,path=" + consoleLog, "-serial", "chardev:console",
+		// ttyS1: the channel for kernels without virtio_console built in.
+		"-chardev", "file,id=report,path=" + serialChannel, "-serial", "chardev:report",
+		"-device", "virtio-serial-pci,id=vser",
+		"-chardev", "file,id=vreport,path=" + virtioChannel,
+		"-device", "virtserialport,bus=vser.0,chardev=vreport,name=" + VirtioPortName,
+	}
+	if c.Initrd != "" {
+		args = append(args, "-initrd", c.Initrd)
+	}
+	return args
+}
+
+// Boot runs one VM to completion (power-off, panic, QEMU exit or timeout).
+// Failures are reported in the Outcome, never as a Go error.
+func Boot(ctx context.Context, c Config) Outcome {
+	bin := c.Binary
+	if bin == "" {
+		bin = DefaultBinary
+	}
+	var o Outcome
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		o.Class, o.Detail = QEMUFailed, bin+" not found: run make deps or apt-get install qemu-system-x86"
+		return o
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		o.Class, o.Detail = QEMUFailed, err.Error()
+		return o
+	}
+	o.ConsoleLog = filepath.Join(c.Dir, "console.log")
+	serialCh := filepath.Join(c.Dir, "channel-serial.bin")
+	virtioCh := filepath.Join(c.Dir, "channel-virtio.bin")
+	for _, f := range []string{o.ConsoleLog, serialCh, virtioCh} {
+		os.Remove(f) // a stale file from an earlier run must not be read as this run's
+	}
+	args := c.args(o.ConsoleLog, serialCh, virtioCh)
+	o.Command = append([]string{path}, args...)
+
+	runCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(runCtx, path, args...)
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	start := time.Now()
+	runErr := cmd.Run()
+	o.Duration = time.Since(start)
+	_ = os.WriteFile(filepath.Join(c.Dir, "qemu.log"), stderr.Bytes(), 0o644)
+
+	console, _ := os.ReadFile(o.ConsoleLog)
+	o.Report = readReport(virtioCh, serialCh)
+	o.Warnings = Excerpts(console)
+	if kmsg, ok := o.Report.Map()["kmsg"]; ok {
+		o.Warnings = append(o.Warnings, Excerpts(kmsg)...)
+	}
+	o.Class, o.Detail = classify(runCtx, ctx, runErr, c.Timeout, console, stderr.Bytes(), o.Report)
+	if o.Class != OK {
+		o.ConsoleTail = tail(console, 40)
+	}
+	return o
+}
+
+// readReport decodes the virtio channel when the guest used it, and the
+// serial one otherwise (the agent writes to exactly one of them).
+func readReport(virtio, serial string) channel.Result {
+	if b, err := os.ReadFile(virtio); err == nil && len(b) > 0 {
+		return channel.Decode(b)
+	}
+	b, _ := os.ReadFile(serial)
+	return channel.Decode(b)
+}
+
+func classify(runCtx, parent context.Context, runErr error, timeout time.Duration, console, stderr []byte, r channel.Result) (Class, string) {
+	switch {
+	case r.End && len(r.Problems) == 0:
+		return OK, ""
+	case r.End:
+		return TruncatedReport, "report damaged: " + strings.Join(r.Problems, "; ")
+	case parent.Err() != nil:
+		return Timeout, "canceled: " + parent.Err().Error()
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return Timeout, fmt.Sprintf("no end frame after %s; killed QEMU", timeout)
+	case bytes.Contains(console, []byte("Kernel panic")):
+		return Panic, firstLine(console, "Kernel panic")
+	case len(r.Problems) > 0:
+		return TruncatedReport, strings.Join(r.Problems, "; ")
+	case runErr != nil && len(console) == 0:
+		// QEMU gave up before the guest printed anything: a bad
+		// kernel file, a bad option, an unusable accelerator.
+		return QEMUFailed, fmt.Sprintf("%v: %s", runErr, strings.TrimSpace(tail(stderr, 5)))
+	case runErr != nil:
+		return NoReport, fmt.Sprintf("QEMU exited (%v) without an end frame: %s", runErr, strings.TrimSpace(tail(stderr, 5)))
+	default:
+		return NoReport, fmt.Sprintf("guest stopped without an end frame (%d frames received)", len(r.Frames))
+	}
+}
+
+var problemRE = regexp.MustCompile(`Kernel panic|BUG:|Oops|WARNING:|general protection fault|KVM internal error|watchdog: .*soft lockup|RCU stall`)
+
+// Excerpts returns, for each line of log that signals a kernel problem, that
+// line and up to 15 following ones (the trace), at most 10 excerpts.
+func Excerpts(log []byte) []string {
+	lines := strings.Split(string(log), "\n")
+	var out []string
+	for i := 0; i < len(lines) && len(out) < 10; i++ {
+		if !problemRE.MatchString(lines[i]) {
+			continue
+		}
+		end := min(i+16, len(lines))
+		out = append(out, strings.TrimRight(strings.Join(lines[i:end], "\n"), "\n"))
+		i = end - 1
+	}
+	return out
+}
+
+func firstLine(b []byte, substr string) string {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// ansiRE matches the terminal control sequences SeaBIOS writes to the
+// console, which are noise in a log excerpt.
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
+
+func tail(b []byte, n int) string {
+	s := ansiRE.ReplaceAllString(string(b), "")
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(s, "\r", ""), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// KVMUsable reports whether kernel boots under KVM, with the reason when it
+// does not. Opening /dev/kvm is not enough: a nested KVM can accept every
+// ioctl and still fail in the guest's decompressor ("KVM internal error").
+// So it boots the kernel without an initrd and waits for the kernel's own
+// panic at the missing root file system, which takes a few seconds under a
+// working KVM. A broken KVM stops the guest instead of exiting, so the probe
+// costs its 10-second timeout once.
+func KVMUsable(ctx context.Context, binary, kernel, dir string) (bool, string) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false, err.Error()
+	}
+	f.Close()
+	o := Boot(ctx, Config{Binary: binary, Kernel: kernel, Accel: "kvm", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second, Dir: dir})
+	if o.Class == Panic {
+		return true, ""
+	}
+	reason := o.Detail
+	if w := o.Warnings; len(w) > 0 {
+		reason = strings.SplitN(w[0], "\n", 2)[0]
+	}
+	return false, fmt.Sprintf("test boot under KVM ended as %s: %s", o.Class, reason)
+}

@@ -1,0 +1,317 @@
+// Package vm runs suite binaries on a list of kernels, each booted under
+// QEMU, and brings back what the guest agent sent. It knows nothing about
+// what the suites test: it runs binaries and returns bytes.
+//
+// Run fetches the kernels one at a time (apt and the cache are shared) and
+// boots each as soon as it is ready, up to Options.Parallel at once.
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/llconform/llconform/vm/initramfs"
+	"github.com/llconform/llconform/vm/kernel"
+	"github.com/llconform/llconform/vm/plan"
+	"github.com/llconform/llconform/vm/qemu"
+)
+
+// Suite is one statically linked binary to run in every guest.
+type Suite struct {
+	Name   string
+	Binary string // host path
+	Args   []string
+	// Report is the guest path of a file the suite writes (e.g. the value of
+	// --ginkgo.json-report); it comes back as the frame
+	// plan.ReportFrame(Name). Empty for none.
+	Report  string
+	Timeout time.Duration // in the guest; 0 for the agent's default (10m)
+}
+
+// Options configure Run.
+type Options struct {
+	Kernels []kernel.Entry
+	Suites  []Suite
+	Agent   string            // host path of the static guest agent (vm/agent)
+	Env     map[string]string // extra environment for the suites
+	// Modules are loaded in the guest where the kernel has them, with their
+	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
+	// Result.Modules, not as errors.
+	Modules  []string
+	CacheDir string // default kernel.DefaultCacheDir()
+	OutDir   string // per-kernel logs and initrds go to OutDir/<kernel name>/
+	Parallel int    // concurrent VMs; default runtime.NumCPU()
+	// Retry boots a kernel a second time after an infrastructure error
+	// (anything but qemu.OK): TCG occasionally crashes a guest.
+	Retry   bool
+	Refresh bool   // force apt-get update
+	QEMU    string // default qemu.DefaultBinary
+	// Progress, if set, is called from several goroutines.
+	Progress func(Event)
+}
+
+// Stage of a kernel in a run.
+type Stage string
+
+// Stages reported through Options.Progress.
+const (
+	Fetching Stage = "fetching" // Message carries the fetcher's lines
+	Fetched  Stage = "fetched"
+	Booting  Stage = "booting"
+	Done     Stage = "done" // Duration is the boot time
+	Failed   Stage = "failed"
+)
+
+// Event is one progress report.
+type Event struct {
+	Kernel   string
+	Stage    Stage
+	Message  string
+	Duration time.Duration
+}
+
+// Result is what happened to one kernel.
+type Result struct {
+	Entry  kernel.Entry
+	Kernel *kernel.Kernel // nil when it could not be fetched
+	// Err is set when the kernel could not be fetched or its initrd built;
+	// it was then not booted.
+	Err     error
+	Outcome qemu.Outcome // of the last boot
+	// Frames are the frames received, by name (see package plan).
+	Frames   map[string][]byte
+	Modules  initramfs.Modules
+	Accel    string // accelerator used for the last boot: tcg or kvm
+	Attempts int
+	Fetch    time.Duration
+	Boot     time.Duration // total over attempts
+}
+
+// Run boots every kernel and returns one Result per entry, in order. The
+// error is for problems that concern the whole run (bad options, agent or
+// suite binaries unusable).
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	base, err := writeBase(o)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels))}
+	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh}
+
+	ready := make(chan int)
+	go func() {
+		defer close(ready)
+		for i, e := range o.Kernels {
+			if ctx.Err() != nil {
+				r.results[i] = Result{Entry: e, Err: ctx.Err()}
+				continue
+			}
+			if r.fetch(ctx, i, e) {
+				ready <- i
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range o.Parallel {
+		wg.Go(func() {
+			for i := range ready {
+				r.boot(ctx, i)
+			}
+		})
+	}
+	wg.Wait()
+	return r.results, nil
+}
+
+func (o *Options) setDefaults() error {
+	if o.Agent == "" || o.OutDir == "" {
+		return errors.New("vm: Agent and OutDir are required")
+	}
+	if o.CacheDir == "" {
+		d, err := kernel.DefaultCacheDir()
+		if err != nil {
+			return fmt.Errorf("vm: cache dir: %w", err)
+		}
+		o.CacheDir = d
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = runtime.NumCPU()
+	}
+	seen := map[string]bool{}
+	for _, e := range o.Kernels {
+		if seen[e.Name] {
+			return fmt.Errorf("vm: kernel name %q used twice", e.Name)
+		}
+		seen[e.Name] = true
+	}
+	return os.MkdirAll(o.OutDir, 0o755)
+}
+
+// writeBase writes the initramfs part shared by every kernel.
+func writeBase(o Options) (string, error) {
+	p := plan.Plan{Env: o.Env}
+	var files []initramfs.File
+	for _, s := range o.Suites {
+		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
+		files = append(files, initramfs.File{Src: s.Binary, Dest: dest})
+		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
+	}
+	planJSON, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(o.OutDir, "initrd-base.cpio")
+	err = writeFile(path, func(w io.Writer) error { return initramfs.WriteBase(w, o.Agent, planJSON, files) })
+	if err != nil {
+		return "", fmt.Errorf("vm: base initramfs: %w", err)
+	}
+	return path, nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type runner struct {
+	o       Options
+	base    string
+	fetcher *kernel.Fetcher
+	results []Result
+
+	kvmOnce   sync.Once
+	kvmOK     bool
+	kvmReason string
+}
+
+func (r *runner) progress(e Event) {
+	if r.o.Progress != nil {
+		r.o.Progress(e)
+	}
+}
+
+func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
+	res := &r.results[i]
+	res.Entry = e
+	start := time.Now()
+	r.fetcher.Progress = func(msg string) { r.progress(Event{Kernel: e.Name, Stage: Fetching, Message: msg}) }
+	k, err := r.fetcher.Fetch(ctx, e)
+	res.Fetch = time.Since(start)
+	if err != nil {
+		res.Err = err
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
+		return false
+	}
+	res.Kernel = k
+	msg := fmt.Sprintf("%s %s", k.Release, k.Version)
+	if k.ModulesUnavailable != "" {
+		msg += "; modules unavailable: " + k.ModulesUnavailable
+	}
+	r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: msg, Duration: res.Fetch})
+	return true
+}
+
+// guestModules are loaded whenever the kernel has them as modules: the
+// report channel prefers virtio-console, a module in Debian kernels up to
+// 6.18.
+var guestModules = []string{"virtio_pci", "virtio_console"}
+
+func (r *runner) boot(ctx context.Context, i int) {
+	res := &r.results[i]
+	e, k := res.Entry, res.Kernel
+	dir := filepath.Join(r.o.OutDir, e.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.Err = err
+		return
+	}
+	initrd, mods, err := r.initrd(dir, k)
+	if err != nil {
+		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
+		return
+	}
+	res.Modules = mods
+	accel := r.accel(ctx, e, k, dir)
+	attempts := 1
+	if r.o.Retry {
+		attempts = 2
+	}
+	for a := 1; a <= attempts; a++ {
+		res.Attempts, res.Accel = a, accel
+		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: fmt.Sprintf("attempt %d, %s", a, accel)})
+		res.Outcome = qemu.Boot(ctx, qemu.Config{
+			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
+			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, Timeout: e.Timeout, Dir: dir,
+		})
+		res.Boot += res.Outcome.Duration
+		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {
+			break
+		}
+		if e.Accel == "auto" {
+			accel = "tcg" // do not blame a flaky KVM twice
+		}
+	}
+	res.Frames = res.Outcome.Report.Map()
+	r.progress(Event{Kernel: e.Name, Stage: Done, Message: string(res.Outcome.Class) + " " + res.Outcome.Detail, Duration: res.Outcome.Duration})
+}
+
+// initrd returns the kernel's initrd: the base alone, or the base followed
+// by an archive of the modules it needs.
+func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules, error) {
+	if k.ModulesDir == "" {
+		return r.base, initramfs.Modules{}, nil
+	}
+	path := filepath.Join(dir, "initrd.cpio")
+	var mods initramfs.Modules
+	err := writeFile(path, func(w io.Writer) error {
+		b, err := os.Open(r.base)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if _, err := io.Copy(w, b); err != nil {
+			return err
+		}
+		mods, err = initramfs.WriteModules(w, k.ModulesDir, k.Release, append(append([]string{}, guestModules...), r.o.Modules...))
+		return err
+	})
+	return path, mods, err
+}
+
+// accel picks the accelerator: auto means KVM if a test boot of the first
+// kernel to get here works under it (decided once per run), TCG otherwise.
+func (r *runner) accel(ctx context.Context, e kernel.Entry, k *kernel.Kernel, dir string) string {
+	if e.Accel != "auto" {
+		return e.Accel
+	}
+	r.kvmOnce.Do(func() {
+		r.kvmOK, r.kvmReason = qemu.KVMUsable(ctx, r.o.QEMU, k.BzImage, filepath.Join(r.o.OutDir, "kvm-probe"))
+		msg := "KVM usable"
+		if !r.kvmOK {
+			msg = "KVM not usable, using TCG: " + r.kvmReason
+		}
+		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
+	})
+	if r.kvmOK {
+		return "kvm"
+	}
+	return "tcg"
+}

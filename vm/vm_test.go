@@ -1,0 +1,97 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llconform/llconform/vm/kernel"
+	"github.com/llconform/llconform/vm/plan"
+	"github.com/llconform/llconform/vm/qemu"
+)
+
+// TestBootDebian boots a real Debian kernel under QEMU (TCG) with a tiny
+// suite and checks that its frames come back. It downloads the kernel into
+// the default cache on first use.
+func TestBootDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: apt-get download into the private cache runs as root")
+	}
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		t.Skip(qemu.DefaultBinary + " not found: run make deps or apt-get install qemu-system-x86")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("apt-get not found: Debian kernels cannot be fetched")
+	}
+	tmp := t.TempDir()
+	agent := filepath.Join(tmp, "agent")
+	suite := filepath.Join(tmp, "suite")
+	build(t, agent, "./agent")
+	build(t, suite, "./testdata/suite")
+
+	e, err := kernel.ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Accel, e.Timeout = "tcg", 2*time.Minute
+	res, err := Run(context.Background(), Options{
+		Kernels: []kernel.Entry{e},
+		Suites:  []Suite{{Name: "tiny", Binary: suite, Args: []string{"-report=/tmp/tiny.json"}, Report: "/tmp/tiny.json", Timeout: time.Minute}},
+		Agent:   agent,
+		Modules: []string{"overlay"},
+		OutDir:  filepath.Join(tmp, "out"),
+		Progress: func(ev Event) {
+			t.Logf("%s: %s %s %v", ev.Kernel, ev.Stage, ev.Message, ev.Duration)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r.Outcome.Class != qemu.OK {
+		t.Fatalf("boot: %s: %s\n%s", r.Outcome.Class, r.Outcome.Detail, r.Outcome.ConsoleTail)
+	}
+	if got, want := string(r.Frames[plan.ReportFrame("tiny")]), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
+		t.Errorf("report = %q, want %q", got, want)
+	}
+	if out := string(r.Frames[plan.OutputFrame("tiny")]); !strings.Contains(out, "suite running on 6.1.0-56-cloud-amd64") {
+		t.Errorf("output = %q", out)
+	}
+	var st plan.Status
+	if err := json.Unmarshal(r.Frames[plan.StatusFrame("tiny")], &st); err != nil || st.ExitCode != 0 {
+		t.Errorf("status = %s (%v)", r.Frames[plan.StatusFrame("tiny")], err)
+	}
+	var ar plan.AgentReport
+	if err := json.Unmarshal(r.Frames[plan.AgentFrame], &ar); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ar.Modules {
+		if m.Error != "" {
+			t.Errorf("module %s: %s", m.Name, m.Error)
+		}
+	}
+	if !strings.Contains(string(r.Frames[plan.KmsgFrame]), "Linux version 6.1") {
+		t.Error("kmsg frame lacks the kernel banner")
+	}
+	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Boot, ar.Channel, r.Modules.Order)
+}
+
+func build(t *testing.T, out, pkg string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
