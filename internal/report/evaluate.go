@@ -18,6 +18,20 @@ type FeatureResult struct {
 	Detail string `json:"detail,omitempty"`
 	// Specs are the IDs of the specs that decided the outcome.
 	Specs []string `json:"specs,omitempty"`
+	// Known is set when the outcome fails (Broken, ErratumAdvertisedNotFixed) and a known
+	// issue excuses it: every failed spec of the feature is known, or the run lists the
+	// feature in KnownFeatures. Such a feature does not fail the run.
+	Known *Known `json:"known,omitempty"`
+}
+
+// Fails reports whether the outcome fails the run: a failing outcome not excused by a known
+// issue.
+func (f FeatureResult) Fails() bool {
+	return failing(f.Outcome) && f.Known == nil
+}
+
+func failing(o Outcome) bool {
+	return o == Broken || o == ErratumAdvertisedNotFixed
 }
 
 // severity orders verdict outcomes for EvaluateFeatures: when the specs of one feature reach
@@ -38,6 +52,7 @@ var severity = map[Outcome]int{
 type featureAcc struct {
 	abi, erratum int
 	failed       []string
+	failedKnown  []*Known // Known of each failed spec, nil where none
 	infra        []string
 	passed       []string
 	skipped      []string
@@ -59,6 +74,7 @@ type featureAcc struct {
 //     correctly-absent above it (unknown when no suite reported the kernel's ABI);
 //  5. only skipped specs: not-applicable, with the skip reason.
 //
+// A failing outcome is then marked Known when a known issue excuses it (see FeatureResult).
 // Features are returned sorted by name.
 func EvaluateFeatures(r *Run) []FeatureResult {
 	accs := map[string]*featureAcc{}
@@ -97,6 +113,7 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 				switch sp.State {
 				case Failed:
 					a.failed = append(a.failed, sp.ID)
+					a.failedKnown = append(a.failedKnown, sp.Known)
 				case InfraState:
 					a.infra = append(a.infra, sp.ID)
 				case Passed:
@@ -118,9 +135,35 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 	slices.Sort(names)
 	var out []FeatureResult
 	for _, f := range names {
-		out = append(out, decideFeature(r.Info, f, accs[f]))
+		fr := decideFeature(r.Info, f, accs[f])
+		if failing(fr.Outcome) {
+			fr.Known = knownFeature(r, f, accs[f])
+		}
+		out = append(out, fr)
 	}
 	return out
+}
+
+// knownFeature returns what excuses a failing feature: the run's known-feature entry, or else
+// the known issue of its failed specs when every one of them has one and no passing spec
+// reported the feature failing on its own.
+func knownFeature(r *Run, f string, a *featureAcc) *Known {
+	for _, kf := range r.KnownFeatures {
+		if kf.Feature == f {
+			k := kf.Known
+			return &k
+		}
+	}
+	if len(a.failed) == 0 || slices.Contains(a.failedKnown, nil) {
+		return nil
+	}
+	for i, v := range a.verdicts {
+		if failing(v.Outcome) && !slices.Contains(a.failed, a.verdictSpecs[i]) {
+			return nil
+		}
+	}
+	k := *a.failedKnown[0]
+	return &k
 }
 
 func setOnce(dst *int, v int) {
@@ -307,7 +350,8 @@ const (
 )
 
 // Conclude gives a run's overall verdict. A definite failure outranks an infrastructure
-// error, since the failure stands whatever the missing part would have shown. A run with no
+// error, since the failure stands whatever the missing part would have shown. Failures a
+// known issue excuses do not count (see ApplyKnownIssues). A run with no
 // suite at all is an infrastructure error even when nothing says why: it tested nothing.
 func Conclude(r *Run) Conclusion {
 	infra := r.Infra != nil || len(r.Suites) == 0
@@ -320,7 +364,7 @@ func Conclude(r *Run) Conclusion {
 		}
 	}
 	for _, f := range EvaluateFeatures(r) {
-		if f.Outcome == Broken || f.Outcome == ErratumAdvertisedNotFixed {
+		if f.Fails() {
 			return ConclusionFail
 		}
 	}

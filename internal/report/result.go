@@ -1,7 +1,7 @@
 // Package report is llconform's result model and everything that reads or writes it: import of
-// the suites' Ginkgo JSON reports, per-kernel feature verdicts, expectation checks, the
-// versioned JSON result file, JUnit XML, terminal tables, merging of shards and the exit status
-// that gates CI.
+// the suites' Ginkgo JSON reports, per-kernel feature verdicts, expectation checks, known
+// issues, the versioned JSON result file, JUnit XML, terminal tables, a single-file HTML
+// report, KernelCI's KCIDB export, merging of shards and the exit status that gates CI.
 //
 // A Result holds one Run per kernel; a Run holds one Suite per suite binary; a Suite holds one
 // Spec per Ginkgo It. Infrastructure errors (a kernel that did not boot, a suite that hung or
@@ -54,6 +54,14 @@ type Run struct {
 	Suites []Suite `json:"suites"`
 	// Features is the kernel x feature outcome table; derived like Checks.
 	Features []FeatureResult `json:"features,omitempty"`
+	// ConsoleLog is the path of the kernel's full console log when it ran in a VM, whether or
+	// not anything went wrong: a reader checking a verdict wants the kernel's own messages.
+	ConsoleLog string `json:"console_log,omitempty"`
+	// KnownFeatures are the features a known issue excuses on this kernel (see
+	// ApplyKnownIssues); an input to EvaluateFeatures, like Expect.
+	KnownFeatures []KnownFeature `json:"known_features,omitempty"`
+	// Notices are exit-neutral news from ApplyKnownIssues: known issues that no longer fail.
+	Notices []Notice `json:"notices,omitempty"`
 }
 
 // Kernel identifies a kernel as the host knows it, before booting it.
@@ -141,12 +149,14 @@ type Suite struct {
 	Infra *InfraError `json:"infra,omitempty"`
 }
 
-// Counts are the number of specs in each state.
+// Counts are the number of specs in each state. A failed spec that a known issue excuses
+// counts in Known, not in Failed, so that Failed is what gates.
 type Counts struct {
 	Passed  int `json:"passed"`
 	Failed  int `json:"failed"`
 	Skipped int `json:"skipped"`
 	Infra   int `json:"infra"`
+	Known   int `json:"known,omitempty"`
 }
 
 // State is a spec's end state.
@@ -182,6 +192,9 @@ type Spec struct {
 	Duration   time.Duration `json:"duration_ns"`
 	// Verdicts are the EntryVerdict values the spec attached.
 	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Known is set on a failed spec that a known issue excuses: it stays failed, visibly,
+	// but no longer fails the run.
+	Known *Known `json:"known,omitempty"`
 }
 
 // Failure is why a spec failed.
@@ -239,7 +252,11 @@ func (s *Suite) count() {
 		case Passed:
 			s.Counts.Passed++
 		case Failed:
-			s.Counts.Failed++
+			if sp.Known != nil {
+				s.Counts.Known++
+			} else {
+				s.Counts.Failed++
+			}
 		case Skipped:
 			s.Counts.Skipped++
 		case InfraState:

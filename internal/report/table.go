@@ -101,11 +101,13 @@ func WriteSummary(w io.Writer, r *Run) error {
 	for _, sec := range []struct {
 		title string
 		state State
-	}{{"Failed specs:", Failed}, {"Specs with infrastructure errors:", InfraState}} {
+		known bool
+	}{{"Failed specs:", Failed, false}, {"Known failures (excused by a known issue):", Failed, true},
+		{"Specs with infrastructure errors:", InfraState, false}} {
 		first := true
 		for _, s := range r.Suites {
 			for _, sp := range s.Specs {
-				if sp.State != sec.state {
+				if sp.State != sec.state || (sp.Known != nil) != sec.known {
 					continue
 				}
 				if first {
@@ -113,6 +115,9 @@ func WriteSummary(w io.Writer, r *Run) error {
 					first = false
 				}
 				t.line("  %s", sp.ID)
+				if sp.Known != nil {
+					t.line("      known issue: %s", knownText(sp.Known))
+				}
 				if sp.Failure != nil {
 					t.line("      %s", indent(sp.Failure.Message, "      "))
 					if sp.Failure.Location != "" {
@@ -121,6 +126,12 @@ func WriteSummary(w io.Writer, r *Run) error {
 				}
 			}
 		}
+	}
+	if len(r.Notices) > 0 {
+		t.line("")
+	}
+	for _, n := range r.Notices {
+		t.line("%s", n)
 	}
 	t.line("\nResult: %s", Conclude(r))
 	return t.writeTo(w)
@@ -151,7 +162,10 @@ func WriteMatrix(w io.Writer, res *Result) error {
 		}
 		t.row(append(row, string(Conclude(r)))...)
 	}
-	t.line("\nsuite cells: passed/failed/skipped, +Ni for specs with infrastructure errors")
+	t.line("\nsuite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +Nk for known failures")
+	for _, n := range AllNotices(res) {
+		t.line("%s", n)
+	}
 	return t.writeTo(w)
 }
 
@@ -193,6 +207,9 @@ func suiteCell(r *Run, name string) string {
 	if s.Counts.Infra > 0 {
 		cell += fmt.Sprintf(" +%di", s.Counts.Infra)
 	}
+	if s.Counts.Known > 0 {
+		cell += fmt.Sprintf(" +%dk", s.Counts.Known)
+	}
 	if s.Infra != nil {
 		cell += " " + string(s.Infra.Kind)
 	}
@@ -217,13 +234,26 @@ var featureCodes = []struct {
 	{Unknown, "?", "unknown (infrastructure error)"},
 }
 
-func featureCode(o Outcome) string {
+// knownMark replaces the "!" of a failing outcome's code when a known issue excuses it.
+const knownMark = "k"
+
+func featureCode(f FeatureResult) string {
 	for _, c := range featureCodes {
-		if c.outcome == o {
+		if c.outcome == f.Outcome {
+			if f.Known != nil {
+				return strings.TrimSuffix(c.code, "!") + knownMark
+			}
 			return c.code
 		}
 	}
-	return string(o)
+	return string(f.Outcome)
+}
+
+func knownText(k *Known) string {
+	if k.Link == "" {
+		return k.Reason
+	}
+	return k.Reason + " (" + k.Link + ")"
 }
 
 // WriteFeatures writes the kernel x feature table: one row per feature, one column per
@@ -237,7 +267,7 @@ func WriteFeatures(w io.Writer, res *Result) error {
 				cells[f.Feature] = make([]string, len(res.Runs))
 				features = append(features, f.Feature)
 			}
-			cells[f.Feature][i] = featureCode(f.Outcome)
+			cells[f.Feature][i] = featureCode(f)
 		}
 	}
 	slices.Sort(features)
@@ -261,6 +291,8 @@ func WriteFeatures(w io.Writer, res *Result) error {
 	for _, c := range featureCodes {
 		t.row("  "+c.code, c.meaning)
 	}
+	t.row("  Bk", "broken, excused by a known issue")
+	t.row("  Xk", "erratum advertised but not fixed, excused by a known issue")
 	t.row("  -", "not tested on this kernel")
 	return t.writeTo(w)
 }

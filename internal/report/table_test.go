@@ -18,7 +18,7 @@ bookworm  2          0b1100    2/0/0      -                  -      MISMATCH
 bullseye  not-built  no query  -          -                  1/0/0  NO-LANDLOCK
 sid       ?          ?         panic      panic              panic  INFRA
 
-suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors
+suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +Nk for known failures
 `
 	if buf.String() != want {
 		t.Errorf("matrix:\n%s\nwant:\n%s", buf.String(), want)
@@ -87,8 +87,8 @@ func TestWriteFeatures(t *testing.T) {
 		}
 	}
 	for _, c := range featureCodes {
-		if featureCode(c.outcome) != c.code {
-			t.Errorf("featureCode(%s) = %q", c.outcome, featureCode(c.outcome))
+		if featureCode(FeatureResult{Outcome: c.outcome}) != c.code {
+			t.Errorf("featureCode(%s) = %q", c.outcome, featureCode(FeatureResult{Outcome: c.outcome}))
 		}
 	}
 	if len(featureCodes) != len(severity)+1 {

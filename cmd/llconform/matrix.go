@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/vm"
+	"github.com/llconform/llconform/vm/kernel"
+	"github.com/llconform/llconform/vm/plan"
+	"github.com/llconform/llconform/vm/qemu"
+)
+
+// guestModules are loaded in every guest where the kernel has them: the suites check
+// erratum 1 on SCTP and SMC sockets and whiteouts on overlayfs.
+var guestModules = []string{"sctp", "smc", "overlay"}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+type matrixFlags struct {
+	kernels  string
+	adhoc    stringList
+	only     string
+	shard    string
+	out      string
+	suites   string
+	agent    string
+	cache    string
+	jobs     int
+	retry    bool
+	refresh  bool
+	timeout  time.Duration
+	filters  filters
+	jsonPath string
+}
+
+func matrixCmd(ctx context.Context, args []string) (int, error) {
+	var m matrixFlags
+	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
+	fs.StringVar(&m.kernels, "kernels", "kernels.yaml", "kernel list; ignored when --kernel is given")
+	fs.Var(&m.adhoc, "kernel", "ad-hoc kernel instead of the list, repeatable: debian:<package> or file:<bzImage>")
+	fs.StringVar(&m.only, "only", "", "comma-separated names of the list's kernels to run")
+	fs.StringVar(&m.shard, "shard", "", "run only slice i of n of the kernels (i/n, 1-based), for CI fan-out")
+	fs.StringVar(&m.out, "out", "out/matrix", "directory for per-kernel logs, reports, result.json and junit.xml")
+	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
+	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside llconform)")
+	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
+	fs.IntVar(&m.jobs, "jobs", runtime.NumCPU(), "VMs booted at once")
+	fs.BoolVar(&m.retry, "retry", true, "boot a kernel once more after an infrastructure error")
+	fs.BoolVar(&m.refresh, "refresh", false, "refresh the Debian package lists even if recent")
+	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
+	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite")
+	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
+	fs.StringVar(&m.jsonPath, "json", "", "also write the result to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
+	}
+	entries, err := m.entries()
+	if err != nil {
+		return exitUsage, err
+	}
+	binaries, err := suiteBinaries(m.suites)
+	if err != nil {
+		return report.ExitInfra, err
+	}
+	if m.agent == "" {
+		m.agent = filepath.Join(filepath.Dir(m.suites), "llconform-agent")
+	}
+	outDir, err := filepath.Abs(m.out)
+	if err != nil {
+		return report.ExitInfra, err
+	}
+
+	var suites []vm.Suite
+	for _, name := range suiteNames {
+		if bin, ok := binaries[name]; ok {
+			rep := "/tmp/" + name + ".json"
+			suites = append(suites, vm.Suite{Name: name, Binary: bin, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
+		}
+	}
+	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
+	prog := newProgress(len(entries))
+	results, err := vm.Run(ctx, vm.Options{
+		Kernels:  entries,
+		Suites:   suites,
+		Agent:    m.agent,
+		Modules:  guestModules,
+		CacheDir: m.cache,
+		OutDir:   outDir,
+		Parallel: m.jobs,
+		Retry:    m.retry,
+		Refresh:  m.refresh,
+		Progress: prog.event,
+	})
+	if err != nil {
+		return report.ExitInfra, err
+	}
+
+	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
+	for _, r := range results {
+		run, err := kernelRun(r, suites, filepath.Join(outDir, r.Entry.Name))
+		if err != nil {
+			return report.ExitInfra, err
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return report.ExitInfra, err
+	}
+	if err := writeResult(res, outDir); err != nil {
+		return report.ExitInfra, err
+	}
+	if m.jsonPath != "" {
+		if err := writeFile(m.jsonPath, func(f *os.File) error { return report.Encode(f, res) }); err != nil {
+			return report.ExitInfra, err
+		}
+	}
+	fmt.Println()
+	code, err := printMatrix(res)
+	fmt.Printf("\nresults: %s, %s (console logs and suite outputs under %s/<kernel>/)\n",
+		filepath.Join(outDir, "result.json"), filepath.Join(outDir, "junit.xml"), outDir)
+	return code, err
+}
+
+// entries returns the kernels to run: the ad-hoc ones, or the list's, narrowed by --only
+// and --shard.
+func (m matrixFlags) entries() ([]kernel.Entry, error) {
+	var entries []kernel.Entry
+	if len(m.adhoc) > 0 {
+		for _, spec := range m.adhoc {
+			e, err := kernel.ParseSpec(spec)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, e)
+		}
+	} else {
+		var err error
+		if entries, err = kernel.ParseFile(m.kernels); err != nil {
+			return nil, err
+		}
+	}
+	if m.only != "" {
+		want := strings.Split(m.only, ",")
+		var kept []kernel.Entry
+		for _, e := range entries {
+			if slices.Contains(want, e.Name) {
+				kept = append(kept, e)
+			}
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(kept, func(e kernel.Entry) bool { return e.Name == w }) {
+				return nil, fmt.Errorf("--only: no kernel named %q in %s", w, m.kernels)
+			}
+		}
+		entries = kept
+	}
+	if m.shard != "" {
+		var i, n int
+		if _, err := fmt.Sscanf(m.shard, "%d/%d", &i, &n); err != nil || n < 1 || i < 1 || i > n {
+			return nil, fmt.Errorf("--shard %q: want i/n with 1 <= i <= n", m.shard)
+		}
+		var kept []kernel.Entry
+		for j, e := range entries {
+			if j%n == i-1 {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("no kernels to run")
+	}
+	return entries, nil
+}
+
+// kernelRun turns one kernel's VM result into its report run. dir is where the kernel's
+// console log is; the suites' outputs are saved beside it.
+func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
+	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Source: source(r.Entry)}}
+	if e := r.Entry.Expect; e != nil {
+		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata}
+	}
+	if k := r.Kernel; k != nil {
+		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version
+	}
+	if r.Err != nil {
+		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
+		return run, nil
+	}
+	o := r.Outcome
+	if o.Class != qemu.OK {
+		run.Infra = &report.InfraError{Kind: infraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return run, err
+	}
+	for _, s := range suites {
+		status, ok := r.Frames[plan.StatusFrame(s.Name)]
+		if !ok {
+			if run.Infra == nil {
+				run.Infra = &report.InfraError{Kind: report.InfraNoReport, Message: "suite " + s.Name + " sent no status", ConsoleLog: o.ConsoleLog}
+			}
+			continue
+		}
+		so := plan.Outcome{Report: r.Frames[plan.ReportFrame(s.Name)], Output: r.Frames[plan.OutputFrame(s.Name)]}
+		if err := json.Unmarshal(status, &so.Status); err != nil {
+			return run, fmt.Errorf("kernel %s: suite %s status: %w", r.Entry.Name, s.Name, err)
+		}
+		outPath := filepath.Join(dir, s.Name+".log")
+		if err := os.WriteFile(outPath, so.Output, 0o644); err != nil {
+			return run, fmt.Errorf("save %s output: %w", s.Name, err)
+		}
+		if err := run.AddSuite(importSuite(s.Name, so, outPath)); err != nil {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+func infraKind(c qemu.Class) report.InfraKind {
+	switch c {
+	case qemu.Panic:
+		return report.InfraPanic
+	case qemu.Timeout:
+		return report.InfraTimeout
+	case qemu.TruncatedReport:
+		return report.InfraTruncatedReport
+	case qemu.NoReport:
+		return report.InfraNoReport
+	}
+	return report.InfraBootFailed
+}
+
+func source(e kernel.Entry) string {
+	switch {
+	case e.Debian != nil && e.Debian.Package != "":
+		return "debian:" + e.Debian.Package
+	case e.Debian != nil:
+		return "debian newest " + e.Debian.Newest + " in " + e.Debian.Suite
+	case e.Local != nil:
+		return "file:" + e.Local.BzImage
+	}
+	return ""
+}
+
+// progress prints one line per kernel stage: plain lines read well both on a terminal and
+// in a CI log.
+type progress struct {
+	mu    sync.Mutex
+	total int
+	done  int
+	start time.Time
+}
+
+func newProgress(total int) *progress { return &progress{total: total, start: time.Now()} }
+
+func (p *progress) event(e vm.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e.Stage == vm.Done || e.Stage == vm.Failed {
+		p.done++
+	}
+	line := fmt.Sprintf("[%3.0fs %d/%d] %-14s %-8s", time.Since(p.start).Seconds(), p.done, p.total, e.Kernel, e.Stage)
+	if e.Message != "" {
+		line += " " + e.Message
+	}
+	if e.Duration > 0 {
+		line += fmt.Sprintf(" (%s)", e.Duration.Round(100*time.Millisecond))
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+func kernelsCmd(ctx context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("kernels", flag.ContinueOnError)
+	file := fs.String("kernels", "kernels.yaml", "kernel list")
+	fetch := fs.Bool("fetch", false, "resolve and download every kernel into the cache")
+	cache := fs.String("cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	entries, err := kernel.ParseFile(*file)
+	if err != nil {
+		return exitUsage, err
+	}
+	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
+	code := 0
+	for _, e := range entries {
+		line := fmt.Sprintf("%-14s %s", e.Name, source(e))
+		if e.Expect != nil && e.Expect.ABI != nil {
+			line += fmt.Sprintf("  expect ABI %d errata %v", *e.Expect.ABI, e.Expect.Errata)
+		}
+		if *fetch {
+			k, err := f.Fetch(ctx, e)
+			if err != nil {
+				line += "  ERROR: " + err.Error()
+				code = report.ExitInfra
+			} else {
+				line += fmt.Sprintf("  -> %s %s (%s)", k.Package, k.Version, k.Release)
+				if k.ModulesUnavailable != "" {
+					line += "; modules unavailable: " + k.ModulesUnavailable
+				}
+			}
+		}
+		fmt.Println(line)
+	}
+	return code, nil
+}

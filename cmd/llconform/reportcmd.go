@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/llconform/llconform/internal/report"
+)
+
+func reportCmd(_ context.Context, args []string) (int, error) {
+	if len(args) == 0 {
+		return exitUsage, fmt.Errorf("report: want a subcommand: merge -o OUT FILE..., or show FILE")
+	}
+	switch args[0] {
+	case "merge":
+		fs := flag.NewFlagSet("report merge", flag.ContinueOnError)
+		out := fs.String("o", "", "merged result file to write (required)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage, err
+		}
+		if *out == "" || fs.NArg() == 0 {
+			return exitUsage, fmt.Errorf("report merge: want -o OUT and at least one result file")
+		}
+		var results []*report.Result
+		for _, p := range fs.Args() {
+			r, err := readResult(p)
+			if err != nil {
+				return report.ExitInfra, err
+			}
+			results = append(results, r)
+		}
+		merged, err := report.Merge(results...)
+		if err != nil {
+			return report.ExitInfra, err
+		}
+		if err := writeFile(*out, func(f *os.File) error { return report.Encode(f, merged) }); err != nil {
+			return report.ExitInfra, err
+		}
+		return printMatrix(merged)
+	case "show":
+		if len(args) != 2 {
+			return exitUsage, fmt.Errorf("report show: want one result file")
+		}
+		r, err := readResult(args[1])
+		if err != nil {
+			return report.ExitInfra, err
+		}
+		return printMatrix(r)
+	}
+	return exitUsage, fmt.Errorf("report: unknown subcommand %q (want merge or show)", args[0])
+}
+
+func readResult(path string) (*report.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := report.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// printMatrix prints the kernel matrix and the feature table, and returns the exit status
+// the result gates with.
+func printMatrix(res *report.Result) (int, error) {
+	if err := report.WriteMatrix(os.Stdout, res); err != nil {
+		return report.ExitInfra, err
+	}
+	fmt.Println()
+	if err := report.WriteFeatures(os.Stdout, res); err != nil {
+		return report.ExitInfra, err
+	}
+	return report.ExitCode(res), nil
+}

@@ -1,0 +1,328 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Known issues let a distribution gate green while it tracks failures it already knows about:
+// a known-issues file lists, per kernel pattern, the specs or features expected to fail, with
+// the reason and a link to the bug. ApplyKnownIssues marks the matching failures; they stay
+// visible everywhere (tables, HTML, JUnit, KCIDB) but no longer fail the exit status. A known
+// issue that no longer fails is reported as a Notice, so the entry gets removed rather than
+// silently excusing a future regression.
+//
+// The file is a YAML list:
+//
+//	- spec: "fs/REFER MUST deny rename across directories with EXDEV"   # a spec ID, exactly
+//	  kernel: "debian-6.1*"           # glob on the kernels.yaml name or the release
+//	  reason: "6.1 stable lacks the REFER fix"
+//	  link: https://bugs.example.org/1234
+//	- spec: /^net\/.*SCTP/            # a regular expression between slashes, unanchored
+//	  kernel: "*"
+//	  reason: "SCTP module missing in our image"
+//	- feature: fs.ioctl_dev           # every failure of a feature
+//	  kernel: "6.8.*"
+//	  reason: "half-backported IOCTL_DEV"
+
+// Known is why a failure is expected.
+type Known struct {
+	Reason string `json:"reason"`
+	Link   string `json:"link,omitempty"`
+}
+
+// KnownFeature records that a known issue excuses a feature's failing outcome on a run.
+type KnownFeature struct {
+	Feature string `json:"feature"`
+	Known
+}
+
+// KnownIssue is one entry of a known-issues file. Exactly one of Spec and Feature is set.
+type KnownIssue struct {
+	// Spec is a spec ID ("fs/REFER MUST ..."), or a regular expression between slashes
+	// ("/^net\/.*SCTP/") matched anywhere in the ID. IDs contain regexp metacharacters
+	// (parentheses, dots), so a plain string is never read as a regexp.
+	Spec string
+	// Feature is a feature name ("fs.refer"): every failed spec labelled with it, and the
+	// feature's own outcome, are excused.
+	Feature string
+	// Kernel is a glob (path.Match syntax) matched against the kernel's name in kernels.yaml
+	// and its release, either of which may match. "*" matches every kernel.
+	Kernel string
+	Reason string
+	Link   string
+	// Where locates the entry in its file ("known-issues.yaml:12") for messages; empty for
+	// entries built in code.
+	Where string
+}
+
+func (k KnownIssue) describe() string {
+	what := "feature " + k.Feature
+	if k.Spec != "" {
+		what = "spec " + k.Spec
+	}
+	if k.Where != "" {
+		what = k.Where + ": " + what
+	}
+	return what
+}
+
+// matcher is a validated KnownIssue.
+type matcher struct {
+	KnownIssue
+	re *regexp.Regexp
+}
+
+func compileIssue(k KnownIssue) (matcher, error) {
+	m := matcher{KnownIssue: k}
+	switch {
+	case (k.Spec == "") == (k.Feature == ""):
+		return m, fmt.Errorf("want exactly one of spec and feature")
+	case k.Kernel == "":
+		return m, fmt.Errorf("kernel is required (use \"*\" for every kernel)")
+	case strings.TrimSpace(k.Reason) == "":
+		return m, fmt.Errorf("reason is required")
+	}
+	if _, err := path.Match(k.Kernel, ""); err != nil {
+		return m, fmt.Errorf("kernel pattern %q: %w", k.Kernel, err)
+	}
+	if len(k.Spec) >= 2 && strings.HasPrefix(k.Spec, "/") && strings.HasSuffix(k.Spec, "/") {
+		re, err := regexp.Compile(k.Spec[1 : len(k.Spec)-1])
+		if err != nil {
+			return m, fmt.Errorf("spec regexp %s: %w", k.Spec, err)
+		}
+		m.re = re
+	}
+	return m, nil
+}
+
+func (m matcher) matchesKernel(r *Run) bool {
+	names := []string{r.Kernel.Name, r.Kernel.Release}
+	if r.Info != nil {
+		names = append(names, r.Info.Release)
+	}
+	for _, n := range names {
+		if ok, _ := path.Match(m.Kernel, n); ok && n != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (m matcher) matchesSpec(sp *Spec) bool {
+	switch {
+	case m.Feature != "":
+		return sp.Feature == m.Feature
+	case m.re != nil:
+		return m.re.MatchString(sp.ID)
+	}
+	return sp.ID == m.Spec
+}
+
+// NoticeKnownIssuePasses is the Kind of a Notice about a known issue that no longer fails.
+const NoticeKnownIssuePasses = "known-issue-passes"
+
+// Notice is news about a run that changes no verdict and no exit status.
+type Notice struct {
+	Kind   string `json:"kind"`
+	Kernel string `json:"kernel"`
+	// Issue names the known issue: "spec <id or /regexp/>" or "feature <name>".
+	Issue string `json:"issue"`
+	// Message says what happened, without the link.
+	Message string `json:"message"`
+	Link    string `json:"link,omitempty"`
+}
+
+// String is the line the CLI prints, with a "NOTICE" marker distinct from every conclusion
+// word so that CI logs can be searched for it.
+func (n Notice) String() string {
+	s := "NOTICE " + n.Kind + ": " + n.Message
+	if n.Link != "" {
+		s += " (" + n.Link + ")"
+	}
+	return s
+}
+
+// AllNotices returns the notices of every run, in run order.
+func AllNotices(res *Result) []Notice {
+	var out []Notice
+	for _, r := range res.Runs {
+		out = append(out, r.Notices...)
+	}
+	return out
+}
+
+// ApplyKnownIssues marks, on every run whose kernel an issue's pattern matches, the failed
+// specs the issue names as known, and the features it names as known when their outcome
+// fails. A known failure no longer fails Conclude or ExitCode. It replaces whatever an
+// earlier call marked, so the file given is the whole truth, and returns the notices it
+// recorded on the runs: one per issue that matched a kernel where the spec it names passed
+// (or the feature it names did not fail) and nothing it names failed. An invalid issue is an
+// error and leaves res unchanged.
+func ApplyKnownIssues(res *Result, issues []KnownIssue) ([]Notice, error) {
+	ms := make([]matcher, len(issues))
+	for i, k := range issues {
+		m, err := compileIssue(k)
+		if err != nil {
+			return nil, fmt.Errorf("known issue %s: %w", k.describe(), err)
+		}
+		ms[i] = m
+	}
+	var notices []Notice
+	for i := range res.Runs {
+		r := &res.Runs[i]
+		clearKnown(r)
+		for _, m := range ms {
+			if m.matchesKernel(r) {
+				applyIssue(r, m)
+			}
+		}
+		for j := range r.Suites {
+			r.Suites[j].count()
+		}
+		// Feature outcomes depend on every spec marking above, so features come last.
+		features := EvaluateFeatures(r)
+		for _, m := range ms {
+			if m.Feature == "" || !m.matchesKernel(r) {
+				continue
+			}
+			for _, f := range features {
+				if f.Feature != m.Feature {
+					continue
+				}
+				if failing(f.Outcome) {
+					r.KnownFeatures = append(r.KnownFeatures, KnownFeature{f.Feature, Known{m.Reason, m.Link}})
+				} else if f.Outcome != Unknown && f.Outcome != NotApplicable {
+					r.Notices = append(r.Notices, passNotice(r, m, fmt.Sprintf("feature %s: %s", f.Feature, f.Outcome)))
+				}
+			}
+		}
+		notices = append(notices, r.Notices...)
+	}
+	return notices, nil
+}
+
+func clearKnown(r *Run) {
+	r.KnownFeatures, r.Notices = nil, nil
+	for j := range r.Suites {
+		for k := range r.Suites[j].Specs {
+			r.Suites[j].Specs[k].Known = nil
+		}
+		r.Suites[j].count()
+	}
+}
+
+// applyIssue marks the failed specs m names on r and, for a spec issue, records a notice when
+// none of them failed and one passed. Feature issues get their notice from the feature's
+// outcome instead, since a feature can fail without a failed spec.
+func applyIssue(r *Run, m matcher) {
+	failed, passed := 0, ""
+	for j := range r.Suites {
+		for k := range r.Suites[j].Specs {
+			sp := &r.Suites[j].Specs[k]
+			if !m.matchesSpec(sp) {
+				continue
+			}
+			switch sp.State {
+			case Failed:
+				failed++
+				if sp.Known == nil {
+					sp.Known = &Known{m.Reason, m.Link}
+				}
+			case Passed:
+				if passed == "" {
+					passed = sp.ID
+				}
+			}
+		}
+	}
+	if m.Spec != "" && failed == 0 && passed != "" {
+		r.Notices = append(r.Notices, passNotice(r, m, "spec "+passed+" passed"))
+	}
+}
+
+func passNotice(r *Run, m matcher, what string) Notice {
+	msg := fmt.Sprintf("known issue %q no longer fails on %s: %s", m.Reason, r.Kernel.Name, what)
+	issue := "feature " + m.Feature
+	if m.Spec != "" {
+		issue = "spec " + m.Spec
+	}
+	return Notice{Kind: NoticeKnownIssuePasses, Kernel: r.Kernel.Name, Issue: issue, Message: msg, Link: m.Link}
+}
+
+// ReadKnownIssues reads a known-issues file (see ParseKnownIssues).
+func ReadKnownIssues(file string) ([]KnownIssue, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("known issues: %w", err)
+	}
+	return ParseKnownIssues(data, file)
+}
+
+// knownIssueKeys are the keys an entry may have; anything else is a typo worth an error,
+// since a misspelt "kernel" would otherwise widen the entry to nothing or everything.
+var knownIssueKeys = []string{"spec", "feature", "kernel", "reason", "link"}
+
+// ParseKnownIssues reads known-issues YAML (see the format above). file names the source
+// in errors, which look like "known-issues.yaml:12: unknown key \"kernal\"". An empty file
+// is an empty list.
+func ParseKnownIssues(data []byte, file string) ([]KnownIssue, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	list := doc.Content[0]
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s:%d: want a list of known issues", file, list.Line)
+	}
+	var out []KnownIssue
+	var errs []error
+	for _, item := range list.Content {
+		k, err := parseIssue(item, file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, k)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func parseIssue(n *yaml.Node, file string) (KnownIssue, error) {
+	k := KnownIssue{Where: fmt.Sprintf("%s:%d", file, n.Line)}
+	if n.Kind != yaml.MappingNode {
+		return k, fmt.Errorf("%s: want a mapping with spec or feature, kernel, reason, link", k.Where)
+	}
+	fields := map[string]*string{"spec": &k.Spec, "feature": &k.Feature, "kernel": &k.Kernel, "reason": &k.Reason, "link": &k.Link}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		dst, ok := fields[key.Value]
+		switch {
+		case !ok:
+			return k, fmt.Errorf("%s:%d: unknown key %q (want one of %s)", file, key.Line, key.Value, strings.Join(knownIssueKeys, ", "))
+		case seen[key.Value]:
+			return k, fmt.Errorf("%s:%d: key %q given twice", file, key.Line, key.Value)
+		case val.Kind != yaml.ScalarNode:
+			return k, fmt.Errorf("%s:%d: %s: want a string", file, val.Line, key.Value)
+		}
+		seen[key.Value] = true
+		*dst = val.Value
+	}
+	if _, err := compileIssue(k); err != nil {
+		return k, fmt.Errorf("%s: %w", k.Where, err)
+	}
+	return k, nil
+}

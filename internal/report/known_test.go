@@ -1,0 +1,319 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseKnownIssues(t *testing.T) {
+	data := `# expected failures of our 6.1 backports
+- spec: "fs/REFER MUST deny rename (EXDEV)"
+  kernel: "debian-6.1*"
+  reason: no REFER fix in 6.1
+  link: https://bugs.example.org/1
+- spec: /^net\/.*SCTP/
+  kernel: "*"
+  reason: SCTP module missing
+- feature: fs.ioctl_dev
+  kernel: 6.8.*
+  reason: half-backported
+`
+	got, err := ParseKnownIssues([]byte(data), "known.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KnownIssue{
+		{Spec: "fs/REFER MUST deny rename (EXDEV)", Kernel: "debian-6.1*", Reason: "no REFER fix in 6.1", Link: "https://bugs.example.org/1", Where: "known.yaml:2"},
+		{Spec: `/^net\/.*SCTP/`, Kernel: "*", Reason: "SCTP module missing", Where: "known.yaml:6"},
+		{Feature: "fs.ioctl_dev", Kernel: "6.8.*", Reason: "half-backported", Where: "known.yaml:9"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseKnownIssues =\n%+v\nwant\n%+v", got, want)
+	}
+	if got, err := ParseKnownIssues([]byte("# nothing known yet\n"), "k.yaml"); err != nil || got != nil {
+		t.Errorf("empty file: %v, %v", got, err)
+	}
+
+	tests := []struct{ name, data, want string }{
+		{"not a list", "spec: x\n", "k.yaml:1: want a list of known issues"},
+		{"not a mapping", "- x\n", "k.yaml:1: want a mapping"},
+		{"typo", "- spec: a\n  reason: r\n  kernal: '*'\n", `k.yaml:3: unknown key "kernal"`},
+		{"twice", "- spec: a\n  spec: b\n  kernel: '*'\n  reason: r\n", `k.yaml:2: key "spec" given twice`},
+		{"not a string", "- spec: [a]\n  kernel: '*'\n  reason: r\n", "k.yaml:1: spec: want a string"},
+		{"both", "- spec: a\n  feature: fs.x\n  kernel: '*'\n  reason: r\n", "k.yaml:1: want exactly one of spec and feature"},
+		{"neither", "- kernel: '*'\n  reason: r\n", "k.yaml:1: want exactly one of spec and feature"},
+		{"no kernel", "- spec: a\n  reason: r\n", "k.yaml:1: kernel is required"},
+		{"no reason", "- spec: a\n  kernel: '*'\n", "k.yaml:1: reason is required"},
+		{"bad glob", "- spec: a\n  kernel: '[x'\n  reason: r\n", `k.yaml:1: kernel pattern "[x"`},
+		{"bad regexp", "- spec: /a(/\n  kernel: '*'\n  reason: r\n", "k.yaml:1: spec regexp /a(/"},
+		{"second entry", "- spec: a\n  kernel: '*'\n  reason: r\n- feature: fs.x\n  reason: r\n", "k.yaml:4: kernel is required"},
+		{"syntax", "- spec: [a\n", "k.yaml: yaml: line"},
+	}
+	for _, tt := range tests {
+		_, err := ParseKnownIssues([]byte(tt.data), "k.yaml")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// knownRun is trixie's fs suite from the Ginkgo fixture: one failed spec
+// (fs.ioctl_dev), one panicked, one skipped, the rest passed. The scope suite's timeout is
+// left out so that conclusions turn on the known issues alone.
+func knownRun(t *testing.T) *Result {
+	t.Helper()
+	res := sampleResult(t)
+	trixie := res.Runs[0]
+	trixie.Suites = trixie.Suites[:1]
+	return &Result{Runs: []Run{trixie, res.Runs[1]}}
+}
+
+const ioctlSpec = "fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV"
+
+func featureOf(t *testing.T, r *Run, name string) FeatureResult {
+	t.Helper()
+	for _, f := range EvaluateFeatures(r) {
+		if f.Feature == name {
+			return f
+		}
+	}
+	t.Fatalf("kernel %s has no feature %s", r.Kernel.Name, name)
+	return FeatureResult{}
+}
+
+func TestApplyKnownIssues(t *testing.T) {
+	base := knownRun(t)
+	if got := Conclude(&base.Runs[0]); got != ConclusionFail {
+		t.Fatalf("fixture concludes %s, want FAIL before any known issue", got)
+	}
+	ioctl := Known{Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"}
+	for _, tt := range []struct {
+		name  string
+		issue KnownIssue
+	}{
+		{"exact spec", KnownIssue{Spec: ioctlSpec, Kernel: "trixie", Reason: ioctl.Reason, Link: ioctl.Link}},
+		{"regexp spec", KnownIssue{Spec: "/ioctl on a .* device/", Kernel: "tri*", Reason: ioctl.Reason, Link: ioctl.Link}},
+		{"feature by release", KnownIssue{Feature: "fs.ioctl_dev", Kernel: "6.12.*", Reason: ioctl.Reason, Link: ioctl.Link}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := knownRun(t)
+			notices, err := ApplyKnownIssues(res, []KnownIssue{tt.issue})
+			if err != nil || len(notices) != 0 {
+				t.Fatalf("notices %v, err %v", notices, err)
+			}
+			r := &res.Runs[0]
+			sp := specByText(t, r.Suites[0], "ioctl on a char device MUST be denied without FS_IOCTL_DEV")
+			if sp.State != Failed || !reflect.DeepEqual(sp.Known, &ioctl) {
+				t.Errorf("spec state %s, known %+v", sp.State, sp.Known)
+			}
+			if c := r.Suites[0].Counts; c.Failed != 0 || c.Known != 1 || c.Passed != 5 {
+				t.Errorf("counts = %+v, want the failure counted as known", c)
+			}
+			f := featureOf(t, r, "fs.ioctl_dev")
+			if f.Outcome != Broken || !reflect.DeepEqual(f.Known, &ioctl) || f.Fails() {
+				t.Errorf("feature = %+v", f)
+			}
+			// The panicked spec still makes the run INFRA: a known issue excuses failures only.
+			if got := Conclude(r); got != ConclusionInfra {
+				t.Errorf("Conclude = %s, want %s", got, ConclusionInfra)
+			}
+		})
+	}
+
+	t.Run("other kernel", func(t *testing.T) {
+		res := knownRun(t)
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "bookworm", Reason: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		if Conclude(&res.Runs[0]) != ConclusionFail || res.Runs[0].Suites[0].Counts.Known != 0 {
+			t.Error("an issue for another kernel excused trixie's failure")
+		}
+	})
+
+	t.Run("one of two failures known", func(t *testing.T) {
+		res := knownRun(t)
+		specs := &res.Runs[0].Suites[0].Specs
+		extra := spec("fs/ioctl second", "fs.ioctl_dev", 5, 0, Failed)
+		*specs = append(*specs, extra)
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "*", Reason: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		r := &res.Runs[0]
+		if f := featureOf(t, r, "fs.ioctl_dev"); f.Known != nil || !f.Fails() {
+			t.Errorf("feature with an unexcused failure = %+v", f)
+		}
+		if c := r.Suites[0].Counts; c.Failed != 1 || c.Known != 1 || Conclude(r) != ConclusionFail {
+			t.Errorf("counts %+v, conclusion %s", c, Conclude(r))
+		}
+	})
+
+	t.Run("known failure beside a broken verdict", func(t *testing.T) {
+		res := &Result{Runs: []Run{*runOf(6, 0,
+			spec("s/a", "fs.x", 1, 0, Failed),
+			spec("s/b", "fs.x", 1, 0, Passed, v("fs.x", Broken, "half there")))}}
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: "s/a", Kernel: "k", Reason: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		if f := featureOf(t, &res.Runs[0], "fs.x"); !f.Fails() || Conclude(&res.Runs[0]) != ConclusionFail {
+			t.Errorf("a known spec failure excused another spec's broken verdict: %+v", f)
+		}
+	})
+
+	t.Run("feature broken by verdicts", func(t *testing.T) {
+		res := &Result{Runs: []Run{*runOf(6, 0,
+			spec("s/a", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Works, "")),
+			spec("s/b", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Absent, "")))}}
+		if Conclude(&res.Runs[0]) != ConclusionFail {
+			t.Fatal("disagreeing verdicts do not fail")
+		}
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Feature: "fs.ioctl_dev", Kernel: "k", Reason: "half there"}}); err != nil {
+			t.Fatal(err)
+		}
+		r := &res.Runs[0]
+		if want := []KnownFeature{{"fs.ioctl_dev", Known{Reason: "half there"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
+			t.Errorf("KnownFeatures = %+v", r.KnownFeatures)
+		}
+		if got := Conclude(r); got != ConclusionPass {
+			t.Errorf("Conclude = %s, want PASS", got)
+		}
+	})
+
+	t.Run("notices", func(t *testing.T) {
+		res := knownRun(t)
+		notices, err := ApplyKnownIssues(res, []KnownIssue{
+			{Spec: "fs/truncate ftruncate MUST be denied without FS_TRUNCATE", Kernel: "*", Reason: "truncate regression", Link: "https://bugs.example.org/2"},
+			{Feature: "fs.truncate", Kernel: "bookworm", Reason: "old truncate"},
+			// Not applicable on trixie, not tested on bookworm: nothing to say.
+			{Feature: "fs.refer", Kernel: "trixie", Reason: "refer"},
+			// Matches no spec at all: nothing to say either.
+			{Spec: "/no such spec/", Kernel: "*", Reason: "gone"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// bookworm's truncate spec has another ID: the spec issue says nothing there.
+		want := []Notice{
+			{Kind: NoticeKnownIssuePasses, Kernel: "trixie", Issue: "spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE",
+				Message: `known issue "truncate regression" no longer fails on trixie: spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE passed`,
+				Link:    "https://bugs.example.org/2"},
+			{Kind: NoticeKnownIssuePasses, Kernel: "bookworm", Issue: "feature fs.truncate",
+				Message: `known issue "old truncate" no longer fails on bookworm: feature fs.truncate: correctly-absent`},
+		}
+		if !reflect.DeepEqual(notices, want) {
+			t.Errorf("notices =\n%+v\nwant\n%+v", notices, want)
+		}
+		if !reflect.DeepEqual(AllNotices(res), want) {
+			t.Errorf("AllNotices differs from the returned notices")
+		}
+		if got := notices[0].String(); got != "NOTICE known-issue-passes: known issue \"truncate regression\" no longer fails on trixie: "+
+			"spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE passed (https://bugs.example.org/2)" {
+			t.Errorf("String = %q", got)
+		}
+		// Notices are exit-neutral.
+		if Conclude(&res.Runs[1]) != ConclusionMismatch || Conclude(&res.Runs[0]) != ConclusionFail {
+			t.Error("a notice changed a conclusion")
+		}
+	})
+
+	t.Run("reapplying replaces", func(t *testing.T) {
+		res := knownRun(t)
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Feature: "fs.ioctl_dev", Kernel: "*", Reason: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ApplyKnownIssues(res, nil); err != nil {
+			t.Fatal(err)
+		}
+		r := &res.Runs[0]
+		if r.KnownFeatures != nil || r.Suites[0].Counts.Known != 0 || Conclude(r) != ConclusionFail {
+			t.Errorf("an earlier marking survived: %+v, counts %+v", r.KnownFeatures, r.Suites[0].Counts)
+		}
+	})
+
+	t.Run("invalid issue", func(t *testing.T) {
+		res := knownRun(t)
+		_, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "*", Reason: "r"}, {Spec: "/(/", Kernel: "*", Reason: "r"}})
+		if err == nil || !strings.Contains(err.Error(), "known issue spec /(/") {
+			t.Errorf("err = %v", err)
+		}
+		if res.Runs[0].Suites[0].Counts.Known != 0 {
+			t.Error("a rejected list marked specs")
+		}
+	})
+}
+
+func TestKnownInOutputs(t *testing.T) {
+	res := knownRun(t)
+	if _, err := ApplyKnownIssues(res, []KnownIssue{
+		{Spec: ioctlSpec, Kernel: "trixie", Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"},
+		{Spec: "fs/REFER MUST be handled", Kernel: "bookworm", Reason: "refer"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var buf bytes.Buffer
+	if err := WriteMatrix(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"trixie    6    0b0111  5/0/1 +1i +1k  INFRA\n",
+		`NOTICE known-issue-passes: known issue "refer" no longer fails on bookworm`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("matrix lacks %q:\n%s", want, buf.String())
+		}
+	}
+
+	buf.Reset()
+	if err := WriteFeatures(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "fs.ioctl_dev  Bk ") {
+		t.Errorf("feature table does not mark the known failure:\n%s", buf.String())
+	}
+
+	buf.Reset()
+	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
+		t.Fatal(err)
+	}
+	want := "Known failures (excused by a known issue):\n  " + ioctlSpec +
+		"\n      known issue: IOCTL_DEV half-backported (https://bugs.example.org/7)\n      ioctl(FIONREAD) on /dev/null: got 0, want EACCES\n"
+	if !strings.Contains(buf.String(), want) || strings.Contains(buf.String(), "Failed specs:") {
+		t.Errorf("summary:\n%s\nwant it to contain\n%s", buf.String(), want)
+	}
+
+	buf.Reset()
+	if err := WriteJUnit(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	var got junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, c := range got.Suites[1].Cases {
+		if c.Name == strings.TrimPrefix(ioctlSpec, "fs/") {
+			found = true
+			if c.Failure != nil || c.Skipped == nil || c.Skipped.Message != "known issue: IOCTL_DEV half-backported (https://bugs.example.org/7)" ||
+				!strings.Contains(c.Skipped.Body, "got 0, want EACCES") {
+				t.Errorf("known failure in JUnit = %+v, skipped %+v", c, c.Skipped)
+			}
+		}
+	}
+	if !found || got.Failures != 1 { // bookworm's expectation mismatch is the one failure left
+		t.Errorf("found %v, failures %d", found, got.Failures)
+	}
+
+	buf.Reset()
+	if err := Encode(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ExitCode(back) != ExitCode(res) || !reflect.DeepEqual(back.Runs[1].Notices, res.Runs[1].Notices) ||
+		specByText(t, back.Runs[0].Suites[0], strings.TrimPrefix(ioctlSpec, "fs/")).Known == nil {
+		t.Error("known marks or notices lost in the JSON round trip")
+	}
+}

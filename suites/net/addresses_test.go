@@ -1,0 +1,82 @@
+package net_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// A malformed address must get the error the network stack gives it without Landlock,
+// never EACCES: Landlock validates the address before it looks up the port. Each case
+// is run unrestricted first, so the spec checks both the stack's own errno and that the
+// restricted call returns the same.
+type badAddress struct {
+	what string
+	op   string // "bind" or "connect"
+	fam  ipFamily
+	sa   func() []byte
+	len  int
+	want unix.Errno
+}
+
+func badAddresses() []badAddress {
+	var cases []badAddress
+	for _, f := range families {
+		f := f
+		full := func() []byte { return f.addr(1) }
+		for _, op := range []string{"bind", "connect"} {
+			cases = append(cases,
+				badAddress{"addrlen 0", op, f, full, 0, unix.EINVAL},
+				badAddress{"addrlen 1 (no whole sa_family)", op, f, full, 1, unix.EINVAL},
+				badAddress{"addrlen one byte short of the family's minimum", op, f, full, f.min - 1, unix.EINVAL},
+			)
+		}
+	}
+	// An IPv4 address given to an IPv6 socket.
+	v4on6 := func() []byte { return ipv4.addr(1) }
+	cases = append(cases,
+		badAddress{"a sockaddr_in on an IPv6 socket", "bind", ipv6, v4on6, ipv4.size, unix.EINVAL},
+		badAddress{"a sockaddr_in on an IPv6 socket", "connect", ipv6, v4on6, ipv4.size, unix.EINVAL},
+		// AF_UNSPEC with a non-ANY address is refused by the IPv4 stack for bind. (The
+		// IPv6 case is left out: Linux 6.7 answered EINVAL there, later kernels
+		// EAFNOSUPPORT like the stack, and no erratum tells them apart.)
+		badAddress{"AF_UNSPEC with the loopback address", "bind", ipv4, func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, ipv4.size, unix.EAFNOSUPPORT},
+	)
+	return cases
+}
+
+var _ = Describe("malformed TCP addresses", func() {
+	for _, c := range badAddresses() {
+		c := c
+		It("MUST keep the network stack's "+unix.ErrnoName(c.want)+" for "+c.op+"() with "+c.what+" on an "+c.fam.name+" socket, not EACCES", spec.Feature("net."+c.op+"_tcp", 4), func() {
+			feature := "net." + c.op + "_tcp"
+			if !netSupported(feature, 4, tcpRights) {
+				return
+			}
+			call := func(fd int) error {
+				if c.op == "bind" {
+					return bindRaw(fd, c.sa(), c.len)
+				}
+				return connectRaw(fd, c.sa(), c.len)
+			}
+			spec.ExpectErr(call(socketFor(c.fam, unix.SOCK_STREAM, 0)), c.want, "unrestricted %s(%s) on %s", c.op, c.what, c.fam.name)
+			fd := socketFor(c.fam, unix.SOCK_STREAM, 0)
+			res := sandbox.Thread(sandbox.Net(tcpRights), func() error { return call(fd) })
+			spec.ExpectErrno(res, c.want, "BIND_TCP|CONNECT_TCP handled, no rule: %s(%s) on %s", c.op, c.what, c.fam.name)
+			spec.FeatureVerdict(feature, 4)
+		})
+	}
+
+	It("MUST deny bind(AF_UNSPEC, INADDR_ANY) on an IPv4 socket like an AF_INET bind, with EACCES", spec.Feature("net.bind_tcp", 4), func() {
+		if !netSupported("net.bind_tcp", 4, bindTCP) {
+			return
+		}
+		// Only the denied case is checked: an allowed one would bind every interface.
+		fd := socketFor(ipv4, unix.SOCK_STREAM, 0)
+		res := sandbox.Thread(sandbox.Net(bindTCP), func() error { return bindRaw(fd, any4(unix.AF_UNSPEC, 0), ipv4.size) })
+		spec.ExpectErrno(res, unix.EACCES, "BIND_TCP handled, no rule: bind(AF_UNSPEC, 0.0.0.0 port 0)")
+		spec.FeatureVerdict("net.bind_tcp", 4)
+	})
+})

@@ -1,0 +1,11 @@
+package net_test
+
+import (
+	"testing"
+
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func TestMain(m *testing.M) { spec.Main(m) }
+
+func TestNet(t *testing.T) { spec.RunSuite(t, "net") }

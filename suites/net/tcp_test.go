@@ -1,0 +1,187 @@
+package net_test
+
+import (
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const (
+	bindTCP    = landlock.AccessNetBindTCP
+	connectTCP = landlock.AccessNetConnectTCP
+)
+
+// tcpBind runs bind(loopback:port) on a fresh SO_REUSEPORT TCP socket under p.
+func tcpBind(p sandbox.Policy, f ipFamily, port int) sandbox.Result {
+	fd := reuseSocket(f, unix.SOCK_STREAM)
+	return sandbox.Thread(p, func() error { return bind(fd, f, port) })
+}
+
+// tcpConnect runs connect(loopback:port) on a fresh TCP socket under p.
+func tcpConnect(p sandbox.Policy, f ipFamily, port int) sandbox.Result {
+	fd := socketFor(f, unix.SOCK_STREAM, 0)
+	return sandbox.Thread(p, func() error { return connect(fd, f, port) })
+}
+
+var _ = Describe("TCP bind and connect", func() {
+	for _, f := range families {
+		Context(f.name, func() {
+			It("MUST allow bind to a port with a BIND_TCP rule and deny other ports with EACCES", spec.Feature("net.bind_tcp", 4), func() {
+				if !netSupported("net.bind_tcp", 4, bindTCP) {
+					return
+				}
+				allowed, denied := reservePort(f, unix.SOCK_STREAM), reservePort(f, unix.SOCK_STREAM)
+				p := sandbox.Net(bindTCP, sandbox.PortRule{Port: uint64(allowed), Access: bindTCP})
+				spec.ExpectErrno(tcpBind(p, f, allowed), nil, "BIND_TCP handled, rule for port %d: bind(%s port %d)", allowed, f.name, allowed)
+				spec.ExpectErrno(tcpBind(p, f, denied), unix.EACCES, "BIND_TCP handled, rule for port %d: bind(%s port %d)", allowed, f.name, denied)
+				spec.FeatureVerdict("net.bind_tcp", 4)
+			})
+
+			It("MUST allow connect to a port with a CONNECT_TCP rule and deny other ports with EACCES", spec.Feature("net.connect_tcp", 4), func() {
+				if !netSupported("net.connect_tcp", 4, connectTCP) {
+					return
+				}
+				allowed, denied := tcpListener(f), tcpListener(f)
+				p := sandbox.Net(connectTCP, sandbox.PortRule{Port: uint64(allowed), Access: connectTCP})
+				spec.ExpectErrno(tcpConnect(p, f, allowed), nil, "CONNECT_TCP handled, rule for port %d: connect(%s port %d)", allowed, f.name, allowed)
+				spec.ExpectErrno(tcpConnect(p, f, denied), unix.EACCES, "CONNECT_TCP handled, rule for port %d: connect(%s port %d)", allowed, f.name, denied)
+				spec.FeatureVerdict("net.connect_tcp", 4)
+			})
+
+			It("MUST allow every port that has a rule among several and deny the others", spec.Feature("net.bind_tcp", 4), func() {
+				if !netSupported("net.bind_tcp", 4, tcpRights) {
+					return
+				}
+				ports := []int{tcpListener(f), tcpListener(f), tcpListener(f)}
+				p := sandbox.Net(tcpRights,
+					sandbox.PortRule{Port: uint64(ports[0]), Access: connectTCP},
+					sandbox.PortRule{Port: uint64(ports[1]), Access: tcpRights})
+				for i, want := range []error{nil, nil, unix.EACCES} {
+					spec.ExpectErrno(tcpConnect(p, f, ports[i]), want, "rules for ports %d and %d: connect(%s port %d)", ports[0], ports[1], f.name, ports[i])
+				}
+				spec.FeatureVerdict("net.bind_tcp", 4)
+			})
+
+			It("MUST treat a port 0 rule as the right to bind an ephemeral port, and nothing else", spec.Feature("net.bind_tcp", 4), func() {
+				if !netSupported("net.bind_tcp", 4, tcpRights) {
+					return
+				}
+				listener := tcpListener(f)
+				zero := sandbox.Net(tcpRights, sandbox.PortRule{Port: 0, Access: tcpRights})
+				spec.ExpectErrno(tcpBind(zero, f, 0), nil, "BIND_TCP|CONNECT_TCP rule for port 0: bind(%s port 0)", f.name)
+				spec.ExpectErrno(tcpConnect(zero, f, 0), unix.ECONNREFUSED, "BIND_TCP|CONNECT_TCP rule for port 0: connect(%s port 0)", f.name)
+				spec.ExpectErrno(tcpConnect(zero, f, listener), unix.EACCES, "rule for port 0 only: connect(%s port %d)", f.name, listener)
+				other := sandbox.Net(tcpRights, sandbox.PortRule{Port: uint64(listener), Access: tcpRights})
+				spec.ExpectErrno(tcpBind(other, f, 0), unix.EACCES, "rule for port %d only: bind(%s port 0)", listener, f.name)
+				spec.FeatureVerdict("net.bind_tcp", 4)
+			})
+
+			It("MUST leave connect free when only BIND_TCP is handled, and bind free when only CONNECT_TCP is", spec.Feature("net.connect_tcp", 4), func() {
+				if !netSupported("net.connect_tcp", 4, tcpRights) {
+					return
+				}
+				listener, free := tcpListener(f), reservePort(f, unix.SOCK_STREAM)
+				spec.ExpectErrno(tcpConnect(sandbox.Net(bindTCP), f, listener), nil, "only BIND_TCP handled, no rule: connect(%s port %d)", f.name, listener)
+				spec.ExpectErrno(tcpBind(sandbox.Net(connectTCP), f, free), nil, "only CONNECT_TCP handled, no rule: bind(%s port %d)", f.name, free)
+				spec.FeatureVerdict("net.connect_tcp", 4)
+			})
+
+			It("MUST intersect nested layers: an access is allowed only if every layer handling it allows it", spec.Feature("net.connect_tcp", 4), func() {
+				if !netSupported("net.connect_tcp", 4, tcpRights) {
+					return
+				}
+				port, other := tcpListener(f), reservePort(f, unix.SOCK_STREAM)
+				outer := sandbox.Net(tcpRights, sandbox.PortRule{Port: uint64(port), Access: tcpRights})
+				inner := sandbox.Net(tcpRights, sandbox.PortRule{Port: uint64(port), Access: bindTCP})
+				spec.ExpectErrno(tcpConnect(outer, f, port), nil, "one layer allowing CONNECT_TCP on %d: connect", port)
+				spec.ExpectErrno(tcpConnect(outer.Then(inner), f, port), unix.EACCES, "second layer allowing only BIND_TCP on %d: connect", port)
+				spec.ExpectErrno(tcpConnect(outer.Then(inner).Then(outer), f, port), unix.EACCES, "third layer allowing CONNECT_TCP again on %d: connect", port)
+				// A later layer handling more rights cannot widen what an earlier one denies.
+				bindOnly := sandbox.Net(bindTCP, sandbox.PortRule{Port: uint64(port), Access: bindTCP})
+				wider := sandbox.Net(tcpRights,
+					sandbox.PortRule{Port: uint64(port), Access: tcpRights},
+					sandbox.PortRule{Port: uint64(other), Access: bindTCP})
+				spec.ExpectErrno(tcpConnect(bindOnly.Then(wider), f, port), nil, "layer 1 BIND_TCP only, layer 2 allows CONNECT_TCP on %d: connect", port)
+				spec.ExpectErrno(tcpBind(bindOnly.Then(wider), f, other), unix.EACCES, "layer 1 allows BIND_TCP on %d only, layer 2 on %d: bind(%d)", port, other, other)
+				spec.FeatureVerdict("net.connect_tcp", 4)
+			})
+
+			It("MUST restrict sockets created before the domain, and leave their established connections usable", spec.Feature("net.bind_tcp", 4), func() {
+				if !netSupported("net.bind_tcp", 4, tcpRights) {
+					return
+				}
+				listener, free := tcpListener(f), reservePort(f, unix.SOCK_STREAM)
+				early := reuseSocket(f, unix.SOCK_STREAM)
+				earlyClient := socketFor(f, unix.SOCK_STREAM, 0)
+				connected := socketFor(f, unix.SOCK_STREAM, 0)
+				Expect(connect(connected, f, listener)).To(Succeed(), "unrestricted connect")
+				deny := sandbox.Net(tcpRights)
+				spec.ExpectErrno(sandbox.Thread(deny, func() error { return bind(early, f, free) }), unix.EACCES,
+					"BIND_TCP handled, no rule: bind(port %d) of a socket created before the domain", free)
+				spec.ExpectErrno(sandbox.Thread(deny, func() error { return connect(earlyClient, f, listener) }), unix.EACCES,
+					"CONNECT_TCP handled, no rule: connect(port %d) of a socket created before the domain", listener)
+				spec.ExpectErrno(sandbox.Thread(deny, func() error { _, err := unix.Write(connected, []byte("x")); return err }), nil,
+					"BIND_TCP|CONNECT_TCP handled: write() on a connection established before the domain")
+				spec.FeatureVerdict("net.bind_tcp", 4)
+			})
+
+			It("MUST always allow disconnecting with connect(AF_UNSPEC), and check the reconnection", spec.Feature("net.connect_tcp", 4), func() {
+				if !netSupported("net.connect_tcp", 4, tcpRights) {
+					return
+				}
+				listener := tcpListener(f)
+				fd := socketFor(f, unix.SOCK_STREAM, 0)
+				Expect(connect(fd, f, listener)).To(Succeed(), "unrestricted connect")
+				unspec := f.addrAs(unix.AF_UNSPEC, 0)
+				res := sandbox.Thread(sandbox.Net(tcpRights), func() error {
+					if err := connectRaw(fd, unspec, 1); err != unix.EINVAL {
+						return fmt.Errorf("connect(AF_UNSPEC, addrlen 1): got %v, want EINVAL", spec.ErrnoName(err))
+					}
+					if err := connectRaw(fd, unspec, f.size); err != nil {
+						return fmt.Errorf("connect(AF_UNSPEC) to disconnect: %w", err)
+					}
+					return connect(fd, f, listener)
+				})
+				spec.ExpectErrno(res, unix.EACCES, "CONNECT_TCP handled, no rule: disconnect with AF_UNSPEC, then reconnect to port %d", listener)
+				spec.FeatureVerdict("net.connect_tcp", 4)
+			})
+
+			It("MUST allow listen and accept on a socket bound before the domain", spec.Feature("net.bind_tcp", 4), func() {
+				if !netSupported("net.bind_tcp", 4, tcpRights) {
+					return
+				}
+				fd := reuseSocket(f, unix.SOCK_STREAM)
+				port := bindLoopback(fd, f)
+				connected := make(chan error, 1)
+				res := sandbox.Thread(sandbox.Net(tcpRights), func() error {
+					if err := unix.Listen(fd, 4); err != nil {
+						return fmt.Errorf("listen: %w", err)
+					}
+					// The client runs on another, unrestricted thread.
+					go func() {
+						c, err := unix.Socket(f.domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+						if err == nil {
+							err = connect(c, f, port)
+							unix.Close(c)
+						}
+						connected <- err
+					}()
+					nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+					if err != nil {
+						return fmt.Errorf("accept: %w", err)
+					}
+					return unix.Close(nfd)
+				})
+				spec.ExpectErrno(res, nil, "BIND_TCP|CONNECT_TCP handled, no rule: listen and accept on port %d bound before", port)
+				Expect(<-connected).To(Succeed(), "unrestricted client connect to port %d", port)
+				spec.FeatureVerdict("net.bind_tcp", 4)
+			})
+		})
+	}
+})

@@ -1,0 +1,162 @@
+package scope_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// The kernel checks signals sent on I/O events (SIGIO, SIGURG) against the domain of
+// whoever called fcntl(F_SETOWN), as it was at that call. The target is kept stopped,
+// so that a signal the kernel sends stays pending in its ShdPnd mask: the check is
+// deterministic, with no waiting for delivery.
+
+// asyncPipe returns a pipe whose read end will signal its owner when written to.
+func asyncPipe() (r, w int) {
+	GinkgoHelper()
+	var p [2]int
+	Expect(unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK)).To(Succeed(), "pipe2")
+	DeferCleanup(unix.Close, p[0])
+	DeferCleanup(unix.Close, p[1])
+	return p[0], p[1]
+}
+
+// setOwner makes pid the owner of fd's I/O signals, sent as sig (0: SIGIO).
+func setOwner(fd, pid int, sig unix.Signal) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETOWN, pid); err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETSIG, int(sig)); err != nil {
+		return err
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_ASYNC|unix.O_NONBLOCK)
+	return err
+}
+
+// tcpPair returns a connected loopback TCP pair: the accepted server side, which signals
+// SIGURG to its owner on urgent data, and the client.
+func tcpPair() (server, client int) {
+	GinkgoHelper()
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	Expect(err).NotTo(HaveOccurred())
+	defer unix.Close(l)
+	Expect(unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})).To(Succeed())
+	Expect(unix.Listen(l, 1)).To(Succeed())
+	sa, err := unix.Getsockname(l)
+	Expect(err).NotTo(HaveOccurred())
+	client, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(unix.Close, client)
+	Expect(unix.Connect(client, sa)).To(Succeed())
+	server, _, err = unix.Accept4(l, unix.SOCK_CLOEXEC)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(unix.Close, server)
+	return server, client
+}
+
+func sendOOB(client int) {
+	GinkgoHelper()
+	Expect(unix.Sendto(client, []byte("!"), unix.MSG_OOB, nil)).To(Succeed(), "send(MSG_OOB)")
+}
+
+var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal", 6), func() {
+	const feature = "scope.signal"
+	scoped := sandbox.Scoped(scopeSignal)
+
+	Context("with a stopped target outside any domain", Ordered, func() {
+		var pid int
+		BeforeAll(func() {
+			spec.RequireLandlock()
+			if !spec.Supports(6) {
+				return // each spec checks the rejection instead, without a target
+			}
+			target, err := startTarget(sandbox.Policy{})
+			Expect(err).NotTo(HaveOccurred(), "start target")
+			DeferCleanup(killTarget, target)
+			pid = target.Pid()
+			stopAndWait(pid)
+		})
+
+		// Each spec uses its own signal, so they cannot see each other's.
+		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			r, w := asyncPipe()
+			Expect(sharedPending(pid, unix.SIGUSR1)).To(BeFalse(), "SIGUSR1 pending before the spec")
+			res := sandbox.Thread(scoped, func() error { return setOwner(r, pid, unix.SIGUSR1) })
+			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: fcntl(F_SETOWN %d, F_SETSIG SIGUSR1, O_ASYNC)", pid)
+			_, err := unix.Write(w, []byte("x"))
+			Expect(err).NotTo(HaveOccurred(), "write to the pipe")
+			Expect(sharedPending(pid, unix.SIGUSR1)).To(BeFalse(), "SIGIO (as SIGUSR1) reached a process outside the F_SETOWN caller's scoped domain")
+			spec.FeatureVerdict(feature, 6)
+		})
+
+		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			server, client := tcpPair()
+			Expect(sharedPending(pid, unix.SIGURG)).To(BeFalse(), "SIGURG pending before the spec")
+			res := sandbox.Thread(scoped, func() error {
+				_, err := unix.FcntlInt(uintptr(server), unix.F_SETOWN, pid)
+				return err
+			})
+			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: fcntl(socket, F_SETOWN %d)", pid)
+			sendOOB(client)
+			Expect(sharedPending(pid, unix.SIGURG)).To(BeFalse(), "SIGURG reached a process outside the F_SETOWN caller's scoped domain")
+			spec.FeatureVerdict(feature, 6)
+		})
+
+		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			r, w := asyncPipe()
+			Expect(sharedPending(pid, unix.SIGUSR2)).To(BeFalse(), "SIGUSR2 pending before the spec")
+			onThread(func() error {
+				if err := setOwner(r, pid, unix.SIGUSR2); err != nil {
+					return err
+				}
+				if err := enforce(scoped); err != nil {
+					return err
+				}
+				// The trigger comes from inside the domain too: only F_SETOWN counts.
+				_, err := unix.Write(w, []byte("x"))
+				return err
+			})
+			Expect(sharedPending(pid, unix.SIGUSR2)).To(BeTrue(), "SIGIO (as SIGUSR2) with F_SETOWN done before the domain: not delivered")
+			spec.FeatureVerdict(feature, 6)
+		})
+	})
+
+	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		server, client := tcpPair()
+		var target *sandbox.Proc
+		err := sandbox.OnThread(func() error {
+			if err := enforce(scoped); err != nil {
+				return err
+			}
+			var err error
+			if target, err = startTarget(sandbox.Policy{}); err != nil {
+				return err
+			}
+			_, err = unix.FcntlInt(uintptr(server), unix.F_SETOWN, target.Pid())
+			return err
+		})
+		if target != nil {
+			DeferCleanup(killTarget, target)
+		}
+		Expect(err).NotTo(HaveOccurred(), "sandbox thread")
+		stopAndWait(target.Pid())
+		sendOOB(client)
+		Expect(sharedPending(target.Pid(), unix.SIGURG)).To(BeTrue(), "SIGURG to a process in the F_SETOWN caller's own domain: not delivered")
+		spec.FeatureVerdict(feature, 6)
+	})
+})

@@ -1,0 +1,126 @@
+package scope_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func init() {
+	// wait: a target process. It says when its policy is in force, then blocks until
+	// the spec closes its standard input.
+	sandbox.Register("wait", func([]string) ([]byte, error) {
+		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
+			return nil, err
+		}
+		_, err := io.Copy(io.Discard, os.Stdin)
+		return nil, err
+	})
+}
+
+const (
+	scopeUnix   = landlock.ScopeAbstractUnixSocket
+	scopeSignal = landlock.ScopeSignal
+)
+
+// otherDomain is a policy that creates a domain without scoping anything the specs look
+// at: it handles one filesystem right (making block devices) that no spec exercises.
+var otherDomain = sandbox.FS(landlock.AccessFSMakeBlock)
+
+// startTarget starts a "wait" helper under p from the calling thread, so that the helper
+// inherits that thread's domain, and returns once p is in force in it. Callers must stop
+// it with stopTarget.
+func startTarget(p sandbox.Policy) (*sandbox.Proc, error) {
+	pr, err := sandbox.Start(p, "wait")
+	if err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(pr.Stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		pr.Stdin.Close()
+		res := pr.Wait()
+		return nil, fmt.Errorf("target not ready (read %q, %v): setup %v, error %v", line, err, res.Setup, res.Err)
+	}
+	return pr, nil
+}
+
+// stopTarget ends a target and checks it ran without trouble.
+func stopTarget(pr *sandbox.Proc) {
+	GinkgoHelper()
+	pr.Stdin.Close()
+	res := pr.Wait()
+	Expect(res.Setup).NotTo(HaveOccurred(), "target helper")
+}
+
+// killTarget ends a target that may be stopped or traced.
+func killTarget(pr *sandbox.Proc) { pr.Kill() }
+
+// onThread runs fn on a throw-away thread (sandbox.OnThread) and fails the spec if it
+// returns an error: fn enforces policies on that thread and records what it observed.
+func onThread(fn func() error) {
+	GinkgoHelper()
+	Expect(sandbox.OnThread(fn)).To(Succeed(), "sandbox thread")
+}
+
+// scopeSupported reports whether the kernel has the scope (ABI 6). If not, it checks
+// that the kernel rejects the scoped field cleanly and records the feature as correctly
+// absent. Below ABI 6 the kernel's struct landlock_ruleset_attr has no scoped field (8
+// or 16 bytes), so a non-zero scoped in a 24-byte attr is E2BIG (copy_struct_from_user).
+func scopeSupported(feature string, bits uint64) bool {
+	GinkgoHelper()
+	spec.RequireLandlock()
+	if spec.Supports(6) {
+		return true
+	}
+	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: bits}, landlock.RulesetAttrSizeV6, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	spec.ExpectErr(err, unix.E2BIG, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
+	spec.FeatureVerdict(feature, 6)
+	return false
+}
+
+// enforce restricts the calling thread with p (sandbox threads only).
+func enforce(p sandbox.Policy) error {
+	if err := p.Enforce(); err != nil {
+		return fmt.Errorf("enforce: %w", err)
+	}
+	return nil
+}
+
+// stopAndWait stops the target with SIGSTOP and waits until it is stopped, so that
+// signals sent to it afterwards stay pending where /proc shows them.
+func stopAndWait(pid int) {
+	GinkgoHelper()
+	Expect(unix.Kill(pid, unix.SIGSTOP)).To(Succeed(), "SIGSTOP target %d", pid)
+	var info unix.Siginfo
+	Expect(unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil)).To(Succeed(), "waitid(WSTOPPED) target %d", pid)
+}
+
+// sharedPending reports whether sig is pending for the whole process pid (ShdPnd).
+func sharedPending(pid int, sig unix.Signal) bool {
+	GinkgoHelper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	Expect(err).NotTo(HaveOccurred(), "read status of %d", pid)
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			Expect(err).NotTo(HaveOccurred(), "parse ShdPnd %q", v)
+			return mask&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	Fail(fmt.Sprintf("no ShdPnd line in /proc/%d/status", pid))
+	return false
+}

@@ -1,0 +1,11 @@
+package scope_test
+
+import (
+	"testing"
+
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func TestMain(m *testing.M) { spec.Main(m) }
+
+func TestScope(t *testing.T) { spec.RunSuite(t, "scope") }

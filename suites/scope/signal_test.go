@@ -1,0 +1,204 @@
+package scope_test
+
+import (
+	"fmt"
+	"unsafe"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// signalMethod is one way to send a signal to a process.
+type signalMethod struct {
+	name string
+	send func(pid int, sig unix.Signal) error
+}
+
+var signalMethods = []signalMethod{
+	{"kill", unix.Kill},
+	{"tgkill", func(pid int, sig unix.Signal) error { return unix.Tgkill(pid, pid, sig) }},
+	{"rt_sigqueueinfo", sigqueue},
+	{"pidfd_send_signal", func(pid int, sig unix.Signal) error {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			return fmt.Errorf("pidfd_open: %w", err)
+		}
+		defer unix.Close(fd)
+		return unix.PidfdSendSignal(fd, sig, nil, 0)
+	}},
+}
+
+// sigqueue is sigqueue(3): rt_sigqueueinfo with an SI_QUEUE siginfo.
+func sigqueue(pid int, sig unix.Signal) error {
+	var info [128]byte
+	// si_signo, si_errno, si_code, then the union, aligned like a pointer.
+	union := 3 * 4
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		union = 16
+	}
+	*(*int32)(unsafe.Pointer(&info[0])) = int32(sig)
+	*(*int32)(unsafe.Pointer(&info[8])) = -1 // SI_QUEUE
+	*(*int32)(unsafe.Pointer(&info[union])) = int32(unix.Getpid())
+	*(*uint32)(unsafe.Pointer(&info[union+4])) = uint32(unix.Getuid())
+	_, _, e := unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(sig), uintptr(unsafe.Pointer(&info[0])))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Signal 0 checks the permission only; SIGUSR1 is delivered, and the Go helpers ignore it.
+var probeSignals = []unix.Signal{0, unix.SIGUSR1}
+
+type sent struct {
+	what string
+	err  error
+}
+
+// sendAll sends every probe signal to pid by every method and records the results.
+func sendAll(pid int) []sent {
+	var out []sent
+	for _, m := range signalMethods {
+		for _, sig := range probeSignals {
+			out = append(out, sent{fmt.Sprintf("%s(pid %d, signal %d)", m.name, pid, sig), m.send(pid, sig)})
+		}
+	}
+	return out
+}
+
+func expectAll(results []sent, want error, relation string) {
+	GinkgoHelper()
+	Expect(results).To(HaveLen(len(signalMethods) * len(probeSignals)))
+	for _, r := range results {
+		spec.ExpectErr(r.err, want, "SCOPE_SIGNAL, target %s: %s", relation, r.what)
+	}
+}
+
+var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
+	const feature = "scope.signal"
+	scoped := sandbox.Scoped(scopeSignal)
+
+	Context("with a target outside any domain", Ordered, func() {
+		var target *sandbox.Proc
+		BeforeAll(func() {
+			spec.RequireLandlock()
+			if !spec.Supports(6) {
+				return // each spec checks the rejection instead, without a target
+			}
+			var err error
+			target, err = startTarget(sandbox.Policy{})
+			Expect(err).NotTo(HaveOccurred(), "start target")
+			DeferCleanup(stopTarget, target)
+		})
+
+		for _, m := range signalMethods {
+			m := m
+			for _, sig := range probeSignals {
+				sig := sig
+				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), func() {
+					if !scopeSupported(feature, scopeSignal) {
+						return
+					}
+					pid := target.Pid()
+					spec.ExpectErrno(sandbox.Thread(scoped, func() error { return m.send(pid, sig) }), unix.EPERM,
+						"SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
+					spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return m.send(pid, sig) }), nil,
+						"domain without SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
+					spec.FeatureVerdict(feature, 6)
+				})
+			}
+		}
+
+		It("MUST still allow a scoped thread to signal itself", func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			res := sandbox.Thread(scoped, func() error { return unix.Tgkill(unix.Getpid(), unix.Gettid(), 0) })
+			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: tgkill(self, own thread, 0)")
+			spec.FeatureVerdict(feature, 6)
+		})
+	})
+
+	// relation runs one domain arrangement on a throw-away thread: before is enforced,
+	// a target is started under targetPolicy (inheriting before), then after is
+	// enforced on the sender thread, which signals the target by every method.
+	relation := func(before, targetPolicy, after sandbox.Policy) []sent {
+		GinkgoHelper()
+		var results []sent
+		var target *sandbox.Proc
+		err := sandbox.OnThread(func() error {
+			if err := enforce(before); err != nil {
+				return err
+			}
+			var err error
+			if target, err = startTarget(targetPolicy); err != nil {
+				return err
+			}
+			if err := enforce(after); err != nil {
+				return err
+			}
+			results = sendAll(target.Pid())
+			return nil
+		})
+		if target != nil {
+			DeferCleanup(stopTarget, target)
+		}
+		Expect(err).NotTo(HaveOccurred(), "sandbox thread")
+		return results
+	}
+
+	It("MUST allow signals to a process in the same domain", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		expectAll(relation(scoped, sandbox.Policy{}, sandbox.Policy{}), nil, "in the same domain")
+		spec.FeatureVerdict(feature, 6)
+	})
+
+	It("MUST allow signals to a process in a nested child domain", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		expectAll(relation(scoped, scoped, sandbox.Policy{}), nil, "in a nested child domain")
+		spec.FeatureVerdict(feature, 6)
+	})
+
+	It("MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		expectAll(relation(otherDomain, sandbox.Policy{}, scoped), unix.EPERM, "in the parent domain")
+		spec.FeatureVerdict(feature, 6)
+	})
+
+	It("MUST allow signals to the domain that scoped them from a nested unscoped domain", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		expectAll(relation(scoped, sandbox.Policy{}, otherDomain), nil, "in the scoped parent domain of an unscoped child")
+		spec.FeatureVerdict(feature, 6)
+	})
+
+	It("MUST deny signals to a process of a sibling domain with EPERM", func() {
+		if !scopeSupported(feature, scopeSignal) {
+			return
+		}
+		target, err := startTarget(otherDomain)
+		Expect(err).NotTo(HaveOccurred(), "start target")
+		DeferCleanup(stopTarget, target)
+		var results []sent
+		onThread(func() error {
+			if err := enforce(scoped); err != nil {
+				return err
+			}
+			results = sendAll(target.Pid())
+			return nil
+		})
+		expectAll(results, unix.EPERM, "in a sibling domain")
+		spec.FeatureVerdict(feature, 6)
+	})
+})
