@@ -15,7 +15,7 @@ export CGO_ENABLED := 0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps matrix run test lint unit host vm-smoke clean
+.PHONY: all build deps test-deps matrix run test lint conformance unit host vm-smoke clean
 
 all: build
 
@@ -36,6 +36,13 @@ deps:
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends qemu-system-x86; }
 
+# The unit tests render the HTML report in a real headless browser.
+test-deps:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+
 # The main job: fetch the kernels of kernels.yaml, boot each under QEMU, run every suite,
 # print the matrix.
 matrix: deps build
@@ -47,13 +54,18 @@ run: build
 
 test: lint unit host vm-smoke
 
-lint:
+lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+	$(BIN)/llconform specs --check conformance.yaml
 
-unit:
+# Regenerate conformance.yaml after changing specs; review its diff like code.
+conformance: build
+	$(BIN)/llconform specs -o conformance.yaml
+
+unit: test-deps
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
 
 host: build

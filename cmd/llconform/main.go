@@ -24,6 +24,7 @@ func commands() []command {
 		{"matrix", "boot each kernel of kernels.yaml under QEMU and run every suite", matrixCmd},
 		{"kernels", "list, resolve and fetch the kernels of kernels.yaml", kernelsCmd},
 		{"report", "merge result files, or print one (report merge|show)", reportCmd},
+		{"specs", "write or check conformance.yaml, the specs' MUST statements", specsCmd},
 	}
 }
 

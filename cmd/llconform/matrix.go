@@ -31,20 +31,19 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 type matrixFlags struct {
-	kernels  string
-	adhoc    stringList
-	only     string
-	shard    string
-	out      string
-	suites   string
-	agent    string
-	cache    string
-	jobs     int
-	retry    bool
-	refresh  bool
-	timeout  time.Duration
-	filters  filters
-	jsonPath string
+	kernels string
+	adhoc   stringList
+	only    string
+	shard   string
+	out     outputs
+	suites  string
+	agent   string
+	cache   string
+	jobs    int
+	retry   bool
+	refresh bool
+	timeout time.Duration
+	filters filters
 }
 
 func matrixCmd(ctx context.Context, args []string) (int, error) {
@@ -54,7 +53,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.Var(&m.adhoc, "kernel", "ad-hoc kernel instead of the list, repeatable: debian:<package> or file:<bzImage>")
 	fs.StringVar(&m.only, "only", "", "comma-separated names of the list's kernels to run")
 	fs.StringVar(&m.shard, "shard", "", "run only slice i of n of the kernels (i/n, 1-based), for CI fan-out")
-	fs.StringVar(&m.out, "out", "out/matrix", "directory for per-kernel logs, reports, result.json and junit.xml")
+	m.out.register(fs, "out/matrix")
 	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
 	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside llconform)")
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
@@ -64,7 +63,6 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
 	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite")
 	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
-	fs.StringVar(&m.jsonPath, "json", "", "also write the result to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
@@ -82,10 +80,11 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if m.agent == "" {
 		m.agent = filepath.Join(filepath.Dir(m.suites), "llconform-agent")
 	}
-	outDir, err := filepath.Abs(m.out)
+	outDir, err := filepath.Abs(m.out.dir)
 	if err != nil {
 		return report.ExitInfra, err
 	}
+	m.out.dir = outDir
 
 	var suites []vm.Suite
 	for _, name := range suiteNames {
@@ -120,22 +119,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		}
 		res.Runs = append(res.Runs, run)
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return report.ExitInfra, err
-	}
-	if err := writeResult(res, outDir); err != nil {
-		return report.ExitInfra, err
-	}
-	if m.jsonPath != "" {
-		if err := writeFile(m.jsonPath, func(f *os.File) error { return report.Encode(f, res) }); err != nil {
-			return report.ExitInfra, err
-		}
-	}
-	fmt.Println()
-	code, err := printMatrix(res)
-	fmt.Printf("\nresults: %s, %s (console logs and suite outputs under %s/<kernel>/)\n",
-		filepath.Join(outDir, "result.json"), filepath.Join(outDir, "junit.xml"), outDir)
-	return code, err
+	return m.out.finish(res, printMatrix)
 }
 
 // entries returns the kernels to run: the ad-hoc ones, or the list's, narrowed by --only
@@ -205,6 +189,7 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 		return run, nil
 	}
 	o := r.Outcome
+	run.ConsoleLog, run.KernelWarnings = o.ConsoleLog, o.Warnings
 	if o.Class != qemu.OK {
 		run.Infra = &report.InfraError{Kind: infraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
 	}

@@ -38,7 +38,7 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		if err := writeFile(*out, func(f *os.File) error { return report.Encode(f, merged) }); err != nil {
 			return report.ExitInfra, err
 		}
-		return printMatrix(merged)
+		return report.ExitCode(merged), printMatrix(merged)
 	case "show":
 		if len(args) != 2 {
 			return exitUsage, fmt.Errorf("report show: want one result file")
@@ -47,7 +47,7 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		if err != nil {
 			return report.ExitInfra, err
 		}
-		return printMatrix(r)
+		return report.ExitCode(r), printMatrix(r)
 	}
 	return exitUsage, fmt.Errorf("report: unknown subcommand %q (want merge or show)", args[0])
 }
@@ -65,15 +65,11 @@ func readResult(path string) (*report.Result, error) {
 	return r, nil
 }
 
-// printMatrix prints the kernel matrix and the feature table, and returns the exit status
-// the result gates with.
-func printMatrix(res *report.Result) (int, error) {
+// printMatrix prints the kernel matrix and the feature table.
+func printMatrix(res *report.Result) error {
 	if err := report.WriteMatrix(os.Stdout, res); err != nil {
-		return report.ExitInfra, err
+		return err
 	}
 	fmt.Println()
-	if err := report.WriteFeatures(os.Stdout, res); err != nil {
-		return report.ExitInfra, err
-	}
-	return report.ExitCode(res), nil
+	return report.WriteFeatures(os.Stdout, res)
 }

@@ -17,7 +17,8 @@ const generator = "llconform"
 func runCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	suiteDir := fs.String("suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
-	out := fs.String("out", "out/host", "directory for suite reports and outputs, result.json and junit.xml")
+	var out outputs
+	out.register(fs, "out/host")
 	var f filters
 	fs.StringVar(&f.label, "label-filter", "", "Ginkgo label filter passed to every suite, e.g. 'fs.truncate || abi:3'")
 	fs.StringVar(&f.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
@@ -32,10 +33,11 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return report.ExitInfra, err
 	}
-	outDir, err := filepath.Abs(*out)
+	outDir, err := filepath.Abs(out.dir)
 	if err != nil {
 		return report.ExitInfra, err
 	}
+	out.dir = outDir
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return report.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
@@ -68,15 +70,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}
-	if err := writeResult(res, outDir); err != nil {
-		return report.ExitInfra, err
-	}
-	fmt.Println()
-	if err := report.WriteSummary(os.Stdout, &res.Runs[0]); err != nil {
-		return report.ExitInfra, err
-	}
-	fmt.Printf("\nresults: %s, %s\n", filepath.Join(outDir, "result.json"), filepath.Join(outDir, "junit.xml"))
-	return report.ExitCode(res), nil
+	return out.finish(res, func(res *report.Result) error { return report.WriteSummary(os.Stdout, &res.Runs[0]) })
 }
 
 func describeCounts(s report.Suite) string {
@@ -85,33 +79,4 @@ func describeCounts(s report.Suite) string {
 		msg += " [" + s.Infra.Error() + "]"
 	}
 	return msg
-}
-
-// writeResult writes result.json and junit.xml in dir.
-func writeResult(res *report.Result, dir string) error {
-	if err := writeFile(filepath.Join(dir, "result.json"), func(f *os.File) error { return report.Encode(f, res) }); err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(dir, "junit.xml"), func(f *os.File) error { return report.WriteJUnit(f, res) })
-}
-
-// writeFile writes path through a temporary file, so that an interrupted write never leaves
-// a truncated result where a complete one is expected.
-func writeFile(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -284,6 +284,10 @@ func formatInts(ns []int) string {
 // look at the kernel must not pass.
 func CheckExpect(r *Run) []Check {
 	var out []Check
+	if len(r.KernelWarnings) > 0 {
+		out = append(out, Check{Name: "kernel-health", Message: fmt.Sprintf(
+			"%d kernel warning(s) during the run; first: %s", len(r.KernelWarnings), firstLine(r.KernelWarnings[0]))})
+	}
 	info := r.Info
 	if e := r.Expect; e != nil && e.ABI != nil {
 		want := *e.ABI
@@ -354,6 +358,9 @@ const (
 // known issue excuses do not count (see ApplyKnownIssues). A run with no
 // suite at all is an infrastructure error even when nothing says why: it tested nothing.
 func Conclude(r *Run) Conclusion {
+	if len(r.KernelWarnings) > 0 {
+		return ConclusionFail
+	}
 	infra := r.Infra != nil || len(r.Suites) == 0
 	for _, s := range r.Suites {
 		if s.Counts.Failed > 0 {
@@ -405,4 +412,12 @@ func ExitCode(res *Result) int {
 		}
 	}
 	return code
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

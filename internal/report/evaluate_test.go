@@ -291,3 +291,23 @@ func TestAddSuite(t *testing.T) {
 		t.Errorf("%d suites after rejected adds, want 2", len(r.Suites))
 	}
 }
+
+func TestKernelWarningsFailTheKernel(t *testing.T) {
+	r := Run{
+		Info:           &KernelInfo{Status: StatusAvailable, ABI: 7},
+		Suites:         []Suite{{Name: "abi", Counts: Counts{Passed: 3}}},
+		KernelWarnings: []string{"WARNING: CPU: 0 PID: 88 at security/landlock/fs.c:1234\nnext line"},
+	}
+	if got := Conclude(&r); got != ConclusionFail {
+		t.Errorf("Conclude with a kernel warning = %s, want FAIL", got)
+	}
+	checks := CheckExpect(&r)
+	if len(checks) != 1 || checks[0].Name != "kernel-health" || checks[0].OK ||
+		!strings.Contains(checks[0].Message, "security/landlock/fs.c:1234") || strings.Contains(checks[0].Message, "next line") {
+		t.Errorf("CheckExpect = %+v, want one failed kernel-health check quoting the first line", checks)
+	}
+	r.KernelWarnings = nil
+	if got := Conclude(&r); got != ConclusionPass {
+		t.Errorf("Conclude without warnings = %s, want PASS", got)
+	}
+}

@@ -54,6 +54,10 @@ type Run struct {
 	Suites []Suite `json:"suites"`
 	// Features is the kernel x feature outcome table; derived like Checks.
 	Features []FeatureResult `json:"features,omitempty"`
+	// KernelWarnings are excerpts of the kernel log around each WARNING, BUG, Oops or KASAN
+	// report seen while the suites ran. Any of them fails the kernel, as in the Landlock
+	// maintainers' own test scripts: a warning is a kernel bug even when every spec passed.
+	KernelWarnings []string `json:"kernel_warnings,omitempty"`
 	// ConsoleLog is the path of the kernel's full console log when it ran in a VM, whether or
 	// not anything went wrong: a reader checking a verdict wants the kernel's own messages.
 	ConsoleLog string `json:"console_log,omitempty"`

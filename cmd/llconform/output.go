@@ -1,0 +1,95 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/llconform/llconform/internal/report"
+)
+
+// outputs are the result files every command that runs suites writes, and the known
+// issues applied before anything is written or gated on.
+type outputs struct {
+	dir         string
+	jsonPath    string
+	knownIssues string
+	kcidb       string
+	kcidbOrigin string
+}
+
+func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
+	fs.StringVar(&o.dir, "out", defaultDir, "directory for logs, suite outputs, result.json, junit.xml and report.html")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the result to this file")
+	fs.StringVar(&o.knownIssues, "known-issues", "", "YAML file of expected failures per kernel (see README)")
+	fs.StringVar(&o.kcidb, "kcidb", "", "also write a KCIDB v4 submission to this file")
+	fs.StringVar(&o.kcidbOrigin, "kcidb-origin", "llconform", "KCIDB origin of the submission")
+}
+
+// finish applies the known issues, writes every result file, prints the tables and returns
+// the exit status the result gates with.
+func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (int, error) {
+	if o.knownIssues != "" {
+		issues, err := report.ReadKnownIssues(o.knownIssues)
+		if err != nil {
+			return exitUsage, err
+		}
+		if _, err := report.ApplyKnownIssues(res, issues); err != nil {
+			return report.ExitInfra, err
+		}
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return report.ExitInfra, fmt.Errorf("create output directory: %w", err)
+	}
+	files := map[string]func(*os.File) error{
+		filepath.Join(o.dir, "result.json"): func(f *os.File) error { return report.Encode(f, res) },
+		filepath.Join(o.dir, "junit.xml"):   func(f *os.File) error { return report.WriteJUnit(f, res) },
+		filepath.Join(o.dir, "report.html"): func(f *os.File) error {
+			return report.WriteHTML(f, res, report.HTMLOptions{Dir: o.dir})
+		},
+	}
+	if o.jsonPath != "" {
+		files[o.jsonPath] = func(f *os.File) error { return report.Encode(f, res) }
+	}
+	if o.kcidb != "" {
+		files[o.kcidb] = func(f *os.File) error {
+			return report.WriteKCIDB(f, res, report.KCIDBOptions{Origin: o.kcidbOrigin, Dir: o.dir})
+		}
+	}
+	for path, write := range files {
+		if err := writeFile(path, write); err != nil {
+			return report.ExitInfra, err
+		}
+	}
+	fmt.Println()
+	if err := print(res); err != nil {
+		return report.ExitInfra, err
+	}
+	for _, n := range report.AllNotices(res) {
+		fmt.Println(n)
+	}
+	fmt.Printf("\nresults: %s/{result.json,junit.xml,report.html}\n", o.dir)
+	return report.ExitCode(res), nil
+}
+
+// writeFile writes path through a temporary file, so that an interrupted write never leaves
+// a truncated result where a complete one is expected.
+func writeFile(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
