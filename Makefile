@@ -15,7 +15,7 @@ export CGO_ENABLED := 0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test-deps matrix run test lint conformance unit host vm-smoke clean
+.PHONY: all build deps test-deps matrix run bench test lint conformance unit host vm-smoke clean
 
 all: build
 
@@ -51,6 +51,10 @@ matrix: deps build
 # Every suite on the running kernel, no VM.
 run: build
 	$(SUDO) $(BIN)/llconform run --out $(OUT)/host
+
+# What Landlock costs on this machine: table, bench.json, benchstat text and SVG plots.
+bench: build
+	$(SUDO) $(BIN)/llconform bench --out $(OUT)/bench
 
 test: lint unit host vm-smoke
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/llconform/llconform/internal/sandbox"
 )
 
 // command is one subcommand: it parses its own flags and returns the process exit status.
@@ -24,11 +26,15 @@ func commands() []command {
 		{"matrix", "boot each kernel of kernels.yaml under QEMU and run every suite", matrixCmd},
 		{"kernels", "list, resolve and fetch the kernels of kernels.yaml", kernelsCmd},
 		{"report", "merge result files, or print one (report merge|show)", reportCmd},
+		{"bench", "measure what Landlock costs on the running kernel", benchCmd},
+		{"compare", "compare two bench results; fail on a significant slowdown", compareCmd},
 		{"specs", "write or check conformance.yaml, the specs' MUST statements", specsCmd},
 	}
 }
 
 func main() {
+	// The benchmarks re-execute this binary for their target processes.
+	sandbox.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code, err := dispatch(ctx, os.Args[1:])
 	stop()

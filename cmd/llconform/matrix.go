@@ -189,9 +189,14 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 		return run, nil
 	}
 	o := r.Outcome
-	run.ConsoleLog, run.KernelWarnings = o.ConsoleLog, o.Warnings
+	run.ConsoleLog = o.ConsoleLog
 	if o.Class != qemu.OK {
+		// A crash or hang under emulation is the machinery's failure until shown otherwise
+		// (TCG has crashed kernels that run fine on hardware): its oops text goes with the
+		// infrastructure error rather than failing the kernel.
 		run.Infra = &report.InfraError{Kind: infraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
+	} else {
+		run.KernelWarnings = o.Warnings
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return run, err

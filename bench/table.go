@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/llconform/llconform/bench/result"
+)
+
+// Header returns one line naming what the figures of r come from.
+func Header(r *Result) string {
+	k, m, c := r.Kernel, r.Machine, r.Config
+	errata := "no errata query"
+	if k.ErrataQuery {
+		errata = fmt.Sprintf("errata %#b", k.Errata)
+	}
+	pin := "not pinned"
+	if c.CPU >= 0 {
+		pin = fmt.Sprintf("pinned to CPU %d", c.CPU)
+	}
+	return fmt.Sprintf("kernel %s (Landlock %s, ABI %d, %s); %s, %d cores, %s; load %.2f -> %.2f; %d samples of %s per arm, %s",
+		k.Release, k.Status, k.ABI, errata, m.CPU, m.Cores, m.TimingMode,
+		m.LoadStart[0], m.LoadEnd[0], c.Samples, fmtSeconds(c.SampleTime), pin)
+}
+
+// WriteTable writes r for a terminal: per point the median ns/op of each arm with its 95%
+// confidence interval, the overhead ratio, and the spread (CV) of each arm; per series the
+// slope; and at the end the largest CV of each scenario.
+func WriteTable(w io.Writer, r *Result) error {
+	bw := &errWriter{w: w}
+	fmt.Fprintln(bw, Header(r))
+	for _, sc := range r.Scenarios {
+		fmt.Fprintf(bw, "\n%s: %s\n", sc.Name, sc.Title)
+		if sc.Skipped != "" {
+			fmt.Fprintf(bw, "  skipped: %s\n", sc.Skipped)
+		}
+		if sc.Error != "" {
+			fmt.Fprintf(bw, "  error: %s\n", sc.Error)
+		}
+		for _, n := range sc.Notes {
+			fmt.Fprintf(bw, "  note: %s\n", n)
+		}
+		for _, se := range sc.Series {
+			fmt.Fprintf(bw, "  %s: %s\n", se.Name, se.Op)
+			if se.Skipped != "" {
+				fmt.Fprintf(bw, "    skipped: %s\n", se.Skipped)
+				continue
+			}
+			tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "    \toff ns/op\t\ton ns/op\t\toverhead\tCV off\tCV on\t")
+			for _, p := range se.Points {
+				off, offCI, cvOff, ratio := "-", "", "-", "-"
+				if p.Off != nil {
+					off, offCI, cvOff = fmtNs(p.Off.Summary.Median), ci(p.Off), pct(p.Off.Summary.CV)
+				}
+				if p.Ratio != nil {
+					ratio = fmt.Sprintf("%.2fx", p.Ratio.Median)
+				}
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.Label, off, offCI,
+					fmtNs(p.On.Summary.Median), ci(p.On), ratio, cvOff, pct(p.On.Summary.CV))
+			}
+			tw.Flush()
+			if se.Fit != nil {
+				fmt.Fprintf(bw, "    slope %.4g %s (R2 %.3f)\n", se.Fit.Slope, se.SlopeUnit(), se.Fit.R2)
+			}
+		}
+	}
+	// Load on the machine slows both arms of a pair alike, so the ratio's spread shows
+	// how well the harness measures Landlock even when the ns/op spread is large.
+	fmt.Fprintln(bw, "\nspread per scenario: CV of ns/op over every arm, and of the on/off ratio over every point (largest, median):")
+	for _, sc := range r.Scenarios {
+		arms, ratios := scenarioCVs(sc)
+		if len(arms) == 0 {
+			continue
+		}
+		fmt.Fprintf(bw, "  %-10s ns/op %6s %6s", sc.Name, pct(slices.Max(arms)), pct(median(arms)))
+		if len(ratios) > 0 {
+			fmt.Fprintf(bw, "   ratio %6s %6s", pct(slices.Max(ratios)), pct(median(ratios)))
+		}
+		fmt.Fprintln(bw)
+	}
+	return bw.err
+}
+
+// scenarioCVs returns the CV of every arm of sc, and of every ratio.
+func scenarioCVs(sc *result.Scenario) (arms, ratios []float64) {
+	for _, se := range sc.Series {
+		for _, p := range se.Points {
+			for _, a := range p.Arms() {
+				arms = append(arms, a.Summary.CV)
+			}
+			if p.Ratio != nil {
+				ratios = append(ratios, p.Ratio.CV)
+			}
+		}
+	}
+	return arms, ratios
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// WriteBenchstat writes every sample of r in the Go benchmark format, one line per sample,
+// with the kernel and timing mode as configuration keys, so that benchstat compares runs
+// (benchstat old.txt new.txt) and splits arms (benchstat -col /landlock run.txt).
+func WriteBenchstat(w io.Writer, r *Result) error {
+	bw := &errWriter{w: w}
+	fmt.Fprintf(bw, "goos: linux\ngoarch: %s\npkg: github.com/llconform/llconform/bench\ncpu: %s\n", r.Machine.Arch, r.Machine.CPU)
+	fmt.Fprintf(bw, "kernel: %s\nlandlock-abi: %d\ntiming: %s\n", r.Kernel.Release, r.Kernel.ABI, r.Machine.TimingMode)
+	for _, sc := range r.Scenarios {
+		for _, se := range sc.Series {
+			for _, p := range se.Points {
+				for _, a := range p.Arms() {
+					name := "Benchmark" + result.Benchmark(sc, se, p, a.Name)
+					for _, v := range a.NsPerOp {
+						fmt.Fprintf(bw, "%s\t%d\t%.2f ns/op\n", name, a.Batch, v)
+					}
+				}
+			}
+		}
+	}
+	return bw.err
+}
+
+// errWriter keeps the first write error, so that formatting code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func ci(a *result.Arm) string { return fmt.Sprintf("±%.0f%%", a.Summary.CIPercent()) }
+
+func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+// fmtNs renders nanoseconds with a unit that keeps three significant digits.
+func fmtNs(ns float64) string {
+	a := math.Abs(ns)
+	switch {
+	case a >= 1e9:
+		return fmt.Sprintf("%.3gs", ns/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%.3gms", ns/1e6)
+	case a >= 1e3:
+		return fmt.Sprintf("%.3gus", ns/1e3)
+	default:
+		return fmt.Sprintf("%.3gns", ns)
+	}
+}
+
+func fmtSeconds(s float64) string { return fmtNs(s * 1e9) }

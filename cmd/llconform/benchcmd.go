@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/llconform/llconform/bench"
+)
+
+func benchCmd(ctx context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	out := fs.String("out", "out/bench", "directory for bench.json, bench.txt (benchstat format) and plots")
+	quick := fs.Bool("quick", false, "fewer points and shorter samples (about 30 s), for smoke tests")
+	samples := fs.Int("samples", 0, "samples per arm (at least 10; default 20, or 10 with --quick)")
+	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(bench.Scenarios(), ", ")+")")
+	cpu := fs.String("cpu", "auto", "pin the measuring threads: auto, none or a CPU number")
+	cpuTime := fs.Bool("cpu-time", false, "time with the thread's CPU time (as fs_bench does) instead of the wall clock")
+	timing := fs.String("timing", "", "label of the clock the figures come from (default: host wall clock)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	opts := bench.Options{Quick: *quick, Samples: *samples, CPU: *cpu, CPUTime: *cpuTime, TimingMode: *timing, Log: os.Stderr}
+	if *scenarios != "" {
+		opts.Scenarios = strings.Split(*scenarios, ",")
+	}
+	r, runErr := bench.Run(ctx, opts)
+	if r == nil {
+		return 1, runErr
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return 1, err
+	}
+	if err := r.WriteFile(filepath.Join(*out, "bench.json")); err != nil {
+		return 1, err
+	}
+	if err := writeFile(filepath.Join(*out, "bench.txt"), func(f *os.File) error { return bench.WriteBenchstat(f, r) }); err != nil {
+		return 1, err
+	}
+	plots, err := bench.WritePlots(filepath.Join(*out, "plots"), r)
+	if err != nil {
+		return 1, err
+	}
+	if err := bench.WriteTable(os.Stdout, r); err != nil {
+		return 1, err
+	}
+	fmt.Printf("\nresults: %s/{bench.json,bench.txt}, %d plots in %s/plots\n", *out, len(plots), *out)
+	if runErr != nil {
+		return 1, runErr
+	}
+	return 0, nil
+}
+
+func compareCmd(_ context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	alpha := fs.Float64("alpha", 0.05, "significance level of the Mann-Whitney U test")
+	threshold := fs.Float64("threshold", 5, "slowdown in percent past which a significant change fails")
+	gate := fs.String("gate", "ratio", "metrics that can fail the comparison: comma-separated of ratio, on, off")
+	plots := fs.String("plots", "", "also write comparison plots (one line per result) to this directory")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	if fs.NArg() != 2 {
+		return exitUsage, fmt.Errorf("compare: want two bench.json files (old, new)")
+	}
+	oldR, err := bench.ReadResult(fs.Arg(0))
+	if err != nil {
+		return 1, err
+	}
+	newR, err := bench.ReadResult(fs.Arg(1))
+	if err != nil {
+		return 1, err
+	}
+	c, code := bench.Compare(oldR, newR, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold, Gate: strings.Split(*gate, ",")})
+	if err := c.Write(os.Stdout); err != nil {
+		return 1, err
+	}
+	if *plots != "" {
+		if _, err := bench.WritePlots(*plots, oldR, newR); err != nil {
+			return 1, err
+		}
+	}
+	return code, nil
+}
