@@ -43,10 +43,10 @@ var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#
 
 // Layout, in SVG user units.
 const (
-	width   = 760
+	width   = 900
 	height  = 460
 	left    = 80
-	right   = 220 // room for the legend
+	right   = 360 // room for the legend: kernel releases are long
 	top     = 44
 	bottom  = 64
 	plotW   = width - left - right

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -13,12 +14,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llconform/llconform/bench"
+	benchresult "github.com/llconform/llconform/bench/result"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/vm"
 	"github.com/llconform/llconform/vm/kernel"
 	"github.com/llconform/llconform/vm/plan"
 	"github.com/llconform/llconform/vm/qemu"
 )
+
+// benchSuite names the benchmark run of matrix --bench among the guest's suites.
+const benchSuite = "bench"
 
 // guestModules are loaded in every guest where the kernel has them: the suites check
 // erratum 1 on SCTP and SMC sockets and whiteouts on overlayfs.
@@ -44,6 +50,8 @@ type matrixFlags struct {
 	refresh bool
 	timeout time.Duration
 	filters filters
+	bench   bool
+	benchSc string
 }
 
 func matrixCmd(ctx context.Context, args []string) (int, error) {
@@ -54,6 +62,8 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.StringVar(&m.only, "only", "", "comma-separated names of the list's kernels to run")
 	fs.StringVar(&m.shard, "shard", "", "run only slice i of n of the kernels (i/n, 1-based), for CI fan-out")
 	m.out.register(fs, "out/matrix")
+	fs.BoolVar(&m.bench, "bench", false, "also run the benchmarks in every guest and plot them per kernel (figures are emulated time)")
+	fs.StringVar(&m.benchSc, "bench-scenarios", "PathWalk,Layers", "benchmark scenarios to run in the guests")
 	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
 	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside llconform)")
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
@@ -93,6 +103,18 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 			suites = append(suites, vm.Suite{Name: name, Binary: bin, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
 		}
 	}
+	if m.bench {
+		self, err := os.Executable()
+		if err != nil {
+			return report.ExitInfra, err
+		}
+		// Figures measured in a guest are emulated time: the timing label says so, and
+		// they are compared across kernels, never with the host's.
+		suites = append(suites, vm.Suite{
+			Name: benchSuite, Binary: self, Report: "/tmp/bench/bench.json", Timeout: m.timeout,
+			Args: []string{"bench", "--quick", "--scenarios", m.benchSc, "--timing", "qemu guest wall clock", "--out", "/tmp/bench"},
+		})
+	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
 	prog := newProgress(len(entries))
 	results, err := vm.Run(ctx, vm.Options{
@@ -112,12 +134,27 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
+	var benches []*bench.Result
 	for _, r := range results {
-		run, err := kernelRun(r, suites, filepath.Join(outDir, r.Entry.Name))
+		dir := filepath.Join(outDir, r.Entry.Name)
+		run, err := kernelRun(r, suites, dir)
 		if err != nil {
 			return report.ExitInfra, err
 		}
 		res.Runs = append(res.Runs, run)
+		if m.bench {
+			b, err := guestBench(r, dir)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: benchmarks: %v\n", r.Entry.Name, err)
+				continue
+			}
+			benches = append(benches, b)
+		}
+	}
+	if len(benches) > 0 {
+		if m.out.plots, err = benchPlots(filepath.Join(outDir, "plots"), benches); err != nil {
+			return report.ExitInfra, err
+		}
 	}
 	return m.out.finish(res, printMatrix)
 }
@@ -202,6 +239,9 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 		return run, err
 	}
 	for _, s := range suites {
+		if s.Name == benchSuite {
+			continue
+		}
 		status, ok := r.Frames[plan.StatusFrame(s.Name)]
 		if !ok {
 			if run.Infra == nil {
@@ -222,6 +262,38 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 		}
 	}
 	return run, nil
+}
+
+// guestBench reads the benchmark result a guest sent back and saves it beside the kernel's
+// logs.
+func guestBench(r vm.Result, dir string) (*bench.Result, error) {
+	data, ok := r.Frames[plan.ReportFrame(benchSuite)]
+	if !ok {
+		return nil, fmt.Errorf("no result came back (see %s)", filepath.Join(dir, "console.log"))
+	}
+	b, err := benchresult.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return b, os.WriteFile(filepath.Join(dir, "bench.json"), data, 0o644)
+}
+
+// benchPlots writes one SVG per benchmark series, a line per kernel, and returns them for
+// the HTML report.
+func benchPlots(dir string, results []*bench.Result) ([]report.Plot, error) {
+	files, err := bench.WritePlots(dir, results...)
+	if err != nil {
+		return nil, err
+	}
+	var plots []report.Plot
+	for _, f := range files {
+		svg, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		plots = append(plots, report.Plot{Title: strings.TrimSuffix(filepath.Base(f), ".svg"), SVG: string(svg)})
+	}
+	return plots, nil
 }
 
 func infraKind(c qemu.Class) report.InfraKind {
@@ -288,6 +360,11 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	entries, err := kernel.ParseFile(*file)
 	if err != nil {
 		return exitUsage, err
+	}
+	if *cache == "" {
+		if *cache, err = kernel.DefaultCacheDir(); err != nil {
+			return report.ExitInfra, err
+		}
 	}
 	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	code := 0

@@ -17,6 +17,8 @@ type outputs struct {
 	knownIssues string
 	kcidb       string
 	kcidbOrigin string
+	// plots go into the HTML report (matrix --bench).
+	plots []report.Plot
 }
 
 func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
@@ -46,7 +48,7 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		filepath.Join(o.dir, "result.json"): func(f *os.File) error { return report.Encode(f, res) },
 		filepath.Join(o.dir, "junit.xml"):   func(f *os.File) error { return report.WriteJUnit(f, res) },
 		filepath.Join(o.dir, "report.html"): func(f *os.File) error {
-			return report.WriteHTML(f, res, report.HTMLOptions{Dir: o.dir})
+			return report.WriteHTML(f, res, report.HTMLOptions{Dir: o.dir, Plots: o.plots})
 		},
 	}
 	if o.jsonPath != "" {

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -229,6 +230,12 @@ func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 	return k, nil
 }
 
+// releasePkgRE matches the package of one kernel release (linux-image-6.1.0-56-cloud-amd64,
+// linux-image-7.3.4+deb13-cloud-amd64), not a metapackage that follows a series
+// (linux-image-6.12-cloud-amd64, linux-image-cloud-amd64): "newest" must pick a kernel whose
+// release the report can name, and a metapackage's version is not the kernel's.
+var releasePkgRE = regexp.MustCompile(`^linux-(image|binary)-[0-9]+\.[0-9]+\.[0-9]+[-+]`)
+
 func resolve(idx index, d *DebianSource) (pkgVersion, error) {
 	if d.Package != "" {
 		p, ok := idx.find(d.Package, d.Version, "")
@@ -252,7 +259,7 @@ func resolve(idx index, d *DebianSource) (pkgVersion, error) {
 	}
 	sort.Strings(names) // deterministic choice between equal versions
 	for _, name := range names {
-		if ok, _ := path.Match(d.Newest, name); !ok {
+		if ok, _ := path.Match(d.Newest, name); !ok || !releasePkgRE.MatchString(name) {
 			continue
 		}
 		if p, ok := idx.find(name, "", d.Suite); ok && (!found || compareVersions(p.Version, best.Version) > 0) {
