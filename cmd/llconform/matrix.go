@@ -71,9 +71,12 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.BoolVar(&m.retry, "retry", true, "boot a kernel once more after an infrastructure error")
 	fs.BoolVar(&m.refresh, "refresh", false, "refresh the Debian package lists even if recent")
 	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
-	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite")
+	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed")
 	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	if err := m.filters.expand(); err != nil {
 		return exitUsage, err
 	}
 	if fs.NArg() > 0 {

@@ -20,10 +20,13 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	var out outputs
 	out.register(fs, "out/host")
 	var f filters
-	fs.StringVar(&f.label, "label-filter", "", "Ginkgo label filter passed to every suite, e.g. 'fs.truncate || abi:3'")
+	fs.StringVar(&f.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed, e.g. 'fs && abi<=5'")
 	fs.StringVar(&f.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
 	timeout := fs.Duration("timeout", 10*time.Minute, "time limit of each suite")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	if err := f.expand(); err != nil {
 		return exitUsage, err
 	}
 	if fs.NArg() > 0 {

@@ -45,6 +45,13 @@ type filters struct {
 	label, focus string
 }
 
+// expand turns the label filter into Ginkgo's syntax (see expandLabelFilter).
+func (f *filters) expand() error {
+	var err error
+	f.label, err = expandLabelFilter(f.label)
+	return err
+}
+
 // args returns the arguments of a suite binary that writes its Ginkgo report to report.
 func (f filters) args(report string) []string {
 	args := []string{"-test.v", "--ginkgo.no-color", "--ginkgo.json-report=" + report}

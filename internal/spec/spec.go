@@ -71,15 +71,22 @@ func release() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
-// Feature labels a spec with its feature and the ABI that introduced it.
+// Feature labels a spec with its feature, the feature's family (the part before the first
+// dot: "fs", "net", "scope", "add_rule"...) so that a filter can select a whole area, and the
+// ABI that introduced it.
 func Feature(name string, abi int) ginkgo.Labels {
-	return ginkgo.Label(name, fmt.Sprintf("abi:%d", abi))
+	return ginkgo.Label(name, family(name), fmt.Sprintf("abi:%d", abi))
+}
+
+func family(feature string) string {
+	f, _, _ := strings.Cut(feature, ".")
+	return f
 }
 
 // Erratum labels a spec with the erratum it checks, its feature and the ABI it applies from.
 func Erratum(n int) ginkgo.Labels {
 	e := landlock.ErrataTable[n-1]
-	return ginkgo.Label(e.Feature, fmt.Sprintf("abi:%d", e.ABI), fmt.Sprintf("erratum:%d", n))
+	return ginkgo.Label(e.Feature, family(e.Feature), fmt.Sprintf("abi:%d", e.ABI), fmt.Sprintf("erratum:%d", n))
 }
 
 // Needs labels a spec with what it requires of its environment, e.g. "root", "audit",
