@@ -339,6 +339,37 @@ func (c *Client) Health() error {
 	return errors.Join(errs...)
 }
 
+// Diagnose describes what decides whether records reach the client, for the message of a
+// wait that timed out: the kernel's audit status now and at Open, the rules loaded, how
+// the client receives, and what it received.
+func (c *Client) Diagnose() string {
+	var b strings.Builder
+	b.WriteString("audit state: ")
+	if s, err := c.Status(); err != nil {
+		fmt.Fprintf(&b, "AUDIT_GET failed: %v", err)
+	} else {
+		fmt.Fprintf(&b, "enabled=%d (at open %d) daemon pid=%d rate_limit=%d backlog=%d/%d lost=%d (%+d since open) failure=%d",
+			s.Enabled, c.start.Enabled, s.Pid, s.RateLimit, s.Backlog, s.BacklogLimit, s.Lost, int64(s.Lost)-int64(c.start.Lost), s.Failure)
+	}
+	if n, err := c.Rules(); err != nil {
+		fmt.Fprintf(&b, "; listing rules failed: %v", err)
+	} else {
+		fmt.Fprintf(&b, "; %d rules loaded", n)
+	}
+	mode := "the read-only multicast group (AUDIT_NLGRP_READLOG)"
+	c.mu.Lock()
+	if c.daemon {
+		mode = "registration as the audit daemon"
+	}
+	n := len(c.msgs)
+	c.mu.Unlock()
+	fmt.Fprintf(&b, "; receiving through %s; %d records received since open", mode, n)
+	if err := c.Health(); err != nil {
+		fmt.Fprintf(&b, "; %v", err)
+	}
+	return b.String()
+}
+
 // Wait waits until done, called with the records received since mark, returns true, and
 // returns those records. It returns them with an error when timeout passes first.
 func (c *Client) Wait(mark int, timeout time.Duration, done func([]Message) bool) ([]Message, error) {

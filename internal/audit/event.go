@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -141,6 +142,36 @@ func (l *Log) AllocatedBy(pid int) []DomainID {
 // OfDomain returns the ACCESS records of domain id.
 func (l *Log) OfDomain(id DomainID) []Access {
 	return l.Accesses(func(_ *Event, a Access) bool { return a.Domain == id })
+}
+
+// DomainWithFirstDenial checks that domain id was logged as allocated with its first
+// denial, as Landlock logs it: the DOMAIN record right after that denial's ACCESS record,
+// in the same system call. How the two records are stamped depends on the denied task. One
+// with an audit context (created after auditing was first enabled since boot) stamps both
+// with its system call's serial: they are one event, closed by a SYSCALL record. One
+// without (older than the first enabling, such as the first threads of a program started
+// on a freshly booted system whose audit was never on) stamps each record with a serial of
+// its own and logs no SYSCALL record: the allocated record is then the next Landlock event.
+func (l *Log) DomainWithFirstDenial(id DomainID) error {
+	allocated := func(e *Event) bool {
+		return slices.ContainsFunc(e.Domains, func(d Domain) bool { return d.ID == id && d.Status == Allocated })
+	}
+	for i, e := range l.Events {
+		if !slices.ContainsFunc(e.Access, func(a Access) bool { return a.Domain == id }) {
+			continue
+		}
+		switch {
+		case allocated(e):
+			return nil
+		case e.Syscall != nil:
+			return fmt.Errorf("the first denial of domain %v (serial %d) came without its allocated record", id, e.Serial)
+		case i+1 < len(l.Events) && l.Events[i+1].Syscall == nil && allocated(l.Events[i+1]):
+			return nil
+		default:
+			return fmt.Errorf("the first denial of domain %v (serial %d, by a task without audit context) is not directly followed by its allocated record", id, e.Serial)
+		}
+	}
+	return fmt.Errorf("no denial of domain %v", id)
 }
 
 // Deallocated returns the deallocated record of domain id, if any.

@@ -10,7 +10,12 @@ import (
 // per line as "<type> <text as received>".
 func loadCapture(t *testing.T) []Message {
 	t.Helper()
-	b, err := os.ReadFile("testdata/host-6.18.txt")
+	return loadFile(t, "testdata/host-6.18.txt")
+}
+
+func loadFile(t *testing.T, name string) []Message {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,5 +256,56 @@ func TestGroupCapture(t *testing.T) {
 	bad := append(msgs, Message{Type: TypeLandlockAccess, Serial: 9, Text: "domain=zz blockers=fs.read_file"})
 	if _, err := NewLog(bad); err == nil {
 		t.Error("NewLog accepted a malformed ACCESS record")
+	}
+}
+
+func TestDomainWithFirstDenial(t *testing.T) {
+	without := func(msgs []Message, drop func(Message) bool) []Message {
+		var out []Message
+		for _, m := range msgs {
+			if !drop(m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	isAllocated := func(m Message) bool {
+		return m.Type == TypeLandlockDomain && strings.Contains(m.Text, "status=allocated")
+	}
+	host := loadCapture(t)
+	guest := loadFile(t, "testdata/guest-7.3-nocontext.txt")
+	// The host's denying task had an audit context: one event. Restamped with a serial of
+	// its own, the allocated record no longer belongs to the event its SYSCALL record closes.
+	restamped := append([]Message(nil), host...)
+	for i, m := range restamped {
+		if isAllocated(m) {
+			restamped[i].Serial = 100
+		}
+	}
+	// In the guest the two records of a domain's first denial follow each other.
+	swapped := append([]Message(nil), guest[:2]...)
+	swapped[0].Serial, swapped[1].Serial = swapped[1].Serial, swapped[0].Serial
+	for _, c := range []struct {
+		name string
+		msgs []Message
+		id   DomainID
+		ok   bool
+	}{
+		{"host, one event", host, 0x14558c695, true},
+		{"host, allocated record stamped apart", restamped, 0x14558c695, false},
+		{"host, no allocated record", without(host, isAllocated), 0x14558c695, false},
+		{"guest, consecutive records", guest, 0x1888d5b9a, true},
+		{"guest, second domain", guest, 0x1888d5b9e, true},
+		{"guest, allocated record before the denial", swapped, 0x1888d5b9a, false},
+		{"guest, no allocated record", without(guest, isAllocated), 0x1888d5b9a, false},
+		{"unknown domain", guest, 0x1234, false},
+	} {
+		l, err := NewLog(c.msgs)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if err := l.DomainWithFirstDenial(c.id); (err == nil) != c.ok {
+			t.Errorf("%s: DomainWithFirstDenial(%v) = %v, want ok=%v", c.name, c.id, err, c.ok)
+		}
 	}
 }

@@ -1,0 +1,11 @@
+package audit_test
+
+import (
+	"testing"
+
+	"github.com/llconform/llconform/internal/spec"
+)
+
+func TestMain(m *testing.M) { spec.Main(m) }
+
+func TestAudit(t *testing.T) { spec.RunSuite(t, "audit") }

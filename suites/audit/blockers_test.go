@@ -1,0 +1,402 @@
+package audit_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/audit"
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+// blockerCase provokes one denial in thread mode and says what its ACCESS record holds.
+type blockerCase struct {
+	blocker string // the blockers= field expected, several rights comma-separated
+	abi     int    // the ABI that introduced the right (audit itself is ABI 7)
+	policy  func(dir string) sandbox.Policy
+	// act prepares the objects in dir (unrestricted) and returns the denied action and the
+	// check of the record's object fields.
+	act  func(dir string) (func() error, func(audit.Access))
+	want unix.Errno
+	// feature overrides the verdict's feature, "audit.<blocker>" by default.
+	feature string
+}
+
+func (c blockerCase) featureName() string {
+	if c.feature != "" {
+		return c.feature
+	}
+	return "audit." + c.blocker
+}
+
+// inoOf returns the inode number of path, for the ino= check.
+func inoOf(path string) uint64 {
+	GinkgoHelper()
+	var st unix.Stat_t
+	Expect(unix.Stat(path, &st)).To(Succeed(), "stat %s", path)
+	return st.Ino
+}
+
+// expectFile checks path=, dev= and ino= against the object at path.
+func expectFile(path string) func(audit.Access) {
+	return func(a audit.Access) {
+		GinkgoHelper()
+		Expect(a.Path).NotTo(BeNil(), "path= field")
+		Expect(a.Path.Value).To(Equal(path), "path=")
+		Expect(a.Dev).NotTo(BeNil(), "dev= field")
+		Expect(a.Dev.Value).NotTo(BeEmpty(), "dev=")
+		Expect(a.HasIno).To(BeTrue(), "ino= field")
+		Expect(a.Ino).To(Equal(inoOf(path)), "ino= of %s", path)
+	}
+}
+
+func fsOnly(handled uint64, rules ...sandbox.PathRule) func(string) sandbox.Policy {
+	return func(string) sandbox.Policy { return sandbox.FS(handled, rules...) }
+}
+
+func fileIn(dir, name string) string {
+	GinkgoHelper()
+	p := filepath.Join(dir, name)
+	Expect(os.WriteFile(p, []byte("x"), 0o644)).To(Succeed())
+	return p
+}
+
+// mknodIn returns a denied mknod of name in dir, checked against dir (the parent).
+func mknodIn(mode uint32, dev int) func(string) (func() error, func(audit.Access)) {
+	return func(dir string) (func() error, func(audit.Access)) {
+		return func() error { return unix.Mknod(filepath.Join(dir, "node"), mode|0o600, dev) }, expectFile(dir)
+	}
+}
+
+const testPort = 42917
+
+func inet(port int) *unix.SockaddrInet4 {
+	return &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+}
+
+func sockOp(typ int, op func(fd int) error) func() error {
+	return func() error {
+		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("socket: %w", err)
+		}
+		defer unix.Close(fd)
+		return op(fd)
+	}
+}
+
+func expectBind(port int) func(audit.Access) {
+	return func(a audit.Access) {
+		GinkgoHelper()
+		Expect(a.SAddr).To(Equal("127.0.0.1"), "saddr=")
+		Expect(a.Src).To(Equal(port), "src=")
+		Expect(a.DAddr).To(BeEmpty(), "daddr= on a bind")
+	}
+}
+
+func expectConnect(port int) func(audit.Access) {
+	return func(a audit.Access) {
+		GinkgoHelper()
+		Expect(a.DAddr).To(Equal("127.0.0.1"), "daddr=")
+		Expect(a.Dest).To(Equal(port), "dest=")
+		Expect(a.SAddr).To(BeEmpty(), "saddr= on a connect")
+	}
+}
+
+var blockerCases = []blockerCase{
+	{"fs.execute", 1, fsOnly(landlock.AccessFSExecute), func(dir string) (func() error, func(audit.Access)) {
+		// A script whose interpreter does not exist: if Landlock wrongly allowed the
+		// execve, it would fail with ENOENT rather than replace the runner.
+		p := filepath.Join(dir, "script")
+		Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
+		return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
+	}, unix.EACCES, ""},
+	{"fs.write_file", 1, fsOnly(landlock.AccessFSWriteFile), func(dir string) (func() error, func(audit.Access)) {
+		p := fileIn(dir, "f")
+		return func() error { return openClose(p, unix.O_WRONLY) }, expectFile(p)
+	}, unix.EACCES, ""},
+	{"fs.read_file", 1, fsOnly(landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+		p := fileIn(dir, "f")
+		return func() error { return openClose(p, unix.O_RDONLY) }, expectFile(p)
+	}, unix.EACCES, ""},
+	{"fs.write_file,fs.read_file", 1, fsOnly(landlock.AccessFSWriteFile | landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+		p := fileIn(dir, "f")
+		return func() error { return openClose(p, unix.O_RDWR) }, expectFile(p)
+	}, unix.EACCES, "audit.blockers_list"},
+	{"fs.read_dir", 1, fsOnly(landlock.AccessFSReadDir), func(dir string) (func() error, func(audit.Access)) {
+		return func() error { return openClose(dir, unix.O_RDONLY|unix.O_DIRECTORY) }, expectFile(dir)
+	}, unix.EACCES, ""},
+	{"fs.remove_dir", 1, fsOnly(landlock.AccessFSRemoveDir), func(dir string) (func() error, func(audit.Access)) {
+		Expect(os.Mkdir(filepath.Join(dir, "d"), 0o755)).To(Succeed())
+		return func() error { return unix.Rmdir(filepath.Join(dir, "d")) }, expectFile(dir)
+	}, unix.EACCES, ""},
+	{"fs.remove_file", 1, fsOnly(landlock.AccessFSRemoveFile), func(dir string) (func() error, func(audit.Access)) {
+		p := fileIn(dir, "f")
+		return func() error { return unix.Unlink(p) }, expectFile(dir)
+	}, unix.EACCES, ""},
+	{"fs.make_char", 1, fsOnly(landlock.AccessFSMakeChar), mknodIn(unix.S_IFCHR, int(unix.Mkdev(1, 3))), unix.EACCES, ""},
+	{"fs.make_dir", 1, fsOnly(landlock.AccessFSMakeDir), func(dir string) (func() error, func(audit.Access)) {
+		return func() error { return unix.Mkdir(filepath.Join(dir, "d"), 0o755) }, expectFile(dir)
+	}, unix.EACCES, ""},
+	{"fs.make_reg", 1, fsOnly(landlock.AccessFSMakeReg), mknodIn(unix.S_IFREG, 0), unix.EACCES, ""},
+	{"fs.make_sock", 1, fsOnly(landlock.AccessFSMakeSock), mknodIn(unix.S_IFSOCK, 0), unix.EACCES, ""},
+	{"fs.make_fifo", 1, fsOnly(landlock.AccessFSMakeFifo), mknodIn(unix.S_IFIFO, 0), unix.EACCES, ""},
+	{"fs.make_block", 1, fsOnly(landlock.AccessFSMakeBlock), mknodIn(unix.S_IFBLK, int(unix.Mkdev(7, 0))), unix.EACCES, ""},
+	{"fs.make_sym", 1, fsOnly(landlock.AccessFSMakeSym), func(dir string) (func() error, func(audit.Access)) {
+		return func() error { return unix.Symlink("target", filepath.Join(dir, "s")) }, expectFile(dir)
+	}, unix.EACCES, ""},
+	{"fs.refer", 2, func(dir string) sandbox.Policy {
+		// REFER allowed from the source directory only: the record names the
+		// destination directory, the one parent that denies.
+		return sandbox.FS(landlock.AccessFSRefer, sandbox.PathRule{Path: filepath.Join(dir, "a"), Access: landlock.AccessFSRefer})
+	}, func(dir string) (func() error, func(audit.Access)) {
+		a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		Expect(os.Mkdir(a, 0o755)).To(Succeed())
+		Expect(os.Mkdir(b, 0o755)).To(Succeed())
+		src := fileIn(a, "f")
+		return func() error { return unix.Rename(src, filepath.Join(b, "f")) }, expectFile(b)
+	}, unix.EXDEV, ""},
+	{"fs.truncate", 3, fsOnly(landlock.AccessFSTruncate), func(dir string) (func() error, func(audit.Access)) {
+		p := fileIn(dir, "f")
+		return func() error { return unix.Truncate(p, 0) }, expectFile(p)
+	}, unix.EACCES, ""},
+	{"fs.ioctl_dev", 5, fsOnly(landlock.AccessFSIoctlDev), func(string) (func() error, func(audit.Access)) {
+		const dev = "/dev/null"
+		return func() error {
+				fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("open %s: %w", dev, err)
+				}
+				defer unix.Close(fd)
+				_, err = unix.IoctlGetTermios(fd, unix.TCGETS)
+				return err
+			}, func(a audit.Access) {
+				GinkgoHelper()
+				expectFile(dev)(a)
+				Expect(a.IoctlCmd).To(Equal(fmt.Sprintf("%#x", unix.TCGETS)), "ioctlcmd=")
+			}
+	}, unix.EACCES, ""},
+	{"fs.resolve_unix", 9, fsOnly(landlock.AccessFSResolveUnix), func(dir string) (func() error, func(audit.Access)) {
+		p := filepath.Join(dir, "sock")
+		l, err := net.Listen("unix", p)
+		Expect(err).NotTo(HaveOccurred(), "listen on %s outside the domain", p)
+		DeferCleanup(l.Close)
+		return func() error {
+			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			return unix.Connect(fd, &unix.SockaddrUnix{Name: p})
+		}, expectFile(p)
+	}, unix.EACCES, ""},
+	{"fs.change_topology", 1, fsOnly(landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+		mnt := filepath.Join(dir, "mnt")
+		Expect(os.Mkdir(mnt, 0o755)).To(Succeed())
+		DeferCleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) }) // only if wrongly allowed
+		return func() error { return unix.Mount("none", mnt, "tmpfs", 0, "") }, expectFile(mnt)
+	}, unix.EPERM, ""},
+	{"net.bind_tcp", 4, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindTCP) },
+		func(string) (func() error, func(audit.Access)) {
+			return sockOp(unix.SOCK_STREAM, func(fd int) error { return unix.Bind(fd, inet(testPort)) }), expectBind(testPort)
+		}, unix.EACCES, ""},
+	{"net.connect_tcp", 4, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectTCP) },
+		func(string) (func() error, func(audit.Access)) {
+			return sockOp(unix.SOCK_STREAM, func(fd int) error { return unix.Connect(fd, inet(testPort)) }), expectConnect(testPort)
+		}, unix.EACCES, ""},
+	{"net.bind_udp", 10, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindUDP) },
+		func(string) (func() error, func(audit.Access)) {
+			return sockOp(unix.SOCK_DGRAM, func(fd int) error { return unix.Bind(fd, inet(testPort)) }), expectBind(testPort)
+		}, unix.EACCES, ""},
+	{"net.connect_send_udp", 10, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectSendUDP) },
+		func(string) (func() error, func(audit.Access)) {
+			return sockOp(unix.SOCK_DGRAM, func(fd int) error { return unix.Connect(fd, inet(testPort)) }), expectConnect(testPort)
+		}, unix.EACCES, ""},
+	{"scope.abstract_unix_socket", 6, func(string) sandbox.Policy { return sandbox.Scoped(landlock.ScopeAbstractUnixSocket) },
+		func(dir string) (func() error, func(audit.Access)) {
+			name := "llconform-audit-" + filepath.Base(dir)
+			l, err := net.Listen("unix", "@"+name)
+			Expect(err).NotTo(HaveOccurred(), "listen on abstract socket outside the domain")
+			DeferCleanup(l.Close)
+			return func() error {
+					fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						return err
+					}
+					defer unix.Close(fd)
+					return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + name})
+				}, func(a audit.Access) {
+					GinkgoHelper()
+					Expect(a.Path).NotTo(BeNil(), "path= of the peer socket")
+					Expect(a.Path.Hex).To(BeTrue(), "an abstract name (leading NUL) is hex-encoded")
+					Expect(a.Path.Value).To(Equal("\x00"+name), "path= of the peer socket")
+				}
+		}, unix.EPERM, ""},
+}
+
+func openClose(path string, flags int) error {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// rejectionAttr returns the attr that handles c's right, for the rejection check.
+func rejectionAttr(p sandbox.Policy) landlock.RulesetAttr { return p.Layers[0].Attr }
+
+// rejectionErr is how a kernel that lacks the right attr handles must refuse it: EINVAL
+// for an unknown bit of a field its struct landlock_ruleset_attr has, E2BIG for a non-zero
+// field past the end of that struct (copy_struct_from_user), as handled_access_net is
+// below ABI 4 and scoped below ABI 6.
+func rejectionErr(attr landlock.RulesetAttr) unix.Errno {
+	field := 1
+	switch {
+	case attr.Scoped != 0:
+		field = 6
+	case attr.HandledAccessNet != 0:
+		field = 4
+	}
+	if spec.Supports(field) {
+		return unix.EINVAL
+	}
+	return unix.E2BIG
+}
+
+// auditFeature names the audit record feature of a blocker.
+func auditFeature(blocker string) string { return "audit." + blocker }
+
+var _ = Describe("ACCESS records", func() {
+	for _, c := range blockerCases {
+		abi := max(c.abi, 7)
+		It(fmt.Sprintf("MUST log a denial of %s as exactly one ACCESS record with blockers=%s, the denying domain and the object's fields", c.blocker, c.blocker),
+			spec.Feature(c.featureName(), abi), spec.Needs("audit", "root"), func() {
+				spec.RequireLandlock()
+				if !spec.Supports(c.abi) {
+					// The right itself is unknown to this kernel: it must reject it.
+					attr := rejectionAttr(c.policy("/"))
+					fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSize, 0)
+					if err == nil {
+						unix.Close(fd)
+					}
+					spec.ExpectErr(err, rejectionErr(attr), "create_ruleset handling %s above the kernel's ABI %d", c.blocker, spec.Kernel().ABI)
+					spec.FeatureVerdict(c.featureName(), abi)
+					return
+				}
+				if !spec.Supports(7) {
+					expectNoLandlockRecords(c)
+					spec.FeatureVerdict(c.featureName(), abi)
+					return
+				}
+				e := openAudit()
+				act, check := c.act(e.dir)
+				res := sandbox.Thread(c.policy(e.dir), act)
+				spec.ExpectErrno(res, c.want, "%s denied in thread mode", c.blocker)
+				l := e.log()
+				// The records themselves, for the report: a sample per kernel.
+				AddReportEntry("audit.records", dump(l), ReportEntryVisibilityFailureOrVerbose)
+				ours := deniedBy(l, os.Getpid())
+				Expect(ours).To(HaveLen(1), "ACCESS records of the denial of %s\nrecords:\n%s", c.blocker, dump(l))
+				a := ours[0]
+				Expect(a.BlockerList()).To(Equal(c.blocker), "blockers=")
+				check(a)
+				expectAllocated(l, a.Domain, os.Getpid())
+				expectAllocatedWithFirstDenial(l, a.Domain)
+				// No deallocation check here: a thread-mode domain lives as long as its
+				// thread, and the Go runtime may keep that thread (it wedges rather than
+				// ends the main thread). The process-mode specs check deallocation.
+				spec.FeatureVerdict(c.featureName(), abi)
+			})
+	}
+
+	It("MUST log a scope.signal denial with the target's opid and ocomm", spec.Feature(auditFeature("scope.signal"), 7), spec.Needs("audit", "root"), func() {
+		e := requireAuditABI()
+		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(os.Getpid()))
+		expectErrnos(res, unix.EPERM)
+		l := e.log()
+		ours := deniedBy(l, pid)
+		Expect(ours).To(HaveLen(1), "ACCESS records of the helper's signal\nrecords:\n%s", dump(l))
+		a := ours[0]
+		Expect(a.BlockerList()).To(Equal("scope.signal"), "blockers=")
+		Expect(a.OPid).To(Equal(os.Getpid()), "opid= (the signalled process)")
+		Expect(a.OComm).NotTo(BeNil(), "ocomm= field")
+		Expect(a.OComm.Value).To(Equal(commOf(os.Getpid())), "ocomm=")
+		expectAllocated(l, a.Domain, pid)
+		expectAllocatedWithFirstDenial(l, a.Domain)
+		e.waitDeallocated(a.Domain, 1)
+		spec.FeatureVerdict(auditFeature("scope.signal"), 7)
+	})
+
+	It("MUST log a ptrace denial with blockers=ptrace and the tracee's opid and ocomm", spec.Feature(auditFeature("ptrace"), 7), spec.Needs("audit", "root"), func() {
+		e := requireAuditABI()
+		// The tracee is an unrestricted helper of its own: never the runner, which a
+		// wrongly allowed PTRACE_ATTACH would stop.
+		target := startSteps(sandbox.Policy{}, syncStep)
+		target.reached()
+		tpid := target.p.Pid()
+		res := sandbox.Thread(sandbox.FS(landlock.AccessFSReadFile), func() error {
+			err := unix.PtraceAttach(tpid)
+			if err == nil {
+				_ = unix.PtraceDetach(tpid)
+			}
+			return err
+		})
+		spec.ExpectErrno(res, unix.EPERM, "PTRACE_ATTACH from a domain to an unrestricted process")
+		target.resume()
+		target.wait()
+		l := e.log()
+		ours := deniedBy(l, os.Getpid())
+		Expect(ours).To(HaveLen(1), "ACCESS records of the ptrace denial\nrecords:\n%s", dump(l))
+		a := ours[0]
+		Expect(a.BlockerList()).To(Equal("ptrace"), "blockers=")
+		Expect(a.OPid).To(Equal(tpid), "opid= (the tracee)")
+		Expect(a.OComm).NotTo(BeNil(), "ocomm= field")
+		Expect(a.OComm.Value).To(Equal(commOf(os.Getpid())), "ocomm= (the tracee runs the test binary)")
+		expectAllocated(l, a.Domain, os.Getpid())
+		spec.FeatureVerdict(auditFeature("ptrace"), 7)
+	})
+})
+
+// requireAuditABI opens an audit session for specs of ABI 7 behaviour; below ABI 7 they
+// have nothing to check beyond what the flag-rejection specs check.
+func requireAuditABI() *env {
+	GinkgoHelper()
+	spec.RequireLandlock()
+	if !spec.Supports(7) {
+		spec.Skip("Landlock ABI %d has no audit records (ABI 7); their absence and the log flags' rejection are checked by other specs", spec.Kernel().ABI)
+	}
+	return openAudit()
+}
+
+// deniedBy returns the ACCESS records of denials by process pid: those in events whose
+// SYSCALL record names pid, or of domains whose allocated record does.
+func deniedBy(l *audit.Log, pid int) []audit.Access {
+	mine := map[audit.DomainID]bool{}
+	for _, id := range l.AllocatedBy(pid) {
+		mine[id] = true
+	}
+	return l.Accesses(func(ev *audit.Event, a audit.Access) bool {
+		if p, ok := ev.Pid(); ok {
+			return p == pid
+		}
+		return mine[a.Domain]
+	})
+}
+
+// expectNoLandlockRecords checks, below ABI 7, that a denial emits no Landlock record.
+func expectNoLandlockRecords(c blockerCase) {
+	GinkgoHelper()
+	e := openAudit()
+	act, _ := c.act(e.dir)
+	res := sandbox.Thread(c.policy(e.dir), act)
+	spec.ExpectErrno(res, c.want, "%s denied in thread mode", c.blocker)
+	l := e.log()
+	Expect(deniedBy(l, os.Getpid())).To(BeEmpty(), "Landlock records below ABI 7\nrecords:\n%s", dump(l))
+}

@@ -1,0 +1,180 @@
+package audit_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+)
+
+// step is one thing a process-mode helper does, in order, after its policy is enforced:
+// the specs about log flags and inheritance need denials interleaved with restrict_self,
+// synchronisation with the runner, fork and execve.
+type step struct {
+	Op   string   `json:"op"`
+	Args []string `json:"args,omitempty"`
+	Sub  []step   `json:"sub,omitempty"` // the steps of the executed program ("exec")
+}
+
+func kill(pid int) step { return step{Op: "kill", Args: []string{strconv.Itoa(pid)}} }
+
+// restrict enforces one more layer scoping signals, with restrict_self flags.
+func restrict(flags uint32) step {
+	return step{Op: "restrict", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
+}
+
+// restrictNoRuleset calls restrict_self(-1, flags).
+func restrictNoRuleset(flags uint32) step {
+	return step{Op: "restrict-1", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
+}
+
+// syncStep writes a line to the runner and waits for one back.
+var syncStep = step{Op: "sync"}
+
+// forkKill forks a child that only sends signal 0 to pid (a Go program can run nothing
+// but raw system calls in a forked child) and reports its errno.
+func forkKill(pid int) step { return step{Op: "fork-kill", Args: []string{strconv.Itoa(pid)}} }
+
+// forkRestrictKill forks a child that enforces one more signal-scoping layer and then
+// sends signal 0 to pid; the ruleset is created before the fork.
+func forkRestrictKill(pid int) step {
+	return step{Op: "fork-restrict-kill", Args: []string{strconv.Itoa(pid)}}
+}
+
+// execSteps executes the test binary again as a helper running sub (fork + execve).
+func execSteps(sub ...step) step { return step{Op: "exec", Sub: sub} }
+
+// stepResults are the errnos of the steps, in order, the executed program's included
+// where an "exec" step was; 0 is success.
+type stepResults []int
+
+func init() {
+	sandbox.Register("audit-steps", func(args []string) ([]byte, error) {
+		var steps []step
+		if err := json.Unmarshal([]byte(args[0]), &steps); err != nil {
+			return nil, fmt.Errorf("decode steps: %w", err)
+		}
+		res, err := runSteps(steps)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(res)
+	})
+}
+
+func runSteps(steps []step) (stepResults, error) {
+	var res stepResults
+	in := bufio.NewReader(os.Stdin)
+	for _, s := range steps {
+		switch s.Op {
+		case "kill":
+			pid, _ := strconv.Atoi(s.Args[0])
+			res = append(res, errnoOf(unix.Kill(pid, 0)))
+		case "restrict":
+			flags, _ := strconv.ParseUint(s.Args[0], 10, 32)
+			res = append(res, errnoOf(restrictSignal(uint32(flags))))
+		case "restrict-1":
+			flags, _ := strconv.ParseUint(s.Args[0], 10, 32)
+			res = append(res, errnoOf(landlock.RestrictSelf(-1, uint32(flags))))
+		case "sync":
+			if _, err := os.Stdout.WriteString("s\n"); err != nil {
+				return res, fmt.Errorf("sync: %w", err)
+			}
+			if _, err := in.ReadString('\n'); err != nil {
+				return res, fmt.Errorf("sync: %w", err)
+			}
+		case "fork-kill":
+			pid, _ := strconv.Atoi(s.Args[0])
+			e, err := forkChild(-1, pid)
+			if err != nil {
+				return res, err
+			}
+			res = append(res, e)
+		case "fork-restrict-kill":
+			pid, _ := strconv.Atoi(s.Args[0])
+			fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal}, landlock.RulesetAttrSizeV6, 0)
+			if err != nil {
+				return res, fmt.Errorf("create ruleset before fork: %w", err)
+			}
+			e, err := forkChild(fd, pid)
+			unix.Close(fd)
+			if err != nil {
+				return res, err
+			}
+			res = append(res, e)
+		case "exec":
+			b, _ := json.Marshal(s.Sub)
+			r := sandbox.Process(sandbox.Policy{}, "audit-steps", string(b))
+			if r.Setup != nil || r.Err != nil {
+				return res, fmt.Errorf("exec: %v %v", r.Setup, r.Err)
+			}
+			var sub stepResults
+			if err := json.Unmarshal(r.Data, &sub); err != nil {
+				return res, fmt.Errorf("exec: decode results: %w", err)
+			}
+			res = append(res, sub...)
+		default:
+			return res, fmt.Errorf("unknown step %q", s.Op)
+		}
+	}
+	return res, nil
+}
+
+// restrictSignal enforces a layer that scopes signals, so that signal 0 to any process
+// outside the domain is a denial.
+func restrictSignal(flags uint32) error {
+	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal}, landlock.RulesetAttrSizeV6, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return landlock.RestrictSelf(fd, flags)
+}
+
+// forkChild forks with a raw clone; the child enforces rulesetFd if it is not -1, sends
+// signal 0 to pid and exits with the errno as its status (restrict_self failing exits with
+// 100 + errno). Nothing but raw system calls may run in the child.
+func forkChild(rulesetFd, pid int) (int, error) {
+	child, _, e := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	if e != 0 {
+		return 0, fmt.Errorf("clone: %w", e)
+	}
+	if child == 0 {
+		if rulesetFd >= 0 {
+			if _, _, re := unix.RawSyscall(sysRestrictSelf, uintptr(rulesetFd), 0, 0); re != 0 {
+				unix.RawSyscall(unix.SYS_EXIT_GROUP, 100+uintptr(re), 0, 0)
+			}
+		}
+		_, _, ke := unix.RawSyscall(unix.SYS_KILL, uintptr(pid), 0, 0)
+		unix.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(ke), 0, 0)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(int(child), &ws, 0, nil); err != nil {
+		return 0, fmt.Errorf("wait for forked child: %w", err)
+	}
+	if !ws.Exited() {
+		return 0, fmt.Errorf("forked child ended with %v", ws)
+	}
+	return ws.ExitStatus(), nil
+}
+
+// sysRestrictSelf is landlock_restrict_self's number, the same on every architecture.
+const sysRestrictSelf = 446
+
+func errnoOf(err error) int {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return int(e)
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
