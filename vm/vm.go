@@ -259,7 +259,7 @@ func (r *runner) boot(ctx context.Context, i int) {
 		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: fmt.Sprintf("attempt %d, %s", a, accel)})
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
-			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, Timeout: e.Timeout, Dir: dir,
+			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, Timeout: e.Timeout, Dir: dir,
 		})
 		res.Boot += res.Outcome.Duration
 		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {

@@ -224,6 +224,10 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 	if k := r.Kernel; k != nil {
 		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version
 	}
+	if r.Attempts > 0 {
+		e := r.Entry
+		run.Kernel.Machine = fmt.Sprintf("qemu %s, cpu %s, %d vCPU, %s, attempt %d", r.Accel, e.CPU, e.CPUs, e.Memory, r.Attempts)
+	}
 	if r.Err != nil {
 		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
 		return run, nil

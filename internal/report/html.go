@@ -320,6 +320,7 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 		{"release", r.Kernel.Release},
 		{"package", strings.TrimSpace(r.Kernel.Package + " " + r.Kernel.Version)},
 		{"source", r.Kernel.Source},
+		{"machine", r.Kernel.Machine},
 	} {
 		if f.Value != "" {
 			k.Facts = append(k.Facts, f)

@@ -81,6 +81,9 @@ type Kernel struct {
 	// Source says where the kernel came from, e.g. "debian:trixie-backports", "local:<path>",
 	// "running".
 	Source string `json:"source,omitempty"`
+	// Machine says how the kernel was run, e.g. "qemu tcg, cpu max,-cx16, 1 vCPU, 1G,
+	// attempt 2": emulation settings change what a crash or a timing means.
+	Machine string `json:"machine,omitempty"`
 }
 
 // Expect is what a kernel must claim. A nil field is not checked.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/llconform/llconform/vm/qemu"
 )
 
 // Defaults applied to every entry that does not set the field.
@@ -20,6 +22,7 @@ const (
 	DefaultCPUs    = 1
 	DefaultMemory  = "1G"
 	DefaultAccel   = "auto"
+	DefaultCPU     = qemu.DefaultCPU
 	DefaultTimeout = 4 * time.Minute
 )
 
@@ -33,6 +36,11 @@ type Entry struct {
 	CPUs    int
 	Memory  string // QEMU -m syntax: 1024M, 1G
 	Accel   string // auto, tcg or kvm
+	// CPU is the QEMU -cpu value: a model and feature switches, such as
+	// "max,-cx16". QEMU 7.2's TCG can leave garbage in EFLAGS after
+	// CMPXCHG16B, which crashes some kernels (Debian's 6.12.107); without
+	// cx16 they fall back to code that does not use it.
+	CPU     string
 	Timeout time.Duration
 	// Expect is passed through for the host to compare with what the
 	// kernel claims; nil when not given.
@@ -66,6 +74,10 @@ type Expect struct {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 var memoryRE = regexp.MustCompile(`^[1-9][0-9]*[MG]?$`)
 
+// cpuRE is a QEMU -cpu value: a model then ",+feat", ",-feat" or
+// ",feat=value" switches; no spaces, so it stays one argument.
+var cpuRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(,[+-]?[A-Za-z0-9][A-Za-z0-9._-]*(=[A-Za-z0-9._-]+)?)*$`)
+
 // ParseFile reads a kernels.yaml file.
 func ParseFile(file string) ([]Entry, error) {
 	b, err := os.ReadFile(file)
@@ -90,6 +102,7 @@ func ParseFile(file string) ([]Entry, error) {
 //	    cpus: 1
 //	    memory: 1G
 //	    accel: auto          # auto, tcg or kvm
+//	    cpu: max,-cx16       # QEMU -cpu value, default max
 //	    timeout: 4m
 //	    cmdline: audit=1
 //	  - name: mine
@@ -210,6 +223,15 @@ func (p parser) entry(n *yaml.Node) (Entry, error) {
 		"cpus":    p.integer(&e.CPUs),
 		"memory":  p.str(&e.Memory),
 		"accel":   p.str(&accel),
+		"cpu": func(v *yaml.Node) error {
+			if err := p.str(&e.CPU)(v); err != nil {
+				return err
+			}
+			if !cpuRE.MatchString(e.CPU) {
+				return p.errorf(v, "bad cpu %q (a QEMU -cpu value such as max or max,-cx16)", e.CPU)
+			}
+			return nil
+		},
 		"timeout": p.str(&timeout),
 		"expect": func(v *yaml.Node) error {
 			e.Expect = &Expect{}
@@ -268,6 +290,9 @@ func (e *Entry) setDefaults() {
 	if e.Timeout == 0 {
 		e.Timeout = DefaultTimeout
 	}
+	if e.CPU == "" {
+		e.CPU = DefaultCPU
+	}
 }
 
 func (e *Entry) validate() error {
@@ -305,6 +330,9 @@ func (e *Entry) validate() error {
 	}
 	if e.Memory != "" && !memoryRE.MatchString(e.Memory) {
 		return fmt.Errorf("%s: bad memory %q (e.g. 1G, 768M)", e.Name, e.Memory)
+	}
+	if e.CPU != "" && !cpuRE.MatchString(e.CPU) {
+		return fmt.Errorf("%s: bad cpu %q (a QEMU -cpu value such as max or max,-cx16)", e.Name, e.CPU)
 	}
 	switch e.Accel {
 	case "", "auto", "tcg", "kvm":

@@ -22,6 +22,7 @@ kernels:
     accel: tcg
     timeout: 90s
     cmdline: audit=1
+    cpu: max,-cx16
   - name: mine
     local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0}
 `
@@ -32,11 +33,11 @@ kernels:
 	abi := 2
 	want := []Entry{
 		{Name: "bookworm", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
-			CPUs: 1, Memory: "1G", Accel: "auto", Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
 		{Name: "trixie-bpo", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
-			CPUs: 2, Memory: "768M", Accel: "tcg", Timeout: 90 * time.Second, Cmdline: "audit=1"},
+			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1"},
 		{Name: "mine", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
-			CPUs: 1, Memory: "1G", Accel: "auto", Timeout: DefaultTimeout},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -57,6 +58,10 @@ func TestParseErrors(t *testing.T) {
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    timeout: soon\n", `bad timeout "soon"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    accel: hvf\n", `bad accel "hvf"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    memory: lots\n", `bad memory "lots"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: max -cx16\n", `kernels.yaml:4: bad cpu "max -cx16"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: max,,pcid\n", `kernels.yaml:4: bad cpu "max,,pcid"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: \"\"\n", `kernels.yaml:4: expected a non-empty string`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: [max]\n", `kernels.yaml:4: expected a non-empty string`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {errata: 1}\n", "kernels.yaml:4: errata must be a list"},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n  - name: a\n    debian: {package: q}\n", `kernels.yaml:4: duplicate name "a" (first at line 2)`},
 		{"kernels:\n  - name: a/b\n    debian: {package: p}\n", `bad name "a/b"`},
@@ -70,13 +75,23 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestParseCPU(t *testing.T) {
+	for _, cpu := range []string{"max", "qemu64", "Haswell-noTSX", "Skylake-Client-v4", "max,-cx16", "max,-la57,+pcid,-fsgsbase", "EPYC,l3-cache=off"} {
+		src := "kernels:\n  - name: a\n    debian: {package: p}\n    cpu: " + cpu + "\n"
+		got, err := Parse("kernels.yaml", []byte(src))
+		if err != nil || got[0].CPU != cpu {
+			t.Errorf("cpu %q: got %+v, %v", cpu, got, err)
+		}
+	}
+}
+
 func TestParseSpec(t *testing.T) {
 	e, err := ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
 	if err != nil || e.Name != "6.1.0-56-cloud-amd64" || e.Debian.Package != "linux-image-6.1.0-56-cloud-amd64" || e.Timeout != DefaultTimeout {
 		t.Errorf("got %+v, %v", e, err)
 	}
 	e, err = ParseSpec("file:/tmp/build/bzImage")
-	if err != nil || e.Name != "bzImage" || e.Local.BzImage != "/tmp/build/bzImage" || e.CPUs != 1 {
+	if err != nil || e.Name != "bzImage" || e.Local.BzImage != "/tmp/build/bzImage" || e.CPUs != 1 || e.CPU != DefaultCPU {
 		t.Errorf("got %+v, %v", e, err)
 	}
 	for _, bad := range []string{"linux-image-6.1", "deb:x", "debian:", "file:"} {

@@ -25,6 +25,13 @@ import (
 	"github.com/llconform/llconform/vm/channel"
 )
 
+// DefaultCPU is the emulated CPU: everything TCG offers but CMPXCHG16B. QEMU 7.2's TCG sets
+// garbage in EFLAGS after that instruction (all bits but ZF come from stale state, so NT,
+// TF or AC can end up set and be restored by popf/iretq); Debian's 6.12.107 double-faulted
+// in SLUB's fast path in most runs. Without the feature kernels use their software
+// fallback. Upstream QEMU fixed it in "target/i386: Inline cmpxchg16b" (2023).
+const DefaultCPU = "max,-cx16"
+
 // DefaultBinary is the QEMU executable looked up in PATH.
 const DefaultBinary = "qemu-system-x86_64"
 
@@ -40,6 +47,7 @@ type Config struct {
 	CPUs    int
 	Memory  string // QEMU -m syntax
 	Accel   string // "tcg" (single-threaded) or "kvm"
+	CPU     string // QEMU -cpu value, default DefaultCPU
 	Timeout time.Duration
 	// Dir receives console.log, the channel files and qemu.log.
 	Dir string
@@ -80,13 +88,17 @@ func (c Config) args(consoleLog, serialChannel, virtioChannel string) []string {
 	if c.Accel == "kvm" {
 		accel = "kvm"
 	}
+	cpu := c.CPU
+	if cpu == "" {
+		cpu = DefaultCPU
+	}
 	cmdline := "console=ttyS0 panic=-1 quiet"
 	if c.Cmdline != "" {
 		cmdline += " " + c.Cmdline
 	}
 	args := []string{
 		"-nographic", "-no-reboot", "-monitor", "none", "-nic", "none",
-		"-cpu", "max", "-accel", accel,
+		"-cpu", cpu, "-accel", accel,
 		"-m", c.Memory, "-smp", strconv.Itoa(max(c.CPUs, 1)),
 		"-kernel", c.Kernel, "-append", cmdline,
 		"-chardev", "file,id=console,path=" + consoleLog, "-serial", "chardev:console",

@@ -48,6 +48,26 @@ func TestExcerpts(t *testing.T) {
 	}
 }
 
+func TestArgsCPU(t *testing.T) {
+	for _, tc := range []struct{ cpu, want string }{
+		{"", "max,-cx16"},
+		{"max", "max"},
+		{"max,-cx16", "max,-cx16"},
+		{"Skylake-Client", "Skylake-Client"},
+	} {
+		args := Config{CPU: tc.cpu, Memory: "1G"}.args("c", "s", "v")
+		got := ""
+		for i := range args[:len(args)-1] {
+			if args[i] == "-cpu" {
+				got = args[i+1]
+			}
+		}
+		if got != tc.want {
+			t.Errorf("CPU %q: -cpu %q, want %q (args %q)", tc.cpu, got, tc.want, args)
+		}
+	}
+}
+
 func TestMissingBinary(t *testing.T) {
 	o := Boot(context.Background(), Config{Binary: "qemu-system-x86_64-nonexistent", Dir: t.TempDir(), Timeout: time.Second})
 	if o.Class != QEMUFailed || !strings.Contains(o.Detail, "not found: run make deps or apt-get install qemu-system-x86") {
