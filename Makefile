@@ -6,6 +6,7 @@ GO          ?= go
 BIN         := bin
 OUT         ?= out
 KERNELS     ?= kernels.yaml
+KNOWN       ?= known-issues.yaml
 # The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI.
 SMOKE       ?= debian-5.10,debian-6.1,debian-7.3
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -46,7 +47,7 @@ test-deps:
 # The main job: fetch the kernels of kernels.yaml, boot each under QEMU, run every suite,
 # print the matrix.
 matrix: deps build
-	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --out $(OUT)/matrix
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) --out $(OUT)/matrix
 
 # Every suite on the running kernel, no VM.
 run: build
@@ -76,7 +77,7 @@ host: build
 	$(SUDO) $(BIN)/llconform run --out $(OUT)/host
 
 vm-smoke: deps build
-	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --only $(SMOKE) --out $(OUT)/smoke
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) --only $(SMOKE) --out $(OUT)/smoke
 
 clean:
 	rm -rf $(BIN) $(OUT)
