@@ -78,7 +78,7 @@ type Erratum struct {
 // ErrataTable lists every erratum the suites know about, in ID order.
 var ErrataTable = []Erratum{
 	{1, 4, "net.tcp", "TCP rights restrict only TCP, not other IPv4/IPv6 stream protocols (MPTCP, SCTP, SMC)"},
-	{2, 6, "scope.signal", "any thread may signal any thread of its own process, whatever their domains"},
+	{2, 6, "scope.signal_threads", "any thread may signal any thread of its own process, whatever their domains"},
 	{3, 1, "fs.disconnected_dir", "disconnected directories are checked against both hierarchies, no widening"},
 	{4, 1, "fs.whiteout", "whiteout creation needs MAKE_REG, not MAKE_CHAR"},
 }
