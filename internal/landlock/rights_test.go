@@ -1,0 +1,89 @@
+package landlock
+
+import (
+	"math/bits"
+	"testing"
+)
+
+func TestRightTables(t *testing.T) {
+	for _, k := range []Kind{KindFS, KindNet, KindScope} {
+		var seen uint64
+		prevABI := 0
+		for _, r := range AllRights() {
+			if r.Kind != k {
+				continue
+			}
+			if bits.OnesCount64(r.Bit) != 1 || seen&r.Bit != 0 {
+				t.Errorf("%s: bit %#x not a fresh single bit", r, r.Bit)
+			}
+			if r.Bit != 1<<bits.Len64(seen) {
+				t.Errorf("%s: bit %#x out of order after %#x", r, r.Bit, seen)
+			}
+			if r.ABI < prevABI || r.ABI < 1 || r.ABI > MaxABI {
+				t.Errorf("%s: ABI %d out of order or range", r, r.ABI)
+			}
+			seen |= r.Bit
+			prevABI = r.ABI
+		}
+	}
+}
+
+func TestMaskPerABI(t *testing.T) {
+	for _, tt := range []struct {
+		k    Kind
+		abi  int
+		want uint64
+	}{
+		{KindFS, 1, 1<<13 - 1},
+		{KindFS, 2, 1<<14 - 1},
+		{KindFS, 3, 1<<15 - 1},
+		{KindFS, 8, 1<<16 - 1},
+		{KindFS, 9, 1<<17 - 1},
+		{KindNet, 3, 0},
+		{KindNet, 4, AccessNetBindTCP | AccessNetConnectTCP},
+		{KindNet, 10, 0xf},
+		{KindScope, 5, 0},
+		{KindScope, 6, 0x3},
+	} {
+		if got := Mask(tt.k, tt.abi); got != tt.want {
+			t.Errorf("Mask(%s, %d) = %#x, want %#x", tt.k, tt.abi, got, tt.want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	if got := Names(KindFS, AccessFSReadFile|AccessFSWriteFile); got != "fs.write_file,fs.read_file" {
+		t.Errorf("Names = %q, want audit's bit order", got)
+	}
+	if got := Names(KindNet, AccessNetBindTCP|1<<40); got != "net.bind_tcp,net.0x10000000000" {
+		t.Errorf("Names with an unknown bit = %q", got)
+	}
+}
+
+func TestAttrSizes(t *testing.T) {
+	for abi, want := range map[int]int{1: 8, 3: 8, 4: 16, 5: 16, 6: 24, 9: 24, 10: 48, 11: 48} {
+		if got := (RulesetAttr{}).Size(abi); got != want {
+			t.Errorf("Size(ABI %d) = %d, want %d", abi, got, want)
+		}
+	}
+	if b := (PathBeneathAttr{AllowedAccess: 0x0102, ParentFd: -1}).bytes(); len(b) != 12 || b[0] != 2 || b[1] != 1 || b[8] != 0xff || b[11] != 0xff {
+		t.Errorf("packed path-beneath attr = % x", b)
+	}
+}
+
+func TestFixed(t *testing.T) {
+	i := Info{Status: Available, ABI: 6, Errata: 0b0101, ErrataQuery: true}
+	for n, want := range map[int]bool{0: false, 1: true, 2: false, 3: true, 4: false, 65: false} {
+		if got := i.Fixed(n); got != want {
+			t.Errorf("Fixed(%d) with errata 0b0101 = %v, want %v", n, got, want)
+		}
+	}
+	if (Info{Errata: 1}).Fixed(1) {
+		t.Error("Fixed(1) without an errata query = true, want false")
+	}
+	for i, e := range ErrataTable {
+		if e.ID != i+1 {
+			t.Errorf("ErrataTable[%d].ID = %d", i, e.ID)
+		}
+	}
+}
