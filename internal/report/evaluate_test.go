@@ -311,3 +311,19 @@ func TestKernelWarningsFailTheKernel(t *testing.T) {
 		t.Errorf("Conclude without warnings = %s, want PASS", got)
 	}
 }
+
+func TestInfraBeforeAnyClaimIsNotAMismatch(t *testing.T) {
+	abi := 6
+	r := Run{
+		Expect: &Expect{ABI: &abi, Errata: []int{1, 2, 3}},
+		Infra:  &InfraError{Kind: InfraPanic, Message: "Kernel panic - not syncing"},
+	}
+	if got := Conclude(&r); got != ConclusionInfra {
+		t.Errorf("Conclude of a kernel that panicked before reporting = %s, want INFRA", got)
+	}
+	r.Infra = nil
+	r.Suites = []Suite{{Name: "abi", Counts: Counts{Passed: 1}}}
+	if got := Conclude(&r); got != ConclusionMismatch {
+		t.Errorf("Conclude of a kernel that ran but reported nothing = %s, want MISMATCH", got)
+	}
+}
