@@ -87,9 +87,12 @@ type Result struct {
 	Err     error
 	Outcome qemu.Outcome // of the last boot
 	// Frames are the frames received, by name (see package plan).
-	Frames   map[string][]byte
-	Modules  initramfs.Modules
-	Accel    string // accelerator used for the last boot: tcg or kvm
+	Frames  map[string][]byte
+	Modules initramfs.Modules
+	Accel   string // accelerator used for the last boot: tcg or kvm
+	// ICount is the -icount value of the last boot, empty when guest time followed the
+	// host's clock.
+	ICount   string
 	Attempts int
 	Fetch    time.Duration
 	Boot     time.Duration // total over attempts
@@ -255,11 +258,18 @@ func (r *runner) boot(ctx context.Context, i int) {
 		attempts = 2
 	}
 	for a := 1; a <= attempts; a++ {
-		res.Attempts, res.Accel = a, accel
-		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: fmt.Sprintf("attempt %d, %s", a, accel)})
+		res.Attempts, res.Accel, res.ICount = a, accel, ""
+		if accel == "tcg" {
+			res.ICount = e.ICount
+		}
+		msg := fmt.Sprintf("attempt %d, %s", a, accel)
+		if res.ICount != "" {
+			msg += " icount " + res.ICount
+		}
+		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
-			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, Timeout: e.Timeout, Dir: dir,
+			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
 		})
 		res.Boot += res.Outcome.Duration
 		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {
@@ -298,9 +308,14 @@ func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules
 
 // accel picks the accelerator: auto means KVM if a test boot of the first
 // kernel to get here works under it (decided once per run), TCG otherwise.
+// An entry with icount runs under TCG, the one accelerator that counts
+// instructions.
 func (r *runner) accel(ctx context.Context, e kernel.Entry, k *kernel.Kernel, dir string) string {
 	if e.Accel != "auto" {
 		return e.Accel
+	}
+	if e.ICount != "" {
+		return "tcg"
 	}
 	r.kvmOnce.Do(func() {
 		r.kvmOK, r.kvmReason = qemu.KVMUsable(ctx, r.o.QEMU, k.BzImage, filepath.Join(r.o.OutDir, "kvm-probe"))

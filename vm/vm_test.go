@@ -95,3 +95,61 @@ func build(t *testing.T, out, pkg string) {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 }
+
+// TestBootDebianICount boots with an instruction counter: an entry with icount and accel
+// auto runs under TCG without probing KVM, QEMU gets -icount, and the suites still run
+// (under sleep=off the guest's idle time does not follow the host's).
+func TestBootDebianICount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: apt-get download into the private cache runs as root")
+	}
+	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
+		t.Skip(qemu.DefaultBinary + " not found: run make deps or apt-get install qemu-system-x86")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		t.Skip("apt-get not found: Debian kernels cannot be fetched")
+	}
+	tmp := t.TempDir()
+	agent := filepath.Join(tmp, "agent")
+	suite := filepath.Join(tmp, "suite")
+	build(t, agent, "./agent")
+	build(t, suite, "./testdata/suite")
+	e, err := kernel.ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Timeout, e.ICount = 2*time.Minute, "shift=2,sleep=off"
+	out := filepath.Join(tmp, "out")
+	res, err := Run(context.Background(), Options{
+		Kernels: []kernel.Entry{e},
+		Suites:  []Suite{{Name: "tiny", Binary: suite, Args: []string{"-report=/tmp/tiny.json"}, Report: "/tmp/tiny.json", Timeout: time.Minute}},
+		Agent:   agent,
+		OutDir:  out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r.Outcome.Class != qemu.OK {
+		t.Fatalf("boot: %s: %s\n%s", r.Outcome.Class, r.Outcome.Detail, r.Outcome.ConsoleTail)
+	}
+	if r.Accel != "tcg" || r.ICount != e.ICount {
+		t.Errorf("accel %q icount %q, want tcg %q", r.Accel, r.ICount, e.ICount)
+	}
+	if !strings.Contains(strings.Join(r.Outcome.Command, " "), " -icount "+e.ICount+" ") {
+		t.Errorf("command lacks -icount %s: %q", e.ICount, r.Outcome.Command)
+	}
+	if _, err := os.Stat(filepath.Join(out, "kvm-probe")); err == nil {
+		t.Error("probed KVM although icount implies TCG")
+	}
+	if got, want := string(r.Frames[plan.ReportFrame("tiny")]), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
+		t.Errorf("report = %q, want %q", got, want)
+	}
+	t.Logf("boot to end frame under icount: %v", r.Boot)
+}

@@ -26,6 +26,14 @@ import (
 // benchSuite names the benchmark run of matrix --bench among the guest's suites.
 const benchSuite = "bench"
 
+// benchICount is the -icount of matrix --bench for kernels that set none. Under TCG, guest
+// wall time is host time spent emulating and moves with the host's load (medians of the
+// same point varied by 40-70% between runs on a busy 2-core machine); counting
+// instructions makes them repeat within about 1% on a kernel whose code path does not vary
+// between boots. 4 ns per instruction is about TCG's speed here, so guest timeouts keep
+// roughly their meaning, and sleep=off skips idle time instead of waiting for it.
+const benchICount = "shift=2,sleep=off"
+
 // guestModules are loaded in every guest where the kernel has them: the suites check
 // erratum 1 on SCTP and SMC sockets and whiteouts on overlayfs.
 var guestModules = []string{"sctp", "smc", "overlay"}
@@ -52,6 +60,7 @@ type matrixFlags struct {
 	filters filters
 	bench   bool
 	benchSc string
+	icount  string
 }
 
 func matrixCmd(ctx context.Context, args []string) (int, error) {
@@ -62,8 +71,9 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.StringVar(&m.only, "only", "", "comma-separated names of the list's kernels to run")
 	fs.StringVar(&m.shard, "shard", "", "run only slice i of n of the kernels (i/n, 1-based), for CI fan-out")
 	m.out.register(fs, "out/matrix")
-	fs.BoolVar(&m.bench, "bench", false, "also run the benchmarks in every guest and plot them per kernel (figures are emulated time)")
+	fs.BoolVar(&m.bench, "bench", false, "also run the benchmarks in every guest and plot them per kernel (figures are emulated time, instruction-counted unless --icount off)")
 	fs.StringVar(&m.benchSc, "bench-scenarios", "PathWalk,Layers", "benchmark scenarios to run in the guests")
+	fs.StringVar(&m.icount, "icount", "", "QEMU -icount for every kernel (e.g. shift=2,sleep=off: guest time counts instructions, under TCG), or off for wall clock; default: each kernel's icount key, and with --bench "+benchICount+" where it has none")
 	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
 	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside llconform)")
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
@@ -111,11 +121,12 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		if err != nil {
 			return report.ExitInfra, err
 		}
-		// Figures measured in a guest are emulated time: the timing label says so, and
-		// they are compared across kernels, never with the host's.
+		// Figures measured in a guest are emulated time, compared across kernels, never
+		// with the host's. The guest cannot tell how QEMU ran it (the accelerator of auto
+		// is chosen at boot): guestBench stamps the timing mode from the boot's settings.
 		suites = append(suites, vm.Suite{
 			Name: benchSuite, Binary: self, Report: "/tmp/bench/bench.json", Timeout: m.timeout,
-			Args: []string{"bench", "--quick", "--scenarios", m.benchSc, "--timing", "qemu guest wall clock", "--out", "/tmp/bench"},
+			Args: []string{"bench", "--quick", "--scenarios", m.benchSc, "--timing", "qemu guest clock", "--out", "/tmp/bench"},
 		})
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
@@ -211,6 +222,28 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("no kernels to run")
 	}
+	switch {
+	case m.icount == "" && m.bench:
+		for i := range entries {
+			if entries[i].ICount == "" && entries[i].Accel != "kvm" {
+				entries[i].ICount = benchICount
+			}
+		}
+	case m.icount != "":
+		icount := ""
+		if m.icount != "off" {
+			var err error
+			if icount, err = qemu.ParseICount(m.icount); err != nil {
+				return nil, fmt.Errorf("--icount: %w", err)
+			}
+		}
+		for i := range entries {
+			if icount != "" && entries[i].Accel == "kvm" {
+				return nil, fmt.Errorf("--icount: kernel %s has accel kvm, and QEMU counts instructions under TCG only", entries[i].Name)
+			}
+			entries[i].ICount = icount
+		}
+	}
 	return entries, nil
 }
 
@@ -225,8 +258,7 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version
 	}
 	if r.Attempts > 0 {
-		e := r.Entry
-		run.Kernel.Machine = fmt.Sprintf("qemu %s, cpu %s, %d vCPU, %s, attempt %d", r.Accel, e.CPU, e.CPUs, e.Memory, r.Attempts)
+		run.Kernel.Machine = machine(r)
 	}
 	if r.Err != nil {
 		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
@@ -271,8 +303,16 @@ func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
 	return run, nil
 }
 
-// guestBench reads the benchmark result a guest sent back and saves it beside the kernel's
-// logs.
+// machine describes how QEMU ran a kernel, clock mode first: "qemu tcg icount
+// shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 1" or "qemu tcg wall clock, ...".
+func machine(r vm.Result) string {
+	e := r.Entry
+	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), e.CPU, e.CPUs, e.Memory, r.Attempts)
+}
+
+// guestBench reads the benchmark result a guest sent back, stamps it with the clock the
+// figures came from (wall clock or instruction count, which only the host knows) and saves
+// it beside the kernel's logs.
 func guestBench(r vm.Result, dir string) (*bench.Result, error) {
 	data, ok := r.Frames[plan.ReportFrame(benchSuite)]
 	if !ok {
@@ -282,7 +322,8 @@ func guestBench(r vm.Result, dir string) (*bench.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b, os.WriteFile(filepath.Join(dir, "bench.json"), data, 0o644)
+	b.Machine.TimingMode = qemu.ClockLabel(r.Accel, r.ICount)
+	return b, b.WriteFile(filepath.Join(dir, "bench.json"))
 }
 
 // benchPlots writes one SVG per benchmark series, a line per kernel, and returns them for

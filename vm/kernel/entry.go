@@ -40,7 +40,11 @@ type Entry struct {
 	// "max,-cx16". QEMU 7.2's TCG can leave garbage in EFLAGS after
 	// CMPXCHG16B, which crashes some kernels (Debian's 6.12.107); without
 	// cx16 they fall back to code that does not use it.
-	CPU     string
+	CPU string
+	// ICount is QEMU's -icount value in canonical form (qemu.ParseICount), empty for
+	// none: guest time then counts emulated instructions instead of following the host's
+	// clock, so benchmark figures do not move with the host's load. It implies TCG.
+	ICount  string
 	Timeout time.Duration
 	// Expect is passed through for the host to compare with what the
 	// kernel claims; nil when not given.
@@ -105,6 +109,7 @@ func ParseFile(file string) ([]Entry, error) {
 //	    cpu: max,-cx16       # QEMU -cpu value, default max
 //	    timeout: 4m
 //	    cmdline: audit=1
+//	    icount: shift=4,sleep=off  # QEMU -icount: guest time counts instructions (TCG only)
 //	  - name: mine
 //	    local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0, config: build/.config}
 func Parse(file string, data []byte) ([]Entry, error) {
@@ -232,6 +237,18 @@ func (p parser) entry(n *yaml.Node) (Entry, error) {
 			}
 			return nil
 		},
+		"icount": func(v *yaml.Node) error {
+			var raw string
+			if err := p.str(&raw)(v); err != nil {
+				return err
+			}
+			c, err := qemu.ParseICount(raw)
+			if err != nil {
+				return p.errorf(v, "%v", err)
+			}
+			e.ICount = c
+			return nil
+		},
 		"timeout": p.str(&timeout),
 		"expect": func(v *yaml.Node) error {
 			e.Expect = &Expect{}
@@ -338,6 +355,9 @@ func (e *Entry) validate() error {
 	case "", "auto", "tcg", "kvm":
 	default:
 		return fmt.Errorf("%s: bad accel %q (auto, tcg or kvm)", e.Name, e.Accel)
+	}
+	if e.ICount != "" && e.Accel == "kvm" {
+		return fmt.Errorf("%s: icount needs TCG (QEMU refuses it with accel kvm)", e.Name)
 	}
 	return nil
 }

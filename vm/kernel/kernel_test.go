@@ -67,6 +67,11 @@ func TestParseErrors(t *testing.T) {
 		{"kernels:\n  - name: a/b\n    debian: {package: p}\n", `bad name "a/b"`},
 		{"kernels:\n  - name: a\n    name: b\n", `kernels.yaml:3: key "name" given twice`},
 		{"kernels: [\n", "kernels.yaml: yaml: line"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: shift=11\n", `kernels.yaml:4: icount "shift=11": shift must be auto or 0 to 10`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: shift=auto,sleep=off\n", `kernels.yaml:4: icount "shift=auto,sleep=off": QEMU refuses sleep=off with shift=auto`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: sleep=off\n", `kernels.yaml:4: icount "sleep=off": shift is required`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: \"\"\n", `kernels.yaml:4: expected a non-empty string`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    accel: kvm\n    icount: shift=4\n", `kernels.yaml:2: a: icount needs TCG`},
 	} {
 		_, err := Parse("kernels.yaml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -82,6 +87,30 @@ func TestParseCPU(t *testing.T) {
 		if err != nil || got[0].CPU != cpu {
 			t.Errorf("cpu %q: got %+v, %v", cpu, got, err)
 		}
+	}
+}
+
+func TestParseICount(t *testing.T) {
+	for in, want := range map[string]string{
+		"shift=4,sleep=off":           "shift=4,sleep=off",
+		"sleep=off,shift=4":           "shift=4,sleep=off",
+		"7":                           "shift=7",
+		"auto":                        "shift=auto",
+		"shift=0,align=off":           "shift=0,align=off",
+		"shift=6,align=on":            "shift=6,align=on",
+		"shift=auto,sleep=on":         "shift=auto,sleep=on",
+		"shift=10,sleep=off":          "shift=10,sleep=off",
+		"shift=3,align=off,sleep=off": "shift=3,align=off,sleep=off",
+	} {
+		src := "kernels:\n  - name: a\n    debian: {package: p}\n    icount: " + in + "\n"
+		got, err := Parse("kernels.yaml", []byte(src))
+		if err != nil || got[0].ICount != want || got[0].Accel != "auto" {
+			t.Errorf("icount %q: got %+v, %v; want ICount %q", in, got, err, want)
+		}
+	}
+	got, err := Parse("kernels.yaml", []byte("kernels:\n  - name: a\n    debian: {package: p}\n"))
+	if err != nil || got[0].ICount != "" {
+		t.Errorf("no icount key: got %+v, %v", got, err)
 	}
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	Memory  string // QEMU -m syntax
 	Accel   string // "tcg" (single-threaded) or "kvm"
 	CPU     string // QEMU -cpu value, default DefaultCPU
+	// ICount is the -icount value (see ParseICount), empty for none. It is passed under
+	// TCG only: QEMU refuses it with KVM.
+	ICount  string
 	Timeout time.Duration
 	// Dir receives console.log, the channel files and qemu.log.
 	Dir string
@@ -108,10 +111,92 @@ func (c Config) args(consoleLog, serialChannel, virtioChannel string) []string {
 		"-chardev", "file,id=vreport,path=" + virtioChannel,
 		"-device", "virtserialport,bus=vser.0,chardev=vreport,name=" + VirtioPortName,
 	}
+	if c.ICount != "" && c.Accel != "kvm" {
+		args = append(args, "-icount", c.ICount)
+	}
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
 	return args
+}
+
+// MaxICountShift is the largest shift QEMU 7.2 accepts (MAX_ICOUNT_SHIFT).
+const MaxICountShift = 10
+
+// ParseICount checks an -icount value and returns it in a canonical form (options in the
+// order shift, align, sleep). It accepts "shift=N" (0 to MaxICountShift: one guest
+// instruction takes 2^N ns of guest time) or "shift=auto" (the rate follows the host, so
+// figures are not deterministic), then optionally "align=on|off" and "sleep=on|off", with
+// QEMU's rules: sleep=off (guest idle time does not follow the host) is refused with
+// shift=auto or align=on, and align=on with shift=auto. A bare "N" or "auto" means
+// shift=N or shift=auto. Record/replay (rr=...) is not supported.
+func ParseICount(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty icount value")
+	}
+	opts := map[string]string{}
+	for i, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok && i == 0 {
+			k, v = "shift", part
+		} else if !ok {
+			return "", fmt.Errorf("icount %q: %q is not key=value", s, part)
+		}
+		if _, dup := opts[k]; dup {
+			return "", fmt.Errorf("icount %q: %s given twice", s, k)
+		}
+		switch k {
+		case "shift":
+			if v != "auto" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > MaxICountShift || strconv.Itoa(n) != v {
+					return "", fmt.Errorf("icount %q: shift must be auto or 0 to %d, got %q", s, MaxICountShift, v)
+				}
+			}
+		case "align", "sleep":
+			if v != "on" && v != "off" {
+				return "", fmt.Errorf("icount %q: %s must be on or off, got %q", s, k, v)
+			}
+		case "rr", "rrfile", "rrsnapshot":
+			return "", fmt.Errorf("icount %q: record/replay (%s) is not supported", s, k)
+		default:
+			return "", fmt.Errorf("icount %q: unknown option %q (shift, align, sleep)", s, k)
+		}
+		opts[k] = v
+	}
+	shift, align, sleep := opts["shift"], opts["align"], opts["sleep"]
+	switch {
+	case shift == "":
+		return "", fmt.Errorf("icount %q: shift is required (shift=N or shift=auto)", s)
+	case sleep == "off" && shift == "auto":
+		return "", fmt.Errorf("icount %q: QEMU refuses sleep=off with shift=auto", s)
+	case sleep == "off" && align == "on":
+		return "", fmt.Errorf("icount %q: QEMU refuses sleep=off with align=on", s)
+	case align == "on" && shift == "auto":
+		return "", fmt.Errorf("icount %q: QEMU refuses align=on with shift=auto", s)
+	}
+	out := "shift=" + shift
+	if align != "" {
+		out += ",align=" + align
+	}
+	if sleep != "" {
+		out += ",sleep=" + sleep
+	}
+	return out, nil
+}
+
+// ClockLabel says what a nanosecond measured in a guest booted with accel and icount
+// means, for benchmark figures: "qemu kvm wall clock", "qemu tcg wall clock" or "qemu tcg
+// icount shift=N,...". Under TCG without icount, guest time is host time spent emulating,
+// so it moves with the host's load; with icount and a fixed shift it counts instructions.
+func ClockLabel(accel, icount string) string {
+	if accel == "kvm" {
+		return "qemu kvm wall clock"
+	}
+	if icount != "" {
+		return "qemu " + accel + " icount " + icount
+	}
+	return "qemu " + accel + " wall clock"
 }
 
 // Boot runs one VM to completion (power-off, panic, QEMU exit or timeout).

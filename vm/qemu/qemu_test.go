@@ -68,6 +68,91 @@ func TestArgsCPU(t *testing.T) {
 	}
 }
 
+func TestParseICount(t *testing.T) {
+	for in, want := range map[string]string{
+		"shift=4": "shift=4", "4": "shift=4", "auto": "shift=auto", "shift=0": "shift=0",
+		"sleep=off,shift=7":           "shift=7,sleep=off",
+		"align=off,sleep=off,shift=3": "shift=3,align=off,sleep=off",
+		"shift=5,align=on,sleep=on":   "shift=5,align=on,sleep=on",
+		"shift=auto,align=off":        "shift=auto,align=off",
+	} {
+		if got, err := ParseICount(in); err != nil || got != want {
+			t.Errorf("ParseICount(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                           "empty",
+		"shift=11":                   "0 to 10",
+		"shift=-1":                   "0 to 10",
+		"shift=04":                   "0 to 10",
+		"shift=fast":                 "0 to 10",
+		"11":                         "0 to 10",
+		"sleep=off":                  "shift is required",
+		"shift=4,sleep=maybe":        "sleep must be on or off",
+		"shift=4,align=1":            "align must be on or off",
+		"shift=4,shift=5":            "shift given twice",
+		"shift=4,speed=2":            `unknown option "speed"`,
+		"shift=4,off":                `"off" is not key=value`,
+		"shift=auto,sleep=off":       "sleep=off with shift=auto",
+		"shift=4,align=on,sleep=off": "sleep=off with align=on",
+		"shift=auto,align=on":        "align=on with shift=auto",
+		"shift=4,rr=record":          "record/replay (rr) is not supported",
+	} {
+		got, err := ParseICount(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseICount(%q) = %q, %v; want an error containing %q", in, got, err, want)
+		}
+	}
+}
+
+func TestArgsICount(t *testing.T) {
+	for _, tc := range []struct {
+		accel, icount string
+		want          []string // after -icount, nil for absent
+	}{
+		{"tcg", "", nil},
+		{"tcg", "shift=4,sleep=off", []string{"shift=4,sleep=off"}},
+		{"", "shift=auto", []string{"shift=auto"}},
+		{"kvm", "shift=4", nil}, // QEMU refuses -icount with KVM
+	} {
+		args := Config{Accel: tc.accel, ICount: tc.icount, Memory: "1G"}.args("c", "s", "v")
+		var got []string
+		for i, a := range args {
+			if a == "-icount" && i+1 < len(args) {
+				got = append(got, args[i+1])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") || (got == nil) != (tc.want == nil) {
+			t.Errorf("accel %q icount %q: -icount %q, want %q (args %q)", tc.accel, tc.icount, got, tc.want, args)
+		}
+		if i := indexOf(args, "-accel"); tc.icount != "" && tc.accel != "kvm" && args[i+1] != "tcg,thread=single" {
+			t.Errorf("icount needs single-threaded TCG, got -accel %q", args[i+1])
+		}
+	}
+}
+
+func indexOf(l []string, s string) int {
+	for i, x := range l {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestClockLabel(t *testing.T) {
+	for _, tc := range []struct{ accel, icount, want string }{
+		{"tcg", "", "qemu tcg wall clock"},
+		{"tcg", "shift=4,sleep=off", "qemu tcg icount shift=4,sleep=off"},
+		{"kvm", "", "qemu kvm wall clock"},
+		{"kvm", "shift=4", "qemu kvm wall clock"},
+	} {
+		if got := ClockLabel(tc.accel, tc.icount); got != tc.want {
+			t.Errorf("ClockLabel(%q, %q) = %q, want %q", tc.accel, tc.icount, got, tc.want)
+		}
+	}
+}
+
 func TestMissingBinary(t *testing.T) {
 	o := Boot(context.Background(), Config{Binary: "qemu-system-x86_64-nonexistent", Dir: t.TempDir(), Timeout: time.Second})
 	if o.Class != QEMUFailed || !strings.Contains(o.Detail, "not found: run make deps or apt-get install qemu-system-x86") {
