@@ -1,8 +1,9 @@
 // Package bench measures what Landlock costs on the running kernel and compares runs.
 //
-// Run times each scenario of package scenario (path walk vs depth, nested layers, rule
-// counts, network and scope checks) without and with Landlock, interleaved, on dedicated
-// threads that are restricted once and then discarded: the caller is never restricted.
+// Run times each scenario of package scenario (a noise floor, path walk vs depth, nested
+// layers, rule counts, network and scope checks) without and with Landlock, interleaved,
+// on dedicated threads that are restricted once and then discarded: the caller is never
+// restricted.
 // The Result keeps every sample and is written as JSON (Result.Encode), as benchstat text
 // (WriteBenchstat) and as a terminal table (WriteTable); Compare tests two results for a
 // significant change, and WritePlots draws cost against depth, layers and rules for one or
@@ -113,6 +114,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		},
 		Started: time.Now().UTC(),
 	}
+	use0, useErr := measure.ReadCPUUse()
 	scratch, err := os.MkdirTemp(opts.Dir, "llconform-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("scratch directory: %w", err)
@@ -156,6 +158,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	r.Seconds = time.Since(r.Started).Seconds()
 	r.Machine.LoadEnd = loadAverage()
+	if use1, err := measure.ReadCPUUse(); err == nil && useErr == nil {
+		r.Machine.OtherCPUs = use1.OtherCPUs(use0)
+	}
 	r.Finish()
 	return r, errors.Join(errs...)
 }

@@ -68,6 +68,14 @@ func Compare(old, new *Result, opts CompareOptions) (*Comparison, int) {
 	if old.Machine.CPU != new.Machine.CPU {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("CPUs differ: %q vs %q", old.Machine.CPU, new.Machine.CPU))
 	}
+	for _, side := range []struct {
+		name string
+		r    *Result
+	}{{"old", old}, {"new", new}} {
+		if busy(side.r) {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s run shared the machine with other work (%.2f CPUs busy): its spread may hide a change or its load fake one", side.name, side.r.Machine.OtherCPUs))
+		}
+	}
 	oldM, newM := metrics(old), metrics(new)
 	status := 0
 	for _, m := range newM {

@@ -21,9 +21,9 @@ func Header(r *Result) string {
 	if c.CPU >= 0 {
 		pin = fmt.Sprintf("pinned to CPU %d", c.CPU)
 	}
-	return fmt.Sprintf("kernel %s (Landlock %s, ABI %d, %s); %s, %d cores, %s; load %.2f -> %.2f; %d samples of %s per arm, %s",
+	return fmt.Sprintf("kernel %s (Landlock %s, ABI %d, %s); %s, %d cores, %s; load %.2f -> %.2f, other work %.2f CPUs; %d samples of %s per arm, %s",
 		k.Release, k.Status, k.ABI, errata, m.CPU, m.Cores, m.TimingMode,
-		m.LoadStart[0], m.LoadEnd[0], c.Samples, fmtSeconds(c.SampleTime), pin)
+		m.LoadStart[0], m.LoadEnd[0], m.OtherCPUs, c.Samples, fmtSeconds(c.SampleTime), pin)
 }
 
 // WriteTable writes r for a terminal: per point the median ns/op of each arm with its 95%
@@ -50,7 +50,7 @@ func WriteTable(w io.Writer, r *Result) error {
 				continue
 			}
 			tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "    \toff ns/op\t\ton ns/op\t\toverhead\tCV off\tCV on\t")
+			fmt.Fprintln(tw, "    \toff ns/op\t\ton ns/op\t\toverhead\tCV off\tCV on\tother work\t")
 			for _, p := range se.Points {
 				off, offCI, cvOff, ratio := "-", "", "-", "-"
 				if p.Off != nil {
@@ -59,8 +59,8 @@ func WriteTable(w io.Writer, r *Result) error {
 				if p.Ratio != nil {
 					ratio = fmt.Sprintf("%.2fx", p.Ratio.Median)
 				}
-				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.Label, off, offCI,
-					fmtNs(p.On.Summary.Median), ci(p.On), ratio, cvOff, pct(p.On.Summary.CV))
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", p.Label, off, offCI,
+					fmtNs(p.On.Summary.Median), ci(p.On), ratio, cvOff, pct(p.On.Summary.CV), p.OtherCPUs)
 			}
 			tw.Flush()
 			if se.Fit != nil {
@@ -68,8 +68,9 @@ func WriteTable(w io.Writer, r *Result) error {
 			}
 		}
 	}
-	// Load on the machine slows both arms of a pair alike, so the ratio's spread shows
-	// how well the harness measures Landlock even when the ns/op spread is large.
+	// A slow drift of the machine moves both arms of a pair alike, which the ratio
+	// cancels; other work on the machine does not: it slows the measuring thread in phases
+	// of milliseconds (see measure.CPUUse.OtherCPUs), and then both spreads are large.
 	fmt.Fprintln(bw, "\nspread per scenario: CV of ns/op over every arm, and of the on/off ratio over every point (largest, median):")
 	for _, sc := range r.Scenarios {
 		arms, ratios := scenarioCVs(sc)
@@ -82,8 +83,17 @@ func WriteTable(w io.Writer, r *Result) error {
 		}
 		fmt.Fprintln(bw)
 	}
+	if busy(r) {
+		fmt.Fprintf(bw, "note: other processes kept %.2f CPUs busy during the run (column \"other work\"): their load, not the harness, makes most of such spread; measure on an idle machine for figures to compare\n", r.Machine.OtherCPUs)
+	}
 	return bw.err
 }
+
+// busyCPUs is the average CPU use of other processes past which a run counts as shared
+// with other work: a few percent of one CPU is the machine's own housekeeping.
+const busyCPUs = 0.1
+
+func busy(r *Result) bool { return r.Machine.OtherCPUs > busyCPUs }
 
 // scenarioCVs returns the CV of every arm of sc, and of every ratio.
 func scenarioCVs(sc *result.Scenario) (arms, ratios []float64) {

@@ -112,3 +112,46 @@ func TestThread(t *testing.T) {
 		}
 	}
 }
+
+func TestPinnedBeforeSetup(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	cpu := -1
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpu = c
+		}
+	}
+	var inSetup unix.CPUSet
+	th, err := Start(cpu, WallClock, func() (Loop, error) {
+		return func(int) error { return nil }, unix.SchedGetaffinity(0, &inSetup)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close()
+	if inSetup.Count() != 1 || !inSetup.IsSet(cpu) {
+		t.Errorf("set-up ran with %d CPUs allowed, want only CPU %d", inSetup.Count(), cpu)
+	}
+}
+
+func TestOtherCPUs(t *testing.T) {
+	a, err := ReadCPUUse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a
+	b.at = a.at.Add(time.Second)
+	b.machine = a.machine + 1500*time.Millisecond
+	b.self = a.self + time.Second
+	if got := b.OtherCPUs(a); got < 0.499 || got > 0.501 {
+		t.Errorf("other work %v CPUs, want 0.5", got)
+	}
+	// This process's exact rusage can exceed the machine's 10 ms ticks: never negative.
+	b.self = a.self + 2*time.Second
+	if got := b.OtherCPUs(a); got != 0 {
+		t.Errorf("other work %v CPUs, want 0", got)
+	}
+}

@@ -55,6 +55,11 @@ type Machine struct {
 	// busy machine explains a large spread.
 	LoadStart [3]float64 `json:"load_start"`
 	LoadEnd   [3]float64 `json:"load_end"`
+	// OtherCPUs is how many CPUs other processes kept busy on average during the run
+	// (measure.CPUUse.OtherCPUs): work elsewhere on the machine slows the measuring
+	// thread by tens of percent in phases of milliseconds, which no interleaving cancels,
+	// so a spread far above a few percent with OtherCPUs well above 0 is the machine's.
+	OtherCPUs float64 `json:"other_cpus"`
 }
 
 // Config is how the run measured.
@@ -133,6 +138,8 @@ type Point struct {
 	On  *Arm `json:"on"`
 	// Ratio summarises On/Off over the pairs of samples taken back to back.
 	Ratio *stats.Summary `json:"ratio,omitempty"`
+	// OtherCPUs is Machine.OtherCPUs while this point was measured.
+	OtherCPUs float64 `json:"other_cpus"`
 }
 
 // Arm is the samples of one side of a point.

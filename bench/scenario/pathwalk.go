@@ -57,6 +57,9 @@ func runPathWalk(ctx context.Context, env *Env, out *result.Scenario) error {
 			fmt.Fprintf(env.Log, "  %v (left to the scratch directory's removal)\n", err)
 		}
 	}()
+	if err := settle(base); err != nil {
+		return err
+	}
 
 	op := "openat(deepest, O_CREAT|O_TRUNC|O_WRONLY): off succeeds (and closes), on is denied (EACCES)"
 	each := &result.Series{Name: "rules=each", Op: op + "; a rule on every directory", X: "depth", Scale: result.Linear, LogX: true, SameOff: true}

@@ -80,6 +80,10 @@ func newFileSet(dir string, n int) (*fileSet, error) {
 		unix.Close(fd)
 		fs.names = append(fs.names, p)
 	}
+	if err := settle(dir); err != nil {
+		unix.Close(dirfd)
+		return nil, err
+	}
 	return fs, nil
 }
 
