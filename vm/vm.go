@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,8 @@ const (
 	Fetching Stage = "fetching" // Message carries the fetcher's lines
 	Fetched  Stage = "fetched"
 	Booting  Stage = "booting"
-	Done     Stage = "done" // Duration is the boot time
+	Running  Stage = "running" // Message is the agent's line about a suite starting or ending
+	Done     Stage = "done"    // Duration is the boot time
 	Failed   Stage = "failed"
 )
 
@@ -270,6 +272,11 @@ func (r *runner) boot(ctx context.Context, i int) {
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
+			OnConsole: func(line string) {
+				if msg, ok := strings.CutPrefix(line, plan.ConsolePrefix+"suite "); ok {
+					r.progress(Event{Kernel: e.Name, Stage: Running, Message: "suite " + msg})
+				}
+			},
 		})
 		res.Boot += res.Outcome.Duration
 		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {

@@ -130,7 +130,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		})
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
-	prog := newProgress(len(entries))
+	prog := newProgress(len(entries), len(suites))
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels:  entries,
 		Suites:   suites,
@@ -370,26 +370,41 @@ func source(e kernel.Entry) string {
 	return ""
 }
 
-// progress prints one line per kernel stage: plain lines read well both on a terminal and
-// in a CI log.
+// progress prints one line per kernel stage and per suite a guest finishes: plain lines
+// read well both on a terminal and in a CI log.
 type progress struct {
-	mu    sync.Mutex
-	total int
-	done  int
-	start time.Time
+	mu       sync.Mutex
+	total    int // kernels
+	suites   int // per kernel
+	done     int
+	finished map[string]int // suites finished, by kernel
+	start    time.Time
 }
 
-func newProgress(total int) *progress { return &progress{total: total, start: time.Now()} }
+func newProgress(kernels, suites int) *progress {
+	return &progress{total: kernels, suites: suites, finished: map[string]int{}, start: time.Now()}
+}
 
 func (p *progress) event(e vm.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Stage == vm.Done || e.Stage == vm.Failed {
+	msg := e.Message
+	switch e.Stage {
+	case vm.Done, vm.Failed:
 		p.done++
+	case vm.Booting:
+		p.finished[e.Kernel] = 0
+	case vm.Running:
+		name, rest, _ := strings.Cut(strings.TrimPrefix(msg, "suite "), ": ")
+		if !strings.HasPrefix(rest, "exit ") {
+			return // a start line adds nothing the next line will not say
+		}
+		p.finished[e.Kernel]++
+		msg = fmt.Sprintf("suite %d/%d %s: %s", p.finished[e.Kernel], p.suites, name, rest)
 	}
 	line := fmt.Sprintf("[%3.0fs %d/%d] %-14s %-8s", time.Since(p.start).Seconds(), p.done, p.total, e.Kernel, e.Stage)
-	if e.Message != "" {
-		line += " " + e.Message
+	if msg != "" {
+		line += " " + msg
 	}
 	if e.Duration > 0 {
 		line += fmt.Sprintf(" (%s)", e.Duration.Round(100*time.Millisecond))

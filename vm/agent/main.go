@@ -65,7 +65,7 @@ func (a *agent) problem(format string, args ...any) {
 }
 
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stdout, "llconform-agent: "+format+"\n", args...)
+	fmt.Fprintf(os.Stdout, plan.ConsolePrefix+format+"\n", args...)
 }
 
 func (a *agent) run() {

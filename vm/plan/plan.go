@@ -42,6 +42,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
+// ConsolePrefix starts every line the agent writes to the console; the host follows the
+// console for ConsolePrefix+"suite " lines to show live progress.
+const ConsolePrefix = "llconform-agent: "
+
 // Frame names.
 const (
 	// AgentFrame carries the agent's AgentReport (JSON).

@@ -54,6 +54,9 @@ type Config struct {
 	Timeout time.Duration
 	// Dir receives console.log, the channel files and qemu.log.
 	Dir string
+	// OnConsole, if set, is called with each complete console line while the guest runs,
+	// for live progress.
+	OnConsole func(line string)
 }
 
 // Class is how a boot ended. Everything but OK is an infrastructure
@@ -231,7 +234,19 @@ func Boot(ctx context.Context, c Config) Outcome {
 	cmd := exec.CommandContext(runCtx, path, args...)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	start := time.Now()
+	stop := make(chan struct{})
+	followed := make(chan struct{})
+	if c.OnConsole != nil {
+		go func() {
+			defer close(followed)
+			follow(o.ConsoleLog, stop, c.OnConsole)
+		}()
+	} else {
+		close(followed)
+	}
 	runErr := cmd.Run()
+	close(stop)
+	<-followed
 	o.Duration = time.Since(start)
 	_ = os.WriteFile(filepath.Join(c.Dir, "qemu.log"), stderr.Bytes(), 0o644)
 
@@ -246,6 +261,46 @@ func Boot(ctx context.Context, c Config) Outcome {
 		o.ConsoleTail = tail(console, 40)
 	}
 	return o
+}
+
+// follow calls fn with each complete line appended to the file at path until stop is
+// closed, then with the lines written before that. The file is QEMU's console chardev: it
+// may not exist yet when following starts.
+func follow(path string, stop <-chan struct{}, fn func(string)) {
+	var f *os.File
+	var pending []byte
+	buf := make([]byte, 64<<10)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-stop:
+			done = true
+		case <-tick.C:
+		}
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				continue
+			}
+			defer f.Close()
+		}
+		for {
+			n, _ := f.Read(buf)
+			if n == 0 {
+				break
+			}
+			pending = append(pending, buf[:n]...)
+		}
+		for {
+			i := bytes.IndexByte(pending, '\n')
+			if i < 0 {
+				break
+			}
+			fn(strings.TrimRight(string(pending[:i]), "\r"))
+			pending = pending[i+1:]
+		}
+	}
 }
 
 // readReport decodes the virtio channel when the guest used it, and the

@@ -3,6 +3,8 @@ package qemu
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,39 @@ func TestMissingBinary(t *testing.T) {
 	o := Boot(context.Background(), Config{Binary: "qemu-system-x86_64-nonexistent", Dir: t.TempDir(), Timeout: time.Second})
 	if o.Class != QEMUFailed || !strings.Contains(o.Detail, "not found: run make deps or apt-get install qemu-system-x86") {
 		t.Errorf("got %s: %s", o.Class, o.Detail)
+	}
+}
+
+func TestFollowConsole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	stop := make(chan struct{})
+	lines := make(chan string, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		follow(path, stop, func(l string) { lines <- l })
+	}()
+	// The file appears after following started, and its last line is completed later.
+	if err := os.WriteFile(path, []byte("booting\r\nsuite abi: st"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-lines; got != "booting" {
+		t.Errorf("first line = %q, want %q", got, "booting")
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("art\nunfinished")
+	f.Close()
+	close(stop)
+	<-done
+	close(lines)
+	var rest []string
+	for l := range lines {
+		rest = append(rest, l)
+	}
+	if len(rest) != 1 || rest[0] != "suite abi: start" {
+		t.Errorf("later lines = %q, want [\"suite abi: start\"] (no partial line)", rest)
 	}
 }
