@@ -35,8 +35,9 @@ const benchSuite = "bench"
 const benchICount = "shift=2,sleep=off"
 
 // guestModules are loaded in every guest where the kernel has them: the suites check
-// erratum 1 on SCTP and SMC sockets and whiteouts on overlayfs.
-var guestModules = []string{"sctp", "smc", "overlay"}
+// erratum 1 on SCTP and SMC sockets, whiteouts on overlayfs, and IOCTL_DEV on a block
+// device (the loop driver creates /dev/loop0 when it loads).
+var guestModules = []string{"sctp", "smc", "overlay", "loop"}
 
 // stringList is a repeatable flag.
 type stringList []string
@@ -75,7 +76,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.StringVar(&m.benchSc, "bench-scenarios", "PathWalk,Layers", "benchmark scenarios to run in the guests")
 	fs.StringVar(&m.icount, "icount", "", "QEMU -icount for every kernel (e.g. shift=2,sleep=off: guest time counts instructions, under TCG), or off for wall clock; default: each kernel's icount key, and with --bench "+benchICount+" where it has none")
 	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
-	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside llconform)")
+	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside this binary)")
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
 	fs.IntVar(&m.jobs, "jobs", runtime.NumCPU(), "VMs booted at once")
 	fs.BoolVar(&m.retry, "retry", true, "boot a kernel once more after an infrastructure error")
@@ -101,7 +102,13 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		return report.ExitInfra, err
 	}
 	if m.agent == "" {
-		m.agent = filepath.Join(filepath.Dir(m.suites), "llconform-agent")
+		// Beside this binary, where make build puts it: the agent must match the build of
+		// llconform that reads its frames, whichever suites directory is used.
+		self, err := os.Executable()
+		if err != nil {
+			return report.ExitInfra, err
+		}
+		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
 	outDir, err := filepath.Abs(m.out.dir)
 	if err != nil {

@@ -129,21 +129,25 @@ func (a *agent) mount() {
 		fstype, target string
 		flags          uintptr
 		optional       bool
+		data           string
 	}{
-		{"proc", "/proc", nosuid | nodev, false},
-		{"sysfs", "/sys", nosuid | nodev, false},
-		{"devtmpfs", "/dev", nosuid, false},
-		{"tmpfs", "/tmp", nosuid | nodev, false},
-		{"tmpfs", "/run", nosuid | nodev, false},
-		{"securityfs", "/sys/kernel/security", nosuid | nodev, true},
-		{"tracefs", "/sys/kernel/tracing", nosuid | nodev, true},
+		{"proc", "/proc", nosuid | nodev, false, ""},
+		{"sysfs", "/sys", nosuid | nodev, false, ""},
+		{"devtmpfs", "/dev", nosuid, false, ""},
+		// Pseudo-terminals need a devpts instance; its own ptmx node is usable only with a
+		// ptmxmode.
+		{"devpts", "/dev/pts", nosuid | unix.MS_NOEXEC, true, "ptmxmode=0666,mode=0620"},
+		{"tmpfs", "/tmp", nosuid | nodev, false, ""},
+		{"tmpfs", "/run", nosuid | nodev, false, ""},
+		{"securityfs", "/sys/kernel/security", nosuid | nodev, true, ""},
+		{"tracefs", "/sys/kernel/tracing", nosuid | nodev, true, ""},
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
 			a.problem("mkdir %s: %v", m.target, err)
 			continue
 		}
-		if err := unix.Mount(m.fstype, m.target, m.fstype, m.flags, ""); err != nil {
+		if err := unix.Mount(m.fstype, m.target, m.fstype, m.flags, m.data); err != nil {
 			kind := "mount"
 			if m.optional {
 				kind = "optional mount"
