@@ -15,10 +15,10 @@ import (
 	"github.com/llconform/llconform/vm/qemu"
 )
 
-// TestBootDebian boots a real Debian kernel under QEMU (TCG) with a tiny
-// suite and checks that its frames come back. It downloads the kernel into
-// the default cache on first use.
-func TestBootDebian(t *testing.T) {
+// guest skips the test unless a real Debian kernel can be fetched and booted here, and
+// builds the agent and a tiny suite into a temporary directory.
+func guest(t *testing.T) (tmp, agent, suite string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a VM: skipped with -short")
 	}
@@ -31,11 +31,18 @@ func TestBootDebian(t *testing.T) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		t.Skip("apt-get not found: Debian kernels cannot be fetched")
 	}
-	tmp := t.TempDir()
-	agent := filepath.Join(tmp, "agent")
-	suite := filepath.Join(tmp, "suite")
+	tmp = t.TempDir()
+	agent, suite = filepath.Join(tmp, "agent"), filepath.Join(tmp, "suite")
 	build(t, agent, "./agent")
 	build(t, suite, "./testdata/suite")
+	return tmp, agent, suite
+}
+
+// TestBootDebian boots a real Debian kernel under QEMU (TCG) with a tiny
+// suite and checks that its frames come back. It downloads the kernel into
+// the default cache on first use.
+func TestBootDebian(t *testing.T) {
+	tmp, agent, suite := guest(t)
 
 	e, err := kernel.ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
 	if err != nil {
@@ -100,23 +107,7 @@ func build(t *testing.T, out, pkg string) {
 // auto runs under TCG without probing KVM, QEMU gets -icount, and the suites still run
 // (under sleep=off the guest's idle time does not follow the host's).
 func TestBootDebianICount(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: apt-get download into the private cache runs as root")
-	}
-	if _, err := exec.LookPath(qemu.DefaultBinary); err != nil {
-		t.Skip(qemu.DefaultBinary + " not found: run make deps or apt-get install qemu-system-x86")
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		t.Skip("apt-get not found: Debian kernels cannot be fetched")
-	}
-	tmp := t.TempDir()
-	agent := filepath.Join(tmp, "agent")
-	suite := filepath.Join(tmp, "suite")
-	build(t, agent, "./agent")
-	build(t, suite, "./testdata/suite")
+	tmp, agent, suite := guest(t)
 	e, err := kernel.ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,16 +50,9 @@ func runAudit(ctx context.Context, env *Env, out *result.Scenario) error {
 	}
 	mark := c.Mark()
 
-	dir := filepath.Join(env.Dir, "audit")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
-		return err
-	}
-	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, dirfd, err := fileDir(env, "audit")
 	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
+		return err
 	}
 	defer unix.Close(dirfd)
 

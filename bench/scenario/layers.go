@@ -2,9 +2,6 @@ package scenario
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -26,16 +23,9 @@ var layers = Scenario{
 
 func runLayers(ctx context.Context, env *Env, out *result.Scenario) error {
 	counts := pick(env, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, []int{0, 1, 2, 4, 8, 16})
-	dir := filepath.Join(env.Dir, "layers")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
-		return err
-	}
-	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, dirfd, err := fileDir(env, "layers")
 	if err != nil {
-		return fmt.Errorf("open %s: %w", dir, err)
+		return err
 	}
 	defer unix.Close(dirfd)
 

@@ -13,6 +13,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"time"
@@ -212,4 +214,21 @@ func pick[T any](e *Env, full, quick T) T {
 		return quick
 	}
 	return full
+}
+
+// fileDir creates env.Dir/name holding one empty file, f, and returns the directory and an
+// O_PATH descriptor of it for openat loops; the caller closes the descriptor.
+func fileDir(env *Env, name string) (string, int, error) {
+	dir := filepath.Join(env.Dir, name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", -1, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		return "", -1, err
+	}
+	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", -1, fmt.Errorf("open %s: %w", dir, err)
+	}
+	return dir, dirfd, nil
 }
