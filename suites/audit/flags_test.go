@@ -48,19 +48,10 @@ func flagFeature(f uint32) string {
 	return "audit.log_default"
 }
 
-// deniedSignals counts the denied signals to the runner by process pid (the SYSCALL
-// record's pid), and returns their domains.
+// deniedSignals returns the domains of the denied signals to the runner by process pid
+// (the SYSCALL record's pid).
 func deniedSignals(l *audit.Log, pid int) []audit.DomainID {
-	var ids []audit.DomainID
-	for _, ev := range l.Events {
-		p, ok := ev.Pid()
-		for _, a := range ev.Access {
-			if a.BlockerList() == "scope.signal" && a.OPid == os.Getpid() && ok && p == pid {
-				ids = append(ids, a.Domain)
-			}
-		}
-	}
-	return ids
+	return signalDenials(l, pid, os.Getpid())
 }
 
 var _ = Describe("restrict_self log flags", func() {

@@ -1,0 +1,263 @@
+package audit_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/audit"
+	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/sandbox"
+	"github.com/llconform/llconform/internal/spec"
+)
+
+const tsync = landlock.RestrictSelfTSync
+
+// tsyncFlagName names restrict_self flags that may include TSYNC.
+func tsyncFlagName(f uint32) string {
+	if f&tsync == 0 {
+		return flagName(f)
+	}
+	if f == tsync {
+		return "TSYNC"
+	}
+	return flagName(f&^tsync) + "|TSYNC"
+}
+
+// fdName names the ruleset_fd argument of a restrict_self call.
+func fdName(withRuleset bool) string {
+	if withRuleset {
+		return "ruleset"
+	}
+	return "-1"
+}
+
+// tsyncRun is what the audit-tsync helper's threads saw, as errno names ("success").
+type tsyncRun struct {
+	Mute      string `json:"mute,omitempty"` // sibling: restrict_self(-1, LOG_SUBDOMAINS_OFF), if asked
+	Restrict1 string `json:"restrict1"`      // sibling: its first domain
+	Deny1     string `json:"deny1"`          // sibling: kill(target1, 0) in it
+	TSync     string `json:"tsync"`          // caller: restrict_self with TSYNC
+	Restrict2 string `json:"restrict2"`      // sibling: a domain stacked after the TSYNC call
+	Deny2     string `json:"deny2"`          // sibling: kill(target2, 0) in it
+}
+
+// onSibling runs functions on one dedicated thread of the helper, so that what it
+// enforces stays on that thread and the TSYNC call happens on another.
+type onSibling chan func()
+
+func startSibling() onSibling {
+	s := make(onSibling)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		for f := range s {
+			f()
+		}
+	}()
+	return s
+}
+
+func (s onSibling) do(f func()) {
+	done := make(chan struct{})
+	s <- func() { f(); close(done) }
+	<-done
+}
+
+func init() {
+	// audit-tsync mirrors the kernel selftests log_subdomains_off_tsync and
+	// tsync_override_log_subdomains_off: a sibling thread optionally sets
+	// LOG_SUBDOMAINS_OFF (args[0] "mute"), enforces a signal-scoping domain and signals
+	// args[3]; the calling thread then calls restrict_self with a ruleset (args[1]
+	// "ruleset") or -1 and the flags args[2], which include TSYNC; the sibling stacks one
+	// more domain from the same ruleset and signals args[4]. TSYNC changes every thread of
+	// the process, hence a helper process.
+	sandbox.Register("audit-tsync", func(args []string) ([]byte, error) {
+		flags, err := strconv.ParseUint(args[2], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("flags: %w", err)
+		}
+		target1, err1 := strconv.Atoi(args[3])
+		target2, err2 := strconv.Atoi(args[4])
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("targets %q %q: %v %v", args[3], args[4], err1, err2)
+		}
+		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal}, landlock.RulesetAttrSizeV6, 0)
+		if err != nil {
+			return nil, fmt.Errorf("create signal-scoping ruleset: %w", err)
+		}
+		defer unix.Close(fd)
+		var run tsyncRun
+		sib := startSibling()
+		defer close(sib)
+		var setupErr error
+		sib.do(func() {
+			// no_new_privs is per thread: set it on the sibling as on the caller.
+			if setupErr = unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); setupErr != nil {
+				return
+			}
+			if args[0] == "mute" {
+				run.Mute = spec.ErrnoName(landlock.RestrictSelf(-1, subdomainsOff))
+			}
+			run.Restrict1 = spec.ErrnoName(landlock.RestrictSelf(fd, 0))
+			run.Deny1 = spec.ErrnoName(unix.Kill(target1, 0))
+		})
+		if setupErr != nil {
+			return nil, fmt.Errorf("sibling: set no_new_privs: %w", setupErr)
+		}
+		callerFd := -1
+		if args[1] == "ruleset" {
+			callerFd = fd
+		}
+		run.TSync = spec.ErrnoName(landlock.RestrictSelf(callerFd, uint32(flags)))
+		sib.do(func() {
+			run.Restrict2 = spec.ErrnoName(landlock.RestrictSelf(fd, 0))
+			run.Deny2 = spec.ErrnoName(unix.Kill(target2, 0))
+		})
+		return json.Marshal(run)
+	})
+	// audit-restrict calls restrict_self once, with a fresh ruleset (args[0] "ruleset") or
+	// -1 and the flags args[1], and reports its errno name: with TSYNC, a call the kernel
+	// wrongly accepted would restrict every thread of the process.
+	sandbox.Register("audit-restrict", func(args []string) ([]byte, error) {
+		flags, err := strconv.ParseUint(args[1], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("flags: %w", err)
+		}
+		fd := -1
+		if args[0] == "ruleset" {
+			// A filesystem ruleset exists from ABI 1 on, so the call reaches the flags check.
+			fd, err = landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile}, landlock.RulesetAttrSizeV1, 0)
+			if err != nil {
+				return nil, fmt.Errorf("create ruleset: %w", err)
+			}
+			defer unix.Close(fd)
+		}
+		return json.Marshal(spec.ErrnoName(landlock.RestrictSelf(fd, uint32(flags))))
+	})
+}
+
+// signalDenials returns the domains of the logged scope.signal denials of process pid
+// (any of its threads) to target.
+func signalDenials(l *audit.Log, pid, target int) []audit.DomainID {
+	var ids []audit.DomainID
+	for _, ev := range l.Events {
+		p, ok := ev.Pid()
+		for _, a := range ev.Access {
+			if a.BlockerList() == "scope.signal" && a.OPid == target && ok && p == pid {
+				ids = append(ids, a.Domain)
+			}
+		}
+	}
+	return ids
+}
+
+func loggedWord(logged bool) string {
+	if logged {
+		return "logged"
+	}
+	return "not logged"
+}
+
+var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
+	const feature = "restrict_self.tsync"
+	type tsyncCase struct {
+		verb          string // what the TSYNC call does to the sibling's LOG_SUBDOMAINS_OFF
+		mute          bool   // the sibling sets LOG_SUBDOMAINS_OFF before its first domain
+		withRuleset   bool   // the caller passes a ruleset rather than -1
+		flags         uint32 // the caller's restrict_self flags
+		before, after bool   // whether the sibling's denial is logged before and after the call
+	}
+	cases := []tsyncCase{
+		{verb: "propagate", mute: false, withRuleset: false, flags: subdomainsOff | tsync, before: true, after: false},
+		{verb: "clear", mute: true, withRuleset: true, flags: tsync, before: false, after: true},
+	}
+	for _, c := range cases {
+		call := fmt.Sprintf("restrict_self(%s, %s)", fdName(c.withRuleset), tsyncFlagName(c.flags))
+		It(fmt.Sprintf("MUST %s a sibling thread's LOG_SUBDOMAINS_OFF with %s: its denials %s before the call, %s in a domain it stacks after",
+			c.verb, call, loggedWord(c.before), loggedWord(c.after)), spec.Feature(feature, 8), spec.Needs("audit", "root"), func() {
+			spec.RequireLandlock()
+			if !spec.Supports(8) {
+				spec.Skip("ABI %d has no TSYNC (ABI 8): its rejection (EINVAL) is checked by the specs below", spec.Kernel().ABI)
+			}
+			e := requireAuditABI()
+			// The sibling signals the runner before the call and pid 1 after it, so
+			// that each denial's record tells its phase apart.
+			me := os.Getpid()
+			mute := "log"
+			if c.mute {
+				mute = "mute"
+			}
+			pr, err := sandbox.Start(sandbox.Policy{}, "audit-tsync", mute, fdName(c.withRuleset),
+				strconv.FormatUint(uint64(c.flags), 10), strconv.Itoa(me), "1")
+			Expect(err).NotTo(HaveOccurred(), "start the audit-tsync helper")
+			DeferCleanup(pr.Kill)
+			pid := pr.Pid()
+			res := pr.Wait()
+			spec.ExpectErrno(res, nil, "audit-tsync helper (sibling thread, then %s, then sibling again)", call)
+			var run tsyncRun
+			Expect(json.Unmarshal(res.Data, &run)).To(Succeed(), "audit-tsync helper report")
+			if c.mute {
+				Expect(run.Mute).To(Equal("success"), "sibling: restrict_self(-1, LOG_SUBDOMAINS_OFF)")
+			}
+			Expect(run.Restrict1).To(Equal("success"), "sibling: restrict_self(signal-scoping ruleset, no flag) before %s", call)
+			Expect(run.Deny1).To(Equal("EPERM"), "sibling: kill(runner, 0) in its first domain")
+			Expect(run.TSync).To(Equal("success"), "caller: %s", call)
+			Expect(run.Restrict2).To(Equal("success"), "sibling: restrict_self(signal-scoping ruleset, no flag) after %s", call)
+			Expect(run.Deny2).To(Equal("EPERM"), "sibling: kill(1, 0) in the domain stacked after %s", call)
+
+			l := e.log()
+			allocated := l.AllocatedBy(pid)
+			for _, ph := range []struct {
+				what   string
+				target int
+				logged bool
+			}{
+				{fmt.Sprintf("before %s (sibling muted: %v)", call, c.mute), me, c.before},
+				{"in the domain the sibling stacked after " + call, 1, c.after},
+			} {
+				ids := signalDenials(l, pid, ph.target)
+				want := 0
+				if ph.logged {
+					want = 1
+				}
+				Expect(ids).To(HaveLen(want), "logged scope.signal denials of the sibling %s: seen %d, expected %d\nrecords:\n%s",
+					ph.what, len(ids), want, dump(l))
+				for _, id := range ids {
+					Expect(allocated).To(ContainElement(id), "domain %v of the denial %s logged as allocated by the helper (pid %d)\nrecords:\n%s",
+						id, ph.what, pid, dump(l))
+				}
+			}
+			spec.FeatureVerdict(feature, 8)
+		})
+	}
+
+	type rejectCase struct {
+		withRuleset bool
+		flags       uint32
+	}
+	for _, c := range []rejectCase{
+		{withRuleset: false, flags: subdomainsOff | tsync},
+		{withRuleset: true, flags: tsync},
+		{withRuleset: true, flags: subdomainsOff | tsync},
+	} {
+		call := fmt.Sprintf("restrict_self(%s, %s)", fdName(c.withRuleset), tsyncFlagName(c.flags))
+		It(fmt.Sprintf("MUST reject %s with EINVAL below ABI 8", call), spec.Feature(feature, 8), func() {
+			spec.RequireLandlock()
+			if spec.Supports(8) {
+				spec.Skip("ABI %d supports TSYNC: %s is checked by the specs above", spec.Kernel().ABI, call)
+			}
+			res := sandbox.Process(sandbox.Policy{}, "audit-restrict", fdName(c.withRuleset), strconv.FormatUint(uint64(c.flags), 10))
+			spec.ExpectErrno(res, nil, "audit-restrict helper calling %s", call)
+			var seen string
+			Expect(json.Unmarshal(res.Data, &seen)).To(Succeed(), "audit-restrict helper report")
+			Expect(seen).To(Equal("EINVAL"), "ABI %d: %s: seen %s, expected EINVAL", spec.Kernel().ABI, call, seen)
+			spec.FeatureVerdict(feature, 8)
+		})
+	}
+})
