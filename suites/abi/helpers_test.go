@@ -1,7 +1,6 @@
 package abi_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,57 +36,8 @@ func requireKnownABI() {
 // past the struct is zero.
 func attrBytes(attr landlock.RulesetAttr, n int) []byte {
 	buf := make([]byte, max(n, landlock.RulesetAttrSize))
-	for i, v := range attrFields(attr) {
-		binary.NativeEndian.PutUint64(buf[8*i:], v)
-	}
+	copy(buf, attr.Bytes())
 	return buf
-}
-
-func attrFields(a landlock.RulesetAttr) [6]uint64 {
-	return [6]uint64{a.HandledAccessFS, a.HandledAccessNet, a.Scoped, a.QuietAccessFS, a.QuietAccessNet, a.QuietScoped}
-}
-
-// expectedCreate is what landlock_create_ruleset(buf, size, 0) must return on the kernel's
-// claimed ABI, following the order of the kernel's checks (unchanged since 5.13, fields
-// added per ABI): NULL attr (EFAULT), size below the first ABI's struct (EINVAL), size above
-// a page (E2BIG), a non-zero byte past the kernel's own struct (E2BIG, from
-// copy_struct_from_user: so a field the kernel does not know yet is E2BIG, not EINVAL),
-// unknown bits in a known field (EINVAL), a quiet mask that is not a subset of its handled
-// mask (EINVAL, ABI 10), nothing handled at all (ENOMSG).
-func expectedCreate(buf []byte, size int) error {
-	switch {
-	case buf == nil:
-		return unix.EFAULT
-	case size < landlock.RulesetAttrSizeV1:
-		return unix.EINVAL
-	case size > unix.Getpagesize():
-		return unix.E2BIG
-	}
-	abi := kernelABI()
-	known := landlock.RulesetAttr{}.Size(abi)
-	for i := known; i < size; i++ {
-		if buf[i] != 0 {
-			return unix.E2BIG
-		}
-	}
-	var seen [landlock.RulesetAttrSize]byte
-	copy(seen[:], buf[:min(size, known)])
-	var f [6]uint64
-	for i := range f {
-		f[i] = binary.NativeEndian.Uint64(seen[8*i:])
-	}
-	fs, net, scoped := f[0], f[1], f[2]
-	switch {
-	case fs&^landlock.Mask(landlock.KindFS, abi) != 0,
-		net&^landlock.Mask(landlock.KindNet, abi) != 0,
-		scoped&^landlock.Mask(landlock.KindScope, abi) != 0:
-		return unix.EINVAL
-	case f[3]&^fs != 0, f[4]&^net != 0, f[5]&^scoped != 0:
-		return unix.EINVAL
-	case fs|net|scoped == 0:
-		return unix.ENOMSG
-	}
-	return nil
 }
 
 // tryCreate calls landlock_create_ruleset(buf, size, 0) and closes the ruleset it may get.

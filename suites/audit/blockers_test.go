@@ -252,24 +252,6 @@ func openClose(path string, flags int) error {
 // rejectionAttr returns the attr that handles c's right, for the rejection check.
 func rejectionAttr(p sandbox.Policy) landlock.RulesetAttr { return p.Layers[0].Attr }
 
-// rejectionErr is how a kernel that lacks the right attr handles must refuse it: EINVAL
-// for an unknown bit of a field its struct landlock_ruleset_attr has, E2BIG for a non-zero
-// field past the end of that struct (copy_struct_from_user), as handled_access_net is
-// below ABI 4 and scoped below ABI 6.
-func rejectionErr(attr landlock.RulesetAttr) unix.Errno {
-	field := 1
-	switch {
-	case attr.Scoped != 0:
-		field = 6
-	case attr.HandledAccessNet != 0:
-		field = 4
-	}
-	if spec.Supports(field) {
-		return unix.EINVAL
-	}
-	return unix.E2BIG
-}
-
 // auditFeature names the audit record feature of a blocker.
 func auditFeature(blocker string) string { return "audit." + blocker }
 
@@ -286,7 +268,7 @@ var _ = Describe("ACCESS records", func() {
 					if err == nil {
 						unix.Close(fd)
 					}
-					spec.ExpectErr(err, rejectionErr(attr), "create_ruleset handling %s above the kernel's ABI %d", c.blocker, spec.Kernel().ABI)
+					spec.ExpectErr(err, landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSize, spec.Kernel().ABI), "create_ruleset handling %s above the kernel's ABI %d", c.blocker, spec.Kernel().ABI)
 					spec.FeatureVerdict(c.featureName(), abi)
 					return
 				}

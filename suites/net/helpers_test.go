@@ -215,18 +215,15 @@ func netSupported(feature string, abi int, bits uint64) bool {
 	return false
 }
 
-// expectNetRejected checks that the kernel refuses to handle the net rights bits. Below ABI
-// 4 the kernel's struct landlock_ruleset_attr is 8 bytes long, so any non-zero byte past
-// them makes copy_struct_from_user() fail with E2BIG; from ABI 4 on, an unknown bit of
-// handled_access_net is EINVAL, and so is an unknown bit in a rule's allowed_access.
+// expectNetRejected checks that the kernel refuses to handle the net rights bits: E2BIG
+// below ABI 4, whose struct has no net field, EINVAL for an unknown bit from ABI 4 on (see
+// landlock.CreateRulesetErrno), and EINVAL for an unknown bit in a rule's allowed_access.
 func expectNetRejected(bits uint64) {
 	GinkgoHelper()
 	abi := spec.Kernel().ABI
-	want := unix.EINVAL
-	if abi < 4 {
-		want = unix.E2BIG
-	}
-	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessNet: bits}, landlock.RulesetAttrSizeV4, 0)
+	attr := landlock.RulesetAttr{HandledAccessNet: bits}
+	want := landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV4, abi)
+	fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV4, 0)
 	if err == nil {
 		unix.Close(fd)
 	}

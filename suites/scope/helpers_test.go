@@ -83,11 +83,13 @@ func scopeSupported(feature string, bits uint64) bool {
 	if spec.Supports(6) {
 		return true
 	}
-	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: bits}, landlock.RulesetAttrSizeV6, 0)
+	attr := landlock.RulesetAttr{Scoped: bits}
+	fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV6, 0)
 	if err == nil {
 		unix.Close(fd)
 	}
-	spec.ExpectErr(err, unix.E2BIG, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
+	want := landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV6, spec.Kernel().ABI)
+	spec.ExpectErr(err, want, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
 	spec.FeatureVerdict(feature, 6)
 	return false
 }
