@@ -67,6 +67,14 @@ type Options struct {
 	// with CPUTime. A virtual machine runner says how the guest keeps time (e.g. "qemu
 	// tcg wall clock", "qemu tcg icount"); the clock used is appended when it is CPU time.
 	TimingMode string
+	// SpeedGate, in percent, retakes rounds of samples during which getppid on the
+	// measuring CPU ran that much slower than its fastest in the run (see measure.Gate);
+	// 0 disables the gate.
+	SpeedGate float64
+	// InjectSlowdown, in percent, slows the Landlock arm of every paired point by that
+	// much with extra getppid calls (measure.Inflate): a run to check that compare flags
+	// a real slowdown. The result records it, and compare warns of it.
+	InjectSlowdown float64
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -74,6 +82,28 @@ type Options struct {
 // minSamples is the fewest samples that give the U test a chance and benchmath a
 // confidence interval of the median at 95% (it needs 6).
 const minSamples = 10
+
+// sampleParts is how many sub-batches make a sample (measure.Config.Parts).
+const sampleParts = 5
+
+// gatePrime is how long the speed gate reads its reference before the first point: long
+// enough to span the slow phases seen on virtual CPUs (up to about a second), so that the
+// fastest reading is the CPU's full speed.
+const gatePrime = 2 * time.Second
+
+// gateWait bounds how long a run may wait for slow phases to end: the 2-vCPU guests this
+// project runs on are slow about half the time, in phases of seconds (a full run then
+// waits about a minute), and at times for minutes on end, which no wait can outlast
+// within the few minutes a run should take.
+const gateWait = time.Minute
+
+// gateSupport is the number of readings, 100 µs each, at which the CPU must have run for
+// their speed to count as its full speed (measure.Gate.Support).
+const gateSupport = 20
+
+// gateRetakes lets a point take up to 4 times its rounds: on a virtual CPU slow half the
+// time, in phases of up to a second, that finds enough steady rounds.
+const gateRetakes = 3
 
 // Scenarios returns the names of every scenario, in the order Run runs them.
 func Scenarios() []string {
@@ -111,6 +141,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			SampleTime: opts.SampleTime.Seconds(),
 			CPU:        cpu,
 			Dir:        opts.Dir,
+			SpeedGate:  opts.SpeedGate,
+			Injected:   opts.InjectSlowdown,
 		},
 		Started: time.Now().UTC(),
 	}
@@ -126,11 +158,30 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		CPU:     cpu,
 		Clock:   measure.WallClock,
 		Quick:   opts.Quick,
-		Measure: measure.Config{Samples: opts.Samples, SampleTime: opts.SampleTime, Warmup: opts.SampleTime / 2},
+		Measure: measure.Config{Samples: opts.Samples, SampleTime: opts.SampleTime, Warmup: opts.SampleTime / 2, Parts: sampleParts},
 		Log:     opts.Log,
+		Inflate: opts.InjectSlowdown / 100,
 	}
 	if opts.CPUTime {
 		env.Clock = measure.ThreadCPUClock
+	}
+	if opts.SpeedGate > 0 {
+		probe, err := measure.NewProbe(cpu, env.Clock)
+		if err != nil {
+			return nil, err
+		}
+		defer probe.Close()
+		gate := &measure.Gate{Read: probe.Read, Tolerance: opts.SpeedGate / 100, Retakes: gateRetakes, Wait: gateWait, Support: gateSupport}
+		prime := gatePrime
+		if opts.Quick {
+			prime /= 4
+		}
+		fmt.Fprintf(opts.Log, "speed gate: reading getppid for %v\n", prime)
+		if err := gate.Prime(prime); err != nil {
+			return nil, err
+		}
+		env.Measure.Gate = gate
+		defer func() { r.Machine.GetppidNs, r.Machine.SlowSeconds = gate.Fastest(), gate.Waited().Seconds() }()
 	}
 	if info.ABI >= 7 {
 		env.RestrictFlags = landlock.RestrictSelfLogSameExecOff

@@ -72,6 +72,9 @@ func Compare(old, new *Result, opts CompareOptions) (*Comparison, int) {
 		name string
 		r    *Result
 	}{{"old", old}, {"new", new}} {
+		if inj := side.r.Config.Injected; inj > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s run has a slowdown of %g%% injected into its Landlock arms on purpose", side.name, inj))
+		}
 		if busy(side.r) {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("the %s run shared the machine with other work (%.2f CPUs busy): its spread may hide a change or its load fake one", side.name, side.r.Machine.OtherCPUs))
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/llconform/llconform/bench/result"
@@ -21,9 +22,16 @@ func Header(r *Result) string {
 	if c.CPU >= 0 {
 		pin = fmt.Sprintf("pinned to CPU %d", c.CPU)
 	}
-	return fmt.Sprintf("kernel %s (Landlock %s, ABI %d, %s); %s, %d cores, %s; load %.2f -> %.2f, other work %.2f CPUs; %d samples of %s per arm, %s",
+	gate := "no speed gate"
+	if c.SpeedGate > 0 {
+		gate = fmt.Sprintf("speed gate %g%% over getppid's best %s", c.SpeedGate, fmtNs(m.GetppidNs))
+	}
+	if c.Injected > 0 {
+		gate += fmt.Sprintf("; %g%% SLOWDOWN INJECTED into Landlock arms", c.Injected)
+	}
+	return fmt.Sprintf("kernel %s (Landlock %s, ABI %d, %s); %s, %d cores, %s; load %.2f -> %.2f, other work %.2f CPUs; %d samples of %s per arm, %s, %s",
 		k.Release, k.Status, k.ABI, errata, m.CPU, m.Cores, m.TimingMode,
-		m.LoadStart[0], m.LoadEnd[0], m.OtherCPUs, c.Samples, fmtSeconds(c.SampleTime), pin)
+		m.LoadStart[0], m.LoadEnd[0], m.OtherCPUs, c.Samples, fmtSeconds(c.SampleTime), pin, gate)
 }
 
 // WriteTable writes r for a terminal: per point the median ns/op of each arm with its 95%
@@ -50,7 +58,7 @@ func WriteTable(w io.Writer, r *Result) error {
 				continue
 			}
 			tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "    \toff ns/op\t\ton ns/op\t\toverhead\tCV off\tCV on\tother work\t")
+			fmt.Fprintln(tw, "    \toff ns/op\t\ton ns/op\t\toverhead\tCV off\tCV on\tretaken\tother work\t")
 			for _, p := range se.Points {
 				off, offCI, cvOff, ratio := "-", "", "-", "-"
 				if p.Off != nil {
@@ -59,8 +67,12 @@ func WriteTable(w io.Writer, r *Result) error {
 				if p.Ratio != nil {
 					ratio = fmt.Sprintf("%.2fx", p.Ratio.Median)
 				}
-				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", p.Label, off, offCI,
-					fmtNs(p.On.Summary.Median), ci(p.On), ratio, cvOff, pct(p.On.Summary.CV), p.OtherCPUs)
+				retaken := strconv.Itoa(p.Retaken)
+				if p.Slow > 0 {
+					retaken += fmt.Sprintf(" (%d slow kept)", p.Slow)
+				}
+				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", p.Label, off, offCI,
+					fmtNs(p.On.Summary.Median), ci(p.On), ratio, cvOff, pct(p.On.Summary.CV), retaken, p.OtherCPUs)
 			}
 			tw.Flush()
 			if se.Fit != nil {

@@ -9,10 +9,7 @@
 package measure
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -227,6 +224,14 @@ type Config struct {
 	// state. Without a warm-up, interleaving would time that ramp in some samples and
 	// not others.
 	Warmup time.Duration
+	// Parts splits a sample into consecutive sub-batches and takes the median of their
+	// times: a burst of slowness shorter than a part (a host interrupt, a millisecond of
+	// a busy hyperthread sibling) then moves one part rather than the sample. 0 or 1
+	// times each sample in one batch; so does a Bounded timer, whose batches are few
+	// operations.
+	Parts int
+	// Gate, when not nil, retakes rounds during which the CPU ran slow; see Gate.
+	Gate *Gate
 }
 
 // Sample is one timed batch: N operations took Elapsed.
@@ -264,48 +269,4 @@ func Calibrate(t Timer, target time.Duration) (int, error) {
 		}
 		n = min(max(next, n+1), limit)
 	}
-}
-
-// Interleaved calibrates each timer, then takes cfg.Samples samples of each, alternating
-// the order of the arms on every round (ABBA...), so that a trend in the machine's speed
-// affects every arm equally. It returns the samples per timer.
-func Interleaved(ctx context.Context, cfg Config, timers ...Timer) ([][]Sample, error) {
-	if cfg.Samples < 1 || cfg.SampleTime <= 0 {
-		return nil, errors.New("measure: need at least one sample of positive duration")
-	}
-	batch := make([]int, len(timers))
-	for i, t := range timers {
-		n, err := Calibrate(t, cfg.SampleTime)
-		if err != nil {
-			return nil, fmt.Errorf("calibrate arm %d: %w", i, err)
-		}
-		batch[i] = n
-	}
-	warm := make([]int, len(timers))
-	for i, n := range batch {
-		warm[i] = int(math.Ceil(float64(n) * float64(cfg.Warmup) / float64(cfg.SampleTime)))
-	}
-	out := make([][]Sample, len(timers))
-	for s := range cfg.Samples {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		for k := range timers {
-			i := k
-			if s%2 == 1 {
-				i = len(timers) - 1 - k
-			}
-			if warm[i] > 0 {
-				if _, err := timers[i].Time(warm[i]); err != nil {
-					return nil, fmt.Errorf("arm %d, warm-up %d: %w", i, s, err)
-				}
-			}
-			d, err := timers[i].Time(batch[i])
-			if err != nil {
-				return nil, fmt.Errorf("arm %d, sample %d: %w", i, s, err)
-			}
-			out[i] = append(out[i], Sample{N: batch[i], Elapsed: d})
-		}
-	}
-	return out, nil
 }

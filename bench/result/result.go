@@ -60,6 +60,11 @@ type Machine struct {
 	// thread by tens of percent in phases of milliseconds, which no interleaving cancels,
 	// so a spread far above a few percent with OtherCPUs well above 0 is the machine's.
 	OtherCPUs float64 `json:"other_cpus"`
+	// GetppidNs is the speed gate's fastest reading of getppid on the measuring CPU, in
+	// ns: the machine's speed when it ran at its best; 0 without the gate.
+	GetppidNs float64 `json:"getppid_ns,omitempty"`
+	// SlowSeconds is how long the speed gate waited for slow phases to end.
+	SlowSeconds float64 `json:"slow_seconds,omitempty"`
 }
 
 // Config is how the run measured.
@@ -70,6 +75,11 @@ type Config struct {
 	// CPU is the CPU the measuring threads were pinned to, -1 when not pinned.
 	CPU int    `json:"cpu"`
 	Dir string `json:"dir"`
+	// SpeedGate is the speed gate's tolerance in percent, 0 when it was off.
+	SpeedGate float64 `json:"speed_gate_percent"`
+	// Injected is a slowdown in percent added on purpose to the Landlock arm of every
+	// paired point (bench.Options.InjectSlowdown): such a run describes no kernel.
+	Injected float64 `json:"injected_slowdown_percent,omitempty"`
 }
 
 // Scenario is one family of measurements, e.g. path walk vs depth.
@@ -140,6 +150,10 @@ type Point struct {
 	Ratio *stats.Summary `json:"ratio,omitempty"`
 	// OtherCPUs is Machine.OtherCPUs while this point was measured.
 	OtherCPUs float64 `json:"other_cpus"`
+	// Retaken counts rounds of samples set aside because the CPU ran slow during them
+	// (measure.Gate); Slow counts slow rounds kept all the same, for want of steady ones.
+	Retaken int `json:"retaken,omitempty"`
+	Slow    int `json:"slow,omitempty"`
 }
 
 // Arm is the samples of one side of a point.

@@ -22,7 +22,7 @@ var layers = Scenario{
 }
 
 func runLayers(ctx context.Context, env *Env, out *result.Scenario) error {
-	counts := pick(env, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, []int{0, 1, 2, 4, 8, 16})
+	counts := pick(env, []int{0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 16}, []int{0, 1, 2, 4, 8, 16})
 	dir, dirfd, err := fileDir(env, "layers")
 	if err != nil {
 		return err

@@ -2,10 +2,7 @@ package scenario
 
 import (
 	"context"
-	"fmt"
 	"os"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/bench/measure"
 	"github.com/llconform/llconform/bench/result"
@@ -31,19 +28,6 @@ var null = Scenario{
 func runNull(ctx context.Context, env *Env, out *result.Scenario) error {
 	se := &result.Series{Name: "getppid", Op: "getppid(): off on an unrestricted thread, on under a domain handling READ_FILE; the kernel path is the same"}
 	out.Series = []*result.Series{se}
-	l := getppidLoop(os.Getppid())
+	l := measure.GetppidLoop(os.Getppid())
 	return env.pair(ctx, se, "getppid", 0, env.policy(sandbox.FS(landlock.AccessFSReadFile)), loop(l), loop(l))
-}
-
-// getppidLoop calls getppid, expecting ppid: the cheapest system call there is, checked
-// like every timed operation.
-func getppidLoop(ppid int) measure.Loop {
-	return func(n int) error {
-		for range n {
-			if r, _, _ := unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0); int(r) != ppid {
-				return fmt.Errorf("getppid: got %d, want %d", r, ppid)
-			}
-		}
-		return nil
-	}
 }

@@ -56,6 +56,9 @@ type Env struct {
 	// a denial costs microseconds; the audit scenario measures it on purpose).
 	RestrictFlags uint32
 	Measure       measure.Config
+	// Inflate slows the on arm of every pair by this fraction with extra system calls
+	// (measure.Inflate), to check that a comparison catches a slowdown; 0 in any real run.
+	Inflate float64
 	// Log receives one progress line per point; may be io.Discard.
 	Log io.Writer
 }
@@ -75,11 +78,11 @@ func (e *Env) point(ctx context.Context, se *result.Series, label string, x floa
 	runtime.GC()
 	start := time.Now()
 	use0, useErr := measure.ReadCPUUse()
-	samples, err := measure.Interleaved(ctx, e.Measure, timers...)
+	samples, rounds, err := measure.Interleaved(ctx, e.Measure, timers...)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", se.Name, label, err)
 	}
-	p := &result.Point{Label: label, X: x, On: arm(samples[len(samples)-1])}
+	p := &result.Point{Label: label, X: x, On: arm(samples[len(samples)-1]), Retaken: rounds.Retaken, Slow: rounds.Slow}
 	if use1, err := measure.ReadCPUUse(); err == nil && useErr == nil {
 		p.OtherCPUs = use1.OtherCPUs(use0)
 	}
@@ -87,7 +90,7 @@ func (e *Env) point(ctx context.Context, se *result.Series, label string, x floa
 		p.Off = arm(samples[0])
 	}
 	se.Points = append(se.Points, p)
-	fmt.Fprintf(e.Log, "  %-14s %-22s %s (%.1fs, other work %.2f CPUs)\n", se.Name, label, brief(p), time.Since(start).Seconds(), p.OtherCPUs)
+	fmt.Fprintf(e.Log, "  %-14s %-22s %s (%.1fs, %d rounds retaken as slow, other work %.2f CPUs)\n", se.Name, label, brief(p), time.Since(start).Seconds(), p.Retaken, p.OtherCPUs)
 	return nil
 }
 
@@ -129,7 +132,7 @@ func closeAll(ts ...*measure.Thread) error {
 }
 
 // pair starts an unrestricted thread running off and a thread restricted by enforce
-// running on, measures them as one point and ends both threads.
+// running on (inflated by e.Inflate), measures them as one point and ends both threads.
 func (e *Env) pair(ctx context.Context, se *result.Series, label string, x float64, enforce func() error, off, on func() (measure.Loop, error)) error {
 	offT, err := e.thread(off)
 	if err != nil {
@@ -139,7 +142,11 @@ func (e *Env) pair(ctx context.Context, se *result.Series, label string, x float
 		if err := enforce(); err != nil {
 			return nil, fmt.Errorf("enforce: %w", err)
 		}
-		return on()
+		l, err := on()
+		if err != nil {
+			return nil, err
+		}
+		return measure.Inflate(l, e.Inflate, e.Clock)
 	})
 	if err != nil {
 		closeAll(offT)

@@ -20,10 +20,12 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	cpu := fs.String("cpu", "auto", "pin the measuring threads: auto, none or a CPU number")
 	cpuTime := fs.Bool("cpu-time", false, "time with the thread's CPU time (as fs_bench does) instead of the wall clock")
 	timing := fs.String("timing", "", "label of the clock the figures come from (default: host wall clock)")
+	inject := fs.Float64("inject-slowdown", 0, "slow every Landlock arm by this many percent with extra getppid calls, to check that compare flags it")
+	gate := fs.Float64("speed-gate", 10, "retake rounds during which getppid ran this many percent slower than its fastest (0: keep every round)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
-	opts := bench.Options{Quick: *quick, Samples: *samples, CPU: *cpu, CPUTime: *cpuTime, TimingMode: *timing, Log: os.Stderr}
+	opts := bench.Options{Quick: *quick, Samples: *samples, CPU: *cpu, CPUTime: *cpuTime, TimingMode: *timing, SpeedGate: *gate, InjectSlowdown: *inject, Log: os.Stderr}
 	if *scenarios != "" {
 		opts.Scenarios = strings.Split(*scenarios, ",")
 	}
