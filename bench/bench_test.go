@@ -152,6 +152,28 @@ func TestOutputs(t *testing.T) {
 			t.Errorf("plot lacks %q", want)
 		}
 	}
+
+	// One column per kernel: the slope (about 85 and 127.5 ns per level) and the overhead
+	// at depth 100 (11x and 16.5x).
+	var slopes bytes.Buffer
+	if err := WriteSlopes(&slopes, []string{"new", "old"}, res, other); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(slopes.String(), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("slopes table:\n%s", slopes.String())
+	}
+	row, over := strings.Fields(lines[2]), strings.Fields(lines[3])
+	if len(row) != 4 || row[0] != "PathWalk/rules=each" || row[1] != "ns/depth" || len(over) != 5 || over[2] != "depth=100" {
+		t.Fatalf("slopes table:\n%s", slopes.String())
+	}
+	num := func(s string) float64 { v, _ := strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64); return v }
+	if a, b := num(row[2]), num(row[3]); a < 80 || a > 90 || b < 120 || b > 135 {
+		t.Errorf("slopes %v and %v, want about 85 and 127.5:\n%s", a, b, slopes.String())
+	}
+	if a, b := num(over[3]), num(over[4]); a < 10.8 || a > 11.2 || b < 16.2 || b > 16.8 {
+		t.Errorf("overheads %v and %v, want about 11x and 16.5x:\n%s", a, b, slopes.String())
+	}
 }
 
 // TestRunSmoke runs two cheap scenarios briefly on the running kernel: the harness, the

@@ -3,9 +3,11 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/llconform/llconform/bench/result"
@@ -188,3 +190,46 @@ func fmtNs(ns float64) string {
 }
 
 func fmtSeconds(s float64) string { return fmtNs(s * 1e9) }
+
+// WriteSlopes writes one table across results (kernels), one row per swept series: the
+// slope of the time under Landlock per unit of x, then the overhead ratio at the largest
+// x. names label the columns; nil names each result by its kernel release.
+func WriteSlopes(w io.Writer, names []string, results ...*Result) error {
+	if names == nil {
+		names = lineNames(results)
+	}
+	bw := &errWriter{w: w}
+	modes := map[string]bool{}
+	for _, r := range results {
+		modes[r.Machine.TimingMode] = true
+	}
+	fmt.Fprintf(bw, "benchmark slopes (%s): cost under Landlock per unit, and overhead at the largest x\n", strings.Join(slices.Sorted(maps.Keys(modes)), "; "))
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "SERIES\tUNIT\t%s\t\n", strings.Join(names, "\t"))
+	for _, key := range sweptSeries(results) {
+		slopes, overheads := make([]string, len(results)), make([]string, len(results))
+		unit, last := "", ""
+		for i, r := range results {
+			slopes[i], overheads[i] = "-", "-"
+			_, se := find(r, key.scenario, key.series)
+			if se == nil || len(se.Points) == 0 {
+				continue
+			}
+			unit = se.SlopeUnit()
+			if se.Fit != nil {
+				slopes[i] = fmt.Sprintf("%.4g", se.Fit.Slope)
+			}
+			p := se.Points[len(se.Points)-1]
+			if p.Ratio != nil {
+				overheads[i] = fmt.Sprintf("%.2fx", p.Ratio.Median)
+				last = p.Label
+			}
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t\n", key.scenario, key.series, unit, strings.Join(slopes, "\t"))
+		if last != "" {
+			fmt.Fprintf(tw, "  overhead at %s\t\t%s\t\n", last, strings.Join(overheads, "\t"))
+		}
+	}
+	tw.Flush()
+	return bw.err
+}

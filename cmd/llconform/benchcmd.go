@@ -87,3 +87,33 @@ func compareCmd(_ context.Context, args []string) (int, error) {
 	}
 	return code, nil
 }
+
+func plotCmd(_ context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	out := fs.String("out", "", "also write one SVG plot per swept series to this directory")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage, err
+	}
+	if fs.NArg() == 0 {
+		return exitUsage, fmt.Errorf("plot: want one or more bench.json files")
+	}
+	var results []*bench.Result
+	for _, f := range fs.Args() {
+		r, err := bench.ReadResult(f)
+		if err != nil {
+			return 1, err
+		}
+		results = append(results, r)
+	}
+	if err := bench.WriteSlopes(os.Stdout, nil, results...); err != nil {
+		return 1, err
+	}
+	if *out != "" {
+		files, err := bench.WritePlots(*out, results...)
+		if err != nil {
+			return 1, err
+		}
+		fmt.Printf("\n%d plots in %s\n", len(files), *out)
+	}
+	return 0, nil
+}

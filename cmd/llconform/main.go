@@ -28,6 +28,7 @@ func commands() []command {
 		{"report", "merge result files, or print one (report merge|show)", reportCmd},
 		{"bench", "measure what Landlock costs on the running kernel", benchCmd},
 		{"compare", "compare two bench results; fail on a significant slowdown", compareCmd},
+		{"plot", "tabulate and plot bench results side by side, one line per kernel", plotCmd},
 		{"specs", "write or check conformance.yaml, the specs' MUST statements", specsCmd},
 	}
 }

@@ -156,6 +156,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
 	var benches []*bench.Result
+	var benchNames []string
 	for _, r := range results {
 		dir := filepath.Join(outDir, r.Entry.Name)
 		run, err := kernelRun(r, suites, dir)
@@ -169,7 +170,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 				fmt.Fprintf(os.Stderr, "%s: benchmarks: %v\n", r.Entry.Name, err)
 				continue
 			}
-			benches = append(benches, b)
+			benches, benchNames = append(benches, b), append(benchNames, r.Entry.Name)
 		}
 	}
 	if len(benches) > 0 {
@@ -177,7 +178,14 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 			return report.ExitInfra, err
 		}
 	}
-	return m.out.finish(res, printMatrix)
+	code, err := m.out.finish(res, printMatrix)
+	if len(benches) > 0 {
+		fmt.Println()
+		if werr := bench.WriteSlopes(os.Stdout, benchNames, benches...); err == nil {
+			err = werr
+		}
+	}
+	return code, err
 }
 
 // entries returns the kernels to run: the ad-hoc ones, or the list's, narrowed by --only
