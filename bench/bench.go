@@ -97,6 +97,9 @@ const gatePrime = 2 * time.Second
 // within the few minutes a run should take.
 const gateWait = time.Minute
 
+// gateRetakeTime caps the time a point spends retaking rounds (measure.Gate.RetakeTime).
+const gateRetakeTime = 10 * time.Second
+
 // gateSupport is the number of readings, 100 µs each, at which the CPU must have run for
 // their speed to count as its full speed (measure.Gate.Support).
 const gateSupport = 20
@@ -171,7 +174,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 		defer probe.Close()
-		gate := &measure.Gate{Read: probe.Read, Tolerance: opts.SpeedGate / 100, Retakes: gateRetakes, Wait: gateWait, Support: gateSupport}
+		gate := &measure.Gate{Read: probe.Read, Tolerance: opts.SpeedGate / 100, Retakes: gateRetakes, RetakeTime: gateRetakeTime, Wait: gateWait, Support: gateSupport}
 		prime := gatePrime
 		if opts.Quick {
 			prime /= 4

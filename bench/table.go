@@ -86,6 +86,7 @@ func WriteTable(w io.Writer, r *Result) error {
 	// cancels; other work on the machine does not: it slows the measuring thread in phases
 	// of milliseconds (see measure.CPUUse.OtherCPUs), and then both spreads are large.
 	fmt.Fprintln(bw, "\nspread per scenario: CV of ns/op over every arm, and of the on/off ratio over every point (largest, median):")
+	slowRun := false
 	for _, sc := range r.Scenarios {
 		arms, ratios := scenarioCVs(sc)
 		if len(arms) == 0 {
@@ -95,7 +96,14 @@ func WriteTable(w io.Writer, r *Result) error {
 		if len(ratios) > 0 {
 			fmt.Fprintf(bw, "   ratio %6s %6s", pct(slices.Max(ratios)), pct(median(ratios)))
 		}
+		if slow, all := slowPoints(sc); slow > 0 {
+			fmt.Fprintf(bw, "   (%d of %d points kept slow rounds)", slow, all)
+			slowRun = true
+		}
 		fmt.Fprintln(bw)
+	}
+	if slowRun {
+		fmt.Fprintf(bw, "note: the CPU ran slow for longer than the speed gate could wait or retake (its best getppid: %s); points that kept slow rounds mix its speeds, and their spread is the machine's: rerun on a quieter machine to compare them\n", fmtNs(r.Machine.GetppidNs))
 	}
 	if busy(r) {
 		fmt.Fprintf(bw, "note: other processes kept %.2f CPUs busy during the run (column \"other work\"): their load, not the harness, makes most of such spread; measure on an idle machine for figures to compare\n", r.Machine.OtherCPUs)
@@ -122,6 +130,19 @@ func scenarioCVs(sc *result.Scenario) (arms, ratios []float64) {
 		}
 	}
 	return arms, ratios
+}
+
+// slowPoints counts the points of sc that kept slow rounds, and all its points.
+func slowPoints(sc *result.Scenario) (slow, all int) {
+	for _, se := range sc.Series {
+		for _, p := range se.Points {
+			all++
+			if p.Slow > 0 {
+				slow++
+			}
+		}
+	}
+	return slow, all
 }
 
 func median(v []float64) float64 {

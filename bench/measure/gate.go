@@ -39,6 +39,10 @@ type Gate struct {
 	// Retakes bounds the rounds of a point to (1+Retakes)*Samples, so that a machine
 	// slow for good still finishes; slow rounds then fill the gap, least slow first.
 	Retakes int
+	// RetakeTime, when positive, also ends a point's retakes once its rounds have taken
+	// that long: rounds of a third of a second (a ruleset of 100,000 rules) would
+	// otherwise retake for half a minute on a machine slow for minutes.
+	RetakeTime time.Duration
 	// Wait is how long, in all, the gate may wait before rounds for a slow phase to end,
 	// polling the reference: cheaper than retaking round after round through a phase of
 	// seconds. Once it is spent, rounds are taken at once and judged after.
@@ -223,9 +227,13 @@ func Interleaved(ctx context.Context, cfg Config, timers ...Timer) ([][]Sample, 
 		}
 		return n
 	}
+	start := time.Now()
 	for s := 0; s < limit && steady() < cfg.Samples; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, rs, err
+		}
+		if g != nil && g.RetakeTime > 0 && s >= cfg.Samples && time.Since(start) > g.RetakeTime {
+			break
 		}
 		if g != nil {
 			if err := g.await(ctx); err != nil {
