@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -276,7 +277,7 @@ func Interleaved(ctx context.Context, cfg Config, timers ...Timer) ([][]Sample, 
 		}
 	}
 	if len(kept) < cfg.Samples {
-		slices.SortStableFunc(slow, func(a, b round) int { return cmpFloat(a.slowest, b.slowest) })
+		slices.SortStableFunc(slow, func(a, b round) int { return cmp.Compare(a.slowest, b.slowest) })
 		rs.Slow = min(cfg.Samples-len(kept), len(slow))
 		for _, r := range slow[:rs.Slow] {
 			smp, _ := g.judgeRound(r)
@@ -323,16 +324,6 @@ func (g *Gate) take(t Timer, n, parts int) (take, error) {
 		}
 	}
 	return tk, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Probe times batches of getppid on a thread of its own, pinned to the measuring CPU: the
