@@ -1,23 +1,17 @@
 package measure
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"os"
 	"slices"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Gate keeps samples taken while the measuring CPU ran slow out of a point's figures.
 //
 // A virtual CPU does not run at one speed: on the 2-vCPU Firecracker guests this project
 // is developed on, getppid takes 130 ns in some phases and 200 ns in others, phases that
-// last from a millisecond to over a second while the guest is idle (no steal time, no
+// last from a millisecond to minutes while the guest is idle (no steal time, no
 // other process), most likely another tenant on the physical core. Such a phase slows
 // whatever runs in it, the kernel path measured included, in CPU time as much as in wall
 // time, so interleaving cancels it in the on/off ratio but not in either arm: samples
@@ -125,14 +119,7 @@ func (g *Gate) steady(reading float64) bool {
 	return reading <= (1+g.Tolerance)*g.Fastest()
 }
 
-// Rounds says how a point's rounds went.
-type Rounds struct {
-	// Taken is every round timed; Retaken the rounds set aside as slow; Slow the slow
-	// rounds kept for want of steady ones within the gate's retakes.
-	Taken, Retaken, Slow int
-}
-
-// take is one arm's sample as taken: the time of each part of each operations, and with
+// take is one arm's sample as taken: the time of each part of its operations, and with
 // a gate, the readings around them (readings[k] before part k, readings[k+1] after it).
 type take struct {
 	each     int
@@ -187,113 +174,6 @@ func (g *Gate) judgeRound(r round) ([]Sample, bool) {
 	return out, steady
 }
 
-// Interleaved calibrates each timer, then takes cfg.Samples samples of each, alternating
-// the order of the arms on every round (ABBA...), so that a trend in the machine's speed
-// affects every arm equally. It returns the samples per timer, and how the rounds went.
-func Interleaved(ctx context.Context, cfg Config, timers ...Timer) ([][]Sample, Rounds, error) {
-	var rs Rounds
-	if cfg.Samples < 1 || cfg.SampleTime <= 0 {
-		return nil, rs, errors.New("measure: need at least one sample of positive duration")
-	}
-	batch := make([]int, len(timers))
-	for i, t := range timers {
-		n, err := Calibrate(t, cfg.SampleTime)
-		if err != nil {
-			return nil, rs, fmt.Errorf("calibrate arm %d: %w", i, err)
-		}
-		batch[i] = n
-	}
-	warm := make([]int, len(timers))
-	for i, n := range batch {
-		warm[i] = int(math.Ceil(float64(n) * float64(cfg.Warmup) / float64(cfg.SampleTime)))
-		if n == 1 {
-			// One operation fills the sample time (a ruleset of 100,000 rules takes a third
-			// of a second to build): it warms the caches it needs itself, and a warm-up
-			// would double the point's time.
-			warm[i] = 0
-		}
-	}
-	g := cfg.Gate
-	limit := cfg.Samples
-	if g != nil {
-		limit *= 1 + g.Retakes
-	}
-	var rounds []round
-	steady := func() int {
-		n := 0
-		for _, r := range rounds {
-			if _, ok := g.judgeRound(r); ok {
-				n++
-			}
-		}
-		return n
-	}
-	start := time.Now()
-	for s := 0; s < limit && steady() < cfg.Samples; s++ {
-		if err := ctx.Err(); err != nil {
-			return nil, rs, err
-		}
-		if g != nil && g.RetakeTime > 0 && s >= cfg.Samples && time.Since(start) > g.RetakeTime {
-			break
-		}
-		if g != nil {
-			if err := g.await(ctx); err != nil {
-				return nil, rs, err
-			}
-		}
-		r := round{takes: make([]take, len(timers))}
-		for k := range timers {
-			i := k
-			if s%2 == 1 {
-				i = len(timers) - 1 - k
-			}
-			if warm[i] > 0 {
-				if _, err := timers[i].Time(warm[i]); err != nil {
-					return nil, rs, fmt.Errorf("arm %d, warm-up %d: %w", i, s, err)
-				}
-			}
-			t, err := g.take(timers[i], batch[i], cfg.Parts)
-			if err != nil {
-				return nil, rs, fmt.Errorf("arm %d, sample %d: %w", i, s, err)
-			}
-			r.takes[i] = t
-			for _, v := range t.readings {
-				r.slowest = max(r.slowest, v)
-			}
-		}
-		rounds = append(rounds, r)
-	}
-	// Judge every round by the full speed of the whole run so far, which may have risen
-	// since the round was taken; keep the steady rounds in the order taken, then
-	// the least slow of the others if too few were steady.
-	rs.Taken = len(rounds)
-	var kept [][]Sample
-	var slow []round
-	for _, r := range rounds {
-		if smp, ok := g.judgeRound(r); ok && len(kept) < cfg.Samples {
-			kept = append(kept, smp)
-		} else if !ok {
-			slow = append(slow, r)
-		}
-	}
-	if len(kept) < cfg.Samples {
-		slices.SortStableFunc(slow, func(a, b round) int { return cmp.Compare(a.slowest, b.slowest) })
-		rs.Slow = min(cfg.Samples-len(kept), len(slow))
-		for _, r := range slow[:rs.Slow] {
-			smp, _ := g.judgeRound(r)
-			kept = append(kept, smp)
-		}
-	}
-	rs.Retaken = rs.Taken - len(kept)
-	out := make([][]Sample, len(timers))
-	for _, smp := range kept {
-		for i := range smp {
-			out[i] = append(out[i], smp[i])
-		}
-	}
-	return out, rs, nil
-}
-
 // take times a batch of n in parts sub-batches (fewer when n is smaller, one for a
 // Bounded timer), with a reading of g before and after each part when g is not nil.
 func (g *Gate) take(t Timer, n, parts int) (take, error) {
@@ -324,54 +204,4 @@ func (g *Gate) take(t Timer, n, parts int) (take, error) {
 		}
 	}
 	return tk, nil
-}
-
-// Probe times batches of getppid on a thread of its own, pinned to the measuring CPU: the
-// cheapest system call, which no LSM checks, so its cost follows the CPU's speed alone.
-type Probe struct {
-	t     *Thread
-	batch int
-}
-
-// probeTime is the length of one probe reading: long enough to average over the
-// scheduler tick and timer resolution, short enough to add little to a 10 ms sample.
-const probeTime = 100 * time.Microsecond
-
-// NewProbe starts a probe on cpu (-1: unpinned), timed with clock.
-func NewProbe(cpu int, clock Clock) (*Probe, error) {
-	t, err := Start(cpu, clock, func() (Loop, error) { return GetppidLoop(os.Getppid()), nil })
-	if err != nil {
-		return nil, fmt.Errorf("start the speed probe: %w", err)
-	}
-	n, err := Calibrate(t, probeTime)
-	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("calibrate the speed probe: %w", err)
-	}
-	return &Probe{t: t, batch: n}, nil
-}
-
-// Read returns the cost of getppid now, in ns.
-func (p *Probe) Read() (float64, error) {
-	d, err := p.t.Time(p.batch)
-	if err != nil {
-		return 0, err
-	}
-	return Sample{N: p.batch, Elapsed: d}.NsPerOp(), nil
-}
-
-// Close ends the probe's thread.
-func (p *Probe) Close() error { return p.t.Close() }
-
-// GetppidLoop calls getppid, expecting ppid: the cheapest system call there is, checked
-// like every timed operation.
-func GetppidLoop(ppid int) Loop {
-	return func(n int) error {
-		for range n {
-			if r, _, _ := unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0); int(r) != ppid {
-				return fmt.Errorf("getppid: got %d, want %d", r, ppid)
-			}
-		}
-		return nil
-	}
 }

@@ -6,11 +6,19 @@
 // thread (sandbox.OnThread) that is set up once, restricted once, and then serves timing
 // requests until it is closed, when the runtime discards it. The runner's own threads are
 // never restricted.
+//
+// A Gate, reading a Probe on the measuring CPU, keeps samples taken while that CPU ran
+// slow (a virtual CPU changes speed with its host's load) out of the figures.
 package measure
 
 import (
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,4 +277,118 @@ func Calibrate(t Timer, target time.Duration) (int, error) {
 		}
 		n = min(max(next, n+1), limit)
 	}
+}
+
+// Rounds says how a point's rounds went.
+type Rounds struct {
+	// Taken is every round timed; Retaken the rounds set aside as slow; Slow the slow
+	// rounds kept for want of steady ones within the gate's retakes.
+	Taken, Retaken, Slow int
+}
+
+// Interleaved calibrates each timer, then takes cfg.Samples samples of each, alternating
+// the order of the arms on every round (ABBA...), so that a trend in the machine's speed
+// affects every arm equally. It returns the samples per timer, and how the rounds went.
+func Interleaved(ctx context.Context, cfg Config, timers ...Timer) ([][]Sample, Rounds, error) {
+	var rs Rounds
+	if cfg.Samples < 1 || cfg.SampleTime <= 0 {
+		return nil, rs, errors.New("measure: need at least one sample of positive duration")
+	}
+	batch := make([]int, len(timers))
+	for i, t := range timers {
+		n, err := Calibrate(t, cfg.SampleTime)
+		if err != nil {
+			return nil, rs, fmt.Errorf("calibrate arm %d: %w", i, err)
+		}
+		batch[i] = n
+	}
+	warm := make([]int, len(timers))
+	for i, n := range batch {
+		warm[i] = int(math.Ceil(float64(n) * float64(cfg.Warmup) / float64(cfg.SampleTime)))
+		if n == 1 {
+			// One operation fills the sample time (a ruleset of 100,000 rules takes a third
+			// of a second to build): it warms the caches it needs itself, and a warm-up
+			// would double the point's time.
+			warm[i] = 0
+		}
+	}
+	g := cfg.Gate
+	limit := cfg.Samples
+	if g != nil {
+		limit *= 1 + g.Retakes
+	}
+	var rounds []round
+	steady := func() int {
+		n := 0
+		for _, r := range rounds {
+			if _, ok := g.judgeRound(r); ok {
+				n++
+			}
+		}
+		return n
+	}
+	start := time.Now()
+	for s := 0; s < limit && steady() < cfg.Samples; s++ {
+		if err := ctx.Err(); err != nil {
+			return nil, rs, err
+		}
+		if g != nil && g.RetakeTime > 0 && s >= cfg.Samples && time.Since(start) > g.RetakeTime {
+			break
+		}
+		if g != nil {
+			if err := g.await(ctx); err != nil {
+				return nil, rs, err
+			}
+		}
+		r := round{takes: make([]take, len(timers))}
+		for k := range timers {
+			i := k
+			if s%2 == 1 {
+				i = len(timers) - 1 - k
+			}
+			if warm[i] > 0 {
+				if _, err := timers[i].Time(warm[i]); err != nil {
+					return nil, rs, fmt.Errorf("arm %d, warm-up %d: %w", i, s, err)
+				}
+			}
+			t, err := g.take(timers[i], batch[i], cfg.Parts)
+			if err != nil {
+				return nil, rs, fmt.Errorf("arm %d, sample %d: %w", i, s, err)
+			}
+			r.takes[i] = t
+			for _, v := range t.readings {
+				r.slowest = max(r.slowest, v)
+			}
+		}
+		rounds = append(rounds, r)
+	}
+	// Judge every round by the full speed of the whole run so far, which may have risen
+	// since the round was taken; keep the steady rounds in the order taken, then
+	// the least slow of the others if too few were steady.
+	rs.Taken = len(rounds)
+	var kept [][]Sample
+	var slow []round
+	for _, r := range rounds {
+		if smp, ok := g.judgeRound(r); ok && len(kept) < cfg.Samples {
+			kept = append(kept, smp)
+		} else if !ok {
+			slow = append(slow, r)
+		}
+	}
+	if len(kept) < cfg.Samples {
+		slices.SortStableFunc(slow, func(a, b round) int { return cmp.Compare(a.slowest, b.slowest) })
+		rs.Slow = min(cfg.Samples-len(kept), len(slow))
+		for _, r := range slow[:rs.Slow] {
+			smp, _ := g.judgeRound(r)
+			kept = append(kept, smp)
+		}
+	}
+	rs.Retaken = rs.Taken - len(kept)
+	out := make([][]Sample, len(timers))
+	for _, smp := range kept {
+		for i := range smp {
+			out[i] = append(out[i], smp[i])
+		}
+	}
+	return out, rs, nil
 }

@@ -16,8 +16,9 @@ import (
 // from the machine and the harness, not from Landlock: no other point can be expected to
 // be steadier, and a comparison that flags this point flags noise. On a virtual machine
 // the floor can be large although the guest is idle: the host's other work changes the
-// vCPU's speed (getppid has been seen at 133 ns and at 200-245 ns, in phases of tens of
-// milliseconds, with no steal time and no other process in the guest).
+// vCPU's speed (getppid has been seen at 126-135 ns and at about 210 ns, in phases of a
+// millisecond to minutes, with no steal time and no other process in the guest), which
+// the speed gate (measure.Gate) keeps out of the samples as far as it can.
 var null = Scenario{
 	Name:   "Null",
 	Title:  "noise floor: getppid, which Landlock does not check",
