@@ -229,7 +229,8 @@ func WriteSlopes(w io.Writer, names []string, results ...*Result) error {
 	fmt.Fprintf(tw, "SERIES\tUNIT\t%s\t\n", strings.Join(names, "\t"))
 	for _, key := range sweptSeries(results) {
 		slopes, overheads := make([]string, len(results)), make([]string, len(results))
-		unit, last := "", ""
+		unit := ""
+		var labels []string
 		for i, r := range results {
 			slopes[i], overheads[i] = "-", "-"
 			_, se := find(r, key.scenario, key.series)
@@ -243,11 +244,25 @@ func WriteSlopes(w io.Writer, names []string, results ...*Result) error {
 			p := se.Points[len(se.Points)-1]
 			if p.Ratio != nil {
 				overheads[i] = fmt.Sprintf("%.2fx", p.Ratio.Median)
-				last = p.Label
+				labels = append(labels, p.Label)
+			}
+		}
+		// Results measured over different sweeps (a quick run stops at a smaller x) name
+		// their own largest x.
+		last := ""
+		if len(labels) > 0 {
+			last = labels[0]
+		}
+		if slices.ContainsFunc(labels, func(l string) bool { return l != last }) {
+			last = "the largest x"
+			for i, r := range results {
+				if _, se := find(r, key.scenario, key.series); se != nil && len(se.Points) > 0 && overheads[i] != "-" {
+					overheads[i] += " (" + se.Points[len(se.Points)-1].Label + ")"
+				}
 			}
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t\n", key.scenario, key.series, unit, strings.Join(slopes, "\t"))
-		if last != "" {
+		if len(labels) > 0 {
 			fmt.Fprintf(tw, "  overhead at %s\t\t%s\t\n", last, strings.Join(overheads, "\t"))
 		}
 	}
