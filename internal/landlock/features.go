@@ -17,6 +17,10 @@ type Feature struct {
 	// Probe returns nil when the kernel accepts the element and the kernel's error when
 	// it does not (EINVAL for an unknown bit, flag or field).
 	Probe func() error
+	// Rejection returns the error Probe must give on a kernel of ABI abi, below the
+	// feature's: the kernel's exact answer to an element it does not know, so that a
+	// backport which rejects a feature the wrong way is told from a clean absence.
+	Rejection func(abi int) error
 }
 
 // Features lists every element of the uAPI, ordered by ABI.
@@ -24,47 +28,53 @@ var Features = buildFeatures()
 
 func buildFeatures() []Feature {
 	var fs []Feature
-	add := func(name string, abi int, probe func() error) {
-		fs = append(fs, Feature{Name: name, ABI: abi, Probe: probe})
+	add := func(name string, abi int, probe func() error, rejection func(int) error) {
+		fs = append(fs, Feature{Name: name, ABI: abi, Probe: probe, Rejection: rejection})
+	}
+	handled := func(name string, abi int, attr RulesetAttr) {
+		add(name, abi, handledProbe(attr), createRejection(attr))
 	}
 	for _, r := range FSRights {
-		add(r.String(), r.ABI, handledProbe(RulesetAttr{HandledAccessFS: r.Bit}))
+		handled(r.String(), r.ABI, RulesetAttr{HandledAccessFS: r.Bit})
 	}
-	add("attr.handled_access_net", 4, handledProbe(RulesetAttr{HandledAccessFS: AccessFSExecute, HandledAccessNet: AccessNetBindTCP}))
+	handled("attr.handled_access_net", 4, RulesetAttr{HandledAccessFS: AccessFSExecute, HandledAccessNet: AccessNetBindTCP})
 	for _, r := range NetRights {
-		add(r.String(), r.ABI, handledProbe(RulesetAttr{HandledAccessNet: r.Bit}))
+		handled(r.String(), r.ABI, RulesetAttr{HandledAccessNet: r.Bit})
 	}
-	add("rule.net_port", 4, netPortRuleProbe)
-	add("attr.scoped", 6, handledProbe(RulesetAttr{HandledAccessFS: AccessFSExecute, Scoped: ScopeSignal}))
+	// The probe's ruleset handles BIND_TCP: below ABI 4 creating it already fails.
+	add("rule.net_port", 4, netPortRuleProbe, createRejection(RulesetAttr{HandledAccessNet: AccessNetBindTCP}))
+	handled("attr.scoped", 6, RulesetAttr{HandledAccessFS: AccessFSExecute, Scoped: ScopeSignal})
 	for _, r := range Scopes {
-		add(r.String(), r.ABI, handledProbe(RulesetAttr{Scoped: r.Bit}))
+		handled(r.String(), r.ABI, RulesetAttr{Scoped: r.Bit})
 	}
-	add("create_ruleset.errata", 7, func() error { _, err := Errata(); return err })
-	add("restrict_self.log_same_exec_off", 7, restrictFlagProbe(RestrictSelfLogSameExecOff))
-	add("restrict_self.log_new_exec_on", 7, restrictFlagProbe(RestrictSelfLogNewExecOn))
-	add("restrict_self.log_subdomains_off", 7, restrictFlagProbe(RestrictSelfLogSubdomainsOff))
-	add("restrict_self.tsync", 8, restrictFlagProbe(RestrictSelfTSync))
-	add("attr.quiet_access_fs", 10, handledProbe(RulesetAttr{HandledAccessFS: AccessFSExecute, QuietAccessFS: AccessFSExecute}))
-	add("attr.quiet_access_net", 10, handledProbe(RulesetAttr{HandledAccessNet: AccessNetBindTCP, QuietAccessNet: AccessNetBindTCP}))
-	add("attr.quiet_scoped", 10, handledProbe(RulesetAttr{Scoped: ScopeSignal, QuietScoped: ScopeSignal}))
-	add("add_rule.quiet", 10, quietRuleProbe)
-	add("restrict_self.no_new_privs", 11, restrictFlagProbe(RestrictSelfNoNewPrivs))
+	// An unknown create_ruleset or restrict_self flag is EINVAL.
+	add("create_ruleset.errata", 7, func() error { _, err := Errata(); return err }, einval)
+	add("restrict_self.log_same_exec_off", 7, restrictFlagProbe(RestrictSelfLogSameExecOff), einval)
+	add("restrict_self.log_new_exec_on", 7, restrictFlagProbe(RestrictSelfLogNewExecOn), einval)
+	add("restrict_self.log_subdomains_off", 7, restrictFlagProbe(RestrictSelfLogSubdomainsOff), einval)
+	add("restrict_self.tsync", 8, restrictFlagProbe(RestrictSelfTSync), einval)
+	handled("attr.quiet_access_fs", 10, RulesetAttr{HandledAccessFS: AccessFSExecute, QuietAccessFS: AccessFSExecute})
+	handled("attr.quiet_access_net", 10, RulesetAttr{HandledAccessNet: AccessNetBindTCP, QuietAccessNet: AccessNetBindTCP})
+	handled("attr.quiet_scoped", 10, RulesetAttr{Scoped: ScopeSignal, QuietScoped: ScopeSignal})
+	// The probe's ruleset has a quiet field: below ABI 10 creating it already fails.
+	add("add_rule.quiet", 10, quietRuleProbe, createRejection(quietRuleAttr))
+	add("restrict_self.no_new_privs", 11, restrictFlagProbe(RestrictSelfNoNewPrivs), einval)
 	return fs
+}
+
+func einval(int) error { return unix.EINVAL }
+
+// createRejection is the Rejection of a probe that creates a ruleset from attr, passed
+// with probeSize(attr) bytes.
+func createRejection(attr RulesetAttr) func(int) error {
+	return func(abi int) error { return CreateRulesetErrno(attr.Bytes(), probeSize(attr), abi) }
 }
 
 // handledProbe creates a ruleset with attr, passed with the size of the ABI that
 // introduced its highest non-zero field, so that an older kernel sees a layout it knows
 // and rejects only the unknown bit.
 func handledProbe(attr RulesetAttr) func() error {
-	size := RulesetAttrSizeV1
-	switch {
-	case attr.QuietAccessFS|attr.QuietAccessNet|attr.QuietScoped != 0:
-		size = RulesetAttrSize
-	case attr.Scoped != 0:
-		size = RulesetAttrSizeV6
-	case attr.HandledAccessNet != 0:
-		size = RulesetAttrSizeV4
-	}
+	size := probeSize(attr)
 	return func() error {
 		fd, err := CreateRuleset(&attr, size, 0)
 		if err != nil {
@@ -72,6 +82,18 @@ func handledProbe(attr RulesetAttr) func() error {
 		}
 		return unix.Close(fd)
 	}
+}
+
+func probeSize(attr RulesetAttr) int {
+	switch {
+	case attr.QuietAccessFS|attr.QuietAccessNet|attr.QuietScoped != 0:
+		return RulesetAttrSize
+	case attr.Scoped != 0:
+		return RulesetAttrSizeV6
+	case attr.HandledAccessNet != 0:
+		return RulesetAttrSizeV4
+	}
+	return RulesetAttrSizeV1
 }
 
 func netPortRuleProbe() error {
@@ -85,8 +107,10 @@ func netPortRuleProbe() error {
 
 // quietRuleProbe adds a path rule with the QUIET flag; the kernel validates add_rule flags
 // before anything else, so an unknown flag shows as EINVAL whatever the rule.
+var quietRuleAttr = RulesetAttr{HandledAccessFS: AccessFSExecute, QuietAccessFS: AccessFSExecute}
+
 func quietRuleProbe() error {
-	fd, err := CreateRuleset(&RulesetAttr{HandledAccessFS: AccessFSExecute, QuietAccessFS: AccessFSExecute}, RulesetAttrSize, 0)
+	fd, err := CreateRuleset(&quietRuleAttr, RulesetAttrSize, 0)
 	if err != nil {
 		return fmt.Errorf("create ruleset with quiet_access_fs: %w", err)
 	}
