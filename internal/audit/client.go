@@ -543,6 +543,9 @@ func (c *Client) read() {
 			}
 			return
 		}
+		if errors.Is(rerr, unix.EINTR) {
+			continue
+		}
 		if errors.Is(rerr, unix.ENOBUFS) {
 			c.mu.Lock()
 			c.overruns++
@@ -625,12 +628,21 @@ func request(fd int, typ uint16, payload []byte, reply func(typ uint16, payload 
 	binary.NativeEndian.PutUint16(msg[6:8], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
 	binary.NativeEndian.PutUint32(msg[8:12], seq)
 	copy(msg[unix.NLMSG_HDRLEN:], payload)
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	// A socket with a receive timeout returns EINTR when a signal (the Go runtime's
+	// preemption signal among them) arrives, whatever SA_RESTART says: retry.
+	var err error = unix.EINTR
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+	}
+	if err != nil {
 		return fmt.Errorf("send audit request %d: %w", typ, err)
 	}
 	buf := make([]byte, 1<<16)
 	for {
 		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("receive reply to audit request %d: %w", typ, err)
 		}
