@@ -17,6 +17,8 @@ type outputs struct {
 	knownIssues string
 	kcidb       string
 	kcidbOrigin string
+	// acceptUnverified lets claims llconform cannot verify pass the gate (recorded per run).
+	acceptUnverified bool
 	// plots go into the HTML report (matrix --bench).
 	plots []report.Plot
 }
@@ -27,11 +29,16 @@ func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
 	fs.StringVar(&o.knownIssues, "known-issues", "", "YAML file of expected failures per kernel (see README)")
 	fs.StringVar(&o.kcidb, "kcidb", "", "also write a KCIDB v4 submission to this file")
 	fs.StringVar(&o.kcidbOrigin, "kcidb-origin", "llconform", "KCIDB origin of the submission")
+	fs.BoolVar(&o.acceptUnverified, "accept-unverified", false,
+		"exit 0 when a kernel's only fault is a claim llconform cannot verify (an ABI or errata bit newer than it knows, an ABI step no spec saw enforced); the run still ends UNVERIFIED")
 }
 
 // finish applies the known issues, writes every result file, prints the tables and returns
 // the exit status the result gates with.
 func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (int, error) {
+	for i := range res.Runs {
+		res.Runs[i].AcceptUnverified = o.acceptUnverified
+	}
 	if o.knownIssues != "" {
 		issues, err := report.ReadKnownIssues(o.knownIssues)
 		if err != nil {

@@ -7,9 +7,10 @@ const (
 	EntryKernel = "landlock.kernel"
 	// EntryVerdict carries a Verdict, attached by a spec that decides a feature's outcome.
 	EntryVerdict = "landlock.verdict"
-	// EntryEffectiveABI carries an int: the highest ABI whose every feature the kernel
-	// accepted, computed from behaviour alone by suites/abi.
-	EntryEffectiveABI = "landlock.effective_abi"
+	// EntryAcceptedABI carries an int: the highest ABI whose every uAPI element the kernel
+	// accepts, probed by suites/abi. The effective ABI is computed from it and from what
+	// the specs saw enforced (see EffectiveABI).
+	EntryAcceptedABI = "landlock.accepted_abi"
 )
 
 // Status says whether Landlock can be used at all on a kernel.
@@ -47,6 +48,9 @@ const (
 	ErratumFixed              Outcome = "fixed"
 	ErratumNotFixedAdvertised Outcome = "not-fixed-as-advertised"
 	ErratumFixedNotAdvertised Outcome = "fixed-not-advertised"
+	// ErratumFixedNoQuery: fixed on a kernel that rejects the errata query, so there was no
+	// claim to contradict; reported only.
+	ErratumFixedNoQuery       Outcome = "fixed-no-query"
 	ErratumAdvertisedNotFixed Outcome = "advertised-not-fixed"
 	// NotApplicable: the feature could not be exercised here (missing module, no root); the
 	// spec that found this skipped with the reason.
@@ -63,4 +67,8 @@ type Verdict struct {
 	Erratum int     `json:"erratum,omitempty"`
 	Outcome Outcome `json:"outcome"`
 	Detail  string  `json:"detail,omitempty"`
+	// Enforced is set by a spec that saw the feature deny or restrict something only a
+	// kernel of its ABI can (spec.EnforcedVerdict): the evidence that an ABI step is
+	// enforced, not merely accepted. See EffectiveABI.
+	Enforced bool `json:"enforced,omitempty"`
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llconform/llconform/internal/landlock"
 )
 
 // FeatureResult is the outcome of one feature (or erratum) on one kernel.
@@ -30,8 +32,11 @@ func (f FeatureResult) Fails() bool {
 	return failing(f.Outcome) && f.Known == nil
 }
 
+// failing outcomes are the claims behaviour contradicts: a broken feature, and an errata
+// bitmask that differs from the behaviour either way. ErratumFixedNotAdvertised only exists
+// where the kernel answers the errata query (see decideFeature).
 func failing(o Outcome) bool {
-	return o == Broken || o == ErratumAdvertisedNotFixed
+	return o == Broken || o == ErratumAdvertisedNotFixed || o == ErratumFixedNotAdvertised
 }
 
 // severity orders verdict outcomes for EvaluateFeatures: when the specs of one feature reach
@@ -43,6 +48,7 @@ var severity = map[Outcome]int{
 	Works:                     2,
 	Absent:                    2,
 	ErratumFixed:              2,
+	ErratumFixedNoQuery:       2,
 	ErratumNotFixedAdvertised: 3,
 	ErratumFixedNotAdvertised: 4,
 	Broken:                    5,
@@ -59,6 +65,8 @@ type featureAcc struct {
 	skipReason   string
 	verdicts     []Verdict
 	verdictSpecs []string
+	// verdictFailed[i] is whether verdicts[i] came from a failed spec.
+	verdictFailed []bool
 }
 
 // EvaluateFeatures computes the kernel x feature table of a run from its specs (grouped by
@@ -66,7 +74,8 @@ type featureAcc struct {
 // feature, the first rule that applies decides:
 //
 //  1. a failed spec makes the feature broken, or advertised-not-fixed when the feature is an
-//     erratum the kernel claims fixed, whatever verdicts were attached;
+//     erratum the kernel claims fixed, or fixed-not-advertised when the failed spec saw the
+//     fix of an erratum the kernel's bitmask leaves out, whatever other verdicts say;
 //  2. a spec with an infrastructure error makes it unknown;
 //  3. verdicts: "works" and "correctly-absent" together mean a half-present feature, broken;
 //     otherwise the most severe outcome stands (see severity);
@@ -101,6 +110,7 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 				}
 				a.verdicts = append(a.verdicts, v)
 				a.verdictSpecs = append(a.verdictSpecs, sp.ID)
+				a.verdictFailed = append(a.verdictFailed, sp.State == Failed)
 				setOnce(&a.abi, v.ABI)
 				setOnce(&a.erratum, v.Erratum)
 			}
@@ -182,6 +192,12 @@ func decideFeature(info *KernelInfo, f string, a *featureAcc) FeatureResult {
 		}
 		fr.Detail = countedDetail("failed", a.failed)
 		fr.Specs = a.failed
+		for i, v := range a.verdicts {
+			if a.verdictFailed[i] && v.Outcome == ErratumFixedNotAdvertised {
+				fr.Outcome = ErratumFixedNotAdvertised
+				fr.Detail = a.verdictSpecs[i] + ": " + v.Detail
+			}
+		}
 	case len(a.infra) > 0:
 		fr.Outcome = Unknown
 		fr.Detail = countedDetail("infrastructure error", a.infra)
@@ -203,6 +219,11 @@ func decideFeature(info *KernelInfo, f string, a *featureAcc) FeatureResult {
 		fr.Outcome = NotApplicable
 		fr.Detail = a.skipReason
 		fr.Specs = a.skipped
+	}
+	// Without the errata query there is no bitmask to contradict: a fix seen there is news,
+	// not a failure.
+	if fr.Outcome == ErratumFixedNotAdvertised && (info == nil || !info.ErrataQuery) {
+		fr.Outcome = ErratumFixedNoQuery
 	}
 	return fr
 }
@@ -329,16 +350,190 @@ func CheckExpect(r *Run) []Check {
 		}
 		out = append(out, c)
 	}
-	if info != nil && r.EffectiveABI != nil {
-		c := Check{Name: "effective-abi", OK: *r.EffectiveABI == info.ABI}
-		if c.OK {
-			c.Message = fmt.Sprintf("kernel claims ABI %d and behaves as ABI %d", info.ABI, *r.EffectiveABI)
-		} else {
-			c.Message = fmt.Sprintf("kernel claims ABI %d, behaves as ABI %d", info.ABI, *r.EffectiveABI)
+	if info != nil && info.Status == StatusAvailable {
+		if msg := unknownClaims(*info); msg != "" {
+			out = append(out, Check{Name: "known-claims", Unverified: true, Message: msg})
 		}
-		out = append(out, c)
+	}
+	if info != nil && info.Status != StatusAvailable && (r.Expect == nil || r.Expect.ABI == nil) {
+		out = append(out, Check{Name: "landlock", Unverified: true, Message: fmt.Sprintf(
+			"Landlock is %s on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)", info.Status)})
+	}
+	if info != nil && info.Status == StatusAvailable {
+		if e := Effective(r, EvaluateFeatures(r)); e != nil {
+			out = append(out, effectiveCheck(info.ABI, e))
+		}
 	}
 	return out
+}
+
+// knownRange says which claims llconform can verify, for messages.
+func knownRange() string {
+	return fmt.Sprintf("llconform knows ABI 1-%d and errata 1-%d", landlock.MaxABI, len(landlock.ErrataTable))
+}
+
+// unknownClaims says what the kernel claims that llconform cannot check: an ABI above the
+// newest it knows, errata bits it has no spec for. "" when there is nothing.
+func unknownClaims(info KernelInfo) string {
+	var parts []string
+	if info.ABI > landlock.MaxABI {
+		parts = append(parts, fmt.Sprintf("the kernel claims ABI %d: what ABI %d-%d add is not checked", info.ABI, landlock.MaxABI+1, info.ABI))
+	}
+	if info.ErrataQuery {
+		if unknown := info.Errata >> len(landlock.ErrataTable); unknown != 0 {
+			var bitsSet []string
+			for _, n := range ErrataList(info.Errata) {
+				if n > len(landlock.ErrataTable) {
+					bitsSet = append(bitsSet, fmt.Sprintf("bit %d (erratum %d)", n-1, n))
+				}
+			}
+			parts = append(parts, fmt.Sprintf("errata bitmask %s sets %s: that fix is not checked", ErrataBits(info.Errata), strings.Join(bitsSet, ", ")))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, "; ") + " (" + knownRange() + ")"
+}
+
+// EffectiveResult is the ABI a kernel behaves as, and why.
+type EffectiveResult struct {
+	// ABI is the highest n such that the kernel accepts every uAPI element of ABI 1 to n and
+	// no feature of those ABIs is broken: what its behaviour does not contradict. Whether
+	// each step was also seen enforced is Unshown's business.
+	ABI int
+	// Accepted is what suites/abi found the kernel to accept (capped at landlock.MaxABI).
+	Accepted int
+	// Broken is the lowest-ABI broken feature within Accepted, nil if none: it caps ABI
+	// below its own step, because a feature the kernel accepts but does not enforce is not
+	// a feature it has. A broken feature a known issue excuses does not cap.
+	Broken *FeatureResult
+	// Unshown lists the steps up to ABI that no passing spec saw enforced: the claim of those
+	// steps is unverified.
+	Unshown []int
+	// Features of each unshown step, with their outcomes, to say why nothing was seen.
+	unshownWhy []string
+}
+
+// Effective computes the effective ABI of a run from its accepted ABI and its feature
+// results; nil when suites/abi did not report the accepted ABI. Erratum features and the
+// abi.* features (which are about the claims themselves) do not cap it.
+func Effective(r *Run, features []FeatureResult) *EffectiveResult {
+	if r.AcceptedABI == nil {
+		return nil
+	}
+	e := &EffectiveResult{Accepted: *r.AcceptedABI}
+	limit := e.Accepted
+	for i, f := range features {
+		if f.Outcome != Broken || f.Known != nil || f.Erratum > 0 || f.ABI < 1 || strings.HasPrefix(f.Feature, "abi.") {
+			continue
+		}
+		if f.ABI <= limit {
+			limit = f.ABI - 1
+			e.Broken = &features[i]
+		}
+	}
+	shown := map[int]bool{}
+	for _, s := range r.Suites {
+		for _, sp := range s.Specs {
+			if sp.State != Passed {
+				continue
+			}
+			for _, v := range sp.Verdicts {
+				if v.Enforced && v.Outcome == Works {
+					shown[v.ABI] = true
+				}
+			}
+		}
+	}
+	e.ABI = limit
+	for n := 1; n <= limit; n++ {
+		if !shown[n] {
+			e.Unshown = append(e.Unshown, n)
+		}
+	}
+	for _, n := range e.Unshown {
+		e.unshownWhy = append(e.unshownWhy, fmt.Sprintf("ABI %d: %s", n, stepOutcomes(features, n)))
+	}
+	return e
+}
+
+// verifiableABI is the part of the kernel's ABI claim llconform can check: up to the newest
+// ABI it knows.
+func verifiableABI(info KernelInfo) int { return min(info.ABI, landlock.MaxABI) }
+
+// EffectiveABI is the run's effective ABI, nil when suites/abi did not report what the
+// kernel accepts.
+func EffectiveABI(r *Run) *int {
+	e := Effective(r, EvaluateFeatures(r))
+	if e == nil {
+		return nil
+	}
+	return &e.ABI
+}
+
+// stepOutcomes says what became of the features of ABI step n, grouped by outcome and
+// detail so that a step whose specs were all filtered out reads as one line.
+func stepOutcomes(features []FeatureResult, n int) string {
+	type group struct {
+		why   string
+		names []string
+	}
+	var groups []group
+	for _, f := range features {
+		if f.ABI != n || f.Erratum > 0 || strings.HasPrefix(f.Feature, "abi.") {
+			continue
+		}
+		why := string(f.Outcome)
+		if f.Detail != "" {
+			why += " (" + f.Detail + ")"
+		}
+		i := slices.IndexFunc(groups, func(g group) bool { return g.why == why })
+		if i < 0 {
+			groups = append(groups, group{why: why})
+			i = len(groups) - 1
+		}
+		groups[i].names = append(groups[i].names, f.Feature)
+	}
+	if len(groups) == 0 {
+		return "no spec of this ABI ran"
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		names := g.names[0]
+		if len(g.names) > 1 {
+			names += fmt.Sprintf(" and %d more", len(g.names)-1)
+		}
+		parts[i] = names + " " + g.why
+	}
+	return strings.Join(parts, ", ")
+}
+
+// effectiveCheck compares the claimed ABI (capped at the newest llconform knows; above it,
+// known-claims speaks) with the effective one. Behaviour that contradicts the claim is a
+// mismatch; a step that nothing showed enforced leaves the claim unverified.
+func effectiveCheck(claimed int, e *EffectiveResult) Check {
+	want := verifiableABI(KernelInfo{ABI: claimed})
+	c := Check{Name: "effective-abi"}
+	switch {
+	case e.ABI != want:
+		why := fmt.Sprintf("it accepts the uAPI of ABI %d", e.Accepted)
+		if e.Accepted < want {
+			why += " only (see abi.effective)"
+		}
+		if e.Broken != nil && e.ABI < e.Accepted {
+			why = fmt.Sprintf("%s (ABI %d) is accepted but %s (%s)", e.Broken.Feature, e.Broken.ABI, e.Broken.Outcome, e.Broken.Detail)
+		}
+		c.Message = fmt.Sprintf("kernel claims ABI %d, behaves as ABI %d: %s", claimed, e.ABI, why)
+	case len(e.Unshown) > 0:
+		c.Unverified = true
+		c.Message = fmt.Sprintf("kernel claims ABI %d; no passing spec saw ABI step %s enforced: %s",
+			claimed, formatInts(e.Unshown), strings.Join(e.unshownWhy, "; "))
+	default:
+		c.OK = true
+		c.Message = fmt.Sprintf("kernel claims ABI %d and behaves as ABI %d: every step accepted and seen enforced", claimed, e.ABI)
+	}
+	return c
 }
 
 // Conclusion is a run's overall verdict, one word for the matrix.
@@ -349,7 +544,8 @@ const (
 	ConclusionFail       Conclusion = "FAIL"        // a spec failed or a feature is broken
 	ConclusionMismatch   Conclusion = "MISMATCH"    // the kernel's claims differ from expectations or behaviour
 	ConclusionInfra      Conclusion = "INFRA"       // something could not be tested
-	ConclusionNoLandlock Conclusion = "NO-LANDLOCK" // all passed on a kernel without Landlock
+	ConclusionNoLandlock Conclusion = "NO-LANDLOCK" // no Landlock: nothing of it could be tested
+	ConclusionUnverified Conclusion = "UNVERIFIED"  // all passed, but a claim could not be verified
 	ConclusionPass       Conclusion = "PASS"
 )
 
@@ -378,9 +574,13 @@ func Conclude(r *Run) Conclusion {
 	// Expectations are about what the kernel claims; when the machinery failed before any
 	// suite could ask, nothing was claimed and the run is an infrastructure error, not a
 	// mismatch.
+	unverified := false
 	if r.Info != nil || !infra {
 		for _, c := range CheckExpect(r) {
-			if !c.OK {
+			switch {
+			case c.Unverified:
+				unverified = true
+			case !c.OK:
 				return ConclusionMismatch
 			}
 		}
@@ -390,30 +590,44 @@ func Conclude(r *Run) Conclusion {
 		return ConclusionInfra
 	case r.Info != nil && r.Info.Status != StatusAvailable:
 		return ConclusionNoLandlock
+	case unverified:
+		return ConclusionUnverified
 	}
 	return ConclusionPass
 }
 
 // Exit statuses for ExitCode.
 const (
-	ExitPass  = 0
-	ExitFail  = 1 // a spec failed, a feature is broken or an expectation mismatched
-	ExitInfra = 2 // no failure, but something could not be tested: worth a retry
+	ExitPass       = 0
+	ExitFail       = 1 // a spec failed, a feature is broken or an expectation mismatched
+	ExitInfra      = 2 // no failure, but something could not be tested: worth a retry
+	ExitUnverified = 3 // no failure, but a claim could not be verified or nothing was tested
 )
 
-// ExitCode is the process exit status a result gates CI with. A result with no run is
-// ExitInfra: it proves nothing.
+// ExitCode is the process exit status a result gates CI with: the most serious of its runs'
+// (fail, then infrastructure, then unverified). A result with no run is ExitInfra: it proves
+// nothing. A kernel without Landlock passes only where its expectation says so; an
+// unverified claim passes only where the run accepts it (Run.AcceptUnverified).
 func ExitCode(res *Result) int {
 	if len(res.Runs) == 0 {
 		return ExitInfra
 	}
 	code := ExitPass
 	for i := range res.Runs {
-		switch Conclude(&res.Runs[i]) {
+		r := &res.Runs[i]
+		switch Conclude(r) {
 		case ConclusionFail, ConclusionMismatch:
 			return ExitFail
 		case ConclusionInfra:
 			code = ExitInfra
+		case ConclusionNoLandlock:
+			if (r.Expect == nil || r.Expect.ABI == nil) && code == ExitPass {
+				code = ExitUnverified
+			}
+		case ConclusionUnverified:
+			if !r.AcceptUnverified && code == ExitPass {
+				code = ExitUnverified
+			}
 		}
 	}
 	return code

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -172,28 +174,30 @@ func TestCheckExpect(t *testing.T) {
 	}{
 		{"nothing to check", Run{Info: info}, nil},
 		{"abi mismatch", Run{Info: info, Expect: &Expect{ABI: intp(5)}},
-			[]Check{{"abi", false, "expected ABI 5, kernel claims 4"}}},
+			[]Check{{Name: "abi", OK: false, Message: "expected ABI 5, kernel claims 4"}}},
 		{"abi and errata match", Run{Info: info, Expect: &Expect{ABI: intp(4), Errata: []int{3, 1, 2}}},
-			[]Check{{"abi", true, "ABI 4, as expected"}, {"errata", true, "errata 0b0111 [1 2 3], as expected"}}},
+			[]Check{{Name: "abi", OK: true, Message: "ABI 4, as expected"}, {Name: "errata", OK: true, Message: "errata 0b0111 [1 2 3], as expected"}}},
 		{"errata mismatch", Run{Info: info, Expect: &Expect{Errata: []int{1}}},
-			[]Check{{"errata", false, "expected errata [1], kernel claims 0b0111 [1 2 3]"}}},
+			[]Check{{Name: "errata", OK: false, Message: "expected errata [1], kernel claims 0b0111 [1 2 3]"}}},
 		{"errata expected none", Run{Info: info, Expect: &Expect{Errata: []int{}}},
-			[]Check{{"errata", false, "expected errata [], kernel claims 0b0111 [1 2 3]"}}},
+			[]Check{{Name: "errata", OK: false, Message: "expected errata [], kernel claims 0b0111 [1 2 3]"}}},
 		{"no errata query", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 2}, Expect: &Expect{Errata: []int{1}}},
-			[]Check{{"errata", false, "expected errata [1], kernel rejects the errata query"}}},
+			[]Check{{Name: "errata", OK: false, Message: "expected errata [1], kernel rejects the errata query"}}},
 		{"no errata query, none expected", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 2}, Expect: &Expect{Errata: []int{}}},
-			[]Check{{"errata", true, "no errata, as expected (the kernel rejects the errata query)"}}},
+			[]Check{{Name: "errata", OK: true, Message: "no errata, as expected (the kernel rejects the errata query)"}}},
 		{"landlock missing", Run{Info: &KernelInfo{Status: StatusNotBuilt}, Expect: &Expect{ABI: intp(1)}},
-			[]Check{{"abi", false, "expected ABI 1, Landlock is not-built on the kernel"}}},
+			[]Check{{Name: "abi", OK: false, Message: "expected ABI 1, Landlock is not-built on the kernel"}}},
 		{"landlock missing as expected", Run{Info: &KernelInfo{Status: StatusDisabled}, Expect: &Expect{ABI: intp(0)}},
-			[]Check{{"abi", true, "Landlock unavailable (disabled), as expected"}}},
-		{"no kernel info", Run{Expect: &Expect{ABI: intp(5), Errata: []int{1}}, EffectiveABI: intp(5)},
-			[]Check{{"abi", false, "expected ABI 5, no suite reported the kernel's ABI"},
-				{"errata", false, "expected errata [1], no suite reported the kernel's errata"}}},
-		{"effective lower", Run{Info: info, EffectiveABI: intp(3)},
-			[]Check{{"effective-abi", false, "kernel claims ABI 4, behaves as ABI 3"}}},
-		{"effective equal", Run{Info: info, EffectiveABI: intp(4)},
-			[]Check{{"effective-abi", true, "kernel claims ABI 4 and behaves as ABI 4"}}},
+			[]Check{{Name: "abi", OK: true, Message: "Landlock unavailable (disabled), as expected"}}},
+		{"no kernel info", Run{Expect: &Expect{ABI: intp(5), Errata: []int{1}}, AcceptedABI: intp(5)},
+			[]Check{{Name: "abi", OK: false, Message: "expected ABI 5, no suite reported the kernel's ABI"},
+				{Name: "errata", OK: false, Message: "expected errata [1], no suite reported the kernel's errata"}}},
+		{"landlock missing, nothing expected", Run{Info: &KernelInfo{Status: StatusNotBuilt}},
+			[]Check{{Name: "landlock", Unverified: true, Message: "Landlock is not-built on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)"}}},
+		{"ABI above the newest known", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 12, Errata: 0b1111, ErrataQuery: true}},
+			[]Check{{Name: "known-claims", Unverified: true, Message: "the kernel claims ABI 12: what ABI 12-12 add is not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
+		{"unknown errata bit", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 11, Errata: 0b11110, ErrataQuery: true}},
+			[]Check{{Name: "known-claims", Unverified: true, Message: "errata bitmask 0b11110 sets bit 4 (erratum 5): that fix is not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +222,12 @@ func TestConcludeAndExitCode(t *testing.T) {
 	noSuites := &Run{Kernel: Kernel{Name: "k"}}
 	noLandlock := runOf(0, 0, spec("a", "fs.x", 1, 0, Passed))
 	noLandlock.Info.Status = StatusNotBuilt
+	noLandlock.Expect = &Expect{ABI: intp(0)}
+	noLandlockUnexpected := runOf(0, 0, spec("a", "fs.x", 1, 0, Passed))
+	noLandlockUnexpected.Info.Status = StatusDisabled
+	unverified := runOf(12, 0, spec("a", "fs.x", 1, 0, Passed))
+	accepted := runOf(12, 0, spec("a", "fs.x", 1, 0, Passed))
+	accepted.AcceptUnverified = true
 	failAndInfra := runOf(6, 0, spec("a", "fs.x", 1, 0, Failed), spec("b", "fs.y", 1, 0, InfraState))
 
 	tests := []struct {
@@ -234,6 +244,9 @@ func TestConcludeAndExitCode(t *testing.T) {
 		{"infra suite", infraSuite, ConclusionInfra},
 		{"no suites", noSuites, ConclusionInfra},
 		{"no landlock", noLandlock, ConclusionNoLandlock},
+		{"no landlock, not expected", noLandlockUnexpected, ConclusionNoLandlock},
+		{"unverified claim", unverified, ConclusionUnverified},
+		{"unverified claim accepted", accepted, ConclusionUnverified},
 		{"fail outranks infra", failAndInfra, ConclusionFail},
 	}
 	for _, tt := range tests {
@@ -264,6 +277,21 @@ func TestConcludeAndExitCode(t *testing.T) {
 	if got := exit(); got != ExitInfra {
 		t.Errorf("empty result: %d", got)
 	}
+	if got := exit(pass, noLandlockUnexpected); got != ExitUnverified {
+		t.Errorf("no Landlock without expect abi 0: %d, want %d", got, ExitUnverified)
+	}
+	if got := exit(pass, unverified); got != ExitUnverified {
+		t.Errorf("unverified claim: %d, want %d", got, ExitUnverified)
+	}
+	if got := exit(pass, accepted); got != ExitPass {
+		t.Errorf("unverified claim, accepted: %d, want %d", got, ExitPass)
+	}
+	if got := exit(unverified, infraSuite); got != ExitInfra {
+		t.Errorf("infra outranks unverified: %d", got)
+	}
+	if got := exit(unverified, fail); got != ExitFail {
+		t.Errorf("fail outranks unverified: %d", got)
+	}
 }
 
 func TestAddSuite(t *testing.T) {
@@ -274,11 +302,11 @@ func TestAddSuite(t *testing.T) {
 	}
 	other := k
 	other.Error = "different errno text is fine"
-	if err := r.AddSuite(Suite{Name: "abi", Kernel: &other, EffectiveABI: intp(2)}); err != nil {
+	if err := r.AddSuite(Suite{Name: "abi", Kernel: &other, AcceptedABI: intp(2)}); err != nil {
 		t.Fatal(err)
 	}
-	if r.Info == nil || *r.Info != k || r.EffectiveABI == nil || *r.EffectiveABI != 2 {
-		t.Errorf("Info = %+v, EffectiveABI = %v", r.Info, r.EffectiveABI)
+	if r.Info == nil || *r.Info != k || r.AcceptedABI == nil || *r.AcceptedABI != 2 {
+		t.Errorf("Info = %+v, AcceptedABI = %v", r.Info, r.AcceptedABI)
 	}
 	if err := r.AddSuite(Suite{Name: "fs"}); err == nil || !strings.Contains(err.Error(), "added twice") {
 		t.Errorf("duplicate suite: err = %v", err)
@@ -325,5 +353,112 @@ func TestInfraBeforeAnyClaimIsNotAMismatch(t *testing.T) {
 	r.Suites = []Suite{{Name: "abi", Counts: Counts{Passed: 1}}}
 	if got := Conclude(&r); got != ConclusionMismatch {
 		t.Errorf("Conclude of a kernel that ran but reported nothing = %s, want MISMATCH", got)
+	}
+}
+
+// enforced is a passing spec that saw a feature of abi enforced.
+func enforced(id, feature string, abi int) Spec {
+	return spec(id, feature, abi, 0, Passed, Verdict{Feature: feature, ABI: abi, Outcome: Works, Enforced: true})
+}
+
+// abiRun is a run on a kernel claiming abi, accepting accepted, with a spec that saw each
+// step of steps enforced, plus extra specs.
+func abiRun(abi, accepted int, steps []int, extra ...Spec) *Run {
+	var specs []Spec
+	for _, n := range steps {
+		specs = append(specs, enforced(fmt.Sprintf("step%d", n), fmt.Sprintf("f.step%d", n), n))
+	}
+	r := runOf(abi, 0, append(specs, extra...)...)
+	r.AcceptedABI = intp(accepted)
+	return r
+}
+
+func TestEffectiveABI(t *testing.T) {
+	all := func(n int) []int {
+		var s []int
+		for i := 1; i <= n; i++ {
+			s = append(s, i)
+		}
+		return s
+	}
+	known := spec("nnp", "restrict_self.no_new_privs", 11, 0, Failed)
+	known.Known = &Known{Reason: "backport pending"}
+	tests := []struct {
+		name    string
+		run     *Run
+		abi     int
+		unshown []int
+		check   Check
+	}{
+		{"every step enforced", abiRun(11, 11, all(11)), 11, nil,
+			Check{Name: "effective-abi", OK: true, Message: "kernel claims ABI 11 and behaves as ABI 11: every step accepted and seen enforced"}},
+		{"accepted but not enforced caps the ABI", abiRun(11, 11, all(11), spec("tcp", "net.connect_tcp", 4, 0, Failed)), 3, nil,
+			Check{Name: "effective-abi", Message: "kernel claims ABI 11, behaves as ABI 3: net.connect_tcp (ABI 4) is accepted but broken (failed: tcp)"}},
+		{"a known issue does not cap", abiRun(11, 11, all(11), known), 11, nil,
+			Check{Name: "effective-abi", OK: true, Message: "kernel claims ABI 11 and behaves as ABI 11: every step accepted and seen enforced"}},
+		{"an erratum does not cap", abiRun(7, 7, all(7), spec("e4", "fs.whiteout", 1, 4, Failed)), 7, nil,
+			Check{Name: "effective-abi", OK: true, Message: "kernel claims ABI 7 and behaves as ABI 7: every step accepted and seen enforced"}},
+		{"a step nobody saw is unverified", abiRun(8, 8, []int{1, 2, 3, 4, 5, 6, 8},
+			spec("log", "restrict_self.log_new_exec_on", 7, 0, Skipped)), 8, []int{7},
+			Check{Name: "effective-abi", Unverified: true, Message: "kernel claims ABI 8; no passing spec saw ABI step [7] enforced: ABI 7: restrict_self.log_new_exec_on not-applicable (needs root)"}},
+		{"an enforced verdict of a failed spec does not count", abiRun(2, 2, []int{1},
+			spec("refer", "fs.refer", 2, 0, Failed, Verdict{Feature: "fs.refer", ABI: 2, Outcome: Works, Enforced: true})), 1, nil,
+			Check{Name: "effective-abi", Message: "kernel claims ABI 2, behaves as ABI 1: fs.refer (ABI 2) is accepted but broken (failed: refer)"}},
+		{"accepting less than claimed", abiRun(6, 5, all(6)), 5, nil,
+			Check{Name: "effective-abi", Message: "kernel claims ABI 6, behaves as ABI 5: it accepts the uAPI of ABI 5 only (see abi.effective)"}},
+		{"accepting more than claimed", abiRun(6, 7, all(7)), 7, nil,
+			Check{Name: "effective-abi", Message: "kernel claims ABI 6, behaves as ABI 7: it accepts the uAPI of ABI 7"}},
+		{"above the newest known ABI, the known part is checked", abiRun(12, 11, all(11)), 11, nil,
+			Check{Name: "effective-abi", OK: true, Message: "kernel claims ABI 12 and behaves as ABI 11: every step accepted and seen enforced"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := Effective(tt.run, EvaluateFeatures(tt.run))
+			if e == nil {
+				t.Fatal("no effective ABI")
+			}
+			if e.ABI != tt.abi || !reflect.DeepEqual(e.Unshown, tt.unshown) {
+				t.Errorf("effective ABI %d, unshown %v; want %d, %v", e.ABI, e.Unshown, tt.abi, tt.unshown)
+			}
+			checks := CheckExpect(tt.run)
+			i := slices.IndexFunc(checks, func(c Check) bool { return c.Name == "effective-abi" })
+			if i < 0 || checks[i] != tt.check {
+				t.Errorf("checks = %+v\nwant effective-abi %+v", checks, tt.check)
+			}
+		})
+	}
+	if Effective(runOf(7, 0), nil) != nil {
+		t.Error("an effective ABI without suites/abi's accepted ABI")
+	}
+}
+
+// The errata bitmask must equal the behaviour both ways where the kernel answers the query;
+// without the query, what was seen is reported only.
+func TestErratumOutcomes(t *testing.T) {
+	verdict := func(o Outcome) Verdict { return Verdict{Feature: "net.tcp", ABI: 4, Erratum: 1, Outcome: o} }
+	noQuery := func(r *Run) *Run { r.Info.ErrataQuery = false; r.Info.Errata = 0; return r }
+	tests := []struct {
+		name string
+		run  *Run
+		want Outcome
+		fail bool
+	}{
+		{"fixed as advertised", runOf(6, 0b1, spec("e1", "net.tcp", 4, 1, Passed, verdict(ErratumFixed))), ErratumFixed, false},
+		{"not fixed, not advertised", runOf(6, 0, spec("e1", "net.tcp", 4, 1, Passed, verdict(ErratumNotFixedAdvertised))), ErratumNotFixedAdvertised, false},
+		{"advertised, not fixed", runOf(6, 0b1, spec("e1", "net.tcp", 4, 1, Failed, verdict(ErratumAdvertisedNotFixed))), ErratumAdvertisedNotFixed, true},
+		{"fixed, not advertised", runOf(6, 0b110, spec("e1", "net.tcp", 4, 1, Failed, verdict(ErratumFixedNotAdvertised))), ErratumFixedNotAdvertised, true},
+		{"fixed, no errata query", noQuery(runOf(6, 0, spec("e1", "net.tcp", 4, 1, Passed, verdict(ErratumFixedNoQuery)))), ErratumFixedNoQuery, false},
+		{"an old file's fixed-not-advertised without a query", noQuery(runOf(6, 0, spec("e1", "net.tcp", 4, 1, Passed, verdict(ErratumFixedNotAdvertised)))), ErratumFixedNoQuery, false},
+		{"neither", runOf(6, 0b1, spec("e1", "net.tcp", 4, 1, Failed, verdict(Broken))), ErratumAdvertisedNotFixed, true},
+		{"neither, not advertised", runOf(6, 0, spec("e1", "net.tcp", 4, 1, Failed, verdict(Broken))), Broken, true},
+	}
+	for _, tt := range tests {
+		fs := EvaluateFeatures(tt.run)
+		if len(fs) != 1 || fs[0].Outcome != tt.want || fs[0].Fails() != tt.fail {
+			t.Errorf("%s: features %+v, want %s failing=%v", tt.name, fs, tt.want, tt.fail)
+		}
+		if c := Conclude(tt.run); (c == ConclusionFail) != tt.fail {
+			t.Errorf("%s: Conclude = %s", tt.name, c)
+		}
 	}
 }

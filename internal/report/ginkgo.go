@@ -62,7 +62,7 @@ func ImportGinkgo(data []byte, name string) (Suite, error) {
 		if n := seen[sp.ID]; n > 1 {
 			sp.ID = fmt.Sprintf("%s #%d", sp.ID, n)
 		}
-		if err := s.takeEffectiveABI(sr); err != nil {
+		if err := s.takeAcceptedABI(sr); err != nil {
 			return Suite{}, err
 		}
 		s.Specs = append(s.Specs, sp)
@@ -102,7 +102,7 @@ func (s *Suite) takeSuiteNode(sr types.SpecReport, suiteSkip *string) error {
 		}
 		s.Kernel = &k
 	}
-	if err := s.takeEffectiveABI(sr); err != nil {
+	if err := s.takeAcceptedABI(sr); err != nil {
 		return err
 	}
 	switch {
@@ -117,16 +117,16 @@ func (s *Suite) takeSuiteNode(sr types.SpecReport, suiteSkip *string) error {
 	return nil
 }
 
-func (s *Suite) takeEffectiveABI(sr types.SpecReport) error {
+func (s *Suite) takeAcceptedABI(sr types.SpecReport) error {
 	for _, e := range sr.ReportEntries {
-		if e.Name != EntryEffectiveABI {
+		if e.Name != EntryAcceptedABI {
 			continue
 		}
 		var abi int
 		if err := decodeEntry(e, &abi); err != nil {
 			return fmt.Errorf("suite %s: %w", s.Name, err)
 		}
-		s.EffectiveABI = &abi
+		s.AcceptedABI = &abi
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func specialFailure(reasons []string) *InfraError {
 func knownOutcome(o Outcome) bool {
 	switch o {
 	case Works, Absent, Broken, ErratumFixed, ErratumNotFixedAdvertised,
-		ErratumFixedNotAdvertised, ErratumAdvertisedNotFixed, NotApplicable:
+		ErratumFixedNotAdvertised, ErratumFixedNoQuery, ErratumAdvertisedNotFixed, NotApplicable:
 		return true
 	}
 	return false

@@ -68,8 +68,8 @@ func TestImportGinkgoMixed(t *testing.T) {
 	if !reflect.DeepEqual(s.Kernel, wantKernel) {
 		t.Errorf("Kernel = %+v, want %+v", s.Kernel, wantKernel)
 	}
-	if s.EffectiveABI == nil || *s.EffectiveABI != 6 {
-		t.Errorf("EffectiveABI = %v, want 6", s.EffectiveABI)
+	if s.AcceptedABI == nil || *s.AcceptedABI != 6 {
+		t.Errorf("EffectiveABI = %v, want 6", s.AcceptedABI)
 	}
 	if s.Infra != nil {
 		t.Errorf("Infra = %+v, want nil", s.Infra)
@@ -263,7 +263,7 @@ func TestImportGinkgoEntries(t *testing.T) {
 	}{
 		{"foreign struct", nil, entry(EntryVerdict, struct{ Verdict string }{"ok"}), "unknown field"},
 		{"unknown outcome", nil, entry(EntryVerdict, Verdict{Feature: "fs.x", Outcome: "great"}), `unknown outcome "great"`},
-		{"effective ABI not a number", nil, entry(EntryEffectiveABI, "six"), EntryEffectiveABI},
+		{"accepted ABI not a number", nil, entry(EntryAcceptedABI, "six"), EntryAcceptedABI},
 		{"bad abi label", []string{"abi:three"}, entry("other", 1), `label "abi:three"`},
 	}
 	for _, tt := range bad {

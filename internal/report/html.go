@@ -167,11 +167,11 @@ func outcomeClass(f FeatureResult) string {
 		return "o-works"
 	case Absent:
 		return "o-absent"
-	case Broken, ErratumAdvertisedNotFixed:
+	case Broken, ErratumAdvertisedNotFixed, ErratumFixedNotAdvertised:
 		return "o-broken"
 	case ErratumNotFixedAdvertised:
 		return "o-notfixed"
-	case ErratumFixedNotAdvertised:
+	case ErratumFixedNoQuery:
 		return "o-unadvertised"
 	case NotApplicable:
 		return "o-na"
@@ -196,6 +196,8 @@ func buildPage(res *Result, opts HTMLOptions) (*htmlPage, error) {
 		p.Verdict, p.VerdictClass = "pass: every kernel conforms", conclusionClass(ConclusionPass)
 	case ExitFail:
 		p.Verdict, p.VerdictClass = "fail: a kernel failed or mismatched its expectations", conclusionClass(ConclusionFail)
+	case ExitUnverified:
+		p.Verdict, p.VerdictClass = "unverified: a kernel's claim could not be checked, or nothing was tested", conclusionClass(ConclusionUnverified)
 	default:
 		p.Verdict, p.VerdictClass = "incomplete: something could not be tested", conclusionClass(ConclusionInfra)
 	}
@@ -340,9 +342,9 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 			k.ABI = string(r.Info.Status)
 		}
 	}
-	if r.EffectiveABI != nil {
-		k.Effective = fmt.Sprint(*r.EffectiveABI)
-		k.ABIMismatch = r.Info != nil && *r.EffectiveABI != r.Info.ABI
+	if eff := EffectiveABI(r); eff != nil {
+		k.Effective = fmt.Sprint(*eff)
+		k.ABIMismatch = r.Info != nil && *eff != verifiableABI(*r.Info)
 	}
 	if r.Infra != nil {
 		k.ConsoleLog = linkPath(r.Infra.ConsoleLog, dir)

@@ -18,6 +18,7 @@ func Encode(w io.Writer, res *Result) error {
 	for i, r := range res.Runs {
 		r.Checks = CheckExpect(&r)
 		r.Features = EvaluateFeatures(&r)
+		r.EffectiveABI = EffectiveABI(&r)
 		out.Runs[i] = r
 	}
 	enc := json.NewEncoder(w)
@@ -53,6 +54,13 @@ func Decode(r io.Reader) (*Result, error) {
 	var res Result
 	if err := json.Unmarshal(data, &res); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
+	}
+	for i := range res.Runs {
+		// Files written before accepted_abi existed kept the accepted ABI in effective_abi.
+		if r := &res.Runs[i]; r.AcceptedABI == nil && r.EffectiveABI != nil {
+			abi := *r.EffectiveABI
+			r.AcceptedABI = &abi
+		}
 	}
 	return &res, nil
 }
@@ -96,7 +104,8 @@ func Merge(results ...*Result) (*Result, error) {
 // sameRun compares runs by their JSON form, which ignores what JSON does not keep (monotonic
 // clock readings, time zones' pointer identity) and the derived fields.
 func sameRun(a, b Run) (bool, error) {
-	a.Checks, a.Features, b.Checks, b.Features = nil, nil, nil, nil
+	a.Checks, a.Features, a.EffectiveABI = nil, nil, nil
+	b.Checks, b.Features, b.EffectiveABI = nil, nil, nil
 	ja, err := json.Marshal(a)
 	if err != nil {
 		return false, err

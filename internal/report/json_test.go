@@ -93,6 +93,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	for i := range want.Runs {
 		want.Runs[i].Checks = CheckExpect(&want.Runs[i])
 		want.Runs[i].Features = EvaluateFeatures(&want.Runs[i])
+		want.Runs[i].EffectiveABI = EffectiveABI(&want.Runs[i])
 	}
 	if !reflect.DeepEqual(got, &want) {
 		t.Errorf("round trip differs\ngot  %+v\nwant %+v", got, &want)

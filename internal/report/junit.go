@@ -80,7 +80,10 @@ func WriteJUnit(w io.Writer, res *Result) error {
 			js := junitSuite{Name: r.Kernel.Name + "/expectations", Time: seconds(0), Properties: props}
 			for _, c := range checks {
 				jc := junitCase{Classname: "expectations", Name: c.Name, Time: seconds(0)}
-				if !c.OK {
+				switch {
+				case c.Unverified:
+					jc.Failure = &junitProblem{Message: c.Message, Type: "unverified", Body: c.Message}
+				case !c.OK:
 					jc.Failure = &junitProblem{Message: c.Message, Type: "mismatch", Body: c.Message}
 				}
 				js.add(jc)
@@ -179,8 +182,8 @@ func kernelProperties(r *Run) []junitProperty {
 		add("landlock.abi", fmt.Sprint(r.Info.ABI))
 		add("landlock.errata", FormatErrata(*r.Info))
 	}
-	if r.EffectiveABI != nil {
-		add("landlock.effective_abi", fmt.Sprint(*r.EffectiveABI))
+	if eff := EffectiveABI(r); eff != nil {
+		add("landlock.effective_abi", fmt.Sprint(*eff))
 	}
 	return props
 }

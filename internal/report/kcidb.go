@@ -220,8 +220,8 @@ func buildMisc(r *Run) map[string]any {
 			m["errata_bitmask"] = ErrataBits(i.Errata)
 		}
 	}
-	if r.EffectiveABI != nil {
-		m["effective_abi"] = *r.EffectiveABI
+	if eff := EffectiveABI(r); eff != nil {
+		m["effective_abi"] = *eff
 	}
 	if e := r.Expect; e != nil {
 		exp := map[string]any{}

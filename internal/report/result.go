@@ -39,9 +39,16 @@ type Run struct {
 	// Info is what the suites probed on the kernel itself; nil when no suite reported it
 	// (the kernel did not boot, every suite lost its report).
 	Info *KernelInfo `json:"info,omitempty"`
-	// EffectiveABI is the ABI computed from behaviour alone by suites/abi; nil when that suite
-	// did not run or did not report it.
+	// AcceptedABI is the highest ABI whose every uAPI element the kernel accepts, probed by
+	// suites/abi; nil when that suite did not run or did not report it.
+	AcceptedABI *int `json:"accepted_abi,omitempty"`
+	// EffectiveABI is the ABI the kernel behaves as (see EffectiveABI); derived like Checks,
+	// written for readers of the file, recomputed (never trusted) by this package.
 	EffectiveABI *int `json:"effective_abi,omitempty"`
+	// AcceptUnverified records that the user accepted claims llconform cannot verify (an ABI
+	// or errata bit it does not know, an ABI step no spec showed enforced): such a run ends
+	// UNVERIFIED with exit status 0 instead of ExitUnverified.
+	AcceptUnverified bool `json:"accept_unverified,omitempty"`
 	// Expect is what the kernel must provide (kernels.yaml `expect:`); nil when not gated.
 	Expect *Expect `json:"expect,omitempty"`
 	// Checks are the expectation checks; derived from the fields above, written for readers
@@ -97,9 +104,13 @@ type Expect struct {
 
 // Check is one comparison of what a kernel claims with what it should claim.
 type Check struct {
-	// Name is "abi", "errata" or "effective-abi".
+	// Name is "abi", "errata", "effective-abi", "known-claims", "landlock" or
+	// "kernel-health".
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
+	// Unverified marks a check that could not be decided either way: a claim llconform
+	// cannot verify. It is not OK, and it is not a mismatch either (see Conclude).
+	Unverified bool `json:"unverified,omitempty"`
 	// Message says what was compared, e.g. "expected ABI 5, kernel claims 4".
 	Message string `json:"message"`
 }
@@ -149,8 +160,8 @@ type Suite struct {
 	Output string `json:"output,omitempty"`
 	// Kernel is the KernelInfo this suite attached (EntryKernel); the Run's Info is taken from it.
 	Kernel *KernelInfo `json:"kernel,omitempty"`
-	// EffectiveABI is the EntryEffectiveABI value this suite attached, if any.
-	EffectiveABI *int `json:"effective_abi,omitempty"`
+	// AcceptedABI is the EntryAcceptedABI value this suite attached, if any.
+	AcceptedABI *int `json:"accepted_abi,omitempty"`
 	// Infra is a failure of the suite as a whole: its BeforeSuite failed, it hung, its report
 	// is missing or truncated.
 	Infra *InfraError `json:"infra,omitempty"`
@@ -272,7 +283,7 @@ func (s *Suite) count() {
 	}
 }
 
-// AddSuite appends s to the run and takes the kernel information and effective ABI it
+// AddSuite appends s to the run and takes the kernel information and accepted ABI it
 // carries. Two suites of one run reporting different kernels is an error: they cannot both
 // have run on this kernel.
 func (r *Run) AddSuite(s Suite) error {
@@ -291,9 +302,9 @@ func (r *Run) AddSuite(s Suite) error {
 			r.Info = &info
 		}
 	}
-	if s.EffectiveABI != nil {
-		abi := *s.EffectiveABI
-		r.EffectiveABI = &abi
+	if s.AcceptedABI != nil {
+		abi := *s.AcceptedABI
+		r.AcceptedABI = &abi
 	}
 	r.Suites = append(r.Suites, s)
 	return nil

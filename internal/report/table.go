@@ -63,12 +63,15 @@ func WriteSummary(w io.Writer, r *Run) error {
 	} else {
 		t.row("Landlock:", "unknown: no suite reported the kernel")
 	}
-	if r.EffectiveABI != nil {
-		t.row("Effective ABI:", fmt.Sprint(*r.EffectiveABI))
+	if eff := EffectiveABI(r); eff != nil {
+		t.row("Effective ABI:", fmt.Sprint(*eff))
 	}
 	for _, c := range CheckExpect(r) {
 		mark := "ok"
-		if !c.OK {
+		switch {
+		case c.Unverified:
+			mark = "UNVERIFIED"
+		case !c.OK:
 			mark = "MISMATCH"
 		}
 		t.row("Check "+c.Name+":", mark, c.Message)
@@ -166,7 +169,54 @@ func WriteMatrix(w io.Writer, res *Result) error {
 	for _, n := range AllNotices(res) {
 		t.line("%s", n)
 	}
+	for i := range res.Runs {
+		writeWhy(t, &res.Runs[i])
+	}
 	return t.writeTo(w)
+}
+
+// maxWhySpecs bounds the failed specs listed per kernel under the matrix; the summary,
+// result.json and the HTML report have them all.
+const maxWhySpecs = 5
+
+// writeWhy says, under the matrix, why a kernel did not pass: the checks that mismatched or
+// could not be verified, and the first lines of its failed specs.
+func writeWhy(t *table, r *Run) {
+	if c := Conclude(r); c == ConclusionPass || c == ConclusionInfra && r.Infra != nil {
+		return
+	}
+	var lines []string
+	for _, c := range CheckExpect(r) {
+		switch {
+		case c.Unverified:
+			lines = append(lines, "unverified "+c.Name+": "+c.Message)
+		case !c.OK:
+			lines = append(lines, "mismatch "+c.Name+": "+c.Message)
+		}
+	}
+	var failed []string
+	for _, s := range r.Suites {
+		for _, sp := range s.Specs {
+			if sp.State == Failed && sp.Known == nil {
+				msg := ""
+				if sp.Failure != nil {
+					msg = ": " + firstLine(sp.Failure.Message)
+				}
+				failed = append(failed, "failed "+sp.ID+msg)
+			}
+		}
+	}
+	if len(failed) > maxWhySpecs {
+		failed = append(failed[:maxWhySpecs], fmt.Sprintf("and %d more failed specs", len(failed)-maxWhySpecs))
+	}
+	lines = append(lines, failed...)
+	if len(lines) == 0 {
+		return
+	}
+	t.line("\n%s:", r.Kernel.Name)
+	for _, l := range lines {
+		t.line("  %s", l)
+	}
 }
 
 func abiCell(r *Run) string {
@@ -175,8 +225,9 @@ func abiCell(r *Run) string {
 		return "?"
 	case r.Info.Status != StatusAvailable:
 		return string(r.Info.Status)
-	case r.EffectiveABI != nil && *r.EffectiveABI != r.Info.ABI:
-		return fmt.Sprintf("%d (behaves %d)", r.Info.ABI, *r.EffectiveABI)
+	}
+	if eff := EffectiveABI(r); eff != nil && *eff != verifiableABI(*r.Info) {
+		return fmt.Sprintf("%d (behaves %d)", r.Info.ABI, *eff)
 	}
 	return fmt.Sprint(r.Info.ABI)
 }
@@ -217,7 +268,7 @@ func suiteCell(r *Run, name string) string {
 }
 
 // featureCodes are the feature table's cells: a trailing "!" marks what fails a run, a "?"
-// a claim that behaviour contradicts harmlessly.
+// an observation with no claim to check it against.
 var featureCodes = []struct {
 	outcome Outcome
 	code    string
@@ -228,7 +279,8 @@ var featureCodes = []struct {
 	{Broken, "B!", "broken"},
 	{ErratumFixed, "F", "erratum fixed, as advertised"},
 	{ErratumNotFixedAdvertised, "N", "erratum not fixed, as advertised"},
-	{ErratumFixedNotAdvertised, "F?", "erratum fixed but not advertised"},
+	{ErratumFixedNotAdvertised, "U!", "erratum fixed but not advertised (the errata bitmask leaves it out)"},
+	{ErratumFixedNoQuery, "F?", "erratum fixed; the kernel has no errata query to advertise it"},
 	{ErratumAdvertisedNotFixed, "X!", "erratum advertised but not fixed"},
 	{NotApplicable, "NA", "not applicable here (see the skip reason)"},
 	{Unknown, "?", "unknown (infrastructure error)"},

@@ -12,13 +12,23 @@ func TestWriteMatrix(t *testing.T) {
 	if err := WriteMatrix(&buf, sampleResult(t)); err != nil {
 		t.Fatal(err)
 	}
-	want := `KERNEL    ABI        ERRATA    FS         SCOPE              ABI    RESULT
-trixie    6          0b0111    5/1/1 +1i  1/0/5 +2i timeout  -      FAIL
-bookworm  2          0b1100    2/0/0      -                  -      MISMATCH
-bullseye  not-built  no query  -          -                  1/0/0  NO-LANDLOCK
-sid       ?          ?         panic      panic              panic  INFRA
+	want := `KERNEL    ABI            ERRATA    FS         SCOPE              ABI    RESULT
+trixie    6 (behaves 4)  0b0111    5/1/1 +1i  1/0/5 +2i timeout  -      FAIL
+bookworm  2              0b1100    2/0/0      -                  -      MISMATCH
+bullseye  not-built      no query  -          -                  1/0/0  NO-LANDLOCK
+sid       ?              ?         panic      panic              panic  INFRA
 
 suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +Nk for known failures
+
+trixie:
+  mismatch effective-abi: kernel claims ABI 6, behaves as ABI 4: fs.ioctl_dev (ABI 5) is accepted but broken (failed: fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV)
+  failed fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV: ioctl(FIONREAD) on /dev/null: got 0, want EACCES
+
+bookworm:
+  mismatch abi: expected ABI 3, kernel claims 2
+
+bullseye:
+  unverified landlock: Landlock is not-built on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)
 `
 	if buf.String() != want {
 		t.Errorf("matrix:\n%s\nwant:\n%s", buf.String(), want)
@@ -27,7 +37,7 @@ suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +N
 
 func TestWriteSummary(t *testing.T) {
 	res := sampleResult(t)
-	res.Runs[0].EffectiveABI = intp(5)
+	res.Runs[0].AcceptedABI = intp(5)
 	var buf bytes.Buffer
 	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
 		t.Fatal(err)
@@ -38,8 +48,8 @@ func TestWriteSummary(t *testing.T) {
 		"Landlock:             available\n",
 		"ABI:                  6\n",
 		"Errata:               0b0111 [1 2 3]\n",
-		"Effective ABI:        5\n",
-		"Check effective-abi:  MISMATCH  kernel claims ABI 6, behaves as ABI 5\n",
+		"Effective ABI:        4\n",
+		"Check effective-abi:  MISMATCH  kernel claims ABI 6, behaves as ABI 4: fs.ioctl_dev (ABI 5) is accepted but broken (failed: fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV)\n",
 		"SUITE  PASSED  FAILED  SKIPPED  INFRA  DURATION  NOTE\n",
 		"fs     5       1       1        1      1ms",
 		"scope  1       0       5        2      2.003s    timeout: Ginkgo: Suite Timeout Elapsed\n",

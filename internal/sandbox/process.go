@@ -194,6 +194,11 @@ func (pr *Proc) Wait() Result {
 	case resp.Error != "":
 		res.Err = errors.New(resp.Error)
 	}
+	// A helper exits 0 once its result is written: anything else (a crash in the
+	// runtime's exit path, a signal) makes the run suspect, so the harness says so.
+	if waitErr != nil && res.Setup == nil {
+		res.Setup = fmt.Errorf("helper ended abnormally after writing its result: %v (stderr: %q)", waitErr, pr.stderr.String())
+	}
 	return res
 }
 

@@ -173,12 +173,20 @@ func ExpectErrno(res sandbox.Result, want error, what string, args ...any) {
 func ExpectErr(err, want error, what string, args ...any) {
 	ginkgo.GinkgoHelper()
 	desc := fmt.Sprintf(what, args...)
-	if !sameErrno(err, want) {
+	if !IsErrno(err, want) {
 		ginkgo.Fail(fmt.Sprintf("%s: got %s, want %s", desc, ErrnoName(err), ErrnoName(want)))
 	}
 }
 
-func sameErrno(err, want error) bool {
+// SetupFailed reports that a step preparing an action failed. The step's errno is named
+// but not wrapped, so that it can never pass for the errno the action itself is expected
+// to give (a failed open before an ftruncate is not a denied truncation).
+func SetupFailed(what string, err error) error {
+	return fmt.Errorf("set-up step %s failed with %s", what, ErrnoName(err))
+}
+
+// IsErrno reports whether err is want, nil standing for success.
+func IsErrno(err, want error) bool {
 	if want == nil || err == nil {
 		return err == want
 	}
@@ -193,25 +201,62 @@ func Bits(k landlock.Kind, mask uint64) string {
 	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
 }
 
-// ErratumVerdict records what a spec observed of erratum n. Where the kernel advertises the
-// fix, the fixed behaviour must hold: the spec fails otherwise. Where it does not, the spec
-// passes and the verdict says what was seen, fixed or not.
-func ErratumVerdict(n int, fixedObserved bool, detail string) {
+// Seen is what an erratum spec observed: the fixed behaviour, the unfixed one, or neither.
+// Every erratum spec must be able to tell the three apart; "neither" fails whatever the
+// kernel claims, because no version of the kernel behaves that way.
+type Seen int
+
+const (
+	SeenFixed Seen = iota + 1
+	SeenUnfixed
+	SeenNeither
+)
+
+// ErratumVerdict records what a spec observed of erratum n, against the kernel's claim, and
+// fails the spec where they disagree. Where the kernel answers the errata query its bitmask
+// must equal the behaviour both ways: "advertised but not fixed" and "fixed but not
+// advertised" both fail, naming the erratum and its bit (the failing spec names itself).
+// Where the query is unsupported there is no claim to check: the spec passes and the verdict
+// reports what was seen. "Neither" always fails. detail says what was done and seen.
+func ErratumVerdict(n int, seen Seen, detail string) {
 	ginkgo.GinkgoHelper()
+	k := Kernel()
 	e := landlock.ErrataTable[n-1]
-	advertised := Kernel().Fixed(n)
+	advertised := k.Fixed(n)
 	v := report.Verdict{Feature: e.Feature, ABI: e.ABI, Erratum: n, Detail: detail}
+	claim := fmt.Sprintf("errata bitmask %s, bit %d", report.ErrataBits(k.Errata), n-1)
+	var fail string
 	switch {
-	case advertised && !fixedObserved:
+	case seen == SeenNeither:
+		v.Outcome = report.Broken
+		fail = fmt.Sprintf("erratum %d: the kernel behaves like neither the fixed nor the unfixed kernel: %s", n, detail)
+	case advertised && seen == SeenUnfixed:
 		v.Outcome = report.ErratumAdvertisedNotFixed
-		Verdict(v)
-		ginkgo.Fail(fmt.Sprintf("erratum %d advertised but not fixed: %s", n, detail))
+		fail = fmt.Sprintf("erratum %d advertised (%s set) but not fixed: %s", n, claim, detail)
 	case advertised:
 		v.Outcome = report.ErratumFixed
-	case fixedObserved:
+	case seen == SeenFixed && k.ErrataQuery:
 		v.Outcome = report.ErratumFixedNotAdvertised
+		fail = fmt.Sprintf("erratum %d fixed but not advertised (%s clear): %s", n, claim, detail)
+	case seen == SeenFixed:
+		v.Outcome = report.ErratumFixedNoQuery
 	default:
 		v.Outcome = report.ErratumNotFixedAdvertised
 	}
 	Verdict(v)
+	if fail != "" {
+		ginkgo.Fail(fail)
+	}
+}
+
+// EnforcedVerdict records that the spec saw feature (introduced by abi) deny or restrict
+// something only a kernel of that ABI can: the behavioural evidence that the ABI step is
+// enforced, not merely accepted. On a kernel below abi it records the feature as correctly
+// absent, like FeatureVerdict. Call it once the spec's assertions have passed.
+func EnforcedVerdict(feature string, abi int) {
+	if !Supports(abi) {
+		FeatureVerdict(feature, abi)
+		return
+	}
+	Verdict(report.Verdict{Feature: feature, ABI: abi, Outcome: report.Works, Enforced: true})
 }

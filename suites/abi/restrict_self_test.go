@@ -343,8 +343,12 @@ func init() {
 				fd = rs
 			}
 			var errno unix.Errno
-			if err := landlock.RestrictSelf(fd, c.flags); errors.As(err, &errno) {
+			switch err := landlock.RestrictSelf(fd, c.flags); {
+			case errors.As(err, &errno):
 				errnos[i] = int(errno)
+			case err != nil:
+				// Not a syscall's answer: a harness failure, never a success.
+				return nil, fmt.Errorf("restrict_self(%s): %w", c.what, err)
 			}
 		}
 		return json.Marshal(errnos)

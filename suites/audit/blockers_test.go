@@ -85,7 +85,7 @@ func sockOp(typ int, op func(fd int) error) func() error {
 	return func() error {
 		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("socket: %w", err)
+			return spec.SetupFailed("socket(AF_INET)", err)
 		}
 		defer unix.Close(fd)
 		return op(fd)
@@ -172,7 +172,7 @@ var blockerCases = []blockerCase{
 		return func() error {
 				fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 				if err != nil {
-					return fmt.Errorf("open %s: %w", dev, err)
+					return spec.SetupFailed("open "+dev, err)
 				}
 				defer unix.Close(fd)
 				_, err = unix.IoctlGetTermios(fd, unix.TCGETS)
@@ -191,7 +191,7 @@ var blockerCases = []blockerCase{
 		return func() error {
 			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 			if err != nil {
-				return err
+				return spec.SetupFailed("socket(AF_UNIX)", err)
 			}
 			defer unix.Close(fd)
 			return unix.Connect(fd, &unix.SockaddrUnix{Name: p})
@@ -228,7 +228,7 @@ var blockerCases = []blockerCase{
 			return func() error {
 					fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 					if err != nil {
-						return err
+						return spec.SetupFailed("socket(AF_UNIX)", err)
 					}
 					defer unix.Close(fd)
 					return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + name})
@@ -294,7 +294,7 @@ var _ = Describe("ACCESS records", func() {
 				// No deallocation check here: a thread-mode domain lives as long as its
 				// thread, and the Go runtime may keep that thread (it wedges rather than
 				// ends the main thread). The process-mode specs check deallocation.
-				spec.FeatureVerdict(c.featureName(), abi)
+				spec.EnforcedVerdict(c.featureName(), abi)
 			})
 	}
 
@@ -313,7 +313,7 @@ var _ = Describe("ACCESS records", func() {
 		expectAllocated(l, a.Domain, pid)
 		expectAllocatedWithFirstDenial(l, a.Domain)
 		e.waitDeallocated(a.Domain, 1)
-		spec.FeatureVerdict(auditFeature("scope.signal"), 7)
+		spec.EnforcedVerdict(auditFeature("scope.signal"), 7)
 	})
 
 	It("MUST log a ptrace denial with blockers=ptrace and the tracee's opid and ocomm", spec.Feature(auditFeature("ptrace"), 7), spec.Needs("audit", "root"), func() {
@@ -342,7 +342,7 @@ var _ = Describe("ACCESS records", func() {
 		Expect(a.OComm).NotTo(BeNil(), "ocomm= field")
 		Expect(a.OComm.Value).To(Equal(commOf(os.Getpid())), "ocomm= (the tracee runs the test binary)")
 		expectAllocated(l, a.Domain, os.Getpid())
-		spec.FeatureVerdict(auditFeature("ptrace"), 7)
+		spec.EnforcedVerdict(auditFeature("ptrace"), 7)
 	})
 })
 

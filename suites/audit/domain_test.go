@@ -32,7 +32,7 @@ var _ = Describe("DOMAIN records", func() {
 			expectAllocated(l, id, pid)
 			expectAllocatedWithFirstDenial(l, id)
 			e.waitDeallocated(id, 3)
-			spec.FeatureVerdict("audit.domain", 7)
+			spec.EnforcedVerdict("audit.domain", 7)
 		})
 
 	It("MUST NOT log a domain that never denied anything", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), func() {
@@ -84,7 +84,7 @@ var _ = Describe("DOMAIN records", func() {
 			Expect(ours).To(HaveLen(1), "ACCESS records: only the denial made while audit was on\nrecords:\n%s", dump(l))
 			expectAllocated(l, ours[0].Domain, h.p.Pid())
 			e.waitDeallocated(ours[0].Domain, 2)
-			spec.FeatureVerdict("audit.domain", 7)
+			spec.EnforcedVerdict("audit.domain", 7)
 		})
 
 	It("MUST give nested domains unique ids of at least 2^32, increasing with a random step, and name the youngest domain in each denial",
@@ -132,7 +132,7 @@ var _ = Describe("DOMAIN records", func() {
 			for _, id := range ids {
 				e.waitDeallocated(id, 1)
 			}
-			spec.FeatureVerdict("audit.domain_id", 7)
+			spec.EnforcedVerdict("audit.domain_id", 7)
 		})
 
 	It("MUST name the youngest layer that denies, with only that layer's missing rights",
@@ -163,7 +163,7 @@ var _ = Describe("DOMAIN records", func() {
 			for _, a := range ours {
 				expectFile(f)(a)
 			}
-			spec.FeatureVerdict("audit.domain_id", 7)
+			spec.EnforcedVerdict("audit.domain_id", 7)
 		})
 
 	It("MUST give domains of different processes different ids", spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), func() {
@@ -178,6 +178,6 @@ var _ = Describe("DOMAIN records", func() {
 		Expect(a2).To(HaveLen(1), "domains of helper %d\nrecords:\n%s", p2, dump(l))
 		Expect(a2[0]).NotTo(Equal(a1[0]), "two processes' domains share an id")
 		Expect(slices.Contains(l.AllocatedBy(p2), a1[0])).To(BeFalse())
-		spec.FeatureVerdict("audit.domain_id", 7)
+		spec.EnforcedVerdict("audit.domain_id", 7)
 	})
 })

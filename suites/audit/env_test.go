@@ -288,7 +288,8 @@ func (e *env) waitDeallocated(id audit.DomainID, denials uint64) {
 		_, ok := l.Deallocated(id)
 		return ok
 	})
-	d, _ := l.Deallocated(id)
+	d, ok := l.Deallocated(id)
+	Expect(ok).To(BeTrue(), "deallocated record of domain %v", id)
 	Expect(d.Denials).To(Equal(denials), "denials= of deallocated domain %v", id)
 	Expect(l.Domains(func(x audit.Domain) bool { return x.ID == id && x.Status == audit.Deallocated })).To(HaveLen(1),
 		"deallocated records of domain %v", id)

@@ -109,7 +109,7 @@ var _ = Describe("restrict_self log flags", func() {
 			} else {
 				Expect(l.AllocatedBy(pid)).To(BeEmpty(), "a domain that logs nothing is never logged")
 			}
-			spec.FeatureVerdict(flagFeature(c.flags), 7)
+			spec.EnforcedVerdict(flagFeature(c.flags), 7)
 		})
 	}
 
@@ -123,7 +123,7 @@ var _ = Describe("restrict_self log flags", func() {
 			ids := deniedSignals(l, pid)
 			Expect(ids).To(HaveLen(1), "logged denials: only the first, by the domain that set the flag\nrecords:\n%s", dump(l))
 			Expect(l.AllocatedBy(pid)).To(Equal(ids), "domains logged")
-			spec.FeatureVerdict("restrict_self.log_subdomains_off", 7)
+			spec.EnforcedVerdict("restrict_self.log_subdomains_off", 7)
 		})
 
 	It("MUST accept LOG_SUBDOMAINS_OFF with ruleset_fd -1 and inherit it through fork and nesting",
@@ -143,7 +143,7 @@ var _ = Describe("restrict_self log flags", func() {
 			l = e.log()
 			Expect(signalsTo(l, me)).To(HaveLen(2), "denials logged without the flag (control)\nrecords:\n%s", dump(l))
 			Expect(l.AllocatedBy(pid)).To(HaveLen(1), "domains the control helper created and logged itself (its forked child's is logged under the child's pid)")
-			spec.FeatureVerdict("restrict_self.log_subdomains_off", 7)
+			spec.EnforcedVerdict("restrict_self.log_subdomains_off", 7)
 		})
 
 	It("MUST reject restrict_self(-1) with any log flag but LOG_SUBDOMAINS_OFF with EBADF", spec.Feature("restrict_self.log_subdomains_off", 7), func() {

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -63,7 +64,7 @@ var _ = Describe("quiet rules", func() {
 					flags int
 				}{{qf, unix.O_RDONLY}, {qf, unix.O_WRONLY}, {lf, unix.O_RDONLY}} {
 					if err := openClose(op.path, op.flags); err != unix.EACCES {
-						return err
+						return fmt.Errorf("open(%s, %#x): got %s, want EACCES", op.path, op.flags, spec.ErrnoName(err))
 					}
 				}
 				return nil
@@ -74,7 +75,7 @@ var _ = Describe("quiet rules", func() {
 			Expect(ours).To(HaveLen(2), "logged: the write beneath the quiet rule (not a quiet right) and the read elsewhere\nrecords:\n%s", dump(l))
 			Expect([]string{ours[0].BlockerList(), ours[0].Path.Value, ours[1].BlockerList(), ours[1].Path.Value}).To(
 				Equal([]string{"fs.write_file", qf, "fs.read_file", lf}))
-			spec.FeatureVerdict("audit.quiet_access_fs", 10)
+			spec.EnforcedVerdict("audit.quiet_access_fs", 10)
 		})
 
 	It("MUST NOT let a quiet inner layer hide a denial by an outer layer",
@@ -95,7 +96,7 @@ var _ = Describe("quiet rules", func() {
 			ours := deniedBy(l, os.Getpid())
 			Expect(ours).To(HaveLen(1), "the outer layer's denial is logged\nrecords:\n%s", dump(l))
 			Expect(l.AllocatedBy(os.Getpid())).To(Equal([]audit.DomainID{ours[0].Domain}), "only the outer domain is logged")
-			spec.FeatureVerdict("audit.quiet_access_fs", 10)
+			spec.EnforcedVerdict("audit.quiet_access_fs", 10)
 		})
 
 	It("MUST NOT log net denials that a QUIET port rule and quiet_access_net cover, and log the others",
@@ -113,7 +114,7 @@ var _ = Describe("quiet rules", func() {
 			}
 			res := sandbox.Thread(p, func() error {
 				if err := bind(testPort)(); err != unix.EACCES {
-					return err
+					return fmt.Errorf("bind(port %d, quiet rule): got %s, want EACCES", testPort, spec.ErrnoName(err))
 				}
 				return bind(testPort + 1)()
 			})
@@ -122,7 +123,7 @@ var _ = Describe("quiet rules", func() {
 			ours := deniedBy(l, os.Getpid())
 			Expect(ours).To(HaveLen(1), "only the bind to the port without a quiet rule is logged\nrecords:\n%s", dump(l))
 			Expect(ours[0].Src).To(Equal(testPort+1), "src= of the logged bind")
-			spec.FeatureVerdict("audit.quiet_access_net", 10)
+			spec.EnforcedVerdict("audit.quiet_access_net", 10)
 		})
 
 	It("MUST NOT log scope denials selected by quiet_scoped, and log the other scopes",
@@ -140,6 +141,6 @@ var _ = Describe("quiet rules", func() {
 			ids := deniedSignals(l, pid)
 			Expect(ids).To(HaveLen(1), "only the loud layer's denial is logged\nrecords:\n%s", dump(l))
 			Expect(l.AllocatedBy(pid)).To(Equal(ids), "only the loud domain is logged")
-			spec.FeatureVerdict("audit.quiet_scoped", 10)
+			spec.EnforcedVerdict("audit.quiet_scoped", 10)
 		})
 })

@@ -75,14 +75,23 @@ func runSteps(steps []step) (stepResults, error) {
 	for _, s := range steps {
 		switch s.Op {
 		case "kill":
-			pid, _ := strconv.Atoi(s.Args[0])
+			pid, err := pidArg(s)
+			if err != nil {
+				return res, err
+			}
 			res = append(res, errnoOf(unix.Kill(pid, 0)))
 		case "restrict":
-			flags, _ := strconv.ParseUint(s.Args[0], 10, 32)
-			res = append(res, errnoOf(restrictSignal(uint32(flags))))
+			flags, err := flagsArg(s)
+			if err != nil {
+				return res, err
+			}
+			res = append(res, errnoOf(restrictSignal(flags)))
 		case "restrict-1":
-			flags, _ := strconv.ParseUint(s.Args[0], 10, 32)
-			res = append(res, errnoOf(landlock.RestrictSelf(-1, uint32(flags))))
+			flags, err := flagsArg(s)
+			if err != nil {
+				return res, err
+			}
+			res = append(res, errnoOf(landlock.RestrictSelf(-1, flags)))
 		case "sync":
 			if _, err := os.Stdout.WriteString("s\n"); err != nil {
 				return res, fmt.Errorf("sync: %w", err)
@@ -91,14 +100,20 @@ func runSteps(steps []step) (stepResults, error) {
 				return res, fmt.Errorf("sync: %w", err)
 			}
 		case "fork-kill":
-			pid, _ := strconv.Atoi(s.Args[0])
+			pid, err := pidArg(s)
+			if err != nil {
+				return res, err
+			}
 			e, err := forkChild(-1, pid)
 			if err != nil {
 				return res, err
 			}
 			res = append(res, e)
 		case "fork-restrict-kill":
-			pid, _ := strconv.Atoi(s.Args[0])
+			pid, err := pidArg(s)
+			if err != nil {
+				return res, err
+			}
 			fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal}, landlock.RulesetAttrSizeV6, 0)
 			if err != nil {
 				return res, fmt.Errorf("create ruleset before fork: %w", err)
@@ -110,7 +125,10 @@ func runSteps(steps []step) (stepResults, error) {
 			}
 			res = append(res, e)
 		case "exec":
-			b, _ := json.Marshal(s.Sub)
+			b, err := json.Marshal(s.Sub)
+			if err != nil {
+				return res, fmt.Errorf("exec: encode steps: %w", err)
+			}
 			r := sandbox.Process(sandbox.Policy{}, "audit-steps", string(b))
 			if r.Setup != nil || r.Err != nil {
 				return res, fmt.Errorf("exec: %v %v", r.Setup, r.Err)
@@ -125,6 +143,30 @@ func runSteps(steps []step) (stepResults, error) {
 		}
 	}
 	return res, nil
+}
+
+// pidArg and flagsArg read a step's argument. A step the runner built wrongly fails the
+// helper: kill(0, 0) or flags 0 in its place would prove nothing.
+func pidArg(s step) (int, error) {
+	if len(s.Args) != 1 {
+		return 0, fmt.Errorf("step %s: want one pid argument, got %q", s.Op, s.Args)
+	}
+	pid, err := strconv.Atoi(s.Args[0])
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("step %s: bad pid %q: %v", s.Op, s.Args[0], err)
+	}
+	return pid, nil
+}
+
+func flagsArg(s step) (uint32, error) {
+	if len(s.Args) != 1 {
+		return 0, fmt.Errorf("step %s: want one flags argument, got %q", s.Op, s.Args)
+	}
+	flags, err := strconv.ParseUint(s.Args[0], 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("step %s: bad flags %q: %w", s.Op, s.Args[0], err)
+	}
+	return uint32(flags), nil
 }
 
 // restrictSignal enforces a layer that scopes signals, so that signal 0 to any process

@@ -233,7 +233,7 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 						id, ph.what, pid, dump(l))
 				}
 			}
-			spec.FeatureVerdict(feature, 8)
+			spec.EnforcedVerdict(feature, 8)
 		})
 	}
 

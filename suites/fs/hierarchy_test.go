@@ -71,7 +71,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(f(c), unix.O_RDONLY, nil),
 			opened(f(c), unix.O_WRONLY, unix.EACCES),
 		)
-		spec.FeatureVerdict("fs.beneath", 1)
+		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
 	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), func() {
@@ -82,7 +82,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(f(b), unix.O_RDWR, unix.EACCES),
 			opened(f(c), unix.O_RDWR, nil),
 		)
-		spec.FeatureVerdict("fs.rule_union", 1)
+		spec.EnforcedVerdict("fs.rule_union", 1)
 	})
 
 	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), func() {
@@ -95,7 +95,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(f(b), unix.O_WRONLY, unix.EACCES),
 			opened(f(b), unix.O_RDONLY, unix.EACCES),
 		)
-		spec.FeatureVerdict("fs.layers", 1)
+		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
 	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), func() {
@@ -110,7 +110,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, nil),
 			check{"mkdir(w/new)", func() error { return unix.Mkdir(filepath.Join(w, "new"), 0o700) }, unix.EACCES},
 		)
-		spec.FeatureVerdict("fs.unhandled", 1)
+		spec.EnforcedVerdict("fs.unhandled", 1)
 	})
 
 	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), func() {
@@ -128,7 +128,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(f(x), unix.O_RDONLY, unix.EACCES),
 			opened(f(w), unix.O_RDONLY, unix.EACCES),
 		)
-		spec.FeatureVerdict("fs.layers", 1)
+		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
 	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), func() {
@@ -170,7 +170,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.ExpectErr(errs[1], unix.EACCES, "write beneath b/c after re-enforcing a ruleset that gained write on b")
 		spec.ExpectErr(errs[2], unix.EACCES, "read in a after re-enforcing a ruleset that gained a rule on a")
 		spec.ExpectErr(errs[3], nil, "read beneath b, granted by both enforcements")
-		spec.FeatureVerdict("fs.layers", 1)
+		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
 	It("MUST keep descriptors opened before restrict_self working and check only new opens", spec.Feature("fs.opened_fd", 1), func() {
@@ -201,7 +201,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.ExpectErr(readErr, nil, "read(2) on that descriptor")
 		spec.ExpectErr(dentsErr, nil, "getdents64 on a directory descriptor opened before the domain")
 		spec.ExpectErr(reopenErr, unix.EACCES, "a new open(O_RDONLY) of the same file inside the domain")
-		spec.FeatureVerdict("fs.opened_fd", 1)
+		spec.EnforcedVerdict("fs.opened_fd", 1)
 	})
 
 	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), func() {
@@ -215,7 +215,7 @@ var _ = Describe("rule hierarchy", func() {
 			check{"openat(O_PATH fd of b, ../b/f, O_RDONLY)", func() error { return openatFrom(b, "../b/f", unix.O_RDONLY) }, nil},
 			check{"openat(O_PATH fd of b, f, O_WRONLY)", func() error { return openatFrom(b, "f", unix.O_WRONLY) }, unix.EACCES},
 		)
-		spec.FeatureVerdict("fs.o_path", 1)
+		spec.EnforcedVerdict("fs.o_path", 1)
 	})
 
 	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), func() {
@@ -246,7 +246,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.ExpectErr(errs[1], unix.EACCES, "%s: reopen /proc/self/fd/N O_RDWR", what)
 		spec.ExpectErr(errs[2], nil, "%s: reopen /proc/self/fd/N O_RDONLY after unlink", what)
 		spec.ExpectErr(errs[3], unix.EACCES, "%s: reopen /proc/self/fd/N O_RDWR after unlink", what)
-		spec.FeatureVerdict("fs.proc_magic_link", 1)
+		spec.EnforcedVerdict("fs.proc_magic_link", 1)
 	})
 
 	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), func() {
@@ -291,7 +291,7 @@ var _ = Describe("rule hierarchy", func() {
 		must(err, "create_ruleset")
 		defer unix.Close(fd)
 		spec.ExpectErr(addRule(fd, "/proc/self/ns/mnt", rRead), unix.EBADFD, "add_rule(/proc/self/ns/mnt, read_file)")
-		spec.FeatureVerdict("fs.procfs", 1)
+		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
 	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), func() {
@@ -300,7 +300,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened("/proc/version", unix.O_RDONLY, unix.EACCES),
 		)
-		spec.FeatureVerdict("fs.procfs", 1)
+		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
 	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), func() {
@@ -310,7 +310,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(outside, unix.O_RDONLY, unix.EACCES),
 			opened("/sys/kernel", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 		)
-		spec.FeatureVerdict("fs.sysfs", 1)
+		spec.EnforcedVerdict("fs.sysfs", 1)
 	})
 
 	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), func() {
@@ -325,7 +325,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened(f(w), unix.O_RDONLY, nil),
 		)
-		spec.FeatureVerdict("fs.beneath", 1)
+		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
 	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), func() {
@@ -356,7 +356,7 @@ var _ = Describe("rule hierarchy", func() {
 func addRule(fd int, path string, access uint64) error {
 	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open rule path %s: %w", path, err)
+		return spec.SetupFailed("open(O_PATH) of rule path "+path, err)
 	}
 	defer unix.Close(pfd)
 	return landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: access, ParentFd: int32(pfd)}, 0)
@@ -366,7 +366,7 @@ func addRule(fd int, path string, access uint64) error {
 func openatFrom(dir, name string, flags int) error {
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open O_PATH %s: %w", dir, err)
+		return spec.SetupFailed("open(O_PATH) of "+dir, err)
 	}
 	defer unix.Close(dfd)
 	return openatErr(dfd, name, flags)

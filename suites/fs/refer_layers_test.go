@@ -243,7 +243,7 @@ var _ = Describe("REFER across layers", func() {
 				xchg("a/f2", "a/b/f2", unix.EXDEV),
 				xchg("a/b/f2", "a/f2", unix.EXDEV),
 			})...)
-			spec.FeatureVerdict(referRight.Feature(), 2)
+			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
 	}
 
@@ -267,7 +267,7 @@ var _ = Describe("REFER across layers", func() {
 			if len(c.both) > 0 {
 				expectChecks(l1.Then(exdevLayer2(w)), movesIn(w, c.both)...)
 			}
-			spec.FeatureVerdict(referRight.Feature(), 2)
+			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
 	}
 })

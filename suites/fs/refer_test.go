@@ -56,7 +56,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			renamed(filepath.Join(s, "f1"), filepath.Join(s, "f1b"), nil),
 			linked(filepath.Join(d, "g2"), filepath.Join(d, "g2b"), nil),
 		)
-		spec.FeatureVerdict("fs.reparent", 1)
+		spec.EnforcedVerdict("fs.reparent", 1)
 	})
 
 	It("MUST deny a cross-directory rename with EXDEV when a second layer does not handle REFER although the first grants it", spec.Feature(referRight.Feature(), 2), func() {
@@ -74,7 +74,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			renamed(filepath.Join(s, "f3"), filepath.Join(d, "f3"), unix.EXDEV),
 			exchanged(filepath.Join(d, "g2"), filepath.Join(s, "f2"), unix.EXDEV),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
 	It("MUST allow cross-directory link, rename and exchange only with REFER on both sides (EXDEV otherwise)", spec.Feature(referRight.Feature(), 2), func() {
@@ -99,7 +99,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
 	It("MUST return EACCES rather than EXDEV when creation or removal is denied as well", spec.Feature(referRight.Feature(), 2), func() {
@@ -119,7 +119,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EACCES),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), nil),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
 	It("MUST deny with EXDEV a move that would gain rights, and allow the reverse move that loses them", spec.Feature(referRight.Feature(), 2), func() {
@@ -135,7 +135,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
 			renamed(filepath.Join(d, "g2"), filepath.Join(s, "g2"), nil),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
 	It("MUST count a moved directory's own rules: moving it keeps them, so only rights it lacked are a gain", spec.Feature(referRight.Feature(), 2), func() {
@@ -151,7 +151,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			renamed(filepath.Join(s, "withrule"), filepath.Join(d, "withrule"), nil),
 			renamed(filepath.Join(d, "withrule"), filepath.Join(s, "withrule2"), nil),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
 	It("MUST need REMOVE_FILE or REMOVE_DIR matching the type of the object moved away or replaced, before the VFS type errors", spec.Feature(referRight.Feature(), 2), func() {
@@ -168,6 +168,6 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 			// d may not remove a directory: EACCES, before the VFS's ENOTDIR.
 			renamed(filepath.Join(d, "dir"), filepath.Join(s, "f"), unix.EACCES),
 		)
-		spec.FeatureVerdict(referRight.Feature(), 2)
+		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 })

@@ -76,7 +76,7 @@ func openatOp(name string, flags int) fsOp {
 	return fsOp{fmt.Sprintf("openat(O_PATH fd of the directory, %s, %s)", name, openFlags(flags)), func(w string) error {
 		dfd, err := unix.Open(w, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open O_PATH %s: %w", w, err)
+			return spec.SetupFailed("open(O_PATH) of "+w, err)
 		}
 		defer unix.Close(dfd)
 		return openatErr(dfd, name, flags)
@@ -94,7 +94,7 @@ func readDirOp(name string, viaOpenat bool) fsOp {
 		if viaOpenat {
 			dfd, derr := unix.Open(w, unix.O_PATH|unix.O_CLOEXEC, 0)
 			if derr != nil {
-				return fmt.Errorf("open O_PATH %s: %w", w, derr)
+				return spec.SetupFailed("open(O_PATH) of "+w, derr)
 			}
 			defer unix.Close(dfd)
 			fd, err = unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -145,7 +145,7 @@ func execOp() fsOp {
 func execSelf() error {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
+		return spec.SetupFailed("find own executable", err)
 	}
 	var env []string
 	for _, e := range os.Environ() {
@@ -154,10 +154,11 @@ func execSelf() error {
 		}
 	}
 	// The child's standard streams are a pipe: the guest may run the suite with some of
-	// them closed, and pipe2 needs no filesystem access inside the domain.
+	// them closed, and pipe2 needs no filesystem access inside the domain. The read end
+	// is non-blocking so that what the child wrote can be read after it exited.
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return fmt.Errorf("pipe2 for the child's streams: %w", err)
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return spec.SetupFailed("pipe2 for the child's streams", err)
 	}
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
@@ -166,13 +167,35 @@ func execSelf() error {
 		Files: []uintptr{uintptr(p[0]), uintptr(p[1]), uintptr(p[1])},
 	})
 	if err != nil {
+		// execve's own error, reported by the child before it exec'd: the verdict.
 		return err
 	}
 	var ws unix.WaitStatus
 	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
-		return fmt.Errorf("wait for executed child: %w", err)
+		return spec.SetupFailed(fmt.Sprintf("wait4 for executed child %d", pid), err)
+	}
+	// execve succeeded; the program it ran must also have worked, or the run proves
+	// nothing about what the domain allowed.
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		out := make([]byte, 2048)
+		output := "(none)"
+		if n, err := unix.Read(p[0], out); err == nil {
+			output = fmt.Sprintf("%q", out[:n])
+		}
+		return fmt.Errorf("executed child %d (%s -test.list=^$) ended with %s, want exit status 0; its output: %s", pid, self, waitText(ws), output)
 	}
 	return nil
+}
+
+// waitText describes how a child ended.
+func waitText(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("signal %v", ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
 }
 
 // elfInterpreter returns the program interpreter of the test binary, which execve opens
@@ -263,7 +286,7 @@ var abi1Rights = []rightCase{
 			{"bind(AF_UNIX, s2)", func(w string) error {
 				fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 				if err != nil {
-					return fmt.Errorf("socket: %w", err)
+					return spec.SetupFailed("socket(AF_UNIX)", err)
 				}
 				defer unix.Close(fd)
 				return unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(w, "s2")})
@@ -310,6 +333,11 @@ func runRightCase(c rightCase, handled uint64, rulesAt func(w string) []sandbox.
 	errs := runOps(p, ops...)
 	for i, op := range c.ops {
 		spec.ExpectErr(errs[i], want, "%s, %s (handled %s, rules %s): %s", c.right(), situation, names(handled), rulesText(rs), op.name)
+	}
+	if want != nil {
+		// Every op was denied for want of the right alone: the right is enforced.
+		spec.EnforcedVerdict(c.right().Feature(), c.right().ABI)
+		return
 	}
 	spec.FeatureVerdict(c.right().Feature(), c.right().ABI)
 }

@@ -26,7 +26,7 @@ func ftruncatedAfterOpen(path string, want error) check {
 	return check{"open(" + path + ", O_WRONLY) then ftruncate", func() error {
 		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open O_WRONLY: %w", err)
+			return spec.SetupFailed("open(O_WRONLY) before ftruncate", err)
 		}
 		defer unix.Close(fd)
 		return unix.Ftruncate(fd, 1)
@@ -55,7 +55,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 			// creat(2) of a new file truncates nothing: MAKE_REG is enough.
 			opened(filepath.Join(n, "new"), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, nil),
 		)
-		spec.FeatureVerdict(truncRight.Feature(), truncRight.ABI)
+		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
 	It("MUST decide ftruncate at open time: a descriptor keeps the truncation right it was opened with", func() {
@@ -94,7 +94,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.ExpectErr(before, nil, "ftruncate, inside a layer denying truncation, of a descriptor opened before any domain")
 		spec.ExpectErr(layer1, nil, "ftruncate, inside a layer denying truncation, of a descriptor opened while truncation was granted")
 		spec.ExpectErr(layer2, unix.EACCES, "ftruncate of a descriptor opened inside the layer denying truncation")
-		spec.FeatureVerdict(truncRight.Feature(), truncRight.ABI)
+		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
 	It("MUST keep denying ftruncate on a descriptor opened without TRUNCATE once it is used outside the domain", func() {
@@ -111,7 +111,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.ExpectErrno(res, nil, "open(O_WRONLY) with write_file granted, truncate handled and not granted")
 		defer unix.Close(fd)
 		spec.ExpectErr(unix.Ftruncate(fd, 1), unix.EACCES, "ftruncate by the unrestricted runner of a descriptor opened inside the domain without truncate")
-		spec.FeatureVerdict(truncRight.Feature(), truncRight.ABI)
+		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
 	It("MUST NOT restrict truncation when TRUNCATE is unknown (below ABI 3) or not handled, even with every other right handled", func() {
@@ -142,7 +142,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		opath := func() error {
 			fd, err := unix.Open(f(w), unix.O_PATH|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return fmt.Errorf("open O_PATH: %w", err)
+				return spec.SetupFailed("open(O_PATH)", err)
 			}
 			defer unix.Close(fd)
 			if err := unix.Ftruncate(fd, 1); err != unix.EBADF {

@@ -77,6 +77,6 @@ var _ = Describe("malformed TCP addresses", func() {
 		fd := socketFor(ipv4, unix.SOCK_STREAM, 0)
 		res := sandbox.Thread(sandbox.Net(bindTCP), func() error { return bindRaw(fd, any4(unix.AF_UNSPEC, 0), ipv4.size) })
 		spec.ExpectErrno(res, unix.EACCES, "BIND_TCP handled, no rule: bind(AF_UNSPEC, 0.0.0.0 port 0)")
-		spec.FeatureVerdict("net.bind_tcp", 4)
+		spec.EnforcedVerdict("net.bind_tcp", 4)
 	})
 })

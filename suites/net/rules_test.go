@@ -85,6 +85,6 @@ var _ = Describe("net port rules", func() {
 		}
 		p := sandbox.Net(connectTCP, sandbox.PortRule{Port: swapped, Access: connectTCP})
 		spec.ExpectErrno(tcpConnect(p, ipv4, port), unix.EACCES, "CONNECT_TCP rule for byte-swapped port %d: connect(port %d)", swapped, port)
-		spec.FeatureVerdict("rule.net_port", 4)
+		spec.EnforcedVerdict("rule.net_port", 4)
 	})
 })

@@ -53,7 +53,7 @@ var _ = Describe("UDP rights", func() {
 					res := sandbox.Thread(p, func() error { return bind(fd, f, c.port) })
 					spec.ExpectErrno(res, c.want, "BIND_UDP handled, rule for port %d: bind(%s port %d)", allowed, f.name, c.port)
 				}
-				spec.FeatureVerdict("net.bind_udp", 10)
+				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
 			It("MUST deny connect, sendto and sendmsg to a port without a CONNECT_SEND_UDP rule with EACCES", spec.Feature("net.connect_send_udp", 10), func() {
@@ -70,7 +70,7 @@ var _ = Describe("UDP rights", func() {
 				spec.ExpectErrno(udpRun(p, f, func(fd int) error { return sendto(fd, f, denied) }), unix.EACCES, "CONNECT_SEND_UDP rule for %d: sendto(%d)", allowed, denied)
 				spec.ExpectErrno(udpRun(p, f, func(fd int) error { return sendmsgRaw(fd, []byte("x"), f.addr(denied), f.size) }), unix.EACCES,
 					"CONNECT_SEND_UDP rule for %d: sendmsg(msg_name port %d)", allowed, denied)
-				spec.FeatureVerdict("net.connect_send_udp", 10)
+				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
 			It("MUST check an explicit destination on a connected socket, and leave sends to the preset peer and AF_UNSPEC disconnection free", spec.Feature("net.connect_send_udp", 10), func() {
@@ -90,7 +90,7 @@ var _ = Describe("UDP rights", func() {
 					"BIND_UDP|CONNECT_SEND_UDP handled, no rule: connect(AF_UNSPEC) to dissolve the peer")
 				spec.ExpectErrno(sandbox.Thread(deny, func() error { return connect(fd, f, port) }), unix.EACCES,
 					"BIND_UDP|CONNECT_SEND_UDP handled, no rule: connect(port %d) again", port)
-				spec.FeatureVerdict("net.connect_send_udp", 10)
+				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
 			It("MUST check the implicit bind of connect and of a first send as a bind to port 0", spec.Feature("net.bind_udp", 10), func() {
@@ -120,7 +120,7 @@ var _ = Describe("UDP rights", func() {
 				expectDatagram(srv, "first sendto with a port 0 BIND_UDP rule")
 				spec.ExpectErrno(udpRun(zero, f, func(fd int) error { return connect(fd, f, port) }), nil,
 					"BIND_UDP rule for port 0: connect(%d) of an unbound socket", port)
-				spec.FeatureVerdict("net.bind_udp", 10)
+				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
 			It("MUST NOT restrict TCP sockets when only UDP rights are handled", spec.Feature("net.bind_udp", 10), func() {
@@ -150,7 +150,7 @@ var _ = Describe("UDP rights", func() {
 			"CONNECT_SEND_UDP rule for %d: IPv4 sendto(AF_UNSPEC port %d)", allowed, denied)
 		spec.ExpectErrno(udpRun(p, ipv4, func(fd int) error { return sendtoRaw(fd, []byte("x"), ipv4.addrAs(unix.AF_UNSPEC, allowed), 2) }), unix.EINVAL,
 			"CONNECT_SEND_UDP rule for %d: IPv4 sendto(AF_UNSPEC, addrlen 2)", allowed)
-		spec.FeatureVerdict("net.connect_send_udp", 10)
+		spec.EnforcedVerdict("net.connect_send_udp", 10)
 	})
 
 	It("MUST deny every IPv6 sendto to an AF_UNSPEC address with EACCES when CONNECT_SEND_UDP is handled, as documented", spec.Feature("net.connect_send_udp", 10), func() {
@@ -170,6 +170,6 @@ var _ = Describe("UDP rights", func() {
 			"CONNECT_SEND_UDP rule for %d: IPv6 sendto(AF_UNSPEC, addrlen 2) on a connected socket", port)
 		spec.ExpectErrno(sandbox.Thread(p, func() error { return sendtoRaw(connected, []byte("x"), nil, 0) }), nil,
 			"CONNECT_SEND_UDP rule for %d: IPv6 send with a NULL address on a connected socket", port)
-		spec.FeatureVerdict("net.connect_send_udp", 10)
+		spec.EnforcedVerdict("net.connect_send_udp", 10)
 	})
 })

@@ -73,7 +73,7 @@ func unixServer(typ int, sa *unix.SockaddrUnix) (int, error) {
 func unixConnect(typ int, sa *unix.SockaddrUnix) error {
 	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("socket: %w", err)
+		return spec.SetupFailed("client socket(AF_UNIX)", err)
 	}
 	defer unix.Close(fd)
 	return unix.Connect(fd, sa)
@@ -83,7 +83,7 @@ func unixConnect(typ int, sa *unix.SockaddrUnix) error {
 func unixSendto(sa *unix.SockaddrUnix) error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("socket: %w", err)
+		return spec.SetupFailed("client socket(AF_UNIX, SOCK_DGRAM)", err)
 	}
 	defer unix.Close(fd)
 	return unix.Sendto(fd, []byte("x"), 0, sa)
@@ -114,7 +114,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 				"SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket of no domain", t.name)
 			spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return unixConnect(t.typ, sa) }), nil,
 				"domain without the scope: connect(%s) to an abstract socket of no domain", t.name)
-			spec.FeatureVerdict(feature, 6)
+			spec.EnforcedVerdict(feature, 6)
 		})
 
 		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", func() {
@@ -142,7 +142,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		sa := runnerServer(unix.SOCK_DGRAM)
 		spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unixSendto(sa) }), unix.EPERM,
 			"SCOPE_ABSTRACT_UNIX_SOCKET: sendto(dgram) to an abstract socket of no domain")
-		spec.FeatureVerdict(feature, 6)
+		spec.EnforcedVerdict(feature, 6)
 	})
 
 	It("MUST allow sending on sockets connected before the domain, and on unnamed socket pairs", func() {
@@ -213,7 +213,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.ExpectErrno(through(otherDomain, scoped), unix.EPERM, "server in an unscoped parent domain, client in a scoped child domain: connect")
 		spec.ExpectErrno(through(scoped, otherDomain), nil, "server in a scoped parent domain, client in an unscoped child domain: connect")
 		spec.ExpectErrno(through(scoped, scoped), unix.EPERM, "server in a scoped parent domain, client in a scoped child domain: connect")
-		spec.FeatureVerdict(feature, 6)
+		spec.EnforcedVerdict(feature, 6)
 	})
 
 	It("MUST deny connect to an abstract socket of a sibling domain with EPERM", func() {
@@ -233,7 +233,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		DeferCleanup(unix.Close, server)
 		spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unixConnect(unix.SOCK_STREAM, sa) }), unix.EPERM,
 			"SCOPE_ABSTRACT_UNIX_SOCKET: connect to an abstract socket of a sibling domain")
-		spec.FeatureVerdict(feature, 6)
+		spec.EnforcedVerdict(feature, 6)
 	})
 
 	It("MUST allow a scoped domain to connect to an abstract socket bound in a nested child domain", func() {

@@ -28,9 +28,13 @@ func dropSysAdmin() error {
 	return nil
 }
 
-func noNewPrivs() int {
-	v, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
-	return v
+// noNewPrivs reads the calling thread's no_new_privs (0 or 1).
+func noNewPrivs() (int, error) {
+	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil {
+		return -1, fmt.Errorf("prctl(PR_GET_NO_NEW_PRIVS): %w", err)
+	}
+	return v, nil
 }
 
 type nnpObservation struct {
@@ -59,7 +63,9 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 			defer unix.Close(fd)
 			o.plain = landlock.RestrictSelf(fd, 0)
 			o.flagged = landlock.RestrictSelf(fd, landlock.RestrictSelfNoNewPrivs)
-			o.nnp = noNewPrivs()
+			if o.nnp, err = noNewPrivs(); err != nil {
+				return err
+			}
 			rfd, err := unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err == nil {
 				unix.Close(rfd)
@@ -80,7 +86,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 			Expect(o.nnp).To(Equal(0), "no_new_privs after a rejected NO_NEW_PRIVS flag")
 			spec.ExpectErr(o.read, nil, "open(/proc/self/status) after every restrict_self failed")
 		}
-		spec.FeatureVerdict(feature, 11)
+		spec.EnforcedVerdict(feature, 11)
 	})
 
 	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", func() {
@@ -88,7 +94,10 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		var nnpAfterBadFd, nnpAfterTooDeep int
 		onThread(func() error {
 			badFd = landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs)
-			nnpAfterBadFd = noNewPrivs()
+			var err error
+			if nnpAfterBadFd, err = noNewPrivs(); err != nil {
+				return err
+			}
 			fd, err := readDeny()
 			if err != nil {
 				return fmt.Errorf("create ruleset: %w", err)
@@ -101,8 +110,8 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 				}
 			}
 			tooDeep = landlock.RestrictSelf(fd, landlock.RestrictSelfNoNewPrivs)
-			nnpAfterTooDeep = noNewPrivs()
-			return nil
+			nnpAfterTooDeep, err = noNewPrivs()
+			return err
 		})
 		if spec.Supports(11) {
 			spec.ExpectErr(badFd, unix.EBADF, "restrict_self(-1, NO_NEW_PRIVS)")
@@ -128,6 +137,8 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 			Expect(st.NNP).To(Equal(1), "thread %d: no_new_privs after restrict_self(TSYNC|NO_NEW_PRIVS) without a prior prctl", st.Tid)
 			Expect(st.Read).To(Equal("EACCES"), "thread %d: open(/proc/self/status) after TSYNC|NO_NEW_PRIVS enforcement", st.Tid)
 		}
-		spec.FeatureVerdict(feature, 11)
+		// Every sibling got the domain and no_new_privs from the caller's one call.
+		spec.EnforcedVerdict(feature, 11)
+		spec.EnforcedVerdict("restrict_self.tsync", 8)
 	})
 })

@@ -124,12 +124,12 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 			return nil
 		})
 		expectTrace(results, false, "in a domain, target in none")
-		spec.FeatureVerdict(feature, 1)
+		spec.EnforcedVerdict(feature, 1)
 	})
 
 	It("MUST deny a nested domain tracing a process of its parent domain", func() {
 		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, otherDomain), false, "in a child domain, target in the parent domain")
-		spec.FeatureVerdict(feature, 1)
+		spec.EnforcedVerdict(feature, 1)
 	})
 
 	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", func() {

@@ -25,7 +25,7 @@ var signalMethods = []signalMethod{
 	{"pidfd_send_signal", func(pid int, sig unix.Signal) error {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
-			return fmt.Errorf("pidfd_open: %w", err)
+			return spec.SetupFailed(fmt.Sprintf("pidfd_open(%d)", pid), err)
 		}
 		defer unix.Close(fd)
 		return unix.PidfdSendSignal(fd, sig, nil, 0)
@@ -108,7 +108,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 						"SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
 					spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return m.send(pid, sig) }), nil,
 						"domain without SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
-					spec.FeatureVerdict(feature, 6)
+					spec.EnforcedVerdict(feature, 6)
 				})
 			}
 		}
@@ -172,7 +172,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			return
 		}
 		expectAll(relation(otherDomain, sandbox.Policy{}, scoped), unix.EPERM, "in the parent domain")
-		spec.FeatureVerdict(feature, 6)
+		spec.EnforcedVerdict(feature, 6)
 	})
 
 	It("MUST allow signals to the domain that scoped them from a nested unscoped domain", func() {
@@ -199,6 +199,6 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			return nil
 		})
 		expectAll(results, unix.EPERM, "in a sibling domain")
-		spec.FeatureVerdict(feature, 6)
+		spec.EnforcedVerdict(feature, 6)
 	})
 })

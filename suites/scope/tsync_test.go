@@ -19,7 +19,9 @@ import (
 type threadState struct {
 	Tid  int    `json:"tid"`
 	Read string `json:"read"` // open(/proc/self/status) result: "success" or errno name
-	NNP  int    `json:"nnp"`
+	NNP  int    `json:"nnp"`  // -1 when it could not be read
+	// NNPErr is why no_new_privs could not be read: a state with it proves nothing.
+	NNPErr string `json:"nnp_err,omitempty"`
 }
 
 func observe() threadState {
@@ -29,8 +31,18 @@ func observe() threadState {
 		unix.Close(fd)
 	}
 	st.Read = spec.ErrnoName(err)
-	st.NNP, _ = unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if st.NNP, err = noNewPrivs(); err != nil {
+		st.NNPErr = err.Error()
+	}
 	return st
+}
+
+// expectObserved fails the spec when a thread could not observe its own state.
+func expectObserved(states ...threadState) {
+	GinkgoHelper()
+	for _, st := range states {
+		Expect(st.NNPErr).To(BeEmpty(), "thread %d: reading no_new_privs", st.Tid)
+	}
 }
 
 type tsyncReport struct {
@@ -142,6 +154,8 @@ func runTSync(flags uint32, priorNNP bool) tsyncReport {
 	var rep tsyncReport
 	Expect(json.Unmarshal(res.Data, &rep)).To(Succeed(), "tsync helper report")
 	Expect(rep.Before).To(HaveLen(3))
+	Expect(rep.Siblings).To(HaveLen(3), "sibling states after the call")
+	expectObserved(append(append(rep.Before, rep.Siblings...), rep.Caller)...)
 	for _, st := range rep.Before {
 		Expect(st.Read).To(Equal("success"), "sibling %d could not read before the call", st.Tid)
 		Expect(st.NNP).To(Equal(0), "sibling %d had no_new_privs before the call", st.Tid)
@@ -179,7 +193,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 			Expect(st.Read).To(Equal("EACCES"), "thread %d: open(/proc/self/status) after TSYNC enforcement of a READ_FILE-denying ruleset", st.Tid)
 			Expect(st.NNP).To(Equal(1), "thread %d: no_new_privs after TSYNC from a caller that had it", st.Tid)
 		}
-		spec.FeatureVerdict(feature, 8)
+		spec.EnforcedVerdict(feature, 8)
 	})
 
 	It("MUST accept ruleset_fd -1 with TSYNC only together with LOG_SUBDOMAINS_OFF", func() {
@@ -211,6 +225,6 @@ var _ = Describe("restrict_self without TSYNC", spec.Feature("restrict_self.thre
 			Expect(st.Read).To(Equal("success"), "sibling %d: open(/proc/self/status) after the caller alone enforced", st.Tid)
 			Expect(st.NNP).To(Equal(0), "sibling %d: no_new_privs after the caller alone set it", st.Tid)
 		}
-		spec.FeatureVerdict("restrict_self.thread_scope", 1)
+		spec.EnforcedVerdict("restrict_self.thread_scope", 1)
 	})
 })

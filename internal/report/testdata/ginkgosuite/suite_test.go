@@ -65,7 +65,7 @@ var _ = It("NET_BIND_TCP MUST NOT restrict SCTP", Label("net.tcp", "abi:4", "err
 })
 
 var _ = It("the effective ABI MUST equal the claimed ABI", Label("abi.version", "abi:1"), func() {
-	AddReportEntry(report.EntryEffectiveABI, 6)
+	AddReportEntry(report.EntryAcceptedABI, 6)
 })
 
 var _ = It("SCOPE_SIGNAL MUST allow signals between threads", Label("scope.signal", "abi:6", "erratum:2"), func() {
