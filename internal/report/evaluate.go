@@ -377,7 +377,11 @@ func knownRange() string {
 func unknownClaims(info KernelInfo) string {
 	var parts []string
 	if info.ABI > landlock.MaxABI {
-		parts = append(parts, fmt.Sprintf("the kernel claims ABI %d: what ABI %d-%d add is not checked", info.ABI, landlock.MaxABI+1, info.ABI))
+		newer := fmt.Sprintf("ABI %d adds", info.ABI)
+		if info.ABI > landlock.MaxABI+1 {
+			newer = fmt.Sprintf("ABI %d-%d add", landlock.MaxABI+1, info.ABI)
+		}
+		parts = append(parts, fmt.Sprintf("the kernel claims ABI %d: what %s is not checked", info.ABI, newer))
 	}
 	if info.ErrataQuery {
 		if unknown := info.Errata >> len(landlock.ErrataTable); unknown != 0 {
@@ -387,7 +391,11 @@ func unknownClaims(info KernelInfo) string {
 					bitsSet = append(bitsSet, fmt.Sprintf("bit %d (erratum %d)", n-1, n))
 				}
 			}
-			parts = append(parts, fmt.Sprintf("errata bitmask %s sets %s: that fix is not checked", ErrataBits(info.Errata), strings.Join(bitsSet, ", ")))
+			fixes := "that fix is"
+			if len(bitsSet) > 1 {
+				fixes = "those fixes are"
+			}
+			parts = append(parts, fmt.Sprintf("errata bitmask %s sets %s: %s not checked", ErrataBits(info.Errata), strings.Join(bitsSet, ", "), fixes))
 		}
 	}
 	if len(parts) == 0 {

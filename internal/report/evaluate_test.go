@@ -195,7 +195,9 @@ func TestCheckExpect(t *testing.T) {
 		{"landlock missing, nothing expected", Run{Info: &KernelInfo{Status: StatusNotBuilt}},
 			[]Check{{Name: "landlock", Unverified: true, Message: "Landlock is not-built on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)"}}},
 		{"ABI above the newest known", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 12, Errata: 0b1111, ErrataQuery: true}},
-			[]Check{{Name: "known-claims", Unverified: true, Message: "the kernel claims ABI 12: what ABI 12-12 add is not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
+			[]Check{{Name: "known-claims", Unverified: true, Message: "the kernel claims ABI 12: what ABI 12 adds is not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
+		{"ABI and errata above the known", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 14, Errata: 0b1100001, ErrataQuery: true}},
+			[]Check{{Name: "known-claims", Unverified: true, Message: "the kernel claims ABI 14: what ABI 12-14 add is not checked; errata bitmask 0b1100001 sets bit 5 (erratum 6), bit 6 (erratum 7): those fixes are not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
 		{"unknown errata bit", Run{Info: &KernelInfo{Status: StatusAvailable, ABI: 11, Errata: 0b11110, ErrataQuery: true}},
 			[]Check{{Name: "known-claims", Unverified: true, Message: "errata bitmask 0b11110 sets bit 4 (erratum 5): that fix is not checked (llconform knows ABI 1-11 and errata 1-4)"}}},
 	}
