@@ -128,7 +128,9 @@ main() {
 		yaml+=$'\n'"  - name: lying-$name  # $what"$'\n'"    local: {bzimage: $OUT/$name.bzImage}"
 	done < <(variants)
 	# Landlock built in but not enabled at boot: the honest kernel without it in lsm=.
-	yaml+=$'\n'"  - name: lying-disabled  # Landlock not enabled at boot"$'\n'"    local: {bzimage: $OUT/honest.bzImage}"$'\n'"    cmdline: lsm=yama"
+	if [ -f "$OUT/honest.bzImage" ]; then
+		yaml+=$'\n'"  - name: lying-disabled  # Landlock not enabled at boot"$'\n'"    local: {bzimage: $OUT/honest.bzImage}"$'\n'"    cmdline: lsm=yama"
+	fi
 	echo "$yaml" >"$OUT/kernels.yaml"
 	restore
 	echo "kernels list: $OUT/kernels.yaml"
