@@ -136,7 +136,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	info := landlock.Probe()
 	r := &Result{
 		Schema:  result.Schema,
-		Kernel:  kernel(info),
+		Kernel:  result.KernelOf(info),
 		Machine: machine(opts.TimingMode),
 		Config: result.Config{
 			Quick:      opts.Quick,
@@ -295,15 +295,6 @@ func resolveCPU(s string) (int, error) {
 		return -1, fmt.Errorf("bench: CPU %q is not auto, none or a CPU number", s)
 	}
 	return cpu, nil
-}
-
-func kernel(info landlock.Info) result.Kernel {
-	k := result.Kernel{Release: "unknown", Status: info.Status.String(), ABI: info.ABI, Errata: info.Errata, ErrataQuery: info.ErrataQuery}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		k.Release = unix.ByteSliceToString(u.Release[:])
-	}
-	return k
 }
 
 func machine(timing string) result.Machine {

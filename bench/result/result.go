@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/bench/stats"
+	"github.com/llconform/llconform/internal/landlock"
 )
 
 // Schema identifies the JSON layout; it changes when a field changes meaning.
@@ -32,14 +33,19 @@ type Result struct {
 	Scenarios []*Scenario `json:"scenarios"`
 }
 
-// Kernel is what the kernel says about itself and its Landlock support.
+// Kernel is what the kernel says about itself and its Landlock support: landlock.Info
+// (the probe's model) less its error, its own type because bench.json has no "error" field.
 type Kernel struct {
-	Release string `json:"release"`
-	// Status is "available", "not-built" or "disabled" (internal/landlock.Status).
-	Status      string `json:"status"`
-	ABI         int    `json:"abi"`
-	Errata      uint64 `json:"errata"`
-	ErrataQuery bool   `json:"errata_query"`
+	Release     string          `json:"release"`
+	Status      landlock.Status `json:"status"`
+	ABI         int             `json:"abi"`
+	Errata      uint64          `json:"errata"`
+	ErrataQuery bool            `json:"errata_query"`
+}
+
+// KernelOf returns the benchmark's record of the probe info.
+func KernelOf(info landlock.Info) Kernel {
+	return Kernel{Release: info.Release, Status: info.Status, ABI: info.ABI, Errata: info.Errata, ErrataQuery: info.ErrataQuery}
 }
 
 // Machine describes where the figures come from, so that they are compared only with

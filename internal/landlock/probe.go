@@ -7,58 +7,64 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Status says whether Landlock can be used at all.
-type Status int
+// Status says whether Landlock can be used at all. Its values are the words result.json
+// records.
+type Status string
 
 const (
-	Available Status = iota
-	NotBuilt         // ENOSYS: the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK=n)
-	Disabled         // EOPNOTSUPP: built in but not enabled at boot (lsm=)
-	Unknown          // the version query failed some other way
+	Available Status = "available"
+	NotBuilt  Status = "not-built" // ENOSYS: the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK=n)
+	Disabled  Status = "disabled"  // EOPNOTSUPP: built in but not enabled at boot (lsm=)
+	Unknown   Status = "unknown"   // the version query failed some other way
 )
 
-func (s Status) String() string {
-	switch s {
-	case Available:
-		return "available"
-	case NotBuilt:
-		return "not-built"
-	case Disabled:
-		return "disabled"
-	default:
-		return "unknown"
-	}
-}
+func (s Status) String() string { return string(s) }
 
-// Info is what the kernel says about its own Landlock support.
+// Info is what the kernel says about itself and its Landlock support. It is the one model
+// of the probe: suites attach it to their reports as is (report.KernelInfo is this type),
+// so its JSON form is part of result.json.
 type Info struct {
-	Status Status
-	ABI    int
-	// Errata is the fixed-errata bitmask; meaningful only when ErrataQuery is true.
-	Errata uint64
-	// ErrataQuery is false where the kernel rejects LANDLOCK_CREATE_RULESET_ERRATA, so
-	// "no errata query" is not confused with "queried, nothing fixed".
-	ErrataQuery bool
-	// Err is the version query's error when Status is not Available.
-	Err error
+	Release string `json:"release"`
+	Status  Status `json:"status"`
+	ABI     int    `json:"abi"`
+	// Errata is the bitmask from LANDLOCK_CREATE_RULESET_ERRATA: bit N-1 set means
+	// erratum N is fixed. Zero where the query is unsupported.
+	Errata uint64 `json:"errata"`
+	// ErrataQuery is false where the kernel rejects LANDLOCK_CREATE_RULESET_ERRATA (pre-ABI-7
+	// kernels without the backport), so "no errata query" is not confused with "queried,
+	// nothing fixed".
+	ErrataQuery bool `json:"errata_query"`
+	// Error is the version query's error when Status is not Available.
+	Error string `json:"error,omitempty"`
 }
 
-// Probe asks the running kernel for its ABI version and errata.
+// Probe asks the running kernel for its release, Landlock ABI version and errata.
 func Probe() Info {
+	info := Info{Release: release()}
 	abi, err := Version()
 	switch {
 	case errors.Is(err, unix.ENOSYS):
-		return Info{Status: NotBuilt, Err: err}
+		info.Status, info.Error = NotBuilt, err.Error()
 	case errors.Is(err, unix.EOPNOTSUPP):
-		return Info{Status: Disabled, Err: err}
+		info.Status, info.Error = Disabled, err.Error()
 	case err != nil:
-		return Info{Status: Unknown, Err: fmt.Errorf("landlock_create_ruleset(VERSION): %w", err)}
-	}
-	info := Info{Status: Available, ABI: abi}
-	if e, err := Errata(); err == nil {
-		info.Errata, info.ErrataQuery = e, true
+		info.Status, info.Error = Unknown, fmt.Sprintf("landlock_create_ruleset(VERSION): %v", err)
+	default:
+		info.Status, info.ABI = Available, abi
+		if e, err := Errata(); err == nil {
+			info.Errata, info.ErrataQuery = e, true
+		}
 	}
 	return info
+}
+
+// release returns the kernel's release (uname -r), "unknown" if uname fails.
+func release() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }
 
 // Fixed reports whether the kernel advertises the fix of erratum n.

@@ -3,41 +3,43 @@ package landlock
 import (
 	"fmt"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Filesystem access rights (handled_access_fs, allowed_access of path-beneath rules).
 const (
-	AccessFSExecute     = 1 << 0
-	AccessFSWriteFile   = 1 << 1
-	AccessFSReadFile    = 1 << 2
-	AccessFSReadDir     = 1 << 3
-	AccessFSRemoveDir   = 1 << 4
-	AccessFSRemoveFile  = 1 << 5
-	AccessFSMakeChar    = 1 << 6
-	AccessFSMakeDir     = 1 << 7
-	AccessFSMakeReg     = 1 << 8
-	AccessFSMakeSock    = 1 << 9
-	AccessFSMakeFifo    = 1 << 10
-	AccessFSMakeBlock   = 1 << 11
-	AccessFSMakeSym     = 1 << 12
-	AccessFSRefer       = 1 << 13 // ABI 2
-	AccessFSTruncate    = 1 << 14 // ABI 3
-	AccessFSIoctlDev    = 1 << 15 // ABI 5
-	AccessFSResolveUnix = 1 << 16 // ABI 9
+	AccessFSExecute     = unix.LANDLOCK_ACCESS_FS_EXECUTE
+	AccessFSWriteFile   = unix.LANDLOCK_ACCESS_FS_WRITE_FILE
+	AccessFSReadFile    = unix.LANDLOCK_ACCESS_FS_READ_FILE
+	AccessFSReadDir     = unix.LANDLOCK_ACCESS_FS_READ_DIR
+	AccessFSRemoveDir   = unix.LANDLOCK_ACCESS_FS_REMOVE_DIR
+	AccessFSRemoveFile  = unix.LANDLOCK_ACCESS_FS_REMOVE_FILE
+	AccessFSMakeChar    = unix.LANDLOCK_ACCESS_FS_MAKE_CHAR
+	AccessFSMakeDir     = unix.LANDLOCK_ACCESS_FS_MAKE_DIR
+	AccessFSMakeReg     = unix.LANDLOCK_ACCESS_FS_MAKE_REG
+	AccessFSMakeSock    = unix.LANDLOCK_ACCESS_FS_MAKE_SOCK
+	AccessFSMakeFifo    = unix.LANDLOCK_ACCESS_FS_MAKE_FIFO
+	AccessFSMakeBlock   = unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK
+	AccessFSMakeSym     = unix.LANDLOCK_ACCESS_FS_MAKE_SYM
+	AccessFSRefer       = unix.LANDLOCK_ACCESS_FS_REFER        // ABI 2
+	AccessFSTruncate    = unix.LANDLOCK_ACCESS_FS_TRUNCATE     // ABI 3
+	AccessFSIoctlDev    = unix.LANDLOCK_ACCESS_FS_IOCTL_DEV    // ABI 5
+	AccessFSResolveUnix = unix.LANDLOCK_ACCESS_FS_RESOLVE_UNIX // ABI 9
 )
 
 // Network access rights (handled_access_net, allowed_access of net-port rules).
 const (
-	AccessNetBindTCP        = 1 << 0 // ABI 4
-	AccessNetConnectTCP     = 1 << 1 // ABI 4
-	AccessNetBindUDP        = 1 << 2 // ABI 10
-	AccessNetConnectSendUDP = 1 << 3 // ABI 10
+	AccessNetBindTCP        = unix.LANDLOCK_ACCESS_NET_BIND_TCP         // ABI 4
+	AccessNetConnectTCP     = unix.LANDLOCK_ACCESS_NET_CONNECT_TCP      // ABI 4
+	AccessNetBindUDP        = unix.LANDLOCK_ACCESS_NET_BIND_UDP         // ABI 10
+	AccessNetConnectSendUDP = unix.LANDLOCK_ACCESS_NET_CONNECT_SEND_UDP // ABI 10
 )
 
 // Scopes (scoped).
 const (
-	ScopeAbstractUnixSocket = 1 << 0 // ABI 6
-	ScopeSignal             = 1 << 1 // ABI 6
+	ScopeAbstractUnixSocket = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET // ABI 6
+	ScopeSignal             = unix.LANDLOCK_SCOPE_SIGNAL               // ABI 6
 )
 
 // AccessFSFileRights are the rights that make sense on a file; a path-beneath rule whose

@@ -3,6 +3,9 @@ package landlock
 import (
 	"math/bits"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRightTables(t *testing.T) {
@@ -85,5 +88,36 @@ func TestFixed(t *testing.T) {
 		if e.ID != i+1 {
 			t.Errorf("ErrataTable[%d].ID = %d", i, e.ID)
 		}
+	}
+}
+
+// TestUAPIValues pins the numbers taken from x/sys, and the ones it lacks, to the kernel's
+// uAPI (include/uapi/linux/landlock.h, the common syscall table).
+func TestUAPIValues(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"create_ruleset syscall", sysCreateRuleset, 444},
+		{"add_rule syscall", sysAddRule, 445},
+		{"restrict_self syscall", sysRestrictSelf, 446},
+		{"CREATE_RULESET_VERSION", CreateRulesetVersion, 1 << 0},
+		{"CREATE_RULESET_ERRATA", CreateRulesetErrata, 1 << 1},
+		{"RULE_PATH_BENEATH", RulePathBeneath, 1},
+		{"RULE_NET_PORT", RuleNetPort, 2},
+		{"ADD_RULE_QUIET", AddRuleQuiet, 1 << 0},
+		{"RESTRICT_SELF_LOG_SAME_EXEC_OFF", RestrictSelfLogSameExecOff, 1 << 0},
+		{"RESTRICT_SELF_LOG_NEW_EXEC_ON", RestrictSelfLogNewExecOn, 1 << 1},
+		{"RESTRICT_SELF_LOG_SUBDOMAINS_OFF", RestrictSelfLogSubdomainsOff, 1 << 2},
+		{"RESTRICT_SELF_TSYNC", RestrictSelfTSync, 1 << 3},
+		{"RESTRICT_SELF_NO_NEW_PRIVS", RestrictSelfNoNewPrivs, 1 << 4},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	// x/sys's struct landlock_ruleset_attr is the ABI 10 layout, like ours.
+	if got := int(unsafe.Sizeof(unix.LandlockRulesetAttr{})); got != RulesetAttrSize {
+		t.Errorf("unix.LandlockRulesetAttr is %d bytes, RulesetAttr %d", got, RulesetAttrSize)
 	}
 }

@@ -6,39 +6,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Syscall numbers are the same on every architecture that has Landlock (they were
-// allocated from the common table), so they are written out here rather than taken from
-// x/sys, whose constants track a kernel older than the ABIs this package covers.
+// Syscall numbers, flags and rule types come from x/sys where it has them, so that they
+// are written down once, by the kernel's own headers; the few it lacks are ours, and say so.
 const (
-	sysCreateRuleset = 444
-	sysAddRule       = 445
-	sysRestrictSelf  = 446
+	sysCreateRuleset = unix.SYS_LANDLOCK_CREATE_RULESET
+	sysAddRule       = unix.SYS_LANDLOCK_ADD_RULE
+	sysRestrictSelf  = unix.SYS_LANDLOCK_RESTRICT_SELF
 )
 
 // create_ruleset flags.
 const (
-	CreateRulesetVersion = 1 << 0 // LANDLOCK_CREATE_RULESET_VERSION
-	CreateRulesetErrata  = 1 << 1 // LANDLOCK_CREATE_RULESET_ERRATA (ABI 7, backported)
+	CreateRulesetVersion = unix.LANDLOCK_CREATE_RULESET_VERSION
+	CreateRulesetErrata  = unix.LANDLOCK_CREATE_RULESET_ERRATA // ABI 7, backported
 )
 
 // Rule types for add_rule.
 const (
-	RulePathBeneath = 1 // LANDLOCK_RULE_PATH_BENEATH
-	RuleNetPort     = 2 // LANDLOCK_RULE_NET_PORT (ABI 4)
+	RulePathBeneath = unix.LANDLOCK_RULE_PATH_BENEATH
+	// RuleNetPort is LANDLOCK_RULE_NET_PORT (ABI 4), which x/sys lacks.
+	RuleNetPort = 2
 )
 
 // add_rule flags.
 const (
-	AddRuleQuiet = 1 << 0 // LANDLOCK_ADD_RULE_QUIET (ABI 10)
+	AddRuleQuiet = unix.LANDLOCK_ADD_RULE_QUIET // ABI 10
 )
 
 // restrict_self flags.
 const (
-	RestrictSelfLogSameExecOff   = 1 << 0 // LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF (ABI 7)
-	RestrictSelfLogNewExecOn     = 1 << 1 // LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON (ABI 7)
-	RestrictSelfLogSubdomainsOff = 1 << 2 // LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF (ABI 7)
-	RestrictSelfTSync            = 1 << 3 // LANDLOCK_RESTRICT_SELF_TSYNC (ABI 8)
-	RestrictSelfNoNewPrivs       = 1 << 4 // LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS (ABI 11)
+	RestrictSelfLogSameExecOff   = unix.LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF  // ABI 7
+	RestrictSelfLogNewExecOn     = unix.LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON    // ABI 7
+	RestrictSelfLogSubdomainsOff = unix.LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF // ABI 7
+	RestrictSelfTSync            = unix.LANDLOCK_RESTRICT_SELF_TSYNC              // ABI 8
+	// RestrictSelfNoNewPrivs is LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS (ABI 11), which x/sys lacks.
+	RestrictSelfNoNewPrivs = 1 << 4
 )
 
 // RulesetAttr is struct landlock_ruleset_attr in its largest (ABI 10) form. The kernel

@@ -1,5 +1,7 @@
 package report
 
+import "github.com/llconform/llconform/internal/landlock"
+
 // Names of the Ginkgo report entries through which suites tell the host what they learned.
 // Suites attach them with ginkgo.AddReportEntry; the importer looks them up by name.
 const (
@@ -13,29 +15,19 @@ const (
 	EntryAcceptedABI = "landlock.accepted_abi"
 )
 
-// Status says whether Landlock can be used at all on a kernel.
-type Status string
+// Status says whether Landlock can be used at all on a kernel: the probe's own type.
+type Status = landlock.Status
 
 const (
-	StatusAvailable Status = "available"
-	StatusNotBuilt  Status = "not-built" // ENOSYS: CONFIG_SECURITY_LANDLOCK=n
-	StatusDisabled  Status = "disabled"  // EOPNOTSUPP: built in, not in lsm= at boot
-	StatusUnknown   Status = "unknown"   // any other error from the version query
+	StatusAvailable = landlock.Available
+	StatusNotBuilt  = landlock.NotBuilt // ENOSYS: CONFIG_SECURITY_LANDLOCK=n
+	StatusDisabled  = landlock.Disabled // EOPNOTSUPP: built in, not in lsm= at boot
+	StatusUnknown   = landlock.Unknown  // any other error from the version query
 )
 
-// KernelInfo is what a suite binary learned about the kernel it ran on.
-type KernelInfo struct {
-	Release string `json:"release"`
-	Status  Status `json:"status"`
-	ABI     int    `json:"abi"`
-	// Errata is the bitmask from LANDLOCK_CREATE_RULESET_ERRATA: bit N-1 set means
-	// erratum N is fixed. Zero where the query is unsupported.
-	Errata uint64 `json:"errata"`
-	// ErrataQuery is false where the kernel rejected the errata query (pre-ABI-7 kernels
-	// without the backport), so a zero Errata is not mistaken for "queried, none fixed".
-	ErrataQuery bool   `json:"errata_query"`
-	Error       string `json:"error,omitempty"`
-}
+// KernelInfo is what a suite binary learned about the kernel it ran on: the probe's own
+// model, attached to the report as landlock.Probe returned it.
+type KernelInfo = landlock.Info
 
 // Outcome is a feature-level verdict.
 type Outcome string

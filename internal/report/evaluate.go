@@ -187,7 +187,7 @@ func decideFeature(info *KernelInfo, f string, a *featureAcc) FeatureResult {
 	switch {
 	case len(a.failed) > 0:
 		fr.Outcome = Broken
-		if a.erratum > 0 && info != nil && Advertises(*info, a.erratum) {
+		if a.erratum > 0 && info != nil && info.Fixed(a.erratum) {
 			fr.Outcome = ErratumAdvertisedNotFixed
 		}
 		fr.Detail = countedDetail("failed", a.failed)
@@ -259,11 +259,6 @@ func countedDetail(what string, ids []string) string {
 		return what + ": " + ids[0]
 	}
 	return fmt.Sprintf("%s: %s (and %d more)", what, ids[0], len(ids)-1)
-}
-
-// Advertises reports whether the kernel claims erratum n fixed.
-func Advertises(k KernelInfo, n int) bool {
-	return k.ErrataQuery && n >= 1 && n <= 64 && k.Errata&(1<<(n-1)) != 0
 }
 
 // ErrataList turns an errata bitmask into erratum numbers, ascending.

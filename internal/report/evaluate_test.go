@@ -60,7 +60,7 @@ func TestErrata(t *testing.T) {
 		t.Errorf("FormatErrata without query = %q", got)
 	}
 	k := KernelInfo{Errata: 0b0100, ErrataQuery: true}
-	if Advertises(k, 1) || !Advertises(k, 3) || Advertises(KernelInfo{Errata: 0b0100}, 3) || Advertises(k, 0) {
+	if k.Fixed(1) || !k.Fixed(3) || (KernelInfo{Errata: 0b0100}).Fixed(3) || k.Fixed(0) {
 		t.Error("Advertises disagrees with the bitmask")
 	}
 }

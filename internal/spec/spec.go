@@ -31,7 +31,7 @@ func Main(m *testing.M) {
 func RunSuite(t *testing.T, name string) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.BeforeSuite(func() {
-		ginkgo.AddReportEntry(report.EntryKernel, KernelInfo(), ginkgo.ReportEntryVisibilityNever)
+		ginkgo.AddReportEntry(report.EntryKernel, Kernel(), ginkgo.ReportEntryVisibilityNever)
 	})
 	ginkgo.RunSpecs(t, "llconform "+name)
 }
@@ -45,30 +45,6 @@ var (
 func Kernel() landlock.Info {
 	probeOnce.Do(func() { probed = landlock.Probe() })
 	return probed
-}
-
-// KernelInfo returns the probe in the report's form.
-func KernelInfo() report.KernelInfo {
-	k := Kernel()
-	info := report.KernelInfo{
-		Release:     release(),
-		Status:      report.Status(k.Status.String()),
-		ABI:         k.ABI,
-		Errata:      k.Errata,
-		ErrataQuery: k.ErrataQuery,
-	}
-	if k.Err != nil {
-		info.Error = k.Err.Error()
-	}
-	return info
-}
-
-func release() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "unknown"
-	}
-	return unix.ByteSliceToString(u.Release[:])
 }
 
 // Feature labels a spec with its feature, the feature's family (the part before the first
@@ -109,7 +85,7 @@ func Skip(format string, args ...any) {
 func RequireLandlock() {
 	k := Kernel()
 	if k.Status != landlock.Available {
-		Skip("Landlock %s on this kernel (%v)", k.Status, k.Err)
+		Skip("Landlock %s on this kernel (%s)", k.Status, k.Error)
 	}
 }
 
@@ -125,6 +101,27 @@ func RequireRoot() {
 // available (RequireLandlock).
 func Supports(abi int) bool {
 	return Kernel().ABI >= abi
+}
+
+// SupportedOrRejected is how a behaviour spec of a feature newer than ABI 1 starts, like
+// cilium/ebpf's testutils.SkipOnOldKernel except that an old kernel is checked, not
+// skipped. It skips the spec when Landlock is unavailable (RequireLandlock). On a kernel
+// whose ABI includes abi it returns true and the spec goes on. Below abi it runs rejected,
+// the suite's own check that the feature is cleanly absent (a uAPI element rejected with
+// the exact errno of landlock.CreateRulesetErrno or landlock.Feature.Rejection: E2BIG for
+// a field the kernel's struct lacks, EINVAL for an unknown bit or flag; an audit record
+// not emitted), records feature as correctly absent and returns false: the caller returns
+// at once. A failed check fails the spec before anything is recorded, so the feature shows
+// broken.
+func SupportedOrRejected(feature string, abi int, rejected func()) bool {
+	ginkgo.GinkgoHelper()
+	RequireLandlock()
+	if Supports(abi) {
+		return true
+	}
+	rejected()
+	FeatureVerdict(feature, abi)
+	return false
 }
 
 // Verdict attaches a feature-level verdict to the current spec's report.
@@ -211,6 +208,38 @@ const (
 	SeenUnfixed
 	SeenNeither
 )
+
+// Observation is one thing an erratum spec did: what, the error it gave (nil for
+// success), and the error a kernel with the fix and one without it give.
+type Observation struct {
+	What           string
+	Seen           error
+	Fixed, Unfixed error
+}
+
+// ClassifyErratum tells the three outcomes of an erratum spec apart: every observation as
+// the fixed kernel gives it, every one as the unfixed kernel gives it, or neither. The
+// detail names each observation with the errno seen and the two expected, for
+// ErratumVerdict.
+func ClassifyErratum(obs []Observation) (Seen, string) {
+	matchFixed, matchUnfixed := true, true
+	parts := make([]string, len(obs))
+	for i, o := range obs {
+		parts[i] = fmt.Sprintf("%s: %s (fixed kernel: %s, unfixed: %s)", o.What, ErrnoName(o.Seen), ErrnoName(o.Fixed), ErrnoName(o.Unfixed))
+		matchFixed = matchFixed && IsErrno(o.Seen, o.Fixed)
+		matchUnfixed = matchUnfixed && IsErrno(o.Seen, o.Unfixed)
+	}
+	detail := strings.Join(parts, "; ")
+	switch {
+	case len(obs) == 0:
+		return SeenNeither, "nothing observed"
+	case matchFixed:
+		return SeenFixed, detail
+	case matchUnfixed:
+		return SeenUnfixed, detail
+	}
+	return SeenNeither, detail
+}
 
 // ErratumVerdict records what a spec observed of erratum n, against the kernel's claim, and
 // fails the spec where they disagree. Where the kernel answers the errata query its bitmask

@@ -69,7 +69,7 @@ var _ = Describe("Landlock presence", func() {
 				spec.ExpectErr(restrictErr, unix.EBADF, "Landlock available: restrict_self(-1, 0)")
 				spec.FeatureVerdict("abi.version", 1)
 			default:
-				Fail(fmt.Sprintf("the version query failed with neither ENOSYS nor EOPNOTSUPP: %v", k.Err))
+				Fail(fmt.Sprintf("the version query failed with neither ENOSYS nor EOPNOTSUPP: %s", k.Error))
 			}
 		})
 

@@ -190,7 +190,7 @@ func forkChild(rulesetFd, pid int) (int, error) {
 	}
 	if child == 0 {
 		if rulesetFd >= 0 {
-			if _, _, re := unix.RawSyscall(sysRestrictSelf, uintptr(rulesetFd), 0, 0); re != 0 {
+			if _, _, re := unix.RawSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(rulesetFd), 0, 0); re != 0 {
 				unix.RawSyscall(unix.SYS_EXIT_GROUP, 100+uintptr(re), 0, 0)
 			}
 		}
@@ -206,9 +206,6 @@ func forkChild(rulesetFd, pid int) (int, error) {
 	}
 	return ws.ExitStatus(), nil
 }
-
-// sysRestrictSelf is landlock_restrict_self's number, the same on every architecture.
-const sysRestrictSelf = 446
 
 func errnoOf(err error) int {
 	var e unix.Errno

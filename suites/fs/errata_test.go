@@ -3,7 +3,6 @@ package fs_test
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
@@ -17,37 +16,6 @@ const (
 	rMakeChar uint64 = landlock.AccessFSMakeChar
 	rMakeFifo uint64 = landlock.AccessFSMakeFifo
 )
-
-// erratumObs is one observation of an erratum spec: what was done, what it gave, and what
-// a kernel with and without the fix gives.
-type erratumObs struct {
-	what           string
-	seen           error
-	fixed, unfixed error
-}
-
-// classify tells the three outcomes of an erratum spec apart: every observation as the
-// fixed kernel gives it, every one as the unfixed kernel does, or neither. The detail names
-// each observation with the errno seen and the two expected.
-func classify(obs []erratumObs) (spec.Seen, string) {
-	matchFixed, matchUnfixed := true, true
-	parts := make([]string, len(obs))
-	for i, o := range obs {
-		parts[i] = fmt.Sprintf("%s: %s (fixed kernel: %s, unfixed: %s)", o.what, spec.ErrnoName(o.seen), spec.ErrnoName(o.fixed), spec.ErrnoName(o.unfixed))
-		matchFixed = matchFixed && spec.IsErrno(o.seen, o.fixed)
-		matchUnfixed = matchUnfixed && spec.IsErrno(o.seen, o.unfixed)
-	}
-	detail := strings.Join(parts, "; ")
-	switch {
-	case len(obs) == 0:
-		return spec.SeenNeither, "nothing observed"
-	case matchFixed:
-		return spec.SeenFixed, detail
-	case matchUnfixed:
-		return spec.SeenUnfixed, detail
-	}
-	return spec.SeenNeither, detail
-}
 
 // namedOp is a control's operation and its description.
 type namedOp struct {
@@ -115,10 +83,10 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		regOnly := runOps(sandbox.FS(makes, rule(w, makes&^rMakeChar)), whiteout("wr"))[0]
 		// The fix checks whiteouts against MAKE_REG; before it, mknod checked MAKE_CHAR and
 		// RENAME_WHITEOUT checked nothing for the whiteout it leaves behind.
-		seen, detail := classify([]erratumObs{
-			{"mknod(S_IFCHR 0:0) with MAKE_CHAR granted, MAKE_REG not", charOnly[0], unix.EACCES, nil},
-			{"renameat2(RENAME_WHITEOUT) with MAKE_FIFO and REMOVE_FILE granted, MAKE_REG not", charOnly[1], unix.EACCES, nil},
-			{"mknod(S_IFCHR 0:0) with MAKE_REG granted, MAKE_CHAR not", regOnly, nil, unix.EACCES},
+		seen, detail := spec.ClassifyErratum([]spec.Observation{
+			{What: "mknod(S_IFCHR 0:0) with MAKE_CHAR granted, MAKE_REG not", Seen: charOnly[0], Fixed: unix.EACCES, Unfixed: nil},
+			{What: "renameat2(RENAME_WHITEOUT) with MAKE_FIFO and REMOVE_FILE granted, MAKE_REG not", Seen: charOnly[1], Fixed: unix.EACCES, Unfixed: nil},
+			{What: "mknod(S_IFCHR 0:0) with MAKE_REG granted, MAKE_CHAR not", Seen: regOnly, Fixed: nil, Unfixed: unix.EACCES},
 		})
 		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled on %s: %s", names(makes), w, detail))
 	})
@@ -151,9 +119,9 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		// exchange succeeds under exactly one of the two semantics.
 		errs := runOps(sandbox.FS(handled, rule(w, rRefer), rule(in, rMakeReg), rule(out, rMakeChar)),
 			exchange("out/p2", "in/wh1"), exchange("in/p1", "in/wh2"))
-		seen, detail := classify([]erratumObs{
-			{"exchange of out/p2 (FIFO) with in/wh1 (whiteout), out granting MAKE_CHAR not MAKE_REG", errs[0], unix.EACCES, nil},
-			{"exchange of in/p1 (FIFO) with in/wh2 (whiteout), in granting MAKE_REG not MAKE_CHAR", errs[1], nil, unix.EACCES},
+		seen, detail := spec.ClassifyErratum([]spec.Observation{
+			{What: "exchange of out/p2 (FIFO) with in/wh1 (whiteout), out granting MAKE_CHAR not MAKE_REG", Seen: errs[0], Fixed: unix.EACCES, Unfixed: nil},
+			{What: "exchange of in/p1 (FIFO) with in/wh2 (whiteout), in granting MAKE_REG not MAKE_CHAR", Seen: errs[1], Fixed: nil, Unfixed: unix.EACCES},
 		})
 		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, REFER on %s, MAKE_REG on in, MAKE_CHAR on out: %s", names(handled), w, detail))
 	})

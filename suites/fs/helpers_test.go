@@ -122,19 +122,13 @@ func policyText(p sandbox.Policy) string {
 	return strings.Join(parts, "; ")
 }
 
-// supportsOrRejected is how a behaviour spec of a right newer than ABI 1 starts: on a
-// kernel that has the right it returns true and the spec goes on; below the right's ABI it
-// checks that the kernel rejects the right cleanly (EINVAL as a handled bit and in a rule),
-// records the feature as correctly absent and returns false.
+// supportsOrRejected starts a behaviour spec of a right newer than ABI 1
+// (spec.SupportedOrRejected): true where the kernel has the right; below its ABI it checks
+// the right's clean rejection (expectRightRejected), records it correctly absent and
+// returns false.
 func supportsOrRejected(r landlock.Right) bool {
 	GinkgoHelper()
-	spec.RequireLandlock()
-	if spec.Supports(r.ABI) {
-		return true
-	}
-	expectRightRejected(r)
-	spec.FeatureVerdict(r.Feature(), r.ABI)
-	return false
+	return spec.SupportedOrRejected(r.Feature(), r.ABI, func() { expectRightRejected(r) })
 }
 
 // expectRightRejected checks that the kernel refuses r both as a handled right and as a

@@ -452,7 +452,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 			case "EACCES":
 				return unix.EACCES
 			}
-			return fmt.Errorf("%s", got) // neither kernel's answer: classify reports it
+			return fmt.Errorf("%s", got) // neither kernel's answer: spec.ClassifyErratum reports it
 		}
 		// Control outside Landlock: the directory, moved out of the bind mount's source,
 		// is still reachable through the descriptor, or nothing can be observed.
@@ -465,10 +465,10 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		// The fix continues the walk from the disconnected root to the bind mount's root
 		// and its mount point; the unfixed kernel stopped at the disconnected root, so
 		// only rules on the directory's real hierarchy counted.
-		kind, detail := classify([]erratumObs{
-			{"read_file granted on the bind mount's root e/s1/s2", seen("disconnected/rule-on-bind-root"), nil, unix.EACCES},
-			{"read_file granted above its mount point on e/m1", seen("disconnected/rule-above-mountpoint"), nil, unix.EACCES},
-			{"read_file granted on an unrelated directory e/other", seen("disconnected/rule-elsewhere"), unix.EACCES, unix.EACCES},
+		kind, detail := spec.ClassifyErratum([]spec.Observation{
+			{What: "read_file granted on the bind mount's root e/s1/s2", Seen: seen("disconnected/rule-on-bind-root"), Fixed: nil, Unfixed: unix.EACCES},
+			{What: "read_file granted above its mount point on e/m1", Seen: seen("disconnected/rule-above-mountpoint"), Fixed: nil, Unfixed: unix.EACCES},
+			{What: "read_file granted on an unrelated directory e/other", Seen: seen("disconnected/rule-elsewhere"), Fixed: unix.EACCES, Unfixed: unix.EACCES},
 		})
 		spec.ErratumVerdict(3, kind, "openat(disconnected directory, f, O_RDONLY), read_file handled: "+detail)
 	})

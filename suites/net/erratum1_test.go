@@ -84,14 +84,16 @@ type erratum1Expect struct {
 	denyBind, denyConnect, grantBind, grantConnect error
 }
 
-func (e erratum1Expect) String() string {
-	return fmt.Sprintf("no rule: bind %s, connect %s; rules for both ports: bind %s, connect %s",
-		spec.ErrnoName(e.denyBind), spec.ErrnoName(e.denyConnect), spec.ErrnoName(e.grantBind), spec.ErrnoName(e.grantConnect))
-}
-
-func (e erratum1Expect) matches(o erratum1Expect) bool {
-	return spec.IsErrno(o.denyBind, e.denyBind) && spec.IsErrno(o.denyConnect, e.denyConnect) &&
-		spec.IsErrno(o.grantBind, e.grantBind) && spec.IsErrno(o.grantConnect, e.grantConnect)
+// erratum1Observations pairs what was seen with what the fixed kernel (success everywhere)
+// and the unfixed one give, for spec.ClassifyErratum.
+func erratum1Observations(seen, unfixed erratum1Expect, port int) []spec.Observation {
+	bind, conn := "bind(port 0)", fmt.Sprintf("connect(port %d)", port)
+	return []spec.Observation{
+		{What: "no rule: " + bind, Seen: seen.denyBind, Fixed: nil, Unfixed: unfixed.denyBind},
+		{What: "no rule: " + conn, Seen: seen.denyConnect, Fixed: nil, Unfixed: unfixed.denyConnect},
+		{What: "rules for both ports: " + bind, Seen: seen.grantBind, Fixed: nil, Unfixed: unfixed.grantBind},
+		{What: "rules for both ports: " + conn, Seen: seen.grantConnect, Fixed: nil, Unfixed: unfixed.grantConnect},
+	}
 }
 
 // erratum1Unfixed is what a kernel without the fix gives. Before the fix,
@@ -155,17 +157,9 @@ var _ = Describe("erratum 1: TCP rights restrict only TCP", func() {
 				spec.ExpectErr(seen.grantBind, nil, "BIND_TCP|CONNECT_TCP handled, %s: %s %s bind(port 0)", grantRules, p.name, p.fam.name)
 				spec.ExpectErr(seen.grantConnect, nil, "BIND_TCP|CONNECT_TCP handled, %s: %s %s connect(port %d)", grantRules, p.name, p.fam.name, port)
 			}
-			fixed := erratum1Expect{}
-			detail := fmt.Sprintf("%s over %s under BIND_TCP|CONNECT_TCP, bind(port 0) and connect(port %d): %s (fixed kernel: %s; unfixed: %s)",
-				p.name, p.fam.name, port, seen, fixed, unfixed)
-			switch {
-			case fixed.matches(seen):
-				spec.ErratumVerdict(1, spec.SeenFixed, detail)
-			case unfixed.matches(seen):
-				spec.ErratumVerdict(1, spec.SeenUnfixed, detail)
-			default:
-				spec.ErratumVerdict(1, spec.SeenNeither, detail)
-			}
+			kind, detail := spec.ClassifyErratum(erratum1Observations(seen, unfixed, port))
+			spec.ErratumVerdict(1, kind, fmt.Sprintf("%s over %s, BIND_TCP|CONNECT_TCP handled (rules for both ports: BIND_TCP|CONNECT_TCP on ports 0 and %d): %s",
+				p.name, p.fam.name, port, detail))
 		})
 	}
 })

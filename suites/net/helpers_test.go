@@ -201,18 +201,13 @@ const (
 	udpRights = landlock.AccessNetBindUDP | landlock.AccessNetConnectSendUDP
 )
 
-// netSupported reports whether the kernel's ABI includes feature (introduced at abi). If
-// it does not, it checks that the kernel cleanly rejects the feature's bits, records the
-// feature as correctly absent and returns false: the caller then stops.
+// netSupported starts a behaviour spec of a net feature (spec.SupportedOrRejected): true
+// where the kernel's ABI includes abi; below it, it checks that the kernel cleanly rejects
+// the feature's bits (expectNetRejected), records the feature as correctly absent and
+// returns false: the caller then stops.
 func netSupported(feature string, abi int, bits uint64) bool {
 	GinkgoHelper()
-	spec.RequireLandlock()
-	if spec.Supports(abi) {
-		return true
-	}
-	expectNetRejected(bits)
-	spec.FeatureVerdict(feature, abi)
-	return false
+	return spec.SupportedOrRejected(feature, abi, func() { expectNetRejected(bits) })
 }
 
 // expectNetRejected checks that the kernel refuses to handle the net rights bits: E2BIG

@@ -1,9 +1,7 @@
 package scope_test
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
@@ -97,26 +95,17 @@ var _ = Describe("erratum 2: signals between threads of one process", spec.Errat
 			results = threadSignals(pid, plain, other)
 			return nil
 		})
+		if len(results) == 0 {
+			Fail("the scoped thread recorded no signal")
+		}
 		// Fixed: every signal allowed. Unfixed: every one denied with EPERM, since the
 		// sender's domain does not cover the target's (none, a sibling, the leader's
 		// none). Anything else is neither kernel.
-		allowed, denied := true, true
-		var seen []string
-		for _, r := range results {
-			allowed = allowed && r.err == nil
-			denied = denied && errors.Is(r.err, unix.EPERM)
-			seen = append(seen, fmt.Sprintf("%s: %s", r.what, spec.ErrnoName(r.err)))
+		obs := make([]spec.Observation, len(results))
+		for i, r := range results {
+			obs[i] = spec.Observation{What: r.what, Seen: r.err, Fixed: nil, Unfixed: unix.EPERM}
 		}
-		detail := "thread in a SCOPE_SIGNAL domain: " + strings.Join(seen, "; ") + " (fixed kernel: all success; unfixed: all EPERM)"
-		switch {
-		case len(results) == 0:
-			Fail("the scoped thread recorded no signal")
-		case allowed:
-			spec.ErratumVerdict(2, spec.SeenFixed, detail)
-		case denied:
-			spec.ErratumVerdict(2, spec.SeenUnfixed, detail)
-		default:
-			spec.ErratumVerdict(2, spec.SeenNeither, detail)
-		}
+		kind, detail := spec.ClassifyErratum(obs)
+		spec.ErratumVerdict(2, kind, "thread in a SCOPE_SIGNAL domain: "+detail)
 	})
 })

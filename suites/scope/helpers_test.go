@@ -73,16 +73,19 @@ func onThread(fn func() error) {
 	Expect(sandbox.OnThread(fn)).To(Succeed(), "sandbox thread")
 }
 
-// scopeSupported reports whether the kernel has the scope (ABI 6). If not, it checks
-// that the kernel rejects the scoped field cleanly and records the feature as correctly
-// absent. Below ABI 6 the kernel's struct landlock_ruleset_attr has no scoped field (8
-// or 16 bytes), so a non-zero scoped in a 24-byte attr is E2BIG (copy_struct_from_user).
+// scopeSupported starts a behaviour spec of a scope (spec.SupportedOrRejected): true where
+// the kernel has scopes (ABI 6); below, it checks that the kernel rejects the scoped field
+// cleanly (expectScopeRejected), records the feature as correctly absent and returns false.
 func scopeSupported(feature string, bits uint64) bool {
 	GinkgoHelper()
-	spec.RequireLandlock()
-	if spec.Supports(6) {
-		return true
-	}
+	return spec.SupportedOrRejected(feature, 6, func() { expectScopeRejected(bits) })
+}
+
+// expectScopeRejected checks that create_ruleset refuses scoped=bits in a 24-byte attr.
+// Below ABI 6 the kernel's struct landlock_ruleset_attr has no scoped field (8 or 16
+// bytes), so a non-zero scoped is E2BIG (copy_struct_from_user).
+func expectScopeRejected(bits uint64) {
+	GinkgoHelper()
 	attr := landlock.RulesetAttr{Scoped: bits}
 	fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV6, 0)
 	if err == nil {
@@ -90,8 +93,6 @@ func scopeSupported(feature string, bits uint64) bool {
 	}
 	want := landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV6, spec.Kernel().ABI)
 	spec.ExpectErr(err, want, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
-	spec.FeatureVerdict(feature, 6)
-	return false
 }
 
 // enforce restricts the calling thread with p (sandbox threads only).

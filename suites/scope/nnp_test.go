@@ -11,8 +11,6 @@ import (
 	"github.com/llconform/llconform/internal/spec"
 )
 
-const capSysAdmin = 21
-
 // dropSysAdmin removes CAP_SYS_ADMIN from the calling thread's effective set (capset
 // works per thread), so that restrict_self needs no_new_privs.
 func dropSysAdmin() error {
@@ -21,7 +19,7 @@ func dropSysAdmin() error {
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capget: %w", err)
 	}
-	data[0].Effective &^= 1 << capSysAdmin
+	data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
@@ -126,10 +124,10 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 	})
 
 	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), func() {
-		if !spec.Supports(11) {
+		if !spec.SupportedOrRejected(feature, 11, func() {
 			spec.ExpectErr(landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs|landlock.RestrictSelfTSync), unix.EINVAL,
 				"ABI %d: restrict_self(-1, TSYNC|NO_NEW_PRIVS)", spec.Kernel().ABI)
-			spec.FeatureVerdict(feature, 11)
+		}) {
 			return
 		}
 		rep := runTSync(landlock.RestrictSelfTSync|landlock.RestrictSelfNoNewPrivs, false)
