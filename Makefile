@@ -10,6 +10,8 @@ KNOWN       ?= known-issues.yaml
 # The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI.
 SMOKE       ?= debian-5.10,debian-6.1,debian-7.3
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Every folder of suites/ is a suite: build compiles each to bin/suites/<name>.test, and
+# llconform runs every binary there (vm/plan.FindSuites, which also sets their order).
 SUITES      := $(notdir $(wildcard suites/*))
 # Suites and the agent run in a bare initramfs: they must be static.
 export CGO_ENABLED := 0
@@ -20,8 +22,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
+# A suite binary whose folder is gone would still run: build removes it.
 build:
 	@mkdir -p $(BIN)/suites
+	@for f in $(BIN)/suites/*.test; do \
+		[ -e "$$f" ] || continue; \
+		s=$$(basename "$$f" .test); \
+		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
+	done
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
 	$(GO) build -o $(BIN)/llconform-agent ./vm/agent
 	@for s in $(SUITES); do \

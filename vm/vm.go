@@ -1,6 +1,7 @@
 // Package vm runs suite binaries on a list of kernels, each booted under
-// QEMU, and brings back what the guest agent sent. It knows nothing about
-// what the suites test: it runs binaries and returns bytes.
+// QEMU, and brings back what the guest agent sent, decoded into each suite's
+// plan.Outcome. It knows nothing about what the suites test: it runs binaries
+// and returns their status, output and report files.
 //
 // Run fetches the kernels one at a time (apt and the cache are shared) and
 // boots each as soon as it is ready, up to Options.Parallel at once.
@@ -15,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +31,8 @@ type Suite struct {
 	Binary string // host path
 	Args   []string
 	// Report is the guest path of a file the suite writes (e.g. the value of
-	// --ginkgo.json-report); it comes back as the frame
-	// plan.ReportFrame(Name). Empty for none.
+	// --ginkgo.json-report); its contents come back as the suite's
+	// plan.Outcome.Report. Empty for none.
 	Report  string
 	Timeout time.Duration // in the guest; 0 for the agent's default (10m)
 }
@@ -67,17 +67,21 @@ const (
 	Fetching Stage = "fetching" // Message carries the fetcher's lines
 	Fetched  Stage = "fetched"
 	Booting  Stage = "booting"
-	Running  Stage = "running" // Message is the agent's line about a suite starting or ending
+	Running  Stage = "running" // Suite is the agent's event: a suite starting or ending
 	Done     Stage = "done"    // Duration is the boot time
 	Failed   Stage = "failed"
 )
 
 // Event is one progress report.
 type Event struct {
-	Kernel   string
-	Stage    Stage
-	Message  string
+	Kernel  string
+	Stage   Stage
+	Message string // what happened, for every stage but Running
+	// Duration is the fetch time (Fetched), the boot's (Done), or the suite's run time
+	// (Running, when the suite ended).
 	Duration time.Duration
+	// Suite is set with Stage Running: which suite of the plan started, or ended and how.
+	Suite *plan.Event
 }
 
 // Result is what happened to one kernel.
@@ -88,8 +92,9 @@ type Result struct {
 	// it was then not booted.
 	Err     error
 	Outcome qemu.Outcome // of the last boot
-	// Frames are the frames received, by name (see package plan).
-	Frames  map[string][]byte
+	// Guest is what the agent sent back in the last boot: each suite's outcome by
+	// name, as far as it arrived, the agent's set-up report and the kernel log.
+	plan.Guest
 	Modules initramfs.Modules
 	Accel   string // accelerator used for the last boot: tcg or kvm
 	// ICount is the -icount value of the last boot, empty when guest time followed the
@@ -254,14 +259,14 @@ func (r *runner) boot(ctx context.Context, i int) {
 		return
 	}
 	res.Modules = mods
-	accel := r.accel(ctx, e, k, dir)
+	accel := r.accel(ctx, e, k)
 	attempts := 1
 	if r.o.Retry {
 		attempts = 2
 	}
 	for a := 1; a <= attempts; a++ {
 		res.Attempts, res.Accel, res.ICount = a, accel, ""
-		if accel == "tcg" {
+		if qemu.ICountWorks(accel) {
 			res.ICount = e.ICount
 		}
 		msg := fmt.Sprintf("attempt %d, %s", a, accel)
@@ -273,8 +278,12 @@ func (r *runner) boot(ctx context.Context, i int) {
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
 			OnConsole: func(line string) {
-				if msg, ok := strings.CutPrefix(line, plan.ConsolePrefix+"suite "); ok {
-					r.progress(Event{Kernel: e.Name, Stage: Running, Message: "suite " + msg})
+				if ev, ok := plan.ParseEvent(line); ok {
+					var d time.Duration
+					if ev.Status != nil {
+						d = time.Duration(ev.Status.DurationMS) * time.Millisecond
+					}
+					r.progress(Event{Kernel: e.Name, Stage: Running, Suite: &ev, Duration: d})
 				}
 			},
 		})
@@ -286,8 +295,12 @@ func (r *runner) boot(ctx context.Context, i int) {
 			accel = "tcg" // do not blame a flaky KVM twice
 		}
 	}
-	res.Frames = res.Outcome.Report.Map()
-	r.progress(Event{Kernel: e.Name, Stage: Done, Message: string(res.Outcome.Class) + " " + res.Outcome.Detail, Duration: res.Outcome.Duration})
+	res.Guest = plan.Decode(res.Outcome.Report.Frames)
+	msg := string(res.Outcome.Class)
+	if res.Outcome.Detail != "" {
+		msg += " " + res.Outcome.Detail
+	}
+	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration})
 }
 
 // initrd returns the kernel's initrd: the base alone, or the base followed
@@ -313,27 +326,18 @@ func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules
 	return path, mods, err
 }
 
-// accel picks the accelerator: auto means KVM if a test boot of the first
-// kernel to get here works under it (decided once per run), TCG otherwise.
-// An entry with icount runs under TCG, the one accelerator that counts
-// instructions.
-func (r *runner) accel(ctx context.Context, e kernel.Entry, k *kernel.Kernel, dir string) string {
-	if e.Accel != "auto" {
-		return e.Accel
-	}
-	if e.ICount != "" {
-		return "tcg"
-	}
-	r.kvmOnce.Do(func() {
-		r.kvmOK, r.kvmReason = qemu.KVMUsable(ctx, r.o.QEMU, k.BzImage, filepath.Join(r.o.OutDir, "kvm-probe"))
-		msg := "KVM usable"
-		if !r.kvmOK {
-			msg = "KVM not usable, using TCG: " + r.kvmReason
-		}
-		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
+// accel picks the accelerator (qemu.ChooseAccel). Whether KVM works is
+// decided once per run, by a test boot of the first kernel that needs to know.
+func (r *runner) accel(ctx context.Context, e kernel.Entry, k *kernel.Kernel) string {
+	return qemu.ChooseAccel(e.Accel, e.ICount, func() bool {
+		r.kvmOnce.Do(func() {
+			r.kvmOK, r.kvmReason = qemu.KVMUsable(ctx, r.o.QEMU, k.BzImage, filepath.Join(r.o.OutDir, "kvm-probe"))
+			msg := "KVM usable"
+			if !r.kvmOK {
+				msg = "KVM not usable, using TCG: " + r.kvmReason
+			}
+			r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
+		})
+		return r.kvmOK
 	})
-	if r.kvmOK {
-		return "kvm"
-	}
-	return "tcg"
 }

@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +42,7 @@ func guest(t *testing.T) (tmp, agent, suite string) {
 // the default cache on first use.
 func TestBootDebian(t *testing.T) {
 	tmp, agent, suite := guest(t)
+	var events []plan.Event // appended by the one VM's console follower only
 
 	e, err := kernel.ParseSpec("debian:linux-image-6.1.0-56-cloud-amd64")
 	if err != nil {
@@ -56,7 +56,10 @@ func TestBootDebian(t *testing.T) {
 		Modules: []string{"overlay"},
 		OutDir:  filepath.Join(tmp, "out"),
 		Progress: func(ev Event) {
-			t.Logf("%s: %s %s %v", ev.Kernel, ev.Stage, ev.Message, ev.Duration)
+			t.Logf("%s: %s %s %v %+v", ev.Kernel, ev.Stage, ev.Message, ev.Duration, ev.Suite)
+			if ev.Stage == Running {
+				events = append(events, *ev.Suite)
+			}
 		},
 	})
 	if err != nil {
@@ -69,27 +72,35 @@ func TestBootDebian(t *testing.T) {
 	if r.Outcome.Class != qemu.OK {
 		t.Fatalf("boot: %s: %s\n%s", r.Outcome.Class, r.Outcome.Detail, r.Outcome.ConsoleTail)
 	}
-	if got, want := string(r.Frames[plan.ReportFrame("tiny")]), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
+	tiny, ok := r.Suites["tiny"]
+	if !ok || !tiny.Ended || tiny.Err != nil {
+		t.Fatalf("suite tiny: %+v", tiny)
+	}
+	if got, want := string(tiny.Report), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}
-	if out := string(r.Frames[plan.OutputFrame("tiny")]); !strings.Contains(out, "suite running on 6.1.0-56-cloud-amd64") {
+	if out := string(tiny.Output); !strings.Contains(out, "suite running on 6.1.0-56-cloud-amd64") {
 		t.Errorf("output = %q", out)
 	}
-	var st plan.Status
-	if err := json.Unmarshal(r.Frames[plan.StatusFrame("tiny")], &st); err != nil || st.ExitCode != 0 {
-		t.Errorf("status = %s (%v)", r.Frames[plan.StatusFrame("tiny")], err)
+	if tiny.Status.ExitCode != 0 || tiny.Status.TimedOut || tiny.Status.Signal != "" {
+		t.Errorf("status = %+v", tiny.Status)
 	}
-	var ar plan.AgentReport
-	if err := json.Unmarshal(r.Frames[plan.AgentFrame], &ar); err != nil {
-		t.Fatal(err)
+	ar := r.Agent
+	if ar == nil {
+		t.Fatal("no agent report")
 	}
 	for _, m := range ar.Modules {
 		if m.Error != "" {
 			t.Errorf("module %s: %s", m.Name, m.Error)
 		}
 	}
-	if !strings.Contains(string(r.Frames[plan.KmsgFrame]), "Linux version 6.1") {
+	if !strings.Contains(string(r.Kmsg), "Linux version 6.1") {
 		t.Error("kmsg frame lacks the kernel banner")
+	}
+	// The console carried the suite's start and end as progress events.
+	if len(events) != 2 || events[0] != (plan.Event{Suite: "tiny", N: 1, Of: 1}) ||
+		events[1].Status == nil || events[1].Status.ExitCode != 0 {
+		t.Errorf("progress events = %+v, want tiny 1/1 starting then ending with exit 0", events)
 	}
 	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Boot, ar.Channel, r.Modules.Order)
 }
@@ -139,7 +150,7 @@ func TestBootDebianICount(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "kvm-probe")); err == nil {
 		t.Error("probed KVM although icount implies TCG")
 	}
-	if got, want := string(r.Frames[plan.ReportFrame("tiny")]), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
+	if got, want := string(r.Suites["tiny"].Report), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}
 	t.Logf("boot to end frame under icount: %v", r.Boot)

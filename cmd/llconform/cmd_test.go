@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/llconform/llconform/internal/report"
-	"github.com/llconform/llconform/vm/plan"
 )
 
 const testKernels = `kernels:
@@ -69,23 +66,6 @@ func TestMatrixSelection(t *testing.T) {
 	} {
 		if _, err := bad.entries(); err == nil {
 			t.Errorf("entries(%+v) succeeded, want an error", bad)
-		}
-	}
-}
-
-func TestImportSuiteNeverPassesSilently(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		o    plan.Outcome
-		want report.InfraKind
-	}{
-		{"no report", plan.Outcome{Status: plan.Status{ExitCode: 1}}, report.InfraNoReport},
-		{"truncated report", plan.Outcome{Status: plan.Status{ExitCode: 0}, Report: []byte(`[{"SuitePath": "x"`)}, report.InfraTruncatedReport},
-		{"timeout without report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}}, report.InfraNoReport},
-	} {
-		s := importSuite("abi", tt.o, "abi.log")
-		if s.Infra == nil || s.Infra.Kind != tt.want {
-			t.Errorf("%s: infra = %+v, want kind %s", tt.name, s.Infra, tt.want)
 		}
 	}
 }

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/bench"
-	benchresult "github.com/llconform/llconform/bench/result"
+	"github.com/llconform/llconform/internal/collect"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/vm"
 	"github.com/llconform/llconform/vm/kernel"
@@ -97,7 +96,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	binaries, err := suiteBinaries(m.suites)
+	binaries, err := plan.FindSuites(m.suites)
 	if err != nil {
 		return report.ExitInfra, err
 	}
@@ -117,11 +116,11 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	m.out.dir = outDir
 
 	var suites []vm.Suite
-	for _, name := range suiteNames {
-		if bin, ok := binaries[name]; ok {
-			rep := "/tmp/" + name + ".json"
-			suites = append(suites, vm.Suite{Name: name, Binary: bin, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
-		}
+	var names []string // the conformance suites, which make the report
+	for _, b := range binaries {
+		rep := "/tmp/" + b.Name + ".json"
+		suites = append(suites, vm.Suite{Name: b.Name, Binary: b.Path, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
+		names = append(names, b.Name)
 	}
 	if m.bench {
 		self, err := os.Executable()
@@ -130,14 +129,14 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		}
 		// Figures measured in a guest are emulated time, compared across kernels, never
 		// with the host's. The guest cannot tell how QEMU ran it (the accelerator of auto
-		// is chosen at boot): guestBench stamps the timing mode from the boot's settings.
+		// is chosen at boot): collect.Bench stamps the timing mode from the boot's settings.
 		suites = append(suites, vm.Suite{
 			Name: benchSuite, Binary: self, Report: "/tmp/bench/bench.json", Timeout: m.timeout,
 			Args: []string{"bench", "--quick", "--scenarios", m.benchSc, "--timing", "qemu guest clock", "--out", "/tmp/bench"},
 		})
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
-	prog := newProgress(len(entries), len(suites))
+	prog := newProgress(len(entries))
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels:  entries,
 		Suites:   suites,
@@ -159,13 +158,13 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	var benchNames []string
 	for _, r := range results {
 		dir := filepath.Join(outDir, r.Entry.Name)
-		run, err := kernelRun(r, suites, dir)
+		run, err := collect.Kernel(r, names, dir)
 		if err != nil {
 			return report.ExitInfra, err
 		}
 		res.Runs = append(res.Runs, run)
 		if m.bench {
-			b, err := guestBench(r, dir)
+			b, err := collect.Bench(r, benchSuite, dir)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s: benchmarks: %v\n", r.Entry.Name, err)
 				continue
@@ -240,7 +239,7 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 	switch {
 	case m.icount == "" && m.bench:
 		for i := range entries {
-			if entries[i].ICount == "" && entries[i].Accel != "kvm" {
+			if entries[i].ICount == "" && qemu.ICountWorks(entries[i].Accel) {
 				entries[i].ICount = benchICount
 			}
 		}
@@ -253,92 +252,13 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 			}
 		}
 		for i := range entries {
-			if icount != "" && entries[i].Accel == "kvm" {
-				return nil, fmt.Errorf("--icount: kernel %s has accel kvm, and QEMU counts instructions under TCG only", entries[i].Name)
+			if err := qemu.CheckICount(entries[i].Accel, icount); err != nil {
+				return nil, fmt.Errorf("--icount: kernel %s: %w", entries[i].Name, err)
 			}
 			entries[i].ICount = icount
 		}
 	}
 	return entries, nil
-}
-
-// kernelRun turns one kernel's VM result into its report run. dir is where the kernel's
-// console log is; the suites' outputs are saved beside it.
-func kernelRun(r vm.Result, suites []vm.Suite, dir string) (report.Run, error) {
-	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Source: source(r.Entry)}}
-	if e := r.Entry.Expect; e != nil {
-		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata}
-	}
-	if k := r.Kernel; k != nil {
-		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version
-	}
-	if r.Attempts > 0 {
-		run.Kernel.Machine = machine(r)
-	}
-	if r.Err != nil {
-		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
-		return run, nil
-	}
-	o := r.Outcome
-	run.ConsoleLog = o.ConsoleLog
-	if o.Class != qemu.OK {
-		// A crash or hang under emulation is the machinery's failure until shown otherwise
-		// (TCG has crashed kernels that run fine on hardware): its oops text goes with the
-		// infrastructure error rather than failing the kernel.
-		run.Infra = &report.InfraError{Kind: infraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
-	} else {
-		run.KernelWarnings = o.Warnings
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return run, err
-	}
-	for _, s := range suites {
-		if s.Name == benchSuite {
-			continue
-		}
-		status, ok := r.Frames[plan.StatusFrame(s.Name)]
-		if !ok {
-			if run.Infra == nil {
-				run.Infra = &report.InfraError{Kind: report.InfraNoReport, Message: "suite " + s.Name + " sent no status", ConsoleLog: o.ConsoleLog}
-			}
-			continue
-		}
-		so := plan.Outcome{Report: r.Frames[plan.ReportFrame(s.Name)], Output: r.Frames[plan.OutputFrame(s.Name)]}
-		if err := json.Unmarshal(status, &so.Status); err != nil {
-			return run, fmt.Errorf("kernel %s: suite %s status: %w", r.Entry.Name, s.Name, err)
-		}
-		outPath := filepath.Join(dir, s.Name+".log")
-		if err := os.WriteFile(outPath, so.Output, 0o644); err != nil {
-			return run, fmt.Errorf("save %s output: %w", s.Name, err)
-		}
-		if err := run.AddSuite(importSuite(s.Name, so, outPath)); err != nil {
-			return run, err
-		}
-	}
-	return run, nil
-}
-
-// machine describes how QEMU ran a kernel, clock mode first: "qemu tcg icount
-// shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 1" or "qemu tcg wall clock, ...".
-func machine(r vm.Result) string {
-	e := r.Entry
-	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), e.CPU, e.CPUs, e.Memory, r.Attempts)
-}
-
-// guestBench reads the benchmark result a guest sent back, stamps it with the clock the
-// figures came from (wall clock or instruction count, which only the host knows) and saves
-// it beside the kernel's logs.
-func guestBench(r vm.Result, dir string) (*bench.Result, error) {
-	data, ok := r.Frames[plan.ReportFrame(benchSuite)]
-	if !ok {
-		return nil, fmt.Errorf("no result came back (see %s)", filepath.Join(dir, "console.log"))
-	}
-	b, err := benchresult.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	b.Machine.TimingMode = qemu.ClockLabel(r.Accel, r.ICount)
-	return b, b.WriteFile(filepath.Join(dir, "bench.json"))
 }
 
 // benchPlots writes one SVG per benchmark series, a line per kernel, and returns them for
@@ -359,45 +279,18 @@ func benchPlots(dir string, results []*bench.Result) ([]report.Plot, error) {
 	return plots, nil
 }
 
-func infraKind(c qemu.Class) report.InfraKind {
-	switch c {
-	case qemu.Panic:
-		return report.InfraPanic
-	case qemu.Timeout:
-		return report.InfraTimeout
-	case qemu.TruncatedReport:
-		return report.InfraTruncatedReport
-	case qemu.NoReport:
-		return report.InfraNoReport
-	}
-	return report.InfraBootFailed
-}
-
-func source(e kernel.Entry) string {
-	switch {
-	case e.Debian != nil && e.Debian.Package != "":
-		return "debian:" + e.Debian.Package
-	case e.Debian != nil:
-		return "debian newest " + e.Debian.Newest + " in " + e.Debian.Suite
-	case e.Local != nil:
-		return "file:" + e.Local.BzImage
-	}
-	return ""
-}
-
 // progress prints one line per kernel stage and per suite a guest finishes: plain lines
 // read well both on a terminal and in a CI log.
 type progress struct {
-	mu       sync.Mutex
-	total    int // kernels
-	suites   int // per kernel
-	done     int
-	finished map[string]int // suites finished, by kernel
-	start    time.Time
+	mu    sync.Mutex
+	w     io.Writer
+	total int // kernels
+	done  int
+	start time.Time
 }
 
-func newProgress(kernels, suites int) *progress {
-	return &progress{total: kernels, suites: suites, finished: map[string]int{}, start: time.Now()}
+func newProgress(kernels int) *progress {
+	return &progress{w: os.Stderr, total: kernels, start: time.Now()}
 }
 
 func (p *progress) event(e vm.Event) {
@@ -407,15 +300,12 @@ func (p *progress) event(e vm.Event) {
 	switch e.Stage {
 	case vm.Done, vm.Failed:
 		p.done++
-	case vm.Booting:
-		p.finished[e.Kernel] = 0
 	case vm.Running:
-		name, rest, _ := strings.Cut(strings.TrimPrefix(msg, "suite "), ": ")
-		if !strings.HasPrefix(rest, "exit ") {
-			return // a start line adds nothing the next line will not say
+		s := e.Suite
+		if s == nil || s.Status == nil {
+			return // a start line adds nothing the end line will not say
 		}
-		p.finished[e.Kernel]++
-		msg = fmt.Sprintf("suite %d/%d %s: %s", p.finished[e.Kernel], p.suites, name, rest)
+		msg = fmt.Sprintf("suite %d/%d %s: %s", s.N, s.Of, s.Suite, s.Status)
 	}
 	line := fmt.Sprintf("[%3.0fs %d/%d] %-14s %-8s", time.Since(p.start).Seconds(), p.done, p.total, e.Kernel, e.Stage)
 	if msg != "" {
@@ -424,7 +314,7 @@ func (p *progress) event(e vm.Event) {
 	if e.Duration > 0 {
 		line += fmt.Sprintf(" (%s)", e.Duration.Round(100*time.Millisecond))
 	}
-	fmt.Fprintln(os.Stderr, line)
+	fmt.Fprintln(p.w, line)
 }
 
 func kernelsCmd(ctx context.Context, args []string) (int, error) {
@@ -447,7 +337,7 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	code := 0
 	for _, e := range entries {
-		line := fmt.Sprintf("%-14s %s", e.Name, source(e))
+		line := fmt.Sprintf("%-14s %s", e.Name, collect.Source(e))
 		if e.Expect != nil && e.Expect.ABI != nil {
 			line += fmt.Sprintf("  expect ABI %d errata %v", *e.Expect.ABI, e.Expect.Errata)
 		}

@@ -6,10 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	benchresult "github.com/llconform/llconform/bench/result"
 	"github.com/llconform/llconform/vm"
-	"github.com/llconform/llconform/vm/kernel"
 	"github.com/llconform/llconform/vm/plan"
 )
 
@@ -53,7 +52,7 @@ func TestMatrixICount(t *testing.T) {
 	}{
 		{matrixFlags{kernels: file, icount: "shift=auto,sleep=off"}, "--icount: icount \"shift=auto,sleep=off\": QEMU refuses sleep=off with shift=auto"},
 		{matrixFlags{kernels: file, icount: "fast"}, "--icount: icount \"fast\": shift must be auto or 0 to 10"},
-		{matrixFlags{kernels: file, icount: "shift=4"}, "--icount: kernel k has accel kvm"},
+		{matrixFlags{kernels: file, icount: "shift=4"}, "--icount: kernel k: icount needs TCG (QEMU refuses it with accel kvm)"},
 	} {
 		if _, err := tc.m.entries(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("entries(--icount %q) = %v, want %q", tc.m.icount, err, tc.want)
@@ -61,55 +60,36 @@ func TestMatrixICount(t *testing.T) {
 	}
 }
 
-func TestMachine(t *testing.T) {
-	e := kernel.Entry{CPU: "max,-cx16", CPUs: 1, Memory: "1G"}
-	for _, tc := range []struct {
-		r    vm.Result
-		want string
-	}{
-		{vm.Result{Entry: e, Accel: "tcg", Attempts: 1}, "qemu tcg wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1"},
-		{vm.Result{Entry: e, Accel: "tcg", ICount: "shift=4,sleep=off", Attempts: 2}, "qemu tcg icount shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 2"},
-		{vm.Result{Entry: e, Accel: "kvm", Attempts: 1}, "qemu kvm wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1"},
-	} {
-		if got := machine(tc.r); got != tc.want {
-			t.Errorf("machine = %q, want %q", got, tc.want)
-		}
-	}
-}
-
-// The guest cannot know how QEMU ran it: the host stamps the timing mode on the result it
-// saves and plots.
-func TestGuestBenchTimingMode(t *testing.T) {
-	sent := &benchresult.Result{
-		Schema:  benchresult.Schema,
-		Machine: benchresult.Machine{TimingMode: "qemu guest clock"},
-		Scenarios: []*benchresult.Scenario{{Name: "PathWalk", Series: []*benchresult.Series{{Name: "rules=each", Points: []*benchresult.Point{
-			{Label: "depth=1", X: 1, On: &benchresult.Arm{NsPerOp: []float64{1, 2, 3}}, Off: &benchresult.Arm{NsPerOp: []float64{1, 1, 1}}},
-		}}}}},
-	}
+// The progress lines show each suite's end with its place in the plan, and nothing for
+// its start.
+func TestProgress(t *testing.T) {
 	var buf bytes.Buffer
-	if err := sent.Encode(&buf); err != nil {
-		t.Fatal(err)
+	p := newProgress(2)
+	p.w = &buf
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Booting, Message: "attempt 1, tcg"})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Suite: &plan.Event{Suite: "abi", N: 1, Of: 5}})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Duration: 7538 * time.Millisecond,
+		Suite: &plan.Event{Suite: "abi", N: 1, Of: 5, Status: &plan.Status{ExitCode: 0, DurationMS: 7538}}})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Duration: 5 * time.Minute,
+		Suite: &plan.Event{Suite: "fs", N: 2, Of: 5, Status: &plan.Status{ExitCode: -1, TimedOut: true, DurationMS: 300000}}})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Done, Message: "ok", Duration: 39 * time.Second})
+	want := []string{
+		"debian-6.1     booting  attempt 1, tcg",
+		"debian-6.1     running  suite 1/5 abi: exit status 0 (7.5s)",
+		"debian-6.1     running  suite 2/5 fs: timed out after 300000ms (5m0s)",
+		"debian-6.1     done     ok (39s)",
 	}
-	for _, tc := range []struct{ accel, icount, want string }{
-		{"tcg", "shift=4,sleep=off", "qemu tcg icount shift=4,sleep=off"},
-		{"tcg", "", "qemu tcg wall clock"},
-	} {
-		dir := t.TempDir()
-		r := vm.Result{Accel: tc.accel, ICount: tc.icount, Frames: map[string][]byte{plan.ReportFrame(benchSuite): buf.Bytes()}}
-		b, err := guestBench(r, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved, err := benchresult.ReadFile(filepath.Join(dir, "bench.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Machine.TimingMode != tc.want || saved.Machine.TimingMode != tc.want {
-			t.Errorf("%s %q: timing mode %q, saved %q; want %q", tc.accel, tc.icount, b.Machine.TimingMode, saved.Machine.TimingMode, tc.want)
-		}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("lines:\n%s\nwant %d", buf.String(), len(want))
 	}
-	if _, err := guestBench(vm.Result{}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no result came back") {
-		t.Errorf("no frame: %v", err)
+	for i, l := range lines {
+		done := "0/2"
+		if i == 3 {
+			done = "1/2"
+		}
+		if _, rest, _ := strings.Cut(l, "] "); !strings.Contains(l, " "+done+"] ") || rest != want[i] {
+			t.Errorf("line %d = %q, want [time %s] %q", i, l, done, want[i])
+		}
 	}
 }

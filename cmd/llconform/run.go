@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/llconform/llconform/internal/collect"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/vm/plan"
 )
@@ -32,7 +33,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
-	binaries, err := suiteBinaries(*suiteDir)
+	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {
 		return report.ExitInfra, err
 	}
@@ -45,31 +46,24 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 		return report.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
 
-	run := report.Run{Kernel: report.Kernel{Name: "host", Source: "running kernel"}}
-	for _, name := range suiteNames {
-		bin, ok := binaries[name]
-		if !ok {
-			continue
-		}
-		rep := filepath.Join(outDir, name+".json")
-		s := plan.Suite{Name: name, Path: bin, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout)}
+	var suites []report.Suite
+	for _, b := range binaries {
+		rep := filepath.Join(outDir, b.Name+".json")
+		s := plan.Suite{Name: b.Name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout)}
 		fmt.Fprintf(os.Stderr, "suite %s: running\n", s.Name)
-		o := s.Run(ctx, outDir, os.Environ())
-		outPath := filepath.Join(outDir, s.Name+".log")
-		if err := os.WriteFile(outPath, o.Output, 0o644); err != nil {
-			return report.ExitInfra, fmt.Errorf("save %s output: %w", s.Name, err)
-		}
-		rs := importSuite(s.Name, o, outPath)
-		fmt.Fprintf(os.Stderr, "suite %s: %s\n", s.Name, describeCounts(rs))
-		if err := run.AddSuite(rs); err != nil {
+		rs, err := collect.Suite(s.Name, s.Run(ctx, outDir, os.Environ()), outDir)
+		if err != nil {
 			return report.ExitInfra, err
 		}
+		fmt.Fprintf(os.Stderr, "suite %s: %s\n", s.Name, describeCounts(rs))
+		suites = append(suites, rs)
 		if ctx.Err() != nil {
 			return report.ExitInfra, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
-	if run.Info != nil {
-		run.Kernel.Release = run.Info.Release
+	run, err := collect.Host(suites)
+	if err != nil {
+		return report.ExitInfra, err
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/llconform/llconform/internal/conformance"
+	"github.com/llconform/llconform/vm/plan"
 )
 
 func specsCmd(ctx context.Context, args []string) (int, error) {
@@ -17,23 +18,19 @@ func specsCmd(ctx context.Context, args []string) (int, error) {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
-	binaries, err := suiteBinaries(*suiteDir)
+	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {
 		return 1, err
 	}
 	var all []conformance.Spec
-	for _, name := range suiteNames {
-		bin, ok := binaries[name]
-		if !ok {
-			continue
-		}
-		data, err := conformance.DryRun(ctx, bin)
+	for _, b := range binaries {
+		data, err := conformance.DryRun(ctx, b.Path)
 		if err != nil {
-			return 1, fmt.Errorf("suite %s: %w", name, err)
+			return 1, fmt.Errorf("suite %s: %w", b.Name, err)
 		}
-		specs, err := conformance.FromDryRun(name, data)
+		specs, err := conformance.FromDryRun(b.Name, data)
 		if err != nil {
-			return 1, fmt.Errorf("suite %s: %w", name, err)
+			return 1, fmt.Errorf("suite %s: %w", b.Name, err)
 		}
 		all = append(all, specs...)
 	}

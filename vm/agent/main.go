@@ -24,11 +24,9 @@ import (
 	"github.com/llconform/llconform/vm/plan"
 )
 
-const (
-	// virtioPortName must match the name= of the host's virtserialport.
-	virtioPortName = "llconform"
-	serialFallback = "/dev/ttyS1"
-)
+// serialFallback is the channel when no virtio-console port shows up: the second 8250
+// UART, which the host connects to a file as QEMU's second -serial.
+const serialFallback = "/dev/ttyS1"
 
 type agent struct {
 	report plan.AgentReport
@@ -86,8 +84,8 @@ func (a *agent) run() {
 		a.problem("%v", err)
 		return
 	}
-	for _, s := range p.Suites {
-		a.runSuite(s, p.Env)
+	for i, s := range p.Suites {
+		a.runSuite(s, plan.Event{Suite: s.Name, N: i + 1, Of: len(p.Suites)}, p.Env)
 	}
 }
 
@@ -247,7 +245,7 @@ func findVirtioPort() string {
 		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 		for _, n := range names {
 			b, err := os.ReadFile(n)
-			if err == nil && strings.TrimSpace(string(b)) == virtioPortName {
+			if err == nil && strings.TrimSpace(string(b)) == plan.VirtioPort {
 				return "/dev/" + filepath.Base(filepath.Dir(n))
 			}
 		}
@@ -289,22 +287,25 @@ func readPlan() (plan.Plan, error) {
 	return p, nil
 }
 
-func (a *agent) runSuite(s plan.Suite, env map[string]string) {
-	logf("suite %s: start", s.Name)
+// runSuite runs one suite, ev saying which of the plan, and sends its outcome. Its start and
+// end go to the console as progress events, which the host shows while the guest runs.
+func (a *agent) runSuite(s plan.Suite, ev plan.Event, env map[string]string) {
+	fmt.Println(ev.Line())
 	vars := []string{"PATH=/suites:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp"}
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
 	o := s.Run(context.Background(), "/tmp", vars)
-	st := o.Status
-	logf("suite %s: exit %d signal=%q timed_out=%v in %dms", s.Name, st.ExitCode, st.Signal, st.TimedOut, st.DurationMS)
-	// The report first: it is what the host needs most if the guest dies
-	// while sending the rest.
-	if o.Report != nil {
-		a.send(plan.ReportFrame(s.Name), o.Report)
+	ev.Status = &o.Status
+	fmt.Println(ev.Line())
+	frames, err := plan.SuiteFrames(s.Name, o)
+	if err != nil {
+		a.problem("%v", err)
+		return
 	}
-	a.send(plan.OutputFrame(s.Name), o.Output)
-	a.sendJSON(plan.StatusFrame(s.Name), st)
+	for _, f := range frames {
+		a.send(f.Name, f.Payload)
+	}
 }
 
 func kmsg() []byte {

@@ -356,8 +356,8 @@ func (e *Entry) validate() error {
 	default:
 		return fmt.Errorf("%s: bad accel %q (auto, tcg or kvm)", e.Name, e.Accel)
 	}
-	if e.ICount != "" && e.Accel == "kvm" {
-		return fmt.Errorf("%s: icount needs TCG (QEMU refuses it with accel kvm)", e.Name)
+	if err := qemu.CheckICount(e.Accel, e.ICount); err != nil {
+		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	return nil
 }

@@ -1,9 +1,16 @@
 // Package plan is the contract between the host and the guest agent: what
-// the agent must run (plan.json in the initramfs) and the names and shapes of
-// the frames it sends back.
+// the agent must run (plan.json in the initramfs), the frames it sends back
+// and how they decode (SuiteFrames, Decode), and the progress events it
+// writes on the console (Event). Suite.Run runs a suite binary the same way
+// in the guest and on the host, and FindSuites finds the compiled suites and
+// the order they run in.
 package plan
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Path is where the plan sits in the initramfs.
 const Path = "/llconform/plan.json"
@@ -23,8 +30,8 @@ type Suite struct {
 	Name string   `json:"name"`
 	Path string   `json:"path"` // in the guest
 	Args []string `json:"args,omitempty"`
-	// Report is a file the suite writes (in the guest) that is sent back as
-	// the frame ReportFrame(Name); empty for none.
+	// Report is a file the suite writes (in the guest) whose contents are sent back as
+	// the Outcome's Report; empty for none.
 	Report  string   `json:"report,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
 }
@@ -42,11 +49,16 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
-// ConsolePrefix starts every line the agent writes to the console; the host follows the
-// console for ConsolePrefix+"suite " lines to show live progress.
+// ConsolePrefix starts every line the agent logs to the console (set-up problems, module
+// loads), for a reader of console.log.
 const ConsolePrefix = "llconform-agent: "
 
-// Frame names.
+// VirtioPort is the name of the virtio-console port that carries the frames: the host
+// names its virtserialport so, and the agent looks for a port of that name.
+const VirtioPort = "llconform"
+
+// Frame names. A suite's outcome travels as three frames (see SuiteFrames); Decode puts it
+// back together, so that nothing else needs these names.
 const (
 	// AgentFrame carries the agent's AgentReport (JSON).
 	AgentFrame = "agent"
@@ -54,14 +66,28 @@ const (
 	KmsgFrame = "kmsg"
 )
 
-// ReportFrame names the frame carrying a suite's report file.
-func ReportFrame(suite string) string { return "suite/" + suite + "/report.json" }
+// A suite's frames are named suite/<suite>/<part>, the parts being these.
+const (
+	reportPart = "report.json" // the suite's report file
+	outputPart = "output"      // its combined stdout and stderr
+	statusPart = "status"      // its Status (JSON)
+)
 
-// OutputFrame names the frame carrying a suite's combined stdout and stderr.
-func OutputFrame(suite string) string { return "suite/" + suite + "/output" }
+func suiteFrame(suite, part string) string { return "suite/" + suite + "/" + part }
 
-// StatusFrame names the frame carrying a suite's Status (JSON).
-func StatusFrame(suite string) string { return "suite/" + suite + "/status" }
+// splitSuiteFrame returns the suite and the part a suite frame's name carries ("abi" and
+// "status" for "suite/abi/status"); ok is false for any other frame.
+func splitSuiteFrame(frame string) (suite, part string, ok bool) {
+	rest, ok := strings.CutPrefix(frame, "suite/")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
 
 // Status is how one suite run ended.
 type Status struct {
@@ -72,6 +98,24 @@ type Status struct {
 	// not be read.
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+}
+
+// String says how the suite ended, for people: "exit status 1", "timed out after 300000ms"
+// or "killed by killed", then the Error if any.
+func (s Status) String() string {
+	var msg string
+	switch {
+	case s.TimedOut:
+		msg = fmt.Sprintf("timed out after %dms", s.DurationMS)
+	case s.Signal != "":
+		msg = "killed by " + s.Signal
+	default:
+		msg = fmt.Sprintf("exit status %d", s.ExitCode)
+	}
+	if s.Error != "" {
+		msg += "; " + s.Error
+	}
+	return msg
 }
 
 // AgentReport is what the agent saw while setting up the guest.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/vm/channel"
+	"github.com/llconform/llconform/vm/plan"
 )
 
 // DefaultCPU is the emulated CPU: everything TCG offers but CMPXCHG16B. QEMU 7.2's TCG sets
@@ -35,9 +36,6 @@ const DefaultCPU = "max,-cx16"
 // DefaultBinary is the QEMU executable looked up in PATH.
 const DefaultBinary = "qemu-system-x86_64"
 
-// VirtioPortName is the name of the virtio-console port carrying reports.
-const VirtioPortName = "llconform"
-
 // Config is one boot.
 type Config struct {
 	Binary  string // default DefaultBinary
@@ -48,8 +46,8 @@ type Config struct {
 	Memory  string // QEMU -m syntax
 	Accel   string // "tcg" (single-threaded) or "kvm"
 	CPU     string // QEMU -cpu value, default DefaultCPU
-	// ICount is the -icount value (see ParseICount), empty for none. It is passed under
-	// TCG only: QEMU refuses it with KVM.
+	// ICount is the -icount value (see ParseICount), empty for none. It is passed only
+	// where ICountWorks.
 	ICount  string
 	Timeout time.Duration
 	// Dir receives console.log, the channel files and qemu.log.
@@ -112,15 +110,45 @@ func (c Config) args(consoleLog, serialChannel, virtioChannel string) []string {
 		"-chardev", "file,id=report,path=" + serialChannel, "-serial", "chardev:report",
 		"-device", "virtio-serial-pci,id=vser",
 		"-chardev", "file,id=vreport,path=" + virtioChannel,
-		"-device", "virtserialport,bus=vser.0,chardev=vreport,name=" + VirtioPortName,
+		"-device", "virtserialport,bus=vser.0,chardev=vreport,name=" + plan.VirtioPort,
 	}
-	if c.ICount != "" && c.Accel != "kvm" {
+	if c.ICount != "" && ICountWorks(c.Accel) {
 		args = append(args, "-icount", c.ICount)
 	}
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}
 	return args
+}
+
+// ICountWorks reports whether QEMU can count instructions (-icount) under accel: under TCG
+// only, as QEMU refuses -icount with KVM. Accel is a kernels.yaml value (auto, tcg, kvm;
+// empty is the default, auto), or what a boot ran under (tcg, kvm). Auto can, by choosing
+// TCG (see ChooseAccel). This function, CheckICount and ChooseAccel are the one place the
+// rule is written.
+func ICountWorks(accel string) bool { return accel != "kvm" }
+
+// CheckICount returns an error when icount is set for a kernel that must run under accel
+// and ICountWorks does not hold.
+func CheckICount(accel, icount string) error {
+	if icount != "" && !ICountWorks(accel) {
+		return errors.New("icount needs TCG (QEMU refuses it with accel kvm)")
+	}
+	return nil
+}
+
+// ChooseAccel returns the accelerator a kernel boots under: accel itself unless it is auto;
+// for auto, TCG when the kernel counts instructions (icount), otherwise KVM when kvmUsable
+// says it works. kvmUsable is called only when its answer matters, as finding out means a
+// test boot (see KVMUsable).
+func ChooseAccel(accel, icount string, kvmUsable func() bool) string {
+	if accel != "auto" {
+		return accel
+	}
+	if icount == "" && kvmUsable() {
+		return "kvm"
+	}
+	return "tcg"
 }
 
 // MaxICountShift is the largest shift QEMU 7.2 accepts (MAX_ICOUNT_SHIFT).
@@ -193,10 +221,7 @@ func ParseICount(s string) (string, error) {
 // icount shift=N,...". Under TCG without icount, guest time is host time spent emulating,
 // so it moves with the host's load; with icount and a fixed shift it counts instructions.
 func ClockLabel(accel, icount string) string {
-	if accel == "kvm" {
-		return "qemu kvm wall clock"
-	}
-	if icount != "" {
+	if icount != "" && ICountWorks(accel) {
 		return "qemu " + accel + " icount " + icount
 	}
 	return "qemu " + accel + " wall clock"
@@ -253,7 +278,7 @@ func Boot(ctx context.Context, c Config) Outcome {
 	console, _ := os.ReadFile(o.ConsoleLog)
 	o.Report = readReport(virtioCh, serialCh)
 	o.Warnings = Excerpts(console)
-	if kmsg, ok := o.Report.Map()["kmsg"]; ok {
+	if kmsg, ok := o.Report.Map()[plan.KmsgFrame]; ok {
 		o.Warnings = append(o.Warnings, Excerpts(kmsg)...)
 	}
 	o.Class, o.Detail = classify(runCtx, ctx, runErr, c.Timeout, console, stderr.Bytes(), o.Report)

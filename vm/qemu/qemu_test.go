@@ -195,3 +195,36 @@ func TestFollowConsole(t *testing.T) {
 		t.Errorf("later lines = %q, want [\"suite abi: start\"] (no partial line)", rest)
 	}
 }
+
+// QEMU counts instructions under TCG only: a kvm kernel with icount is refused, auto picks
+// TCG for it without probing KVM.
+func TestICountNeedsTCG(t *testing.T) {
+	for _, tc := range []struct {
+		accel, icount string
+		err           bool
+	}{
+		{"kvm", "shift=2", true}, {"kvm", "", false}, {"tcg", "shift=2", false}, {"auto", "shift=2", false}, {"", "shift=2", false},
+	} {
+		if err := CheckICount(tc.accel, tc.icount); (err != nil) != tc.err {
+			t.Errorf("CheckICount(%q, %q) = %v, want error %v", tc.accel, tc.icount, err, tc.err)
+		}
+	}
+	for _, tc := range []struct {
+		accel, icount string
+		kvm           bool
+		want          string
+		probed        bool
+	}{
+		{"tcg", "", true, "tcg", false},
+		{"kvm", "", false, "kvm", false},
+		{"auto", "", true, "kvm", true},
+		{"auto", "", false, "tcg", true},
+		{"auto", "shift=2", true, "tcg", false},
+	} {
+		probed := false
+		got := ChooseAccel(tc.accel, tc.icount, func() bool { probed = true; return tc.kvm })
+		if got != tc.want || probed != tc.probed {
+			t.Errorf("ChooseAccel(%q, %q, KVM works %v) = %q, probed %v; want %q, probed %v", tc.accel, tc.icount, tc.kvm, got, probed, tc.want, tc.probed)
+		}
+	}
+}

@@ -1,0 +1,212 @@
+// Package collect turns what a suite run or a VM boot brought back into a report.Run: the
+// kernel's identity and how it ran, each suite's report with whatever went wrong outside
+// its specs as an infrastructure error, and a guest's benchmark result stamped with the
+// clock its figures came from. It holds the rules of what such an outcome means for the
+// report; the CLI only wires it.
+package collect
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/llconform/llconform/bench"
+	benchresult "github.com/llconform/llconform/bench/result"
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/vm"
+	"github.com/llconform/llconform/vm/kernel"
+	"github.com/llconform/llconform/vm/plan"
+	"github.com/llconform/llconform/vm/qemu"
+)
+
+// Kernel turns one kernel's VM result into its report run, with one report.Suite for each
+// of suites (names of the plan's conformance suites, in order). dir is where the kernel's
+// console log is; the suites' outputs are saved beside it, as <name>.log.
+func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
+	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Source: Source(r.Entry)}}
+	if e := r.Entry.Expect; e != nil {
+		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata}
+	}
+	if k := r.Kernel; k != nil {
+		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version
+	}
+	if r.Attempts > 0 {
+		run.Kernel.Machine = Machine(r)
+	}
+	if r.Err != nil {
+		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
+		return run, nil
+	}
+	o := r.Outcome
+	run.ConsoleLog = o.ConsoleLog
+	if o.Class != qemu.OK {
+		// A crash or hang under emulation is the machinery's failure until shown otherwise
+		// (TCG has crashed kernels that run fine on hardware): its oops text goes with the
+		// infrastructure error rather than failing the kernel.
+		run.Infra = &report.InfraError{Kind: InfraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
+	} else {
+		run.KernelWarnings = o.Warnings
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return run, err
+	}
+	for _, name := range suites {
+		got := r.Suites[name]
+		if got.Err != nil {
+			// The frame arrived intact, so the agent and this host disagree on the format:
+			// no suite's result from this build can be trusted.
+			return run, fmt.Errorf("kernel %s: %w", r.Entry.Name, got.Err)
+		}
+		if !got.Ended {
+			// The guest stopped before the suite's status, the last of its frames: the
+			// suite never finished, or its outcome is incomplete.
+			if run.Infra == nil {
+				run.Infra = &report.InfraError{Kind: report.InfraNoReport, Message: "suite " + name + " sent no status", ConsoleLog: o.ConsoleLog}
+			}
+			continue
+		}
+		s, err := Suite(name, got.Outcome, dir)
+		if err != nil {
+			return run, err
+		}
+		if err := run.AddSuite(s); err != nil {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+// Host turns the suites run on the running kernel (llconform run) into its report run. The
+// kernel's release is the one its suites probed.
+func Host(suites []report.Suite) (report.Run, error) {
+	run := report.Run{Kernel: report.Kernel{Name: "host", Source: "running kernel"}}
+	for _, s := range suites {
+		if err := run.AddSuite(s); err != nil {
+			return run, err
+		}
+	}
+	if run.Info != nil {
+		run.Kernel.Release = run.Info.Release
+	}
+	return run, nil
+}
+
+// Suite turns one suite run into its report and saves the suite's output in dir as
+// <name>.log, which the report names.
+func Suite(name string, o plan.Outcome, dir string) (report.Suite, error) {
+	outPath := filepath.Join(dir, name+".log")
+	if err := os.WriteFile(outPath, o.Output, 0o644); err != nil {
+		return report.Suite{}, fmt.Errorf("save %s output: %w", name, err)
+	}
+	return importSuite(name, o, outPath), nil
+}
+
+// importSuite turns one suite run into its result. Whatever went wrong outside the specs
+// (no report, a timeout, a crash with no failing spec) is an infrastructure error of the
+// suite, never silently a pass.
+func importSuite(name string, o plan.Outcome, outputPath string) report.Suite {
+	s, err := report.ImportGinkgo(o.Report, name)
+	if err != nil {
+		kind := report.InfraNoReport
+		if len(o.Report) > 0 {
+			kind = report.InfraTruncatedReport
+		}
+		s = report.Suite{Name: name, Infra: &report.InfraError{Kind: kind, Message: describeOutcome(o, err)}}
+	}
+	code := o.Status.ExitCode
+	s.ExitCode = &code
+	s.Output = outputPath
+	s.Duration = time.Duration(o.Status.DurationMS) * time.Millisecond
+	switch {
+	case s.Infra != nil:
+	case o.Status.TimedOut:
+		s.Infra = &report.InfraError{Kind: report.InfraTimeout, Message: describeOutcome(o, nil)}
+	case o.Status.Signal != "":
+		s.Infra = &report.InfraError{Kind: report.InfraInterrupted, Message: describeOutcome(o, nil)}
+	case code != 0 && s.Counts.Failed == 0:
+		// The binary failed with no failing spec: something outside the specs failed it.
+		s.Infra = &report.InfraError{Kind: report.InfraSuiteFailed, Message: describeOutcome(o, nil)}
+	}
+	return s
+}
+
+// describeOutcome says what went wrong with a suite run, for an infrastructure error: the
+// import error if any, how the suite ended, and the end of its output.
+func describeOutcome(o plan.Outcome, err error) string {
+	var parts []string
+	if err != nil {
+		parts = append(parts, err.Error())
+	}
+	parts = append(parts, o.Status.String())
+	if tail := lastLines(o.Output, 5); tail != "" {
+		parts = append(parts, "output ends: "+tail)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// lastLines returns the last n non-empty lines of b, joined by " | ".
+func lastLines(b []byte, n int) string {
+	lines := slices.DeleteFunc(strings.Split(string(b), "\n"), func(s string) bool { return strings.TrimSpace(s) == "" })
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// Machine describes how QEMU ran a kernel, clock mode first: "qemu tcg icount
+// shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 1" or "qemu tcg wall clock, ...":
+// emulation settings change what a crash or a timing means.
+func Machine(r vm.Result) string {
+	e := r.Entry
+	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), e.CPU, e.CPUs, e.Memory, r.Attempts)
+}
+
+// InfraKind is the infrastructure error a boot that did not end OK is: every such class
+// says something went wrong with the machinery, nothing about Landlock.
+func InfraKind(c qemu.Class) report.InfraKind {
+	switch c {
+	case qemu.Panic:
+		return report.InfraPanic
+	case qemu.Timeout:
+		return report.InfraTimeout
+	case qemu.TruncatedReport:
+		return report.InfraTruncatedReport
+	case qemu.NoReport:
+		return report.InfraNoReport
+	}
+	return report.InfraBootFailed
+}
+
+// Source says where a kernel comes from, for the report and the kernel list:
+// "debian:<package>", "debian newest <pattern> in <suite>" or "file:<bzImage>".
+func Source(e kernel.Entry) string {
+	switch {
+	case e.Debian != nil && e.Debian.Package != "":
+		return "debian:" + e.Debian.Package
+	case e.Debian != nil:
+		return "debian newest " + e.Debian.Newest + " in " + e.Debian.Suite
+	case e.Local != nil:
+		return "file:" + e.Local.BzImage
+	}
+	return ""
+}
+
+// Bench reads the benchmark result that the guest's suite named suite sent back, stamps it
+// with the clock the figures came from (wall clock or instruction count, which only the
+// host knows: the accelerator of auto is chosen at boot) and saves it in dir as bench.json.
+func Bench(r vm.Result, suite, dir string) (*bench.Result, error) {
+	data := r.Suites[suite].Report
+	if data == nil {
+		return nil, fmt.Errorf("no result came back (see %s)", filepath.Join(dir, "console.log"))
+	}
+	b, err := benchresult.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	b.Machine.TimingMode = qemu.ClockLabel(r.Accel, r.ICount)
+	return b, b.WriteFile(filepath.Join(dir, "bench.json"))
+}

@@ -1,0 +1,74 @@
+package plan
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// SuiteExt ends the file name of a compiled suite: make build writes every folder of
+// suites/ to bin/suites/<name>.test.
+const SuiteExt = ".test"
+
+// Binary is one compiled suite.
+type Binary struct {
+	Name string // the suite's folder name: abi, fs...
+	Path string
+}
+
+// FindSuites returns every compiled suite in dir, in the order they run (SortSuites). The
+// directory is the one list of suites: whatever make build compiled runs, so a new suite
+// folder cannot be built and then silently left out.
+func FindSuites(dir string) ([]Binary, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*"+SuiteExt))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			names = append(names, strings.TrimSuffix(filepath.Base(p), SuiteExt))
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no suite binaries (<name>%s) in %s: run make build", SuiteExt, dir)
+	}
+	SortSuites(names)
+	bins := make([]Binary, len(names))
+	for i, n := range names {
+		bins[i] = Binary{Name: n, Path: filepath.Join(dir, n+SuiteExt)}
+	}
+	return bins, nil
+}
+
+// Suites that must run first or last; the others run in between in name order.
+const (
+	// firstSuite checks the syscall contract every other suite relies on: when it fails,
+	// its failures come first.
+	firstSuite = "abi"
+	// lastSuite changes the kernel's audit state while it runs (audit rules, the log
+	// flags' records), which no other suite must see.
+	lastSuite = "audit"
+)
+
+// SortSuites sorts suite names into the order they run: abi first, audit last, the others
+// by name. Only these two have a place of their own, so a new suite needs no list updated.
+func SortSuites(names []string) {
+	rank := func(n string) int {
+		switch n {
+		case firstSuite:
+			return 0
+		case lastSuite:
+			return 2
+		}
+		return 1
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+}
