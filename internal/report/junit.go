@@ -5,56 +5,13 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
 )
 
-// The JUnit schema CI systems accept (Jenkins, GitLab, GitHub reporters): testsuites >
-// testsuite > testcase with an optional failure, error or skipped child.
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Classname string        `xml:"classname,attr"`
-	Name      string        `xml:"name,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitProblem `xml:"failure"`
-	Error     *junitProblem `xml:"error"`
-	Skipped   *junitSkipped `xml:"skipped"`
-}
-
-type junitProblem struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Body    string `xml:",chardata"`
-}
-
-type junitSkipped struct {
-	Message string `xml:"message,attr"`
-	Body    string `xml:",chardata"`
-}
+// The XML model is Ginkgo's (reporters.JUnitTestSuites and the types under it), the schema CI
+// systems accept (Jenkins, GitLab, GitHub reporters): testsuites > testsuite > testcase with
+// an optional failure, error or skipped child. The mapping from our result model is ours.
 
 // WriteJUnit writes res as JUnit XML: one testsuite "<kernel>/<suite>" per kernel and suite,
 // one testcase per spec. Infrastructure errors are <error>s, so CI shows them apart from
@@ -62,53 +19,54 @@ type junitSkipped struct {
 // a kernel's in a testsuite "<kernel>/infrastructure". Expectation checks form a testsuite
 // "<kernel>/expectations", so a mismatch fails the JUnit view as it fails the exit status.
 func WriteJUnit(w io.Writer, res *Result) error {
-	root := junitSuites{Name: "llconform"}
+	var root junitRoot
+	timestamp := ""
+	if !res.Time.IsZero() {
+		timestamp = res.Time.UTC().Format("2006-01-02T15:04:05")
+	}
 	for i := range res.Runs {
 		r := &res.Runs[i]
-		props := kernelProperties(r)
+		props := reporters.JUnitProperties{Properties: kernelProperties(r)}
+		suite := func(name string) *junitSuite {
+			return &junitSuite{JUnitTestSuite: reporters.JUnitTestSuite{Name: r.Kernel.Name + "/" + name, Timestamp: timestamp, Properties: props}}
+		}
 		if r.Infra != nil {
-			js := junitSuite{Name: r.Kernel.Name + "/infrastructure", Time: seconds(0), Properties: props}
-			js.add(junitCase{
+			js := suite("infrastructure")
+			js.add(reporters.JUnitTestCase{
 				Classname: "infrastructure",
 				Name:      "kernel " + r.Kernel.Name,
-				Time:      seconds(0),
+				Status:    string(InfraState),
 				Error:     infraProblem(r.Infra),
-			})
+			}, 0)
 			root.add(js)
 		}
 		if checks := CheckExpect(r); len(checks) > 0 {
-			js := junitSuite{Name: r.Kernel.Name + "/expectations", Time: seconds(0), Properties: props}
+			js := suite("expectations")
 			for _, c := range checks {
-				jc := junitCase{Classname: "expectations", Name: c.Name, Time: seconds(0)}
+				jc := reporters.JUnitTestCase{Classname: "expectations", Name: c.Name, Status: string(Passed)}
 				switch {
 				case c.Unverified:
-					jc.Failure = &junitProblem{Message: c.Message, Type: "unverified", Body: c.Message}
+					jc.Status, jc.Failure = string(Failed), &reporters.JUnitFailure{Message: c.Message, Type: "unverified", Description: c.Message}
 				case !c.OK:
-					jc.Failure = &junitProblem{Message: c.Message, Type: "mismatch", Body: c.Message}
+					jc.Status, jc.Failure = string(Failed), &reporters.JUnitFailure{Message: c.Message, Type: "mismatch", Description: c.Message}
 				}
-				js.add(jc)
+				js.add(jc, 0)
 			}
 			root.add(js)
 		}
 		for _, s := range r.Suites {
-			js := junitSuite{
-				Name:       r.Kernel.Name + "/" + s.Name,
-				Time:       seconds(s.Duration),
-				Properties: props,
-			}
-			if !res.Time.IsZero() {
-				js.Timestamp = res.Time.UTC().Format("2006-01-02T15:04:05")
-			}
+			js := suite(s.Name)
+			js.ms = milliseconds(s.Duration)
 			if s.Infra != nil {
-				js.add(junitCase{
+				js.add(reporters.JUnitTestCase{
 					Classname: s.Name,
 					Name:      "[infrastructure] suite " + s.Name,
-					Time:      seconds(0),
+					Status:    string(InfraState),
 					Error:     infraProblem(s.Infra),
-				})
+				}, 0)
 			}
 			for _, sp := range s.Specs {
-				js.add(specCase(s.Name, sp))
+				js.add(specCase(s.Name, sp), milliseconds(sp.Duration))
 			}
 			root.add(js)
 		}
@@ -118,7 +76,7 @@ func WriteJUnit(w io.Writer, res *Result) error {
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(root); err != nil {
+	if err := enc.Encode(root.JUnitTestSuites); err != nil {
 		return fmt.Errorf("write JUnit: %w", err)
 	}
 	if _, err := io.WriteString(w, "\n"); err != nil {
@@ -127,8 +85,8 @@ func WriteJUnit(w io.Writer, res *Result) error {
 	return nil
 }
 
-func specCase(suite string, sp Spec) junitCase {
-	jc := junitCase{Classname: suite, Name: sp.Text, Time: seconds(sp.Duration)}
+func specCase(suite string, sp Spec) reporters.JUnitTestCase {
+	jc := reporters.JUnitTestCase{Classname: suite, Name: sp.Text, Status: string(sp.State)}
 	f := sp.Failure
 	if f == nil {
 		f = &Failure{} // a hand-edited or foreign file; still a failure
@@ -136,14 +94,16 @@ func specCase(suite string, sp Spec) junitCase {
 	switch {
 	case sp.State == Failed && sp.Known != nil:
 		// CI tools have no "expected failure": a skip keeps the JUnit view as green as the
-		// exit status while the message keeps the failure in sight.
-		jc.Skipped = &junitSkipped{Message: "known issue: " + knownText(sp.Known), Body: failureBody(f)}
+		// exit status while the message keeps the failure in sight. A skip has no body in
+		// Ginkgo's model, so the failure itself goes to system-err.
+		jc.Skipped = &reporters.JUnitSkipped{Message: "known issue: " + knownText(sp.Known)}
+		jc.SystemErr = failureBody(f)
 	case sp.State == Failed:
-		jc.Failure = &junitProblem{Message: f.Message, Type: "failure", Body: failureBody(f)}
+		jc.Failure = &reporters.JUnitFailure{Message: f.Message, Type: "failure", Description: failureBody(f)}
 	case sp.State == InfraState:
-		jc.Error = &junitProblem{Message: f.Message, Type: string(InfraState), Body: failureBody(f)}
+		jc.Error = &reporters.JUnitError{Message: f.Message, Type: string(InfraState), Description: failureBody(f)}
 	case sp.State == Skipped:
-		jc.Skipped = &junitSkipped{Message: sp.SkipReason}
+		jc.Skipped = &reporters.JUnitSkipped{Message: sp.SkipReason}
 	}
 	return jc
 }
@@ -155,7 +115,7 @@ func failureBody(f *Failure) string {
 	return f.Message + "\n" + f.Location
 }
 
-func infraProblem(e *InfraError) *junitProblem {
+func infraProblem(e *InfraError) *reporters.JUnitError {
 	body := e.Message
 	if e.ConsoleLog != "" {
 		body += "\nconsole log: " + e.ConsoleLog
@@ -163,14 +123,14 @@ func infraProblem(e *InfraError) *junitProblem {
 	if e.ConsoleTail != "" {
 		body += "\n" + e.ConsoleTail
 	}
-	return &junitProblem{Message: e.Message, Type: string(e.Kind), Body: body}
+	return &reporters.JUnitError{Message: e.Message, Type: string(e.Kind), Description: body}
 }
 
-func kernelProperties(r *Run) []junitProperty {
-	props := []junitProperty{{"kernel.name", r.Kernel.Name}}
+func kernelProperties(r *Run) []reporters.JUnitProperty {
+	props := []reporters.JUnitProperty{{Name: "kernel.name", Value: r.Kernel.Name}}
 	add := func(name, value string) {
 		if value != "" {
-			props = append(props, junitProperty{name, value})
+			props = append(props, reporters.JUnitProperty{Name: name, Value: value})
 		}
 	}
 	add("kernel.release", r.Kernel.Release)
@@ -188,7 +148,20 @@ func kernelProperties(r *Run) []junitProperty {
 	return props
 }
 
-func (js *junitSuite) add(c junitCase) {
+// junitRoot and junitSuite count as cases are added. Times are kept in whole milliseconds,
+// the precision JUnit files have always had here, and written as seconds: "3.066", "0".
+type junitRoot struct {
+	reporters.JUnitTestSuites
+	ms int64
+}
+
+type junitSuite struct {
+	reporters.JUnitTestSuite
+	ms int64
+}
+
+func (js *junitSuite) add(c reporters.JUnitTestCase, ms int64) {
+	c.Time = seconds(ms)
 	js.Tests++
 	switch {
 	case c.Failure != nil:
@@ -198,17 +171,23 @@ func (js *junitSuite) add(c junitCase) {
 	case c.Skipped != nil:
 		js.Skipped++
 	}
-	js.Cases = append(js.Cases, c)
+	js.TestCases = append(js.TestCases, c)
 }
 
-func (root *junitSuites) add(js junitSuite) {
+func (root *junitRoot) add(js *junitSuite) {
+	js.Time = seconds(js.ms)
+	root.ms += js.ms
+	root.Time = seconds(root.ms)
 	root.Tests += js.Tests
 	root.Failures += js.Failures
 	root.Errors += js.Errors
-	root.Skipped += js.Skipped
-	root.Suites = append(root.Suites, js)
+	// Ginkgo's root counts skipped (and pending) specs as disabled; it has no skipped count.
+	root.Disabled += js.Skipped + js.Disabled
+	root.TestSuites = append(root.TestSuites, js.JUnitTestSuite)
 }
 
-func seconds(d time.Duration) string {
-	return fmt.Sprintf("%.3f", d.Seconds())
-}
+func milliseconds(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }
+
+// seconds is exact for whole milliseconds: encoding/xml writes the shortest decimal that
+// reads back as the same float64.
+func seconds(ms int64) float64 { return float64(ms) / 1000 }

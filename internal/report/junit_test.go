@@ -7,6 +7,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
 )
 
 func TestWriteJUnit(t *testing.T) {
@@ -23,14 +26,14 @@ func TestWriteJUnit(t *testing.T) {
 			t.Fatalf("invalid XML: %v\n%s", err, buf.String())
 		}
 	}
-	var got junitSuites
+	var got reporters.JUnitTestSuites
 	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
 
 	var names []string
-	suites := map[string]junitSuite{}
-	for _, s := range got.Suites {
+	suites := map[string]reporters.JUnitTestSuite{}
+	for _, s := range got.TestSuites {
 		names = append(names, s.Name)
 		suites[s.Name] = s
 	}
@@ -43,15 +46,15 @@ func TestWriteJUnit(t *testing.T) {
 	if fs.Tests != 8 || fs.Failures != 1 || fs.Errors != 1 || fs.Skipped != 1 {
 		t.Errorf("trixie/fs counts: tests %d failures %d errors %d skipped %d", fs.Tests, fs.Failures, fs.Errors, fs.Skipped)
 	}
-	cases := map[string]junitCase{}
-	for _, c := range fs.Cases {
+	cases := map[string]reporters.JUnitTestCase{}
+	for _, c := range fs.TestCases {
 		if c.Classname != "fs" {
 			t.Errorf("classname = %q, want fs", c.Classname)
 		}
 		cases[c.Name] = c
 	}
 	if f := cases["ioctl on a char device MUST be denied without FS_IOCTL_DEV"].Failure; f == nil ||
-		f.Message != "ioctl(FIONREAD) on /dev/null: got 0, want EACCES" || !strings.Contains(f.Body, "suite_test.go:") {
+		f.Message != "ioctl(FIONREAD) on /dev/null: got 0, want EACCES" || !strings.Contains(f.Description, "suite_test.go:") {
 		t.Errorf("failure = %+v", f)
 	}
 	if s := cases["link across directories MUST need FS_REFER"].Skipped; s == nil || s.Message != "needs root: running as uid 1000" {
@@ -62,23 +65,59 @@ func TestWriteJUnit(t *testing.T) {
 	}
 
 	scope := suites["trixie/scope"]
-	if c := scope.Cases[0]; c.Error == nil || c.Error.Type != string(InfraTimeout) {
+	if c := scope.TestCases[0]; c.Error == nil || c.Error.Type != string(InfraTimeout) {
 		t.Errorf("suite infrastructure error case = %+v", c)
 	}
-	if c := suites["sid/infrastructure"].Cases[0]; c.Error == nil || c.Error.Type != string(InfraPanic) ||
-		!strings.Contains(c.Error.Body, "VFS: Unable to mount root fs") {
+	if c := suites["sid/infrastructure"].TestCases[0]; c.Error == nil || c.Error.Type != string(InfraPanic) ||
+		!strings.Contains(c.Error.Description, "VFS: Unable to mount root fs") {
 		t.Errorf("kernel infrastructure error case = %+v", c)
 	}
-	if c := suites["bookworm/expectations"].Cases[0]; c.Failure == nil || c.Failure.Message != "expected ABI 3, kernel claims 2" {
+	if c := suites["bookworm/expectations"].TestCases[0]; c.Failure == nil || c.Failure.Message != "expected ABI 3, kernel claims 2" {
 		t.Errorf("expectation case = %+v", c)
 	}
-	if c := suites["bullseye/expectations"].Cases[0]; c.Failure == nil || c.Failure.Type != "unverified" {
+	if c := suites["bullseye/expectations"].TestCases[0]; c.Failure == nil || c.Failure.Type != "unverified" {
 		t.Errorf("unexpected lack of Landlock = %+v", c)
 	}
 	// The failed ioctl spec, the effective ABI it lowers, bookworm's ABI and bullseye's
 	// unexpected lack of Landlock.
-	if got.Tests != 26 || got.Failures != 4 || got.Errors != 5 || got.Skipped != 6 {
-		t.Errorf("totals: tests %d failures %d errors %d skipped %d", got.Tests, got.Failures, got.Errors, got.Skipped)
+	// Ginkgo's model counts skipped specs as disabled at the top.
+	if got.Tests != 26 || got.Failures != 4 || got.Errors != 5 || got.Disabled != 6 {
+		t.Errorf("totals: tests %d failures %d errors %d disabled %d", got.Tests, got.Failures, got.Errors, got.Disabled)
+	}
+	var ms int64
+	for _, s := range got.TestSuites {
+		if s.Tests != len(s.TestCases) {
+			t.Errorf("%s: tests %d, %d testcases", s.Name, s.Tests, len(s.TestCases))
+		}
+		ms += int64(s.Time*1000 + 0.5)
+	}
+	if want := float64(ms) / 1000; got.Time != want {
+		t.Errorf("total time %v, want the sum of the suites' %v", got.Time, want)
+	}
+}
+
+// Times are seconds with millisecond precision, written as the shortest decimal (Ginkgo's
+// model holds them as float64).
+func TestWriteJUnitTimes(t *testing.T) {
+	res := &Result{Time: time.Date(2026, 11, 29, 20, 8, 15, 0, time.FixedZone("CET", 3600)), Runs: []Run{{Kernel: Kernel{Name: "k"}, Suites: []Suite{{
+		Name: "s", Duration: 3066400 * time.Microsecond, Specs: []Spec{
+			{Text: "a", State: Passed, Duration: 57 * time.Millisecond},
+			{Text: "b", State: Passed, Duration: 1500 * time.Millisecond},
+			{Text: "c", State: Passed, Duration: 400 * time.Microsecond},
+		}}}}}}
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`time="3.066" timestamp="2026-11-29T19:08:15"`,
+		`<testcase name="a" classname="s" status="passed" time="0.057">`,
+		`<testcase name="b" classname="s" status="passed" time="1.5">`,
+		`<testcase name="c" classname="s" status="passed" time="0">`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("JUnit lacks %s:\n%s", want, buf.String())
+		}
 	}
 }
 
@@ -92,11 +131,11 @@ func TestWriteJUnitEscapes(t *testing.T) {
 	if err := WriteJUnit(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	var got junitSuites
+	var got reporters.JUnitTestSuites
 	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatalf("invalid XML: %v\n%s", err, buf.String())
 	}
-	c := got.Suites[0].Cases[0]
+	c := got.TestSuites[0].TestCases[0]
 	if c.Name != `open("<a&b>") MUST fail` || c.Failure == nil {
 		t.Errorf("case = %+v", c)
 	}

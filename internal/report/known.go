@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"reflect"
 	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/llconform/llconform/internal/yamlfile"
 )
 
 // Known issues let a distribution gate green while it tracks failures it already knows about:
@@ -265,31 +268,48 @@ func ReadKnownIssues(file string) ([]KnownIssue, error) {
 	return ParseKnownIssues(data, file)
 }
 
-// knownIssueKeys are the keys an entry may have; anything else is a typo worth an error,
-// since a misspelt "kernel" would otherwise widen the entry to nothing or everything.
-var knownIssueKeys = []string{"spec", "feature", "kernel", "reason", "link"}
+// issueYAML is one entry of a known-issues file as written. Its keys are the only ones an
+// entry may have: anything else is a typo worth an error, since a misspelt "kernel" would
+// otherwise widen the entry to nothing or everything.
+type issueYAML struct {
+	Spec    string `yaml:"spec"`
+	Feature string `yaml:"feature"`
+	Kernel  string `yaml:"kernel"`
+	Reason  string `yaml:"reason"`
+	Link    string `yaml:"link"`
+}
+
+var knownIssuesOptions = yamlfile.Options{
+	Want: map[reflect.Type]string{
+		reflect.TypeFor[[]issueYAML](): "want a list of known issues",
+		reflect.TypeFor[issueYAML]():   "want a mapping with spec or feature, kernel, reason, link",
+		reflect.TypeFor[string]():      "want a string",
+	},
+	KeyHint: "want one of spec, feature, kernel, reason, link",
+}
 
 // ParseKnownIssues reads known-issues YAML (see the format above). file names the source
 // in errors, which look like "known-issues.yaml:12: unknown key \"kernal\"". An empty file
-// is an empty list.
+// is an empty list; a key without a value is an empty string.
 func ParseKnownIssues(data []byte, file string) ([]KnownIssue, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	var list []issueYAML
+	err := yamlfile.Decode(file, data, &list, knownIssuesOptions)
+	if errors.Is(err, yamlfile.ErrEmpty) {
 		return nil, nil
 	}
-	list := doc.Content[0]
-	if list.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("%s:%d: want a list of known issues", file, list.Line)
+	if err != nil {
+		return nil, err
 	}
+	// Where each entry starts, for Where; Decode accepted data, so this cannot fail.
+	var pos []yaml.Node
+	_ = yaml.Unmarshal(data, &pos)
 	var out []KnownIssue
 	var errs []error
-	for _, item := range list.Content {
-		k, err := parseIssue(item, file)
-		if err != nil {
-			errs = append(errs, err)
+	for i, y := range list {
+		k := KnownIssue{Spec: y.Spec, Feature: y.Feature, Kernel: y.Kernel, Reason: y.Reason, Link: y.Link,
+			Where: fmt.Sprintf("%s:%d", file, pos[i].Line)}
+		if _, err := compileIssue(k); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k.Where, err))
 			continue
 		}
 		out = append(out, k)
@@ -298,31 +318,4 @@ func ParseKnownIssues(data []byte, file string) ([]KnownIssue, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-func parseIssue(n *yaml.Node, file string) (KnownIssue, error) {
-	k := KnownIssue{Where: fmt.Sprintf("%s:%d", file, n.Line)}
-	if n.Kind != yaml.MappingNode {
-		return k, fmt.Errorf("%s: want a mapping with spec or feature, kernel, reason, link", k.Where)
-	}
-	fields := map[string]*string{"spec": &k.Spec, "feature": &k.Feature, "kernel": &k.Kernel, "reason": &k.Reason, "link": &k.Link}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i], n.Content[i+1]
-		dst, ok := fields[key.Value]
-		switch {
-		case !ok:
-			return k, fmt.Errorf("%s:%d: unknown key %q (want one of %s)", file, key.Line, key.Value, strings.Join(knownIssueKeys, ", "))
-		case seen[key.Value]:
-			return k, fmt.Errorf("%s:%d: key %q given twice", file, key.Line, key.Value)
-		case val.Kind != yaml.ScalarNode:
-			return k, fmt.Errorf("%s:%d: %s: want a string", file, val.Line, key.Value)
-		}
-		seen[key.Value] = true
-		*dst = val.Value
-	}
-	if _, err := compileIssue(k); err != nil {
-		return k, fmt.Errorf("%s: %w", k.Where, err)
-	}
-	return k, nil
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/onsi/ginkgo/v2/reporters"
 )
 
 func TestParseKnownIssues(t *testing.T) {
@@ -42,7 +44,10 @@ func TestParseKnownIssues(t *testing.T) {
 		{"not a mapping", "- x\n", "k.yaml:1: want a mapping"},
 		{"typo", "- spec: a\n  reason: r\n  kernal: '*'\n", `k.yaml:3: unknown key "kernal"`},
 		{"twice", "- spec: a\n  spec: b\n  kernel: '*'\n  reason: r\n", `k.yaml:2: key "spec" given twice`},
-		{"not a string", "- spec: [a]\n  kernel: '*'\n  reason: r\n", "k.yaml:1: spec: want a string"},
+		{"not a string", "- spec: [a]\n  kernel: '*'\n  reason: r\n", "k.yaml:1: want a string"},
+		{"not a string, block", "- kernel: '*'\n  reason: r\n  spec:\n    - a\n", "k.yaml:4: want a string"},
+		{"typo hint", "- spec: a\n  kernal: '*'\n", `k.yaml:2: unknown key "kernal" (want one of spec, feature, kernel, reason, link)`},
+		{"unknown key in a merge", "- &b\n  spec: a\n  kernel: '*'\n  reason: r\n  lnk: x\n- <<: *b\n  spec: b\n", `k.yaml:5: unknown key "lnk"`},
 		{"both", "- spec: a\n  feature: fs.x\n  kernel: '*'\n  reason: r\n", "k.yaml:1: want exactly one of spec and feature"},
 		{"neither", "- kernel: '*'\n  reason: r\n", "k.yaml:1: want exactly one of spec and feature"},
 		{"no kernel", "- spec: a\n  reason: r\n", "k.yaml:1: kernel is required"},
@@ -57,6 +62,46 @@ func TestParseKnownIssues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to contain %q", tt.name, err, tt.want)
 		}
+	}
+
+	// Every bad entry is reported, each with its line.
+	_, err = ParseKnownIssues([]byte("- spec: a\n  kernal: x\n- spec: b\n  kernel: '*'\n  reason: r\n  spec: c\n"), "k.yaml")
+	if want := "k.yaml:2: unknown key \"kernal\" (want one of spec, feature, kernel, reason, link)\nk.yaml:6: key \"spec\" given twice"; err == nil || err.Error() != want {
+		t.Errorf("two bad entries: err = %v, want\n%s", err, want)
+	}
+	_, err = ParseKnownIssues([]byte("- spec: a\n  reason: r\n- feature: f\n  reason: r\n"), "k.yaml")
+	if want := "k.yaml:1: kernel is required (use \"*\" for every kernel)\nk.yaml:3: kernel is required (use \"*\" for every kernel)"; err == nil || err.Error() != want {
+		t.Errorf("two invalid entries: err = %v, want\n%s", err, want)
+	}
+}
+
+// Anchors, aliases and merge keys are YAML: they work, and Where is where each entry starts.
+func TestParseKnownIssuesAliases(t *testing.T) {
+	data := `- &issue
+  spec: fs/a
+  kernel: &k61 "debian-6.1*"
+  reason: &why backport pending
+- <<: *issue
+  spec: fs/b
+- feature: fs.refer
+  kernel: *k61
+  reason: *why
+  link:
+`
+	got, err := ParseKnownIssues([]byte(data), "k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KnownIssue{
+		{Spec: "fs/a", Kernel: "debian-6.1*", Reason: "backport pending", Where: "k.yaml:1"},
+		{Spec: "fs/b", Kernel: "debian-6.1*", Reason: "backport pending", Where: "k.yaml:5"},
+		{Feature: "fs.refer", Kernel: "debian-6.1*", Reason: "backport pending", Where: "k.yaml:7"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseKnownIssues =\n%+v\nwant\n%+v", got, want)
+	}
+	if got, err := ParseKnownIssues([]byte("[]\n"), "k.yaml"); err != nil || got != nil {
+		t.Errorf("empty list: %v, %v", got, err)
 	}
 }
 
@@ -286,16 +331,16 @@ func TestKnownInOutputs(t *testing.T) {
 	if err := WriteJUnit(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	var got junitSuites
+	var got reporters.JUnitTestSuites
 	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
 	var found bool
-	for _, c := range got.Suites[1].Cases {
+	for _, c := range got.TestSuites[1].TestCases {
 		if c.Name == strings.TrimPrefix(ioctlSpec, "fs/") {
 			found = true
 			if c.Failure != nil || c.Skipped == nil || c.Skipped.Message != "known issue: IOCTL_DEV half-backported (https://bugs.example.org/7)" ||
-				!strings.Contains(c.Skipped.Body, "got 0, want EACCES") {
+				!strings.Contains(c.SystemErr, "got 0, want EACCES") || c.Status != string(Failed) {
 				t.Errorf("known failure in JUnit = %+v, skipped %+v", c, c.Skipped)
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 
 	"github.com/u-root/u-root/pkg/cpio"
 
@@ -89,43 +88,34 @@ func checkStatic(p string) error {
 	return nil
 }
 
-// writeArchive writes records in order, each preceded by whichever of its
-// parent directories is not yet in the archive (the kernel does not create
-// missing parents), and the trailer. A directory written twice is written once.
+// writeArchive writes records in order with u-root's WriteRecordsAndDirs, which precedes
+// each record with whichever of its parent directories is not yet in the archive (the
+// kernel does not create missing parents) and refuses a path written twice, then the
+// trailer. Records are made reproducible: no times, owners or devices of the host.
 func writeArchive(w io.Writer, recs []cpio.Record) error {
-	rw := cpio.Newc.Writer(w)
-	seen := map[string]bool{}
-	write := func(r cpio.Record) error {
-		r = cpio.MakeReproducible(r)
-		if seen[r.Name] {
-			if r.Mode&cpio.S_IFMT == cpio.S_IFDIR {
-				return nil
-			}
-			return fmt.Errorf("write cpio: %s twice in the archive", r.Name)
-		}
-		seen[r.Name] = true
-		if err := rw.WriteRecord(r); err != nil {
-			return fmt.Errorf("write cpio: %s: %w", r.Name, err)
-		}
-		return nil
-	}
+	rw := cpio.NewDedupWriter(parentDirs{cpio.Newc.Writer(w)})
 	for _, r := range recs {
-		name := cpio.Normalize(r.Name)
-		var parents []string
-		for d := path.Dir(name); d != "." && d != "/" && !seen[d]; d = path.Dir(d) {
-			parents = append(parents, d)
-		}
-		for i := len(parents) - 1; i >= 0; i-- {
-			if err := write(cpio.Directory(parents[i], 0o755)); err != nil {
-				return err
-			}
-		}
-		if err := write(r); err != nil {
-			return err
+		if err := cpio.WriteRecordsAndDirs(rw, []cpio.Record{cpio.MakeReproducible(r)}); err != nil {
+			return fmt.Errorf("write cpio: %w", err)
 		}
 	}
 	if err := cpio.WriteTrailer(rw); err != nil {
 		return fmt.Errorf("write cpio trailer: %w", err)
 	}
 	return nil
+}
+
+// parentDirs adjusts the parent directories WriteRecordsAndDirs makes to what the guest has
+// always had: it leaves out "." (the parent of a top-level file, which would chmod the
+// guest's root directory) and gives the others mode 0755 rather than 0777.
+type parentDirs struct{ cpio.RecordWriter }
+
+func (p parentDirs) WriteRecord(r cpio.Record) error {
+	if r.Name == "." {
+		return nil
+	}
+	if r.Mode == cpio.S_IFDIR|0o777 {
+		r.Mode = cpio.S_IFDIR | 0o755
+	}
+	return p.RecordWriter.WriteRecord(r)
 }

@@ -2,6 +2,9 @@ package initramfs
 
 import (
 	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/ulikunitz/xz"
 )
 
 func TestResolve(t *testing.T) {
@@ -90,6 +95,88 @@ func TestWriteBase(t *testing.T) {
 		if !seen[n] {
 			t.Errorf("%s missing", n)
 		}
+	}
+	// Parents made for the records are 0755 and "." is not one of them: it would chmod the
+	// guest's root directory.
+	modes := map[string]uint64{}
+	for _, r := range recs {
+		modes[r.Name] = r.Mode
+	}
+	if _, ok := modes["."]; ok {
+		t.Error(`"." in the archive`)
+	}
+	for name, want := range map[string]uint64{"llconform": 0o755, "lib": 0o755, "lib/modules": 0o755, "tmp": 0o1777, "proc": 0o555} {
+		if got := modes[name]; got != cpio.S_IFDIR|want {
+			t.Errorf("%s: mode %o, want %o", name, got, cpio.S_IFDIR|want)
+		}
+	}
+}
+
+func TestWriteArchive(t *testing.T) {
+	var b bytes.Buffer
+	err := writeArchive(&b, []cpio.Record{
+		cpio.StaticFile("a/b/c", "x", 0o644),
+		cpio.Directory("d", 0o700),
+		cpio.StaticFile("/d/e", "y", 0o600),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(b.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %o", r.Name, r.Mode))
+	}
+	want := []string{"a 40755", "a/b 40755", "a/b/c 100644", "d 40700", "d/e 100600"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("archive = %v, want %v", got, want)
+	}
+	err = writeArchive(&bytes.Buffer{}, []cpio.Record{cpio.StaticFile("s/x", "1", 0o755), cpio.StaticFile("/s/x", "2", 0o755)})
+	if err == nil || !strings.Contains(err.Error(), `"s/x" already in the archive`) {
+		t.Errorf("a file written twice: err = %v", err)
+	}
+}
+
+// readModule decompresses what Debian ships: plain, xz (up to 7.x) and zstd modules.
+func TestReadModule(t *testing.T) {
+	dir := t.TempDir()
+	elf := bytes.Repeat([]byte("\x7fELF module "), 1000)
+	var x, z, g bytes.Buffer
+	xw, err := xz.NewWriter(&x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, err := zstd.NewWriter(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := gzip.NewWriter(&g)
+	for _, w := range []io.WriteCloser{xw, zw, gw} {
+		if _, err := w.Write(elf); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, b := range map[string][]byte{"m.ko": elf, "m.ko.xz": x.Bytes(), "m.ko.zst": z.Bytes(), "m.ko.gz": g.Bytes()} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readModule(p)
+		if err != nil || !bytes.Equal(got, elf) {
+			t.Errorf("%s: %d bytes, %v", name, len(got), err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.ko.xz"), []byte("not xz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readModule(filepath.Join(dir, "bad.ko.xz")); err == nil || !strings.Contains(err.Error(), "decompress") {
+		t.Errorf("corrupt module: err = %v", err)
 	}
 }
 

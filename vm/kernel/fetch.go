@@ -195,7 +195,10 @@ func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 	release := strings.TrimPrefix(root.Package, "linux-image-")
 	k := &Kernel{Name: e.Name, Release: release, Package: root.Package, Version: root.Version, Suite: root.Suite}
 
-	pkgs, missing := closure(idx, root, release)
+	pkgs, missing, err := closure(idx, root, release)
+	if err != nil {
+		return nil, err
+	}
 	var debs []string
 	for _, p := range pkgs {
 		deb, err := f.deb(ctx, p)
@@ -280,7 +283,7 @@ func resolve(idx index, d *DebianSource) (pkgVersion, error) {
 // depends on (from 6.19 on, linux-image-<rel> is a metapackage over
 // linux-binary-<rel>, linux-modules-<rel> and linux-base-<rel>). Packages
 // the index no longer has are returned in missing with the reason.
-func closure(idx index, root pkgVersion, release string) (pkgs []pkgVersion, missing map[string]string) {
+func closure(idx index, root pkgVersion, release string) (pkgs []pkgVersion, missing map[string]string, err error) {
 	missing = map[string]string{}
 	seen := map[string]bool{root.Package: true}
 	queue := []pkgVersion{root}
@@ -288,7 +291,11 @@ func closure(idx index, root pkgVersion, release string) (pkgs []pkgVersion, mis
 		p := queue[0]
 		queue = queue[1:]
 		pkgs = append(pkgs, p)
-		for _, dep := range parseDepends(p.Depends) {
+		deps, err := parseDepends(p.Depends)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s %s: Depends: %w", p.Package, p.Version, err)
+		}
+		for _, dep := range deps {
 			if seen[dep.Name] || !strings.HasPrefix(dep.Name, "linux-") || !strings.HasSuffix(dep.Name, "-"+release) {
 				continue
 			}
@@ -301,7 +308,7 @@ func closure(idx index, root pkgVersion, release string) (pkgs []pkgVersion, mis
 			queue = append(queue, q)
 		}
 	}
-	return pkgs, missing
+	return pkgs, missing, nil
 }
 
 func findIn(tree string, rels ...string) string {

@@ -72,11 +72,95 @@ func TestParseErrors(t *testing.T) {
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: sleep=off\n", `kernels.yaml:4: icount "sleep=off": shift is required`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    icount: \"\"\n", `kernels.yaml:4: expected a non-empty string`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    accel: kvm\n    icount: shift=4\n", `kernels.yaml:2: a: icount needs TCG`},
+		{"", "kernels.yaml: empty file"},
+		{"# nothing yet\n", "kernels.yaml: empty file"},
+		{"- name: a\n", "kernels.yaml:1: expected a mapping"},
+		{"{}\n", `kernels.yaml:1: missing key "kernels"`},
+		{"kernels:\n  name: a\n", "kernels.yaml:2: kernels must be a list"},
+		{"kernels:\n  - name: a\n    debian: p\n", "kernels.yaml:3: expected a mapping"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n  - x\n", "kernels.yaml:4: expected a mapping"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {abi: 2, errata: [3, x]}\n", `kernels.yaml:4: expected an integer, got "x"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpus: \"2\"\n", `kernels.yaml:4: expected an integer, got "2"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {abi: 2, abi: 3}\n", `kernels.yaml:4: key "abi" given twice`},
+		// A key without a value is refused, not taken as absent (which would drop an expect:).
+		{"kernels:\n", `kernels.yaml:1: key "kernels" has no value`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect:\n", `kernels.yaml:4: key "expect" has no value`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {abi: }\n", `kernels.yaml:4: key "abi" has no value`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    memory: ~\n", `kernels.yaml:4: key "memory" has no value`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {errata: [3, ~]}\n", `kernels.yaml:4: list item has no value`},
+		// An alias to something of the wrong kind is reported where the anchor is.
+		{"kernels:\n  - name: &n [a]\n    debian: {package: p}\n  - name: *n\n    debian: {package: q}\n", `kernels.yaml:2: expected a non-empty string`},
 	} {
 		_, err := Parse("kernels.yaml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// Several key and type errors are all reported, in line order, once each even when an
+// alias repeats them.
+func TestParseErrorsAll(t *testing.T) {
+	src := `kernels:
+  - &k
+    name: a
+    debian: {package: p}
+    cpuz: 1
+  - <<: *k
+    name: b
+    cpus: many
+  - *k
+`
+	_, err := Parse("kernels.yaml", []byte(src))
+	want := "kernels.yaml:5: unknown key \"cpuz\"\nkernels.yaml:8: expected an integer, got \"many\""
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want\n%s", err, want)
+	}
+}
+
+// Anchors, aliases and merge keys are YAML: they work.
+func TestParseAliases(t *testing.T) {
+	src := `kernels:
+  - &k61
+    name: debian-6.1
+    debian: &deb61 {package: linux-image-6.1.0-56-cloud-amd64}
+    expect: {abi: 2, errata: [3, 4]}
+  - <<: *k61
+    name: debian-6.1-smp
+    cpus: 2
+  - name: debian-6.1-tcg
+    debian: *deb61
+    accel: tcg
+  - name: debian-6.1-tcg
+    debian: *deb61
+`
+	_, err := Parse("kernels.yaml", []byte(src))
+	if err == nil || err.Error() != `kernels.yaml:12: duplicate name "debian-6.1-tcg" (first at line 9)` {
+		t.Fatalf("err = %v", err)
+	}
+	got, err := Parse("kernels.yaml", []byte(strings.TrimSuffix(src, "  - name: debian-6.1-tcg\n    debian: *deb61\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abi := 2
+	deb := &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64"}
+	want := []Entry{
+		{Name: "debian-6.1", Debian: deb, CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+		{Name: "debian-6.1-smp", Debian: deb, CPUs: 2, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+		{Name: "debian-6.1-tcg", Debian: deb, CPUs: 1, Memory: "1G", Accel: "tcg", CPU: DefaultCPU, Timeout: DefaultTimeout},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// An empty errata list expects none fixed, so a kernel that claims one mismatches; only a
+// missing key leaves the errata unchecked (report.Expect tells nil from empty).
+func TestParseEmptyErrata(t *testing.T) {
+	got, err := Parse("kernels.yaml", []byte("kernels:\n  - name: a\n    debian: {package: p}\n    expect: {abi: 0, errata: []}\n  - name: b\n    debian: {package: p}\n    expect: {abi: 0}\n"))
+	if err != nil || got[0].Expect == nil || got[0].Expect.ABI == nil || *got[0].Expect.ABI != 0 ||
+		got[0].Expect.Errata == nil || len(got[0].Expect.Errata) != 0 || got[1].Expect.Errata != nil {
+		t.Errorf("got %+v, %v", got, err)
 	}
 }
 
@@ -193,6 +277,37 @@ func TestCompareVersions(t *testing.T) {
 	if compareVersions("7.3.4-1~bpo13+1", "7.3.4-1") >= 0 {
 		t.Error("a backport must sort before the version it backports")
 	}
+	// dpkg's rules: ~ before everything, even the end; letters before other characters;
+	// digit runs as numbers; a missing epoch is 0.
+	ordered = []string{"1.0~~", "1.0~~a", "1.0~", "1.0", "1.0a", "1.0+", "1.0.1", "1.1", "1.10", "0:2.0", "1:0.1"}
+	for i := 0; i+1 < len(ordered); i++ {
+		if c := compareVersions(ordered[i], ordered[i+1]); c >= 0 {
+			t.Errorf("compare(%s, %s) = %d, want < 0", ordered[i], ordered[i+1], c)
+		}
+	}
+	for _, eq := range [][2]string{{"1.01", "1.1"}, {"0:6.1.0-1", "6.1.0-1"}, {"6.1-01", "6.1-1"}} {
+		if c := compareVersions(eq[0], eq[1]); c != 0 {
+			t.Errorf("compare(%s, %s) = %d, want 0", eq[0], eq[1], c)
+		}
+	}
+	// A version dpkg refuses is never the newest.
+	if compareVersions("linux-6.1", "0.1") >= 0 || compareVersions("6.1 1", "0.1") >= 0 || compareVersions("0.1", "") <= 0 {
+		t.Error("an invalid version must sort before valid ones")
+	}
+}
+
+func TestParseDepends(t *testing.T) {
+	got, err := parseDepends("dracut | initramfs-tools (>= 0.120+deb8u2), linux-base-7.3.4 (= 7.3.4-1~bpo13+1), kmod:any, libc6 (>= 2.36) [amd64]")
+	want := []dependency{{Name: "dracut"}, {Name: "initramfs-tools"}, {Name: "linux-base-7.3.4", Version: "7.3.4-1~bpo13+1"}, {Name: "kmod"}, {Name: "libc6"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseDepends = %+v, %v\nwant %+v", got, err, want)
+	}
+	if got, err := parseDepends(""); err != nil || got != nil {
+		t.Errorf("no Depends: %v, %v", got, err)
+	}
+	if _, err := parseDepends("linux-base (= 1"); err == nil {
+		t.Error("a malformed Depends was accepted")
+	}
 }
 
 const packages = `Package: linux-image-7.3.4+deb13-cloud-amd64
@@ -242,7 +357,10 @@ func TestIndexAndClosure(t *testing.T) {
 	if err == nil || err.Error() != "linux-image-6.1.0-1-cloud-amd64 not found in any configured Debian suite (bookworm, bookworm-security, bookworm-backports, trixie, trixie-backports, sid, bullseye)" {
 		t.Errorf("err = %v", err)
 	}
-	pkgs, missing := closure(idx, img, "7.3.4+deb13-cloud-amd64")
+	pkgs, missing, err := closure(idx, img, "7.3.4+deb13-cloud-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, p := range pkgs {
 		names = append(names, p.Package)
