@@ -15,7 +15,9 @@ import (
 
 	"github.com/llconform/llconform/bench"
 	"github.com/llconform/llconform/internal/collect"
+	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 	"github.com/llconform/llconform/vm"
 	"github.com/llconform/llconform/vm/kernel"
 	"github.com/llconform/llconform/vm/plan"
@@ -98,20 +100,20 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	}
 	binaries, err := plan.FindSuites(m.suites)
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 	if m.agent == "" {
 		// Beside this binary, where make build puts it: the agent must match the build of
 		// llconform that reads its frames, whichever suites directory is used.
 		self, err := os.Executable()
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
 	outDir, err := filepath.Abs(m.out.dir)
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 	m.out.dir = outDir
 
@@ -125,7 +127,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if m.bench {
 		self, err := os.Executable()
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 		// Figures measured in a guest are emulated time, compared across kernels, never
 		// with the host's. The guest cannot tell how QEMU ran it (the accelerator of auto
@@ -150,7 +152,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		Progress: prog.event,
 	})
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
@@ -160,7 +162,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		dir := filepath.Join(outDir, r.Entry.Name)
 		run, err := collect.Kernel(r, names, dir)
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 		res.Runs = append(res.Runs, run)
 		if m.bench {
@@ -174,7 +176,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	}
 	if len(benches) > 0 {
 		if m.out.plots, err = benchPlots(filepath.Join(outDir, "plots"), benches); err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 	}
 	code, err := m.out.finish(res, printMatrix)
@@ -263,18 +265,18 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 
 // benchPlots writes one SVG per benchmark series, a line per kernel, and returns them for
 // the HTML report.
-func benchPlots(dir string, results []*bench.Result) ([]report.Plot, error) {
+func benchPlots(dir string, results []*bench.Result) ([]render.Plot, error) {
 	files, err := bench.WritePlots(dir, results...)
 	if err != nil {
 		return nil, err
 	}
-	var plots []report.Plot
+	var plots []render.Plot
 	for _, f := range files {
 		svg, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		plots = append(plots, report.Plot{Title: strings.TrimSuffix(filepath.Base(f), ".svg"), SVG: string(svg)})
+		plots = append(plots, render.Plot{Title: strings.TrimSuffix(filepath.Base(f), ".svg"), SVG: string(svg)})
 	}
 	return plots, nil
 }
@@ -331,7 +333,7 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	}
 	if *cache == "" {
 		if *cache, err = kernel.DefaultCacheDir(); err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 	}
 	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
@@ -345,7 +347,7 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 			k, err := f.Fetch(ctx, e)
 			if err != nil {
 				line += "  ERROR: " + err.Error()
-				code = report.ExitInfra
+				code = verdict.ExitInfra
 			} else {
 				line += fmt.Sprintf("  -> %s %s (%s)", k.Package, k.Version, k.Release)
 				if k.ModulesUnavailable != "" {

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 // outputs are the result files every command that runs suites writes, and the known
@@ -20,7 +22,7 @@ type outputs struct {
 	// acceptUnverified lets claims llconform cannot verify pass the gate (recorded per run).
 	acceptUnverified bool
 	// plots go into the HTML report (matrix --bench).
-	plots []report.Plot
+	plots []render.Plot
 }
 
 func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
@@ -33,29 +35,32 @@ func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
 		"exit 0 when a kernel's only fault is a claim llconform cannot verify (an ABI or errata bit newer than it knows, an ABI step no spec saw enforced); the run still ends UNVERIFIED")
 }
 
-// finish applies the known issues, writes every result file, prints the tables and returns
-// the exit status the result gates with.
+// finish applies the known issues, evaluates the result, writes every result file, prints the
+// tables and returns the exit status the result gates with.
 func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (int, error) {
 	for i := range res.Runs {
 		res.Runs[i].AcceptUnverified = o.acceptUnverified
 	}
 	if o.knownIssues != "" {
-		issues, err := report.ReadKnownIssues(o.knownIssues)
+		issues, err := verdict.ReadKnownIssues(o.knownIssues)
 		if err != nil {
 			return exitUsage, err
 		}
-		if _, err := report.ApplyKnownIssues(res, issues); err != nil {
-			return report.ExitInfra, err
+		if _, err := verdict.ApplyKnownIssues(res, issues); err != nil {
+			return verdict.ExitInfra, err
 		}
 	}
+	// Judge the result once, now that everything it depends on is set: every file and table
+	// below, and the exit status, read the verdicts from the result.
+	verdict.Evaluate(res)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
-		return report.ExitInfra, fmt.Errorf("create output directory: %w", err)
+		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
 	files := map[string]func(*os.File) error{
 		filepath.Join(o.dir, "result.json"): func(f *os.File) error { return report.Encode(f, res) },
-		filepath.Join(o.dir, "junit.xml"):   func(f *os.File) error { return report.WriteJUnit(f, res) },
+		filepath.Join(o.dir, "junit.xml"):   func(f *os.File) error { return render.WriteJUnit(f, res) },
 		filepath.Join(o.dir, "report.html"): func(f *os.File) error {
-			return report.WriteHTML(f, res, report.HTMLOptions{Dir: o.dir, Plots: o.plots})
+			return render.WriteHTML(f, res, render.HTMLOptions{Dir: o.dir, Plots: o.plots})
 		},
 	}
 	if o.jsonPath != "" {
@@ -63,23 +68,23 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 	}
 	if o.kcidb != "" {
 		files[o.kcidb] = func(f *os.File) error {
-			return report.WriteKCIDB(f, res, report.KCIDBOptions{Origin: o.kcidbOrigin, Dir: o.dir})
+			return render.WriteKCIDB(f, res, render.KCIDBOptions{Origin: o.kcidbOrigin, Dir: o.dir})
 		}
 	}
 	for path, write := range files {
 		if err := writeFile(path, write); err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 	}
 	fmt.Println()
 	if err := print(res); err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 	for _, n := range report.AllNotices(res) {
 		fmt.Println(n)
 	}
 	fmt.Printf("\nresults: %s/{result.json,junit.xml,report.html}\n", o.dir)
-	return report.ExitCode(res), nil
+	return verdict.ExitCode(res), nil
 }
 
 // writeFile writes path through a temporary file, so that an interrupted write never leaves

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 func reportCmd(_ context.Context, args []string) (int, error) {
@@ -27,27 +29,29 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		for _, p := range fs.Args() {
 			r, err := readResult(p)
 			if err != nil {
-				return report.ExitInfra, err
+				return verdict.ExitInfra, err
 			}
 			results = append(results, r)
 		}
 		merged, err := report.Merge(results...)
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
+		verdict.Evaluate(merged)
 		if err := writeFile(*out, func(f *os.File) error { return report.Encode(f, merged) }); err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
-		return report.ExitCode(merged), printMatrix(merged)
+		return verdict.ExitCode(merged), printMatrix(merged)
 	case "show":
 		if len(args) != 2 {
 			return exitUsage, fmt.Errorf("report show: want one result file")
 		}
 		r, err := readResult(args[1])
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
-		return report.ExitCode(r), printMatrix(r)
+		verdict.Evaluate(r)
+		return verdict.ExitCode(r), printMatrix(r)
 	}
 	return exitUsage, fmt.Errorf("report: unknown subcommand %q (want merge or show)", args[0])
 }
@@ -67,9 +71,9 @@ func readResult(path string) (*report.Result, error) {
 
 // printMatrix prints the kernel matrix and the feature table.
 func printMatrix(res *report.Result) error {
-	if err := report.WriteMatrix(os.Stdout, res); err != nil {
+	if err := render.WriteMatrix(os.Stdout, res); err != nil {
 		return err
 	}
 	fmt.Println()
-	return report.WriteFeatures(os.Stdout, res)
+	return render.WriteFeatures(os.Stdout, res)
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/internal/collect"
+	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 	"github.com/llconform/llconform/vm/plan"
 )
 
@@ -35,15 +37,15 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	}
 	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 	outDir, err := filepath.Abs(out.dir)
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 	out.dir = outDir
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return report.ExitInfra, fmt.Errorf("create output directory: %w", err)
+		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
 
 	var suites []report.Suite
@@ -53,21 +55,21 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 		fmt.Fprintf(os.Stderr, "suite %s: running\n", s.Name)
 		rs, err := collect.Suite(s.Name, s.Run(ctx, outDir, os.Environ()), outDir)
 		if err != nil {
-			return report.ExitInfra, err
+			return verdict.ExitInfra, err
 		}
 		fmt.Fprintf(os.Stderr, "suite %s: %s\n", s.Name, describeCounts(rs))
 		suites = append(suites, rs)
 		if ctx.Err() != nil {
-			return report.ExitInfra, fmt.Errorf("interrupted: %w", ctx.Err())
+			return verdict.ExitInfra, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
 	run, err := collect.Host(suites)
 	if err != nil {
-		return report.ExitInfra, err
+		return verdict.ExitInfra, err
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}
-	return out.finish(res, func(res *report.Result) error { return report.WriteSummary(os.Stdout, &res.Runs[0]) })
+	return out.finish(res, func(res *report.Result) error { return render.WriteSummary(os.Stdout, &res.Runs[0]) })
 }
 
 func describeCounts(s report.Suite) string {

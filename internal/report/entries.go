@@ -11,7 +11,7 @@ const (
 	EntryVerdict = "landlock.verdict"
 	// EntryAcceptedABI carries an int: the highest ABI whose every uAPI element the kernel
 	// accepts, probed by suites/abi. The effective ABI is computed from it and from what
-	// the specs saw enforced (see EffectiveABI).
+	// the specs saw enforced (see package verdict).
 	EntryAcceptedABI = "landlock.accepted_abi"
 )
 
@@ -52,6 +52,11 @@ const (
 	Unknown Outcome = "unknown"
 )
 
+// Outcomes lists every Outcome, for the code that must cover each one (the feature table's
+// codes, the severity order of package verdict).
+var Outcomes = []Outcome{Works, Absent, Broken, ErratumFixed, ErratumNotFixedAdvertised, ErratumFixedNotAdvertised,
+	ErratumFixedNoQuery, ErratumAdvertisedNotFixed, NotApplicable, Unknown}
+
 // Verdict is one spec's conclusion about a feature or erratum.
 type Verdict struct {
 	Feature string  `json:"feature"`
@@ -61,6 +66,6 @@ type Verdict struct {
 	Detail  string  `json:"detail,omitempty"`
 	// Enforced is set by a spec that saw the feature deny or restrict something only a
 	// kernel of its ABI can (spec.EnforcedVerdict): the evidence that an ABI step is
-	// enforced, not merely accepted. See EffectiveABI.
+	// enforced, not merely accepted. See package verdict.
 	Enforced bool `json:"enforced,omitempty"`
 }

@@ -86,7 +86,7 @@ func ImportGinkgo(data []byte, name string) (Suite, error) {
 	if s.Infra != nil && s.Infra.Kind == InfraSuiteSetup && len(s.Specs) == 0 {
 		s.Infra.Message += fmt.Sprintf(" (no spec ran of %d planned)", rep.PreRunStats.SpecsThatWillRun)
 	}
-	s.count()
+	s.Recount()
 	return s, nil
 }
 

@@ -8,19 +8,12 @@ import (
 	"slices"
 )
 
-// Encode writes res as indented JSON with Schema set. The derived fields (each run's Checks
-// and Features) are computed afresh, so a file always agrees with its own data; res itself is
-// not modified.
+// Encode writes res as indented JSON with Schema set; res itself is not modified. It writes
+// the derived fields of each run (Checks, Features, EffectiveABI, Conclusion) as they are:
+// evaluate the result first (verdict.Evaluate), so that the file agrees with its own data.
 func Encode(w io.Writer, res *Result) error {
 	out := *res
 	out.Schema = Schema
-	out.Runs = make([]Run, len(res.Runs))
-	for i, r := range res.Runs {
-		r.Checks = CheckExpect(&r)
-		r.Features = EvaluateFeatures(&r)
-		r.EffectiveABI = EffectiveABI(&r)
-		out.Runs[i] = r
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(&out); err != nil {
@@ -31,6 +24,10 @@ func Encode(w io.Writer, res *Result) error {
 
 // Decode reads a result file. A schema version other than Schema is an error: an older
 // llconform must not misread a newer file, nor a newer one guess at an older layout.
+//
+// The derived fields of each run (Checks, Features, EffectiveABI, Conclusion) are dropped:
+// they are never trusted from a file, which an older llconform or a hand edit may have
+// written. Evaluate the result again (verdict.Evaluate) before reading them.
 func Decode(r io.Reader) (*Result, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -61,6 +58,7 @@ func Decode(r io.Reader) (*Result, error) {
 			abi := *r.EffectiveABI
 			r.AcceptedABI = &abi
 		}
+		res.Runs[i].clearDerived()
 	}
 	return &res, nil
 }
@@ -101,11 +99,16 @@ func Merge(results ...*Result) (*Result, error) {
 	return out, nil
 }
 
+// clearDerived drops what evaluating the run fills in (see Run.Conclusion).
+func (r *Run) clearDerived() {
+	r.Checks, r.Features, r.EffectiveABI, r.Conclusion = nil, nil, nil, ""
+}
+
 // sameRun compares runs by their JSON form, which ignores what JSON does not keep (monotonic
 // clock readings, time zones' pointer identity) and the derived fields.
 func sameRun(a, b Run) (bool, error) {
-	a.Checks, a.Features, a.EffectiveABI = nil, nil, nil
-	b.Checks, b.Features, b.EffectiveABI = nil, nil, nil
+	a.clearDerived()
+	b.clearDerived()
 	ja, err := json.Marshal(a)
 	if err != nil {
 		return false, err

@@ -1,7 +1,12 @@
-// Package report is llconform's result model and everything that reads or writes it: import of
-// the suites' Ginkgo JSON reports, per-kernel feature verdicts, expectation checks, known
-// issues, the versioned JSON result file, JUnit XML, terminal tables, a single-file HTML
-// report, KernelCI's KCIDB export, merging of shards and the exit status that gates CI.
+// Package report is llconform's result model: what was learned on each kernel, as data. It
+// holds the types (Result, Run, Suite, Spec, the Verdict and KernelInfo entries suites attach,
+// feature outcomes, checks, known-issue marks), the import of the suites' Ginkgo JSON reports,
+// and the versioned JSON result file with its decoding and the merging of shards.
+//
+// What a result means (feature outcomes, claim checks, conclusions, the exit status, known
+// issues) is decided by package verdict, which fills each run's derived fields; package render
+// writes a result, once judged, as tables, HTML, JUnit XML and KCIDB. The suite binaries import
+// this package for its entries, and link neither of the other two.
 //
 // A Result holds one Run per kernel; a Run holds one Suite per suite binary; a Suite holds one
 // Spec per Ginkgo It. Infrastructure errors (a kernel that did not boot, a suite that hung or
@@ -42,8 +47,8 @@ type Run struct {
 	// AcceptedABI is the highest ABI whose every uAPI element the kernel accepts, probed by
 	// suites/abi; nil when that suite did not run or did not report it.
 	AcceptedABI *int `json:"accepted_abi,omitempty"`
-	// EffectiveABI is the ABI the kernel behaves as (see EffectiveABI); derived like Checks,
-	// written for readers of the file, recomputed (never trusted) by this package.
+	// EffectiveABI is the ABI the kernel behaves as (see package verdict); derived like
+	// Checks.
 	EffectiveABI *int `json:"effective_abi,omitempty"`
 	// AcceptUnverified records that the user accepted claims llconform cannot verify (an ABI
 	// or errata bit it does not know, an ABI step no spec showed enforced): such a run ends
@@ -51,9 +56,13 @@ type Run struct {
 	AcceptUnverified bool `json:"accept_unverified,omitempty"`
 	// Expect is what the kernel must provide (kernels.yaml `expect:`); nil when not gated.
 	Expect *Expect `json:"expect,omitempty"`
-	// Checks are the expectation checks; derived from the fields above, written for readers
-	// of the file, recomputed (never trusted) by this package.
+	// Checks are the expectation checks. Like EffectiveABI, Features and Conclusion, they are
+	// derived from the other fields by verdict.Evaluate, which every writer's caller runs
+	// once first; they are written for readers of the file, and dropped by Decode (never
+	// trusted from a file).
 	Checks []Check `json:"checks,omitempty"`
+	// Conclusion is the run's overall verdict, the word of the matrix; derived like Checks.
+	Conclusion Conclusion `json:"conclusion,omitempty"`
 	// Infra is a failure of the machinery for the whole kernel (fetch, boot, hang, kernel
 	// panic), distinct from any test failure.
 	Infra *InfraError `json:"infra,omitempty"`
@@ -69,9 +78,9 @@ type Run struct {
 	// not anything went wrong: a reader checking a verdict wants the kernel's own messages.
 	ConsoleLog string `json:"console_log,omitempty"`
 	// KnownFeatures are the features a known issue excuses on this kernel (see
-	// ApplyKnownIssues); an input to EvaluateFeatures, like Expect.
+	// verdict.ApplyKnownIssues); an input to the feature outcomes, like Expect.
 	KnownFeatures []KnownFeature `json:"known_features,omitempty"`
-	// Notices are exit-neutral news from ApplyKnownIssues: known issues that no longer fail.
+	// Notices are exit-neutral news from verdict.ApplyKnownIssues: known issues that no longer fail.
 	Notices []Notice `json:"notices,omitempty"`
 }
 
@@ -109,7 +118,7 @@ type Check struct {
 	Name string `json:"name"`
 	OK   bool   `json:"ok"`
 	// Unverified marks a check that could not be decided either way: a claim llconform
-	// cannot verify. It is not OK, and it is not a mismatch either (see Conclude).
+	// cannot verify. It is not OK, and it is not a mismatch either (see package verdict).
 	Unverified bool `json:"unverified,omitempty"`
 	// Message says what was compared, e.g. "expected ABI 5, kernel claims 4".
 	Message string `json:"message"`
@@ -262,8 +271,8 @@ func ParseLabels(labels []string) (LabelInfo, error) {
 	return info, nil
 }
 
-// count recomputes s.Counts from s.Specs.
-func (s *Suite) count() {
+// Recount recomputes s.Counts from s.Specs, after their states or known-issue marks changed.
+func (s *Suite) Recount() {
 	s.Counts = Counts{}
 	for _, sp := range s.Specs {
 		switch sp.State {

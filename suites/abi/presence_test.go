@@ -104,7 +104,7 @@ var _ = Describe("Landlock presence", func() {
 	})
 
 	// Bits llconform does not know are the report's business: an unverified claim
-	// (report.CheckExpect's known-claims), never a pass.
+	// (package verdict's known-claims check), never a pass.
 	It("MUST advertise only errata that apply to its ABI",
 		spec.Feature("create_ruleset.errata", 7), func() {
 			spec.RequireLandlock()

@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/llconform/llconform/internal/report"
 )
 
 // validateKCIDB checks a submission against the rules of the kcidb-io v4.2 schema that do
@@ -223,13 +225,13 @@ func TestWriteKCIDB(t *testing.T) {
 }
 
 func TestWriteKCIDBErrors(t *testing.T) {
-	res := sampleResult(t)
+	res := judged(t)
 	for _, o := range []string{"", "LLconform", "ll-conform", "a:b"} {
 		if err := WriteKCIDB(&bytes.Buffer{}, res, KCIDBOptions{Origin: o}); err == nil || !strings.Contains(err.Error(), "origin") {
 			t.Errorf("origin %q: err = %v", o, err)
 		}
 	}
-	if err := WriteKCIDB(&bytes.Buffer{}, &Result{}, KCIDBOptions{Origin: "x"}); err == nil || !strings.Contains(err.Error(), "run ID") {
+	if err := WriteKCIDB(&bytes.Buffer{}, &report.Result{}, KCIDBOptions{Origin: "x"}); err == nil || !strings.Contains(err.Error(), "run ID") {
 		t.Errorf("no time, no run ID: err = %v", err)
 	}
 	if err := WriteKCIDB(failingWriter{}, res, KCIDBOptions{Origin: "x"}); err == nil || !strings.Contains(err.Error(), "disk full") {
@@ -241,12 +243,12 @@ func TestSpecPath(t *testing.T) {
 	long := strings.Repeat("pathname UNIX sockets MUST deny connect ", 5)
 	for _, tt := range []struct {
 		suite string
-		sp    Spec
+		sp    report.Spec
 		want  string
 	}{
-		{"fs", Spec{Feature: "fs.refer", Text: "REFER: rename across directories MUST return EXDEV"}, "landlock.fs.refer.refer_rename_across_directories_must_return_exdev"},
-		{"abi", Spec{Text: "version MUST be ENOSYS"}, "landlock.abi.version_must_be_enosys"},
-		{"x", Spec{Feature: "fs.x", Text: "«»"}, "landlock.fs.x.unnamed"},
+		{"fs", report.Spec{Feature: "fs.refer", Text: "REFER: rename across directories MUST return EXDEV"}, "landlock.fs.refer.refer_rename_across_directories_must_return_exdev"},
+		{"abi", report.Spec{Text: "version MUST be ENOSYS"}, "landlock.abi.version_must_be_enosys"},
+		{"x", report.Spec{Feature: "fs.x", Text: "«»"}, "landlock.fs.x.unnamed"},
 	} {
 		if got := SpecPath(tt.suite, tt.sp); got != tt.want {
 			t.Errorf("SpecPath(%q) = %q, want %q", tt.sp.Text, got, tt.want)
@@ -254,11 +256,11 @@ func TestSpecPath(t *testing.T) {
 	}
 	// A long text is cut, and a hash of the whole text keeps texts with a common beginning apart.
 	cut := regexp.MustCompile(`^landlock\.fs\.resolve_unix\.pathname_unix_sockets_must_deny_connect_[a-z_]+[a-z]_[0-9a-f]{8}$`)
-	if got := SpecPath("fs", Spec{Feature: "fs.resolve_unix", Text: long}); !cut.MatchString(got) {
+	if got := SpecPath("fs", report.Spec{Feature: "fs.resolve_unix", Text: long}); !cut.MatchString(got) {
 		t.Errorf("SpecPath(long) = %q", got)
 	}
-	a := SpecPath("fs", Spec{Text: long + "EACCES"})
-	b := SpecPath("fs", Spec{Text: long + "EPERM"})
+	a := SpecPath("fs", report.Spec{Text: long + "EACCES"})
+	b := SpecPath("fs", report.Spec{Text: long + "EPERM"})
 	if a == b || len(a) > len("landlock.fs.")+kcidbMaxSlug {
 		t.Errorf("long texts: %q and %q", a, b)
 	}
@@ -272,11 +274,11 @@ func TestKernelFlavour(t *testing.T) {
 		"6.18.0":                     "",
 		"":                           "",
 	} {
-		if got := kernelFlavour(&Run{Kernel: Kernel{Release: rel}}); got != want {
+		if got := kernelFlavour(&report.Run{Kernel: report.Kernel{Release: rel}}); got != want {
 			t.Errorf("kernelFlavour(%q) = %q, want %q", rel, got, want)
 		}
 	}
-	r := &Run{Kernel: Kernel{Release: "6.1.0-56-amd64"}, Info: &KernelInfo{Release: "6.1.0-56-rt-amd64"}}
+	r := &report.Run{Kernel: report.Kernel{Release: "6.1.0-56-amd64"}, Info: &report.KernelInfo{Release: "6.1.0-56-rt-amd64"}}
 	if got := kernelFlavour(r); got != "rt-amd64" {
 		t.Errorf("the kernel's own uname -r must win: %q", got)
 	}

@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -9,32 +9,45 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/report/reporttest"
+	"github.com/llconform/llconform/internal/verdict"
 )
+
+// judged is the sample matrix, evaluated as the CLI does before writing anything.
+func judged(t *testing.T) *report.Result {
+	t.Helper()
+	res := reporttest.Sample(t)
+	verdict.Evaluate(res)
+	return res
+}
 
 const testSVG = `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="200" height="60"><rect width="120" height="20" fill="#0072b2"/><text x="4" y="40">path walk</text></svg>`
 
 // htmlResult is the sample matrix with a known issue on trixie and a notice on bookworm.
-func htmlResult(t *testing.T) *Result {
+func htmlResult(t *testing.T) *report.Result {
 	t.Helper()
-	res := sampleResult(t)
+	res := judged(t)
 	res.Runs[0].ConsoleLog = "out/trixie/console.log"
 	// A failure message with markup must come out as text.
 	fs := &res.Runs[0].Suites[0]
-	fs.Specs = append(fs.Specs, Spec{
+	fs.Specs = append(fs.Specs, report.Spec{
 		ID: "fs/open(\"<b>x</b>\") MUST fail", Text: "open(\"<b>x</b>\") MUST fail", Feature: "fs.read_file", ABI: 1,
-		State: Failed, Failure: &Failure{Message: "open: got <script>alert(1)</script>, want EACCES"},
+		State: report.Failed, Failure: &report.Failure{Message: "open: got <script>alert(1)</script>, want EACCES"},
 	})
-	if _, err := ApplyKnownIssues(res, []KnownIssue{
-		{Spec: ioctlSpec, Kernel: "trixie", Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"},
+	if _, err := verdict.ApplyKnownIssues(res, []verdict.KnownIssue{
+		{Spec: reporttest.IoctlSpec, Kernel: "trixie", Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"},
 		{Feature: "fs.refer", Kernel: "bookworm", Reason: "REFER regression", Link: "https://bugs.example.org/8"},
 	}); err != nil {
 		t.Fatal(err)
 	}
+	verdict.Evaluate(res)
 	return res
 }
 
-func renderHTML(t *testing.T, res *Result, opts HTMLOptions) string {
+func renderHTML(t *testing.T, res *report.Result, opts HTMLOptions) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteHTML(&buf, res, opts); err != nil {
@@ -85,7 +98,7 @@ func TestWriteHTML(t *testing.T) {
 		`<a href="trixie/fs.log">trixie/fs.log</a>`,
 		`<div class="spec failed"><div class="id">fs/open(&#34;&lt;b&gt;x&lt;/b&gt;&#34;) MUST fail</div>`,
 		`<pre>open: got &lt;script&gt;alert(1)&lt;/script&gt;, want EACCES</pre>`,
-		`<div class="spec known"><div class="id">` + ioctlSpec + `</div>`,
+		`<div class="spec known"><div class="id">` + reporttest.IoctlSpec + `</div>`,
 		`known issue: IOCTL_DEV half-backported — <a href="https://bugs.example.org/7">`,
 		`<pre>ioctl(FIONREAD) on /dev/null: got 0, want EACCES</pre>`,
 		`<h3>Specs with infrastructure errors</h3>`,
@@ -113,7 +126,7 @@ func TestWriteHTML(t *testing.T) {
 }
 
 func TestWriteHTMLOptions(t *testing.T) {
-	res := &Result{Runs: []Run{{Kernel: Kernel{Name: "k"}, Suites: []Suite{{Name: "s", Output: "logs/a b#1.log"}}}}}
+	res := &report.Result{Runs: []report.Run{{Kernel: report.Kernel{Name: "k"}, Suites: []report.Suite{{Name: "s", Output: "logs/a b#1.log"}}}}}
 	out := renderHTML(t, res, HTMLOptions{Title: "Backport gate"})
 	for _, want := range []string{"<h1>Backport gate</h1>", `<a href="logs/a%20b%231.log">`, "No kernel reported any feature."} {
 		if !strings.Contains(out, want) {

@@ -1,13 +1,12 @@
-package report
+package verdict
 
 import (
-	"bytes"
-	"encoding/xml"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/report/reporttest"
 )
 
 func TestParseKnownIssues(t *testing.T) {
@@ -108,38 +107,36 @@ func TestParseKnownIssuesAliases(t *testing.T) {
 // knownRun is trixie's fs suite from the Ginkgo fixture: one failed spec
 // (fs.ioctl_dev), one panicked, one skipped, the rest passed. The scope suite's timeout is
 // left out so that conclusions turn on the known issues alone.
-func knownRun(t *testing.T) *Result {
+func knownRun(t *testing.T) *report.Result {
 	t.Helper()
-	res := sampleResult(t)
+	res := reporttest.Sample(t)
 	trixie := res.Runs[0]
 	trixie.Suites = trixie.Suites[:1]
-	return &Result{Runs: []Run{trixie, res.Runs[1]}}
+	return &report.Result{Runs: []report.Run{trixie, res.Runs[1]}}
 }
 
-const ioctlSpec = "fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV"
-
-func featureOf(t *testing.T, r *Run, name string) FeatureResult {
+func featureOf(t *testing.T, r *report.Run, name string) report.FeatureResult {
 	t.Helper()
-	for _, f := range EvaluateFeatures(r) {
+	for _, f := range evaluateFeatures(r) {
 		if f.Feature == name {
 			return f
 		}
 	}
 	t.Fatalf("kernel %s has no feature %s", r.Kernel.Name, name)
-	return FeatureResult{}
+	return report.FeatureResult{}
 }
 
 func TestApplyKnownIssues(t *testing.T) {
 	base := knownRun(t)
-	if got := Conclude(&base.Runs[0]); got != ConclusionFail {
+	if got := conclude(&base.Runs[0]); got != report.ConclusionFail {
 		t.Fatalf("fixture concludes %s, want FAIL before any known issue", got)
 	}
-	ioctl := Known{Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"}
+	ioctl := report.Known{Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"}
 	for _, tt := range []struct {
 		name  string
 		issue KnownIssue
 	}{
-		{"exact spec", KnownIssue{Spec: ioctlSpec, Kernel: "trixie", Reason: ioctl.Reason, Link: ioctl.Link}},
+		{"exact spec", KnownIssue{Spec: reporttest.IoctlSpec, Kernel: "trixie", Reason: ioctl.Reason, Link: ioctl.Link}},
 		{"regexp spec", KnownIssue{Spec: "/ioctl on a .* device/", Kernel: "tri*", Reason: ioctl.Reason, Link: ioctl.Link}},
 		{"feature by release", KnownIssue{Feature: "fs.ioctl_dev", Kernel: "6.12.*", Reason: ioctl.Reason, Link: ioctl.Link}},
 	} {
@@ -150,30 +147,30 @@ func TestApplyKnownIssues(t *testing.T) {
 				t.Fatalf("notices %v, err %v", notices, err)
 			}
 			r := &res.Runs[0]
-			sp := specByText(t, r.Suites[0], "ioctl on a char device MUST be denied without FS_IOCTL_DEV")
-			if sp.State != Failed || !reflect.DeepEqual(sp.Known, &ioctl) {
+			sp := reporttest.SpecByText(t, r.Suites[0], "ioctl on a char device MUST be denied without FS_IOCTL_DEV")
+			if sp.State != report.Failed || !reflect.DeepEqual(sp.Known, &ioctl) {
 				t.Errorf("spec state %s, known %+v", sp.State, sp.Known)
 			}
 			if c := r.Suites[0].Counts; c.Failed != 0 || c.Known != 1 || c.Passed != 5 {
 				t.Errorf("counts = %+v, want the failure counted as known", c)
 			}
 			f := featureOf(t, r, "fs.ioctl_dev")
-			if f.Outcome != Broken || !reflect.DeepEqual(f.Known, &ioctl) || f.Fails() {
+			if f.Outcome != report.Broken || !reflect.DeepEqual(f.Known, &ioctl) || f.Fails() {
 				t.Errorf("feature = %+v", f)
 			}
 			// The panicked spec still makes the run INFRA: a known issue excuses failures only.
-			if got := Conclude(r); got != ConclusionInfra {
-				t.Errorf("Conclude = %s, want %s", got, ConclusionInfra)
+			if got := conclude(r); got != report.ConclusionInfra {
+				t.Errorf("Conclude = %s, want %s", got, report.ConclusionInfra)
 			}
 		})
 	}
 
 	t.Run("other kernel", func(t *testing.T) {
 		res := knownRun(t)
-		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "bookworm", Reason: "r"}}); err != nil {
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: reporttest.IoctlSpec, Kernel: "bookworm", Reason: "r"}}); err != nil {
 			t.Fatal(err)
 		}
-		if Conclude(&res.Runs[0]) != ConclusionFail || res.Runs[0].Suites[0].Counts.Known != 0 {
+		if conclude(&res.Runs[0]) != report.ConclusionFail || res.Runs[0].Suites[0].Counts.Known != 0 {
 			t.Error("an issue for another kernel excused trixie's failure")
 		}
 	})
@@ -181,47 +178,47 @@ func TestApplyKnownIssues(t *testing.T) {
 	t.Run("one of two failures known", func(t *testing.T) {
 		res := knownRun(t)
 		specs := &res.Runs[0].Suites[0].Specs
-		extra := spec("fs/ioctl second", "fs.ioctl_dev", 5, 0, Failed)
+		extra := spec("fs/ioctl second", "fs.ioctl_dev", 5, 0, report.Failed)
 		*specs = append(*specs, extra)
-		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "*", Reason: "r"}}); err != nil {
+		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: reporttest.IoctlSpec, Kernel: "*", Reason: "r"}}); err != nil {
 			t.Fatal(err)
 		}
 		r := &res.Runs[0]
 		if f := featureOf(t, r, "fs.ioctl_dev"); f.Known != nil || !f.Fails() {
 			t.Errorf("feature with an unexcused failure = %+v", f)
 		}
-		if c := r.Suites[0].Counts; c.Failed != 1 || c.Known != 1 || Conclude(r) != ConclusionFail {
-			t.Errorf("counts %+v, conclusion %s", c, Conclude(r))
+		if c := r.Suites[0].Counts; c.Failed != 1 || c.Known != 1 || conclude(r) != report.ConclusionFail {
+			t.Errorf("counts %+v, conclusion %s", c, conclude(r))
 		}
 	})
 
 	t.Run("known failure beside a broken verdict", func(t *testing.T) {
-		res := &Result{Runs: []Run{*runOf(6, 0,
-			spec("s/a", "fs.x", 1, 0, Failed),
-			spec("s/b", "fs.x", 1, 0, Passed, v("fs.x", Broken, "half there")))}}
+		res := &report.Result{Runs: []report.Run{*runOf(6, 0,
+			spec("s/a", "fs.x", 1, 0, report.Failed),
+			spec("s/b", "fs.x", 1, 0, report.Passed, v("fs.x", report.Broken, "half there")))}}
 		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: "s/a", Kernel: "k", Reason: "r"}}); err != nil {
 			t.Fatal(err)
 		}
-		if f := featureOf(t, &res.Runs[0], "fs.x"); !f.Fails() || Conclude(&res.Runs[0]) != ConclusionFail {
+		if f := featureOf(t, &res.Runs[0], "fs.x"); !f.Fails() || conclude(&res.Runs[0]) != report.ConclusionFail {
 			t.Errorf("a known spec failure excused another spec's broken verdict: %+v", f)
 		}
 	})
 
 	t.Run("feature broken by verdicts", func(t *testing.T) {
-		res := &Result{Runs: []Run{*runOf(6, 0,
-			spec("s/a", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Works, "")),
-			spec("s/b", "fs.ioctl_dev", 5, 0, Passed, v("fs.ioctl_dev", Absent, "")))}}
-		if Conclude(&res.Runs[0]) != ConclusionFail {
+		res := &report.Result{Runs: []report.Run{*runOf(6, 0,
+			spec("s/a", "fs.ioctl_dev", 5, 0, report.Passed, v("fs.ioctl_dev", report.Works, "")),
+			spec("s/b", "fs.ioctl_dev", 5, 0, report.Passed, v("fs.ioctl_dev", report.Absent, "")))}}
+		if conclude(&res.Runs[0]) != report.ConclusionFail {
 			t.Fatal("disagreeing verdicts do not fail")
 		}
 		if _, err := ApplyKnownIssues(res, []KnownIssue{{Feature: "fs.ioctl_dev", Kernel: "k", Reason: "half there"}}); err != nil {
 			t.Fatal(err)
 		}
 		r := &res.Runs[0]
-		if want := []KnownFeature{{"fs.ioctl_dev", Known{Reason: "half there"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
+		if want := []report.KnownFeature{{Feature: "fs.ioctl_dev", Known: report.Known{Reason: "half there"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
 			t.Errorf("KnownFeatures = %+v", r.KnownFeatures)
 		}
-		if got := Conclude(r); got != ConclusionPass {
+		if got := conclude(r); got != report.ConclusionPass {
 			t.Errorf("Conclude = %s, want PASS", got)
 		}
 	})
@@ -240,17 +237,17 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Fatal(err)
 		}
 		// bookworm's truncate spec has another ID: the spec issue says nothing there.
-		want := []Notice{
-			{Kind: NoticeKnownIssuePasses, Kernel: "trixie", Issue: "spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE",
+		want := []report.Notice{
+			{Kind: report.NoticeKnownIssuePasses, Kernel: "trixie", Issue: "spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE",
 				Message: `known issue "truncate regression" no longer fails on trixie: spec fs/truncate ftruncate MUST be denied without FS_TRUNCATE passed`,
 				Link:    "https://bugs.example.org/2"},
-			{Kind: NoticeKnownIssuePasses, Kernel: "bookworm", Issue: "feature fs.truncate",
+			{Kind: report.NoticeKnownIssuePasses, Kernel: "bookworm", Issue: "feature fs.truncate",
 				Message: `known issue "old truncate" no longer fails on bookworm: feature fs.truncate: correctly-absent`},
 		}
 		if !reflect.DeepEqual(notices, want) {
 			t.Errorf("notices =\n%+v\nwant\n%+v", notices, want)
 		}
-		if !reflect.DeepEqual(AllNotices(res), want) {
+		if !reflect.DeepEqual(report.AllNotices(res), want) {
 			t.Errorf("AllNotices differs from the returned notices")
 		}
 		if got := notices[0].String(); got != "NOTICE known-issue-passes: known issue \"truncate regression\" no longer fails on trixie: "+
@@ -258,7 +255,7 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Errorf("String = %q", got)
 		}
 		// Notices are exit-neutral.
-		if Conclude(&res.Runs[1]) != ConclusionMismatch || Conclude(&res.Runs[0]) != ConclusionFail {
+		if conclude(&res.Runs[1]) != report.ConclusionMismatch || conclude(&res.Runs[0]) != report.ConclusionFail {
 			t.Error("a notice changed a conclusion")
 		}
 	})
@@ -272,14 +269,14 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &res.Runs[0]
-		if r.KnownFeatures != nil || r.Suites[0].Counts.Known != 0 || Conclude(r) != ConclusionFail {
+		if r.KnownFeatures != nil || r.Suites[0].Counts.Known != 0 || conclude(r) != report.ConclusionFail {
 			t.Errorf("an earlier marking survived: %+v, counts %+v", r.KnownFeatures, r.Suites[0].Counts)
 		}
 	})
 
 	t.Run("invalid issue", func(t *testing.T) {
 		res := knownRun(t)
-		_, err := ApplyKnownIssues(res, []KnownIssue{{Spec: ioctlSpec, Kernel: "*", Reason: "r"}, {Spec: "/(/", Kernel: "*", Reason: "r"}})
+		_, err := ApplyKnownIssues(res, []KnownIssue{{Spec: reporttest.IoctlSpec, Kernel: "*", Reason: "r"}, {Spec: "/(/", Kernel: "*", Reason: "r"}})
 		if err == nil || !strings.Contains(err.Error(), "known issue spec /(/") {
 			t.Errorf("err = %v", err)
 		}
@@ -287,80 +284,4 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Error("a rejected list marked specs")
 		}
 	})
-}
-
-func TestKnownInOutputs(t *testing.T) {
-	res := knownRun(t)
-	if _, err := ApplyKnownIssues(res, []KnownIssue{
-		{Spec: ioctlSpec, Kernel: "trixie", Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"},
-		{Spec: "fs/REFER MUST be handled", Kernel: "bookworm", Reason: "refer"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	var buf bytes.Buffer
-	if err := WriteMatrix(&buf, res); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"trixie    6    0b0111  5/0/1 +1i +1k  INFRA\n",
-		`NOTICE known-issue-passes: known issue "refer" no longer fails on bookworm`} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("matrix lacks %q:\n%s", want, buf.String())
-		}
-	}
-
-	buf.Reset()
-	if err := WriteFeatures(&buf, res); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "fs.ioctl_dev  Bk ") {
-		t.Errorf("feature table does not mark the known failure:\n%s", buf.String())
-	}
-
-	buf.Reset()
-	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
-		t.Fatal(err)
-	}
-	want := "Known failures (excused by a known issue):\n  " + ioctlSpec +
-		"\n      known issue: IOCTL_DEV half-backported (https://bugs.example.org/7)\n      ioctl(FIONREAD) on /dev/null: got 0, want EACCES\n"
-	if !strings.Contains(buf.String(), want) || strings.Contains(buf.String(), "Failed specs:") {
-		t.Errorf("summary:\n%s\nwant it to contain\n%s", buf.String(), want)
-	}
-
-	buf.Reset()
-	if err := WriteJUnit(&buf, res); err != nil {
-		t.Fatal(err)
-	}
-	var got reporters.JUnitTestSuites
-	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	var found bool
-	for _, c := range got.TestSuites[1].TestCases {
-		if c.Name == strings.TrimPrefix(ioctlSpec, "fs/") {
-			found = true
-			if c.Failure != nil || c.Skipped == nil || c.Skipped.Message != "known issue: IOCTL_DEV half-backported (https://bugs.example.org/7)" ||
-				!strings.Contains(c.SystemErr, "got 0, want EACCES") || c.Status != string(Failed) {
-				t.Errorf("known failure in JUnit = %+v, skipped %+v", c, c.Skipped)
-			}
-		}
-	}
-	// bookworm's expectation mismatch and bullseye's unexpected lack of Landlock are the
-	// failures left.
-	if !found || got.Failures != 2 {
-		t.Errorf("found %v, failures %d", found, got.Failures)
-	}
-
-	buf.Reset()
-	if err := Encode(&buf, res); err != nil {
-		t.Fatal(err)
-	}
-	back, err := Decode(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ExitCode(back) != ExitCode(res) || !reflect.DeepEqual(back.Runs[1].Notices, res.Runs[1].Notices) ||
-		specByText(t, back.Runs[0].Suites[0], strings.TrimPrefix(ioctlSpec, "fs/")).Known == nil {
-		t.Error("known marks or notices lost in the JSON round trip")
-	}
 }

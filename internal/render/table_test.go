@@ -1,15 +1,19 @@
-package report
+package render
 
 import (
 	"bytes"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/report/reporttest"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 func TestWriteMatrix(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteMatrix(&buf, sampleResult(t)); err != nil {
+	if err := WriteMatrix(&buf, judged(t)); err != nil {
 		t.Fatal(err)
 	}
 	want := `KERNEL    ABI            ERRATA    FS         SCOPE              ABI    RESULT
@@ -36,8 +40,9 @@ bullseye:
 }
 
 func TestWriteSummary(t *testing.T) {
-	res := sampleResult(t)
+	res := judged(t)
 	res.Runs[0].AcceptedABI = intp(5)
+	verdict.Evaluate(res)
 	var buf bytes.Buffer
 	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
 		t.Fatal(err)
@@ -53,7 +58,7 @@ func TestWriteSummary(t *testing.T) {
 		"SUITE  PASSED  FAILED  SKIPPED  INFRA  DURATION  NOTE\n",
 		"fs     5       1       1        1      1ms",
 		"scope  1       0       5        2      2.003s    timeout: Ginkgo: Suite Timeout Elapsed\n",
-		"Failed specs:\n  fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV\n      ioctl(FIONREAD) on /dev/null: got 0, want EACCES\n      at " + fixtureFile + ":",
+		"Failed specs:\n  fs/ioctl on a char device MUST be denied without FS_IOCTL_DEV\n      ioctl(FIONREAD) on /dev/null: got 0, want EACCES\n      at " + reporttest.FixtureFile + ":",
 		"Specs with infrastructure errors:\n  fs/SCOPE_SIGNAL MUST allow signals between threads\n      panicked: Test Panicked: sandbox helper crashed\n",
 		"Result: FAIL\n",
 	} {
@@ -81,7 +86,7 @@ func TestWriteSummary(t *testing.T) {
 
 func TestWriteFeatures(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteFeatures(&buf, sampleResult(t)); err != nil {
+	if err := WriteFeatures(&buf, judged(t)); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -97,12 +102,12 @@ func TestWriteFeatures(t *testing.T) {
 		}
 	}
 	for _, c := range featureCodes {
-		if featureCode(FeatureResult{Outcome: c.outcome}) != c.code {
-			t.Errorf("featureCode(%s) = %q", c.outcome, featureCode(FeatureResult{Outcome: c.outcome}))
+		if featureCode(report.FeatureResult{Outcome: c.outcome}) != c.code {
+			t.Errorf("featureCode(%s) = %q", c.outcome, featureCode(report.FeatureResult{Outcome: c.outcome}))
 		}
 	}
-	if len(featureCodes) != len(severity)+1 {
-		t.Errorf("%d feature codes for %d outcomes: an outcome has no code", len(featureCodes), len(severity)+1)
+	if len(featureCodes) != len(report.Outcomes) {
+		t.Errorf("%d feature codes for %d outcomes: an outcome has no code", len(featureCodes), len(report.Outcomes))
 	}
 }
 
@@ -111,16 +116,18 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriteErrors(t *testing.T) {
-	res := sampleResult(t)
+	res := judged(t)
 	for name, err := range map[string]error{
 		"summary":  WriteSummary(failingWriter{}, &res.Runs[0]),
 		"matrix":   WriteMatrix(failingWriter{}, res),
 		"features": WriteFeatures(failingWriter{}, res),
 		"junit":    WriteJUnit(failingWriter{}, res),
-		"json":     Encode(failingWriter{}, res),
+		"json":     report.Encode(failingWriter{}, res),
 	} {
 		if err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%s: err = %v, want the write error", name, err)
 		}
 	}
 }
+
+func intp(n int) *int { return &n }

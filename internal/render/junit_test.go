@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
+
 	"github.com/onsi/ginkgo/v2/reporters"
 )
 
 func TestWriteJUnit(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteJUnit(&buf, sampleResult(t)); err != nil {
+	if err := WriteJUnit(&buf, judged(t)); err != nil {
 		t.Fatal(err)
 	}
 	// Well-formed all the way through, not only up to the first element decoded.
@@ -65,10 +68,10 @@ func TestWriteJUnit(t *testing.T) {
 	}
 
 	scope := suites["trixie/scope"]
-	if c := scope.TestCases[0]; c.Error == nil || c.Error.Type != string(InfraTimeout) {
+	if c := scope.TestCases[0]; c.Error == nil || c.Error.Type != string(report.InfraTimeout) {
 		t.Errorf("suite infrastructure error case = %+v", c)
 	}
-	if c := suites["sid/infrastructure"].TestCases[0]; c.Error == nil || c.Error.Type != string(InfraPanic) ||
+	if c := suites["sid/infrastructure"].TestCases[0]; c.Error == nil || c.Error.Type != string(report.InfraPanic) ||
 		!strings.Contains(c.Error.Description, "VFS: Unable to mount root fs") {
 		t.Errorf("kernel infrastructure error case = %+v", c)
 	}
@@ -99,12 +102,13 @@ func TestWriteJUnit(t *testing.T) {
 // Times are seconds with millisecond precision, written as the shortest decimal (Ginkgo's
 // model holds them as float64).
 func TestWriteJUnitTimes(t *testing.T) {
-	res := &Result{Time: time.Date(2026, 11, 29, 20, 8, 15, 0, time.FixedZone("CET", 3600)), Runs: []Run{{Kernel: Kernel{Name: "k"}, Suites: []Suite{{
-		Name: "s", Duration: 3066400 * time.Microsecond, Specs: []Spec{
-			{Text: "a", State: Passed, Duration: 57 * time.Millisecond},
-			{Text: "b", State: Passed, Duration: 1500 * time.Millisecond},
-			{Text: "c", State: Passed, Duration: 400 * time.Microsecond},
+	res := &report.Result{Time: time.Date(2026, 11, 29, 20, 8, 15, 0, time.FixedZone("CET", 3600)), Runs: []report.Run{{Kernel: report.Kernel{Name: "k"}, Suites: []report.Suite{{
+		Name: "s", Duration: 3066400 * time.Microsecond, Specs: []report.Spec{
+			{Text: "a", State: report.Passed, Duration: 57 * time.Millisecond},
+			{Text: "b", State: report.Passed, Duration: 1500 * time.Millisecond},
+			{Text: "c", State: report.Passed, Duration: 400 * time.Microsecond},
 		}}}}}}
+	verdict.Evaluate(res)
 	var buf bytes.Buffer
 	if err := WriteJUnit(&buf, res); err != nil {
 		t.Fatal(err)
@@ -122,11 +126,12 @@ func TestWriteJUnitTimes(t *testing.T) {
 }
 
 func TestWriteJUnitEscapes(t *testing.T) {
-	res := &Result{Runs: []Run{{Kernel: Kernel{Name: "k"}, Suites: []Suite{{Name: "s", Specs: []Spec{{
+	res := &report.Result{Runs: []report.Run{{Kernel: report.Kernel{Name: "k"}, Suites: []report.Suite{{Name: "s", Specs: []report.Spec{{
 		Text:    `open("<a&b>") MUST fail`,
-		State:   Failed,
-		Failure: &Failure{Message: "got \"]]>\" & \x1b[31mred\x1b[0m"},
+		State:   report.Failed,
+		Failure: &report.Failure{Message: "got \"]]>\" & \x1b[31mred\x1b[0m"},
 	}}}}}}}
+	verdict.Evaluate(res)
 	var buf bytes.Buffer
 	if err := WriteJUnit(&buf, res); err != nil {
 		t.Fatal(err)

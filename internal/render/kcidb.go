@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"crypto/sha256"
@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/llconform/llconform/internal/report"
 )
 
 // KCIDB export: KernelCI's common reporting database takes submissions in the kcidb-io JSON
@@ -108,7 +110,7 @@ type kcidbTest struct {
 }
 
 // WriteKCIDB writes res as a KCIDB submission (see the mapping above).
-func WriteKCIDB(w io.Writer, res *Result, opts KCIDBOptions) error {
+func WriteKCIDB(w io.Writer, res *report.Result, opts KCIDBOptions) error {
 	rep, err := buildKCIDB(res, opts)
 	if err != nil {
 		return fmt.Errorf("write KCIDB: %w", err)
@@ -121,7 +123,7 @@ func WriteKCIDB(w io.Writer, res *Result, opts KCIDBOptions) error {
 	return nil
 }
 
-func buildKCIDB(res *Result, opts KCIDBOptions) (*kcidbReport, error) {
+func buildKCIDB(res *report.Result, opts KCIDBOptions) (*kcidbReport, error) {
 	if !kcidbOrigin.MatchString(opts.Origin) {
 		return nil, fmt.Errorf("origin %q: want lower-case letters, digits and underscores", opts.Origin)
 	}
@@ -170,7 +172,7 @@ func buildKCIDB(res *Result, opts KCIDBOptions) (*kcidbReport, error) {
 			ConfigName:   kernelFlavour(r),
 			LogURL:       x.url(r.ConsoleLog),
 			// Fetching is our "build": only a kernel we could not obtain is an invalid one.
-			Valid: r.Infra == nil || r.Infra.Kind != InfraFetchFailed,
+			Valid: r.Infra == nil || r.Infra.Kind != report.InfraFetchFailed,
 			Misc:  buildMisc(r),
 		}
 		if b.LogURL == "" && r.Infra != nil {
@@ -199,8 +201,8 @@ func (x *kcidbExport) url(p string) string {
 	return u
 }
 
-func buildMisc(r *Run) map[string]any {
-	m := map[string]any{"kernel": r.Kernel.Name, "conclusion": string(Conclude(r))}
+func buildMisc(r *report.Run) map[string]any {
+	m := map[string]any{"kernel": r.Kernel.Name, "conclusion": string(r.Conclusion)}
 	add := func(k, v string) {
 		if v != "" {
 			m[k] = v
@@ -216,11 +218,11 @@ func buildMisc(r *Run) map[string]any {
 		m["abi"] = i.ABI
 		m["errata_query"] = i.ErrataQuery
 		if i.ErrataQuery {
-			m["errata"] = nonNil(ErrataList(i.Errata))
-			m["errata_bitmask"] = ErrataBits(i.Errata)
+			m["errata"] = nonNil(report.ErrataList(i.Errata))
+			m["errata_bitmask"] = report.ErrataBits(i.Errata)
 		}
 	}
-	if eff := EffectiveABI(r); eff != nil {
+	if eff := r.EffectiveABI; eff != nil {
 		m["effective_abi"] = *eff
 	}
 	if e := r.Expect; e != nil {
@@ -247,7 +249,7 @@ func nonNil(ns []int) []int {
 	return ns
 }
 
-func (x *kcidbExport) tests(r *Run, buildID string) []kcidbTest {
+func (x *kcidbExport) tests(r *report.Run, buildID string) []kcidbTest {
 	var out []kcidbTest
 	paths := map[string]int{}
 	add := func(t kcidbTest) {
@@ -275,7 +277,7 @@ func (x *kcidbExport) tests(r *Run, buildID string) []kcidbTest {
 			Misc:       map[string]any{"infra_kind": string(r.Infra.Kind)},
 		})
 	}
-	for _, c := range CheckExpect(r) {
+	for _, c := range r.Checks {
 		status, comment := "PASS", c.Message
 		switch {
 		case c.Unverified && r.AcceptUnverified:
@@ -305,7 +307,7 @@ func (x *kcidbExport) tests(r *Run, buildID string) []kcidbTest {
 	return out
 }
 
-func (x *kcidbExport) specTest(s Suite, sp Spec) kcidbTest {
+func (x *kcidbExport) specTest(s report.Suite, sp report.Spec) kcidbTest {
 	d := sp.Duration.Seconds()
 	t := kcidbTest{Path: SpecPath(s.Name, sp), Comment: sp.Text, Duration: &d, LogURL: x.url(s.Output)}
 	misc := map[string]any{"suite": s.Name, "spec_id": sp.ID}
@@ -322,11 +324,11 @@ func (x *kcidbExport) specTest(s Suite, sp Spec) kcidbTest {
 		misc["needs"] = sp.Needs
 	}
 	switch sp.State {
-	case Passed:
+	case report.Passed:
 		t.Status = "PASS"
-	case Failed:
+	case report.Failed:
 		t.Status = "FAIL"
-	case Skipped:
+	case report.Skipped:
 		t.Status = "SKIP"
 		misc["skip_reason"] = sp.SkipReason
 	default:
@@ -353,7 +355,7 @@ var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
 // e.g. "landlock.fs.refer.rename_across_directories_must_return_exdev", or
 // "landlock.<suite>.<slug>" for a spec without a feature label. Stable as long as the
 // spec's feature and text are, so results of different runs line up in KCIDB.
-func SpecPath(suite string, sp Spec) string {
+func SpecPath(suite string, sp report.Spec) string {
 	group := sp.Feature
 	if group == "" {
 		group = suite
@@ -381,7 +383,7 @@ func pathPart(s string) string {
 // ("cloud-amd64" of "6.12.107+deb13-cloud-amd64", "amd64" of "6.1.0-56-amd64"), found
 // after the version and ABI parts, which start with a digit. Empty when the release has no
 // such part (a local build named "6.18.0").
-func kernelFlavour(r *Run) string {
+func kernelFlavour(r *report.Run) string {
 	rel := r.Kernel.Release
 	if r.Info != nil && r.Info.Release != "" {
 		rel = r.Info.Release

@@ -1,10 +1,12 @@
-package report
+package render
 
 import (
 	"encoding/xml"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/llconform/llconform/internal/report"
 
 	"github.com/onsi/ginkgo/v2/reporters"
 )
@@ -18,7 +20,7 @@ import (
 // failures: a spec's as its own testcase, a suite's as an extra "[infrastructure]" testcase,
 // a kernel's in a testsuite "<kernel>/infrastructure". Expectation checks form a testsuite
 // "<kernel>/expectations", so a mismatch fails the JUnit view as it fails the exit status.
-func WriteJUnit(w io.Writer, res *Result) error {
+func WriteJUnit(w io.Writer, res *report.Result) error {
 	var root junitRoot
 	timestamp := ""
 	if !res.Time.IsZero() {
@@ -35,20 +37,20 @@ func WriteJUnit(w io.Writer, res *Result) error {
 			js.add(reporters.JUnitTestCase{
 				Classname: "infrastructure",
 				Name:      "kernel " + r.Kernel.Name,
-				Status:    string(InfraState),
+				Status:    string(report.InfraState),
 				Error:     infraProblem(r.Infra),
 			}, 0)
 			root.add(js)
 		}
-		if checks := CheckExpect(r); len(checks) > 0 {
+		if checks := r.Checks; len(checks) > 0 {
 			js := suite("expectations")
 			for _, c := range checks {
-				jc := reporters.JUnitTestCase{Classname: "expectations", Name: c.Name, Status: string(Passed)}
+				jc := reporters.JUnitTestCase{Classname: "expectations", Name: c.Name, Status: string(report.Passed)}
 				switch {
 				case c.Unverified:
-					jc.Status, jc.Failure = string(Failed), &reporters.JUnitFailure{Message: c.Message, Type: "unverified", Description: c.Message}
+					jc.Status, jc.Failure = string(report.Failed), &reporters.JUnitFailure{Message: c.Message, Type: "unverified", Description: c.Message}
 				case !c.OK:
-					jc.Status, jc.Failure = string(Failed), &reporters.JUnitFailure{Message: c.Message, Type: "mismatch", Description: c.Message}
+					jc.Status, jc.Failure = string(report.Failed), &reporters.JUnitFailure{Message: c.Message, Type: "mismatch", Description: c.Message}
 				}
 				js.add(jc, 0)
 			}
@@ -61,7 +63,7 @@ func WriteJUnit(w io.Writer, res *Result) error {
 				js.add(reporters.JUnitTestCase{
 					Classname: s.Name,
 					Name:      "[infrastructure] suite " + s.Name,
-					Status:    string(InfraState),
+					Status:    string(report.InfraState),
 					Error:     infraProblem(s.Infra),
 				}, 0)
 			}
@@ -85,37 +87,37 @@ func WriteJUnit(w io.Writer, res *Result) error {
 	return nil
 }
 
-func specCase(suite string, sp Spec) reporters.JUnitTestCase {
+func specCase(suite string, sp report.Spec) reporters.JUnitTestCase {
 	jc := reporters.JUnitTestCase{Classname: suite, Name: sp.Text, Status: string(sp.State)}
 	f := sp.Failure
 	if f == nil {
-		f = &Failure{} // a hand-edited or foreign file; still a failure
+		f = &report.Failure{} // a hand-edited or foreign file; still a failure
 	}
 	switch {
-	case sp.State == Failed && sp.Known != nil:
+	case sp.State == report.Failed && sp.Known != nil:
 		// CI tools have no "expected failure": a skip keeps the JUnit view as green as the
 		// exit status while the message keeps the failure in sight. A skip has no body in
 		// Ginkgo's model, so the failure itself goes to system-err.
 		jc.Skipped = &reporters.JUnitSkipped{Message: "known issue: " + knownText(sp.Known)}
 		jc.SystemErr = failureBody(f)
-	case sp.State == Failed:
+	case sp.State == report.Failed:
 		jc.Failure = &reporters.JUnitFailure{Message: f.Message, Type: "failure", Description: failureBody(f)}
-	case sp.State == InfraState:
-		jc.Error = &reporters.JUnitError{Message: f.Message, Type: string(InfraState), Description: failureBody(f)}
-	case sp.State == Skipped:
+	case sp.State == report.InfraState:
+		jc.Error = &reporters.JUnitError{Message: f.Message, Type: string(report.InfraState), Description: failureBody(f)}
+	case sp.State == report.Skipped:
 		jc.Skipped = &reporters.JUnitSkipped{Message: sp.SkipReason}
 	}
 	return jc
 }
 
-func failureBody(f *Failure) string {
+func failureBody(f *report.Failure) string {
 	if f.Location == "" {
 		return f.Message
 	}
 	return f.Message + "\n" + f.Location
 }
 
-func infraProblem(e *InfraError) *reporters.JUnitError {
+func infraProblem(e *report.InfraError) *reporters.JUnitError {
 	body := e.Message
 	if e.ConsoleLog != "" {
 		body += "\nconsole log: " + e.ConsoleLog
@@ -126,7 +128,7 @@ func infraProblem(e *InfraError) *reporters.JUnitError {
 	return &reporters.JUnitError{Message: e.Message, Type: string(e.Kind), Description: body}
 }
 
-func kernelProperties(r *Run) []reporters.JUnitProperty {
+func kernelProperties(r *report.Run) []reporters.JUnitProperty {
 	props := []reporters.JUnitProperty{{Name: "kernel.name", Value: r.Kernel.Name}}
 	add := func(name, value string) {
 		if value != "" {
@@ -140,9 +142,9 @@ func kernelProperties(r *Run) []reporters.JUnitProperty {
 	if r.Info != nil {
 		add("landlock.status", string(r.Info.Status))
 		add("landlock.abi", fmt.Sprint(r.Info.ABI))
-		add("landlock.errata", FormatErrata(*r.Info))
+		add("landlock.errata", report.FormatErrata(*r.Info))
 	}
-	if eff := EffectiveABI(r); eff != nil {
+	if eff := r.EffectiveABI; eff != nil {
 		add("landlock.effective_abi", fmt.Sprint(*eff))
 	}
 	return props

@@ -1,4 +1,9 @@
-package report
+// Package render writes a judged result for people and machines: terminal tables (table.go),
+// the single-file HTML report (html.go, html.tmpl), JUnit XML (junit.go) and KernelCI's KCIDB
+// submission (kcidb.go). It decides nothing: every verdict it shows (feature outcomes, checks,
+// effective ABI, conclusions) is read from the fields verdict.Evaluate filled, so every
+// output agrees with result.json and with the exit status. The suite binaries do not link it.
+package render
 
 import (
 	"bytes"
@@ -8,6 +13,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 // table collects tab-separated rows and writes them aligned. Rendering goes to a buffer and
@@ -48,7 +56,7 @@ func (t *table) writeTo(w io.Writer) error {
 // WriteSummary writes the `llconform run` summary of one kernel: what the kernel claims, the
 // expectation checks, one row per suite, then every failed spec and infrastructure error with
 // its message, and the run's conclusion.
-func WriteSummary(w io.Writer, r *Run) error {
+func WriteSummary(w io.Writer, r *report.Run) error {
 	t := newTable()
 	t.row("Kernel:", kernelLabel(r.Kernel))
 	if r.Info != nil {
@@ -59,14 +67,14 @@ func WriteSummary(w io.Writer, r *Run) error {
 		}
 		t.row("Landlock:", status)
 		t.row("ABI:", fmt.Sprint(r.Info.ABI))
-		t.row("Errata:", FormatErrata(*r.Info))
+		t.row("Errata:", report.FormatErrata(*r.Info))
 	} else {
 		t.row("Landlock:", "unknown: no suite reported the kernel")
 	}
-	if eff := EffectiveABI(r); eff != nil {
+	if eff := r.EffectiveABI; eff != nil {
 		t.row("Effective ABI:", fmt.Sprint(*eff))
 	}
-	for _, c := range CheckExpect(r) {
+	for _, c := range r.Checks {
 		mark := "ok"
 		switch {
 		case c.Unverified:
@@ -103,10 +111,10 @@ func WriteSummary(w io.Writer, r *Run) error {
 
 	for _, sec := range []struct {
 		title string
-		state State
+		state report.State
 		known bool
-	}{{"Failed specs:", Failed, false}, {"Known failures (excused by a known issue):", Failed, true},
-		{"Specs with infrastructure errors:", InfraState, false}} {
+	}{{"Failed specs:", report.Failed, false}, {"Known failures (excused by a known issue):", report.Failed, true},
+		{"Specs with infrastructure errors:", report.InfraState, false}} {
 		first := true
 		for _, s := range r.Suites {
 			for _, sp := range s.Specs {
@@ -136,13 +144,13 @@ func WriteSummary(w io.Writer, r *Run) error {
 	for _, n := range r.Notices {
 		t.line("%s", n)
 	}
-	t.line("\nResult: %s", Conclude(r))
+	t.line("\nResult: %s", r.Conclusion)
 	return t.writeTo(w)
 }
 
 // WriteMatrix writes one row per kernel: its name, ABI, errata, "passed/failed/skipped" per
 // suite (or the infrastructure error kind), and the run's conclusion.
-func WriteMatrix(w io.Writer, res *Result) error {
+func WriteMatrix(w io.Writer, res *report.Result) error {
 	var suites []string
 	for _, r := range res.Runs {
 		for _, s := range r.Suites {
@@ -163,10 +171,10 @@ func WriteMatrix(w io.Writer, res *Result) error {
 		for _, name := range suites {
 			row = append(row, suiteCell(r, name))
 		}
-		t.row(append(row, string(Conclude(r)))...)
+		t.row(append(row, string(r.Conclusion))...)
 	}
 	t.line("\nsuite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +Nk for known failures")
-	for _, n := range AllNotices(res) {
+	for _, n := range report.AllNotices(res) {
 		t.line("%s", n)
 	}
 	for i := range res.Runs {
@@ -181,12 +189,12 @@ const maxWhySpecs = 5
 
 // writeWhy says, under the matrix, why a kernel did not pass: the checks that mismatched or
 // could not be verified, and the first lines of its failed specs.
-func writeWhy(t *table, r *Run) {
-	if c := Conclude(r); c == ConclusionPass || c == ConclusionInfra && r.Infra != nil {
+func writeWhy(t *table, r *report.Run) {
+	if c := r.Conclusion; c == report.ConclusionPass || c == report.ConclusionInfra && r.Infra != nil {
 		return
 	}
 	var lines []string
-	for _, c := range CheckExpect(r) {
+	for _, c := range r.Checks {
 		switch {
 		case c.Unverified:
 			lines = append(lines, "unverified "+c.Name+": "+c.Message)
@@ -197,10 +205,10 @@ func writeWhy(t *table, r *Run) {
 	var failed []string
 	for _, s := range r.Suites {
 		for _, sp := range s.Specs {
-			if sp.State == Failed && sp.Known == nil {
+			if sp.State == report.Failed && sp.Known == nil {
 				msg := ""
 				if sp.Failure != nil {
-					msg = ": " + firstLine(sp.Failure.Message)
+					msg = ": " + report.FirstLine(sp.Failure.Message)
 				}
 				failed = append(failed, "failed "+sp.ID+msg)
 			}
@@ -219,31 +227,31 @@ func writeWhy(t *table, r *Run) {
 	}
 }
 
-func abiCell(r *Run) string {
+func abiCell(r *report.Run) string {
 	switch {
 	case r.Info == nil:
 		return "?"
-	case r.Info.Status != StatusAvailable:
+	case r.Info.Status != report.StatusAvailable:
 		return string(r.Info.Status)
 	}
-	if eff := EffectiveABI(r); eff != nil && *eff != verifiableABI(*r.Info) {
+	if eff := r.EffectiveABI; eff != nil && *eff != verdict.VerifiableABI(*r.Info) {
 		return fmt.Sprintf("%d (behaves %d)", r.Info.ABI, *eff)
 	}
 	return fmt.Sprint(r.Info.ABI)
 }
 
-func errataCell(r *Run) string {
+func errataCell(r *report.Run) string {
 	switch {
 	case r.Info == nil:
 		return "?"
 	case !r.Info.ErrataQuery:
 		return "no query"
 	}
-	return ErrataBits(r.Info.Errata)
+	return report.ErrataBits(r.Info.Errata)
 }
 
-func suiteCell(r *Run, name string) string {
-	i := slices.IndexFunc(r.Suites, func(s Suite) bool { return s.Name == name })
+func suiteCell(r *report.Run, name string) string {
+	i := slices.IndexFunc(r.Suites, func(s report.Suite) bool { return s.Name == name })
 	if i < 0 {
 		if r.Infra != nil {
 			return string(r.Infra.Kind)
@@ -270,26 +278,26 @@ func suiteCell(r *Run, name string) string {
 // featureCodes are the feature table's cells: a trailing "!" marks what fails a run, a "?"
 // an observation with no claim to check it against.
 var featureCodes = []struct {
-	outcome Outcome
+	outcome report.Outcome
 	code    string
 	meaning string
 }{
-	{Works, "W", "works"},
-	{Absent, "A", "correctly absent (above the kernel's ABI, cleanly rejected)"},
-	{Broken, "B!", "broken"},
-	{ErratumFixed, "F", "erratum fixed, as advertised"},
-	{ErratumNotFixedAdvertised, "N", "erratum not fixed, as advertised"},
-	{ErratumFixedNotAdvertised, "U!", "erratum fixed but not advertised (the errata bitmask leaves it out)"},
-	{ErratumFixedNoQuery, "F?", "erratum fixed; the kernel has no errata query to advertise it"},
-	{ErratumAdvertisedNotFixed, "X!", "erratum advertised but not fixed"},
-	{NotApplicable, "NA", "not applicable here (see the skip reason)"},
-	{Unknown, "?", "unknown (infrastructure error)"},
+	{report.Works, "W", "works"},
+	{report.Absent, "A", "correctly absent (above the kernel's ABI, cleanly rejected)"},
+	{report.Broken, "B!", "broken"},
+	{report.ErratumFixed, "F", "erratum fixed, as advertised"},
+	{report.ErratumNotFixedAdvertised, "N", "erratum not fixed, as advertised"},
+	{report.ErratumFixedNotAdvertised, "U!", "erratum fixed but not advertised (the errata bitmask leaves it out)"},
+	{report.ErratumFixedNoQuery, "F?", "erratum fixed; the kernel has no errata query to advertise it"},
+	{report.ErratumAdvertisedNotFixed, "X!", "erratum advertised but not fixed"},
+	{report.NotApplicable, "NA", "not applicable here (see the skip reason)"},
+	{report.Unknown, "?", "unknown (infrastructure error)"},
 }
 
 // knownMark replaces the "!" of a failing outcome's code when a known issue excuses it.
 const knownMark = "k"
 
-func featureCode(f FeatureResult) string {
+func featureCode(f report.FeatureResult) string {
 	for _, c := range featureCodes {
 		if c.outcome == f.Outcome {
 			if f.Known != nil {
@@ -301,7 +309,7 @@ func featureCode(f FeatureResult) string {
 	return string(f.Outcome)
 }
 
-func knownText(k *Known) string {
+func knownText(k *report.Known) string {
 	if k.Link == "" {
 		return k.Reason
 	}
@@ -310,11 +318,11 @@ func knownText(k *Known) string {
 
 // WriteFeatures writes the kernel x feature table: one row per feature, one column per
 // kernel, short outcome codes, and a legend.
-func WriteFeatures(w io.Writer, res *Result) error {
+func WriteFeatures(w io.Writer, res *report.Result) error {
 	cells := map[string][]string{}
 	var features []string
 	for i := range res.Runs {
-		for _, f := range EvaluateFeatures(&res.Runs[i]) {
+		for _, f := range res.Runs[i].Features {
 			if cells[f.Feature] == nil {
 				cells[f.Feature] = make([]string, len(res.Runs))
 				features = append(features, f.Feature)
@@ -349,7 +357,7 @@ func WriteFeatures(w io.Writer, res *Result) error {
 	return t.writeTo(w)
 }
 
-func kernelLabel(k Kernel) string {
+func kernelLabel(k report.Kernel) string {
 	var extra []string
 	for _, s := range []string{k.Release, k.Source} {
 		if s != "" {

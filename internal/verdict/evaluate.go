@@ -1,75 +1,68 @@
-package report
+// Package verdict decides what a result means: each feature's outcome on each kernel, the
+// checks of the kernel's claims against expectations and behaviour (the effective ABI), each
+// run's conclusion and the exit status that gates CI, and which failures known issues excuse.
+//
+// Evaluate is the one place that judges: it fills each run's derived fields (Features,
+// Checks, EffectiveABI, Conclusion) once known issues (ApplyKnownIssues) and
+// Run.AcceptUnverified are set, and before anything is written. Writers (package render,
+// report.Encode) and ExitCode only read those fields. A result decoded from a file has no
+// derived fields (report.Decode drops them) and is evaluated again.
+package verdict
 
 import (
 	"fmt"
-	"math/bits"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/report"
 )
 
-// FeatureResult is the outcome of one feature (or erratum) on one kernel.
-type FeatureResult struct {
-	Feature string  `json:"feature"`
-	ABI     int     `json:"abi,omitempty"`
-	Erratum int     `json:"erratum,omitempty"`
-	Outcome Outcome `json:"outcome"`
-	// Detail explains the outcome: the failed spec, the verdicts that disagree, the skip reason.
-	Detail string `json:"detail,omitempty"`
-	// Specs are the IDs of the specs that decided the outcome.
-	Specs []string `json:"specs,omitempty"`
-	// Known is set when the outcome fails (Broken, ErratumAdvertisedNotFixed) and a known
-	// issue excuses it: every failed spec of the feature is known, or the run lists the
-	// feature in KnownFeatures. Such a feature does not fail the run.
-	Known *Known `json:"known,omitempty"`
+// Evaluate fills the derived fields of every run of res from the rest of the run: the
+// feature outcomes, the expectation checks, the effective ABI and the conclusion. Call it
+// after ApplyKnownIssues and after setting AcceptUnverified, and again after any change to a
+// run; it replaces whatever the fields held.
+func Evaluate(res *report.Result) {
+	for i := range res.Runs {
+		r := &res.Runs[i]
+		r.Features = evaluateFeatures(r)
+		r.Checks = checkExpect(r)
+		r.EffectiveABI = effectiveABI(r)
+		r.Conclusion = conclude(r)
+	}
 }
 
-// Fails reports whether the outcome fails the run: a failing outcome not excused by a known
-// issue.
-func (f FeatureResult) Fails() bool {
-	return failing(f.Outcome) && f.Known == nil
-}
-
-// failing outcomes are the claims behaviour contradicts: a broken feature, and an errata
-// bitmask that differs from the behaviour either way. ErratumFixedNotAdvertised only exists
-// where the kernel answers the errata query (see decideFeature).
-func failing(o Outcome) bool {
-	return o == Broken || o == ErratumAdvertisedNotFixed || o == ErratumFixedNotAdvertised
-}
-
-// severity orders verdict outcomes for EvaluateFeatures: when the specs of one feature reach
+// severity orders verdict outcomes for evaluateFeatures: when the specs of one feature reach
 // different outcomes, the most severe one stands, because one spec seeing a defect is not
 // cancelled by another not seeing it. A claim contradicted by behaviour ranks above an honest
 // absence; anything observed ranks above "could not exercise it here".
-var severity = map[Outcome]int{
-	NotApplicable:             1,
-	Works:                     2,
-	Absent:                    2,
-	ErratumFixed:              2,
-	ErratumFixedNoQuery:       2,
-	ErratumNotFixedAdvertised: 3,
-	ErratumFixedNotAdvertised: 4,
-	Broken:                    5,
-	ErratumAdvertisedNotFixed: 6,
+var severity = map[report.Outcome]int{
+	report.NotApplicable:             1,
+	report.Works:                     2,
+	report.Absent:                    2,
+	report.ErratumFixed:              2,
+	report.ErratumFixedNoQuery:       2,
+	report.ErratumNotFixedAdvertised: 3,
+	report.ErratumFixedNotAdvertised: 4,
+	report.Broken:                    5,
+	report.ErratumAdvertisedNotFixed: 6,
 }
 
 type featureAcc struct {
 	abi, erratum int
 	failed       []string
-	failedKnown  []*Known // Known of each failed spec, nil where none
+	failedKnown  []*report.Known // Known of each failed spec, nil where none
 	infra        []string
 	passed       []string
 	skipped      []string
 	skipReason   string
-	verdicts     []Verdict
+	verdicts     []report.Verdict
 	verdictSpecs []string
 	// verdictFailed[i] is whether verdicts[i] came from a failed spec.
 	verdictFailed []bool
 }
 
-// EvaluateFeatures computes the kernel x feature table of a run from its specs (grouped by
+// evaluateFeatures computes the kernel x feature table of a run from its specs (grouped by
 // feature label) and the verdicts they attached (grouped by the verdict's feature). For each
 // feature, the first rule that applies decides:
 //
@@ -85,7 +78,7 @@ type featureAcc struct {
 //
 // A failing outcome is then marked Known when a known issue excuses it (see FeatureResult).
 // Features are returned sorted by name.
-func EvaluateFeatures(r *Run) []FeatureResult {
+func evaluateFeatures(r *report.Run) []report.FeatureResult {
 	accs := map[string]*featureAcc{}
 	get := func(f string) *featureAcc {
 		a := accs[f]
@@ -110,7 +103,7 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 				}
 				a.verdicts = append(a.verdicts, v)
 				a.verdictSpecs = append(a.verdictSpecs, sp.ID)
-				a.verdictFailed = append(a.verdictFailed, sp.State == Failed)
+				a.verdictFailed = append(a.verdictFailed, sp.State == report.Failed)
 				setOnce(&a.abi, v.ABI)
 				setOnce(&a.erratum, v.Erratum)
 			}
@@ -121,14 +114,14 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 					setOnce(&a.erratum, sp.Erratum)
 				}
 				switch sp.State {
-				case Failed:
+				case report.Failed:
 					a.failed = append(a.failed, sp.ID)
 					a.failedKnown = append(a.failedKnown, sp.Known)
-				case InfraState:
+				case report.InfraState:
 					a.infra = append(a.infra, sp.ID)
-				case Passed:
+				case report.Passed:
 					a.passed = append(a.passed, sp.ID)
-				case Skipped:
+				case report.Skipped:
 					a.skipped = append(a.skipped, sp.ID)
 					if a.skipReason == "" {
 						a.skipReason = sp.SkipReason
@@ -143,10 +136,10 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 		names = append(names, f)
 	}
 	slices.Sort(names)
-	var out []FeatureResult
+	var out []report.FeatureResult
 	for _, f := range names {
 		fr := decideFeature(r.Info, f, accs[f])
-		if failing(fr.Outcome) {
+		if fr.Outcome.Failing() {
 			fr.Known = knownFeature(r, f, accs[f])
 		}
 		out = append(out, fr)
@@ -157,7 +150,7 @@ func EvaluateFeatures(r *Run) []FeatureResult {
 // knownFeature returns what excuses a failing feature: the run's known-feature entry, or else
 // the known issue of its failed specs when every one of them has one and no passing spec
 // reported the feature failing on its own.
-func knownFeature(r *Run, f string, a *featureAcc) *Known {
+func knownFeature(r *report.Run, f string, a *featureAcc) *report.Known {
 	for _, kf := range r.KnownFeatures {
 		if kf.Feature == f {
 			k := kf.Known
@@ -168,7 +161,7 @@ func knownFeature(r *Run, f string, a *featureAcc) *Known {
 		return nil
 	}
 	for i, v := range a.verdicts {
-		if failing(v.Outcome) && !slices.Contains(a.failed, a.verdictSpecs[i]) {
+		if v.Outcome.Failing() && !slices.Contains(a.failed, a.verdictSpecs[i]) {
 			return nil
 		}
 	}
@@ -182,24 +175,24 @@ func setOnce(dst *int, v int) {
 	}
 }
 
-func decideFeature(info *KernelInfo, f string, a *featureAcc) FeatureResult {
-	fr := FeatureResult{Feature: f, ABI: a.abi, Erratum: a.erratum}
+func decideFeature(info *report.KernelInfo, f string, a *featureAcc) report.FeatureResult {
+	fr := report.FeatureResult{Feature: f, ABI: a.abi, Erratum: a.erratum}
 	switch {
 	case len(a.failed) > 0:
-		fr.Outcome = Broken
+		fr.Outcome = report.Broken
 		if a.erratum > 0 && info != nil && info.Fixed(a.erratum) {
-			fr.Outcome = ErratumAdvertisedNotFixed
+			fr.Outcome = report.ErratumAdvertisedNotFixed
 		}
 		fr.Detail = countedDetail("failed", a.failed)
 		fr.Specs = a.failed
 		for i, v := range a.verdicts {
-			if a.verdictFailed[i] && v.Outcome == ErratumFixedNotAdvertised {
-				fr.Outcome = ErratumFixedNotAdvertised
+			if a.verdictFailed[i] && v.Outcome == report.ErratumFixedNotAdvertised {
+				fr.Outcome = report.ErratumFixedNotAdvertised
 				fr.Detail = a.verdictSpecs[i] + ": " + v.Detail
 			}
 		}
 	case len(a.infra) > 0:
-		fr.Outcome = Unknown
+		fr.Outcome = report.Unknown
 		fr.Detail = countedDetail("infrastructure error", a.infra)
 		fr.Specs = a.infra
 	case len(a.verdicts) > 0:
@@ -208,42 +201,42 @@ func decideFeature(info *KernelInfo, f string, a *featureAcc) FeatureResult {
 		fr.Specs = a.passed
 		switch {
 		case info == nil:
-			fr.Outcome = Unknown
+			fr.Outcome = report.Unknown
 			fr.Detail = "no suite reported the kernel's ABI"
 		case fr.ABI <= info.ABI:
-			fr.Outcome = Works
+			fr.Outcome = report.Works
 		default:
-			fr.Outcome = Absent
+			fr.Outcome = report.Absent
 		}
 	default:
-		fr.Outcome = NotApplicable
+		fr.Outcome = report.NotApplicable
 		fr.Detail = a.skipReason
 		fr.Specs = a.skipped
 	}
 	// Without the errata query there is no bitmask to contradict: a fix seen there is news,
 	// not a failure.
-	if fr.Outcome == ErratumFixedNotAdvertised && (info == nil || !info.ErrataQuery) {
-		fr.Outcome = ErratumFixedNoQuery
+	if fr.Outcome == report.ErratumFixedNotAdvertised && (info == nil || !info.ErrataQuery) {
+		fr.Outcome = report.ErratumFixedNoQuery
 	}
 	return fr
 }
 
-func decideVerdicts(fr *FeatureResult, a *featureAcc) {
+func decideVerdicts(fr *report.FeatureResult, a *featureAcc) {
 	worksAt, absentAt := -1, -1
 	best := 0
 	for i, v := range a.verdicts {
 		switch v.Outcome {
-		case Works:
+		case report.Works:
 			worksAt = i
-		case Absent:
+		case report.Absent:
 			absentAt = i
 		}
 		if severity[v.Outcome] > severity[a.verdicts[best].Outcome] {
 			best = i
 		}
 	}
-	if worksAt >= 0 && absentAt >= 0 && severity[a.verdicts[best].Outcome] <= severity[Works] {
-		fr.Outcome = Broken
+	if worksAt >= 0 && absentAt >= 0 && severity[a.verdicts[best].Outcome] <= severity[report.Works] {
+		fr.Outcome = report.Broken
 		fr.Detail = fmt.Sprintf("verdicts disagree: %s says works, %s says correctly-absent",
 			a.verdictSpecs[worksAt], a.verdictSpecs[absentAt])
 		fr.Specs = []string{a.verdictSpecs[worksAt], a.verdictSpecs[absentAt]}
@@ -261,60 +254,26 @@ func countedDetail(what string, ids []string) string {
 	return fmt.Sprintf("%s: %s (and %d more)", what, ids[0], len(ids)-1)
 }
 
-// ErrataList turns an errata bitmask into erratum numbers, ascending.
-func ErrataList(mask uint64) []int {
-	var out []int
-	for mask != 0 {
-		b := bits.TrailingZeros64(mask)
-		out = append(out, b+1)
-		mask &^= 1 << b
-	}
-	return out
-}
-
-// ErrataBits renders an errata bitmask in binary, at least four digits wide ("0b0111"), the
-// way the kernel documentation and LANDLOCK.md write it.
-func ErrataBits(mask uint64) string {
-	return fmt.Sprintf("0b%04b", mask)
-}
-
-// FormatErrata renders a kernel's errata as "0b0111 [1 2 3]", or "no query" when the kernel
-// rejects the errata query, which is not the same as claiming none fixed.
-func FormatErrata(k KernelInfo) string {
-	if !k.ErrataQuery {
-		return "no query"
-	}
-	return ErrataBits(k.Errata) + " " + formatInts(ErrataList(k.Errata))
-}
-
-func formatInts(ns []int) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return "[" + strings.Join(s, " ") + "]"
-}
-
-// CheckExpect compares what the kernel claims with the run's expectations, and the claimed
+// checkExpect compares what the kernel claims with the run's expectations, and the claimed
 // ABI with the effective ABI. Without KernelInfo the expectations fail: a gate that could not
 // look at the kernel must not pass.
-func CheckExpect(r *Run) []Check {
-	var out []Check
+func checkExpect(r *report.Run) []report.Check {
+	var out []report.Check
 	if len(r.KernelWarnings) > 0 {
-		out = append(out, Check{Name: "kernel-health", Message: fmt.Sprintf(
-			"%d kernel warning(s) during the run; first: %s", len(r.KernelWarnings), firstLine(r.KernelWarnings[0]))})
+		out = append(out, report.Check{Name: "kernel-health", Message: fmt.Sprintf(
+			"%d kernel warning(s) during the run; first: %s", len(r.KernelWarnings), report.FirstLine(r.KernelWarnings[0]))})
 	}
 	info := r.Info
 	if e := r.Expect; e != nil && e.ABI != nil {
 		want := *e.ABI
-		c := Check{Name: "abi"}
+		c := report.Check{Name: "abi"}
 		switch {
 		case info == nil:
 			c.Message = fmt.Sprintf("expected ABI %d, no suite reported the kernel's ABI", want)
-		case info.Status != StatusAvailable && want == 0:
+		case info.Status != report.StatusAvailable && want == 0:
 			c.OK = true
 			c.Message = fmt.Sprintf("Landlock unavailable (%s), as expected", info.Status)
-		case info.Status != StatusAvailable:
+		case info.Status != report.StatusAvailable:
 			c.Message = fmt.Sprintf("expected ABI %d, Landlock is %s on the kernel", want, info.Status)
 		case info.ABI != want:
 			c.Message = fmt.Sprintf("expected ABI %d, kernel claims %d", want, info.ABI)
@@ -328,34 +287,34 @@ func CheckExpect(r *Run) []Check {
 		want := slices.Clone(e.Errata)
 		slices.Sort(want)
 		want = slices.Compact(want)
-		c := Check{Name: "errata"}
+		c := report.Check{Name: "errata"}
 		switch {
 		case info == nil:
-			c.Message = fmt.Sprintf("expected errata %s, no suite reported the kernel's errata", formatInts(want))
+			c.Message = fmt.Sprintf("expected errata %s, no suite reported the kernel's errata", report.FormatList(want))
 		case !info.ErrataQuery && len(want) == 0:
 			c.OK = true
 			c.Message = "no errata, as expected (the kernel rejects the errata query)"
 		case !info.ErrataQuery:
-			c.Message = fmt.Sprintf("expected errata %s, kernel rejects the errata query", formatInts(want))
-		case !slices.Equal(ErrataList(info.Errata), want):
-			c.Message = fmt.Sprintf("expected errata %s, kernel claims %s", formatInts(want), FormatErrata(*info))
+			c.Message = fmt.Sprintf("expected errata %s, kernel rejects the errata query", report.FormatList(want))
+		case !slices.Equal(report.ErrataList(info.Errata), want):
+			c.Message = fmt.Sprintf("expected errata %s, kernel claims %s", report.FormatList(want), report.FormatErrata(*info))
 		default:
 			c.OK = true
-			c.Message = fmt.Sprintf("errata %s, as expected", FormatErrata(*info))
+			c.Message = fmt.Sprintf("errata %s, as expected", report.FormatErrata(*info))
 		}
 		out = append(out, c)
 	}
-	if info != nil && info.Status == StatusAvailable {
+	if info != nil && info.Status == report.StatusAvailable {
 		if msg := unknownClaims(*info); msg != "" {
-			out = append(out, Check{Name: "known-claims", Unverified: true, Message: msg})
+			out = append(out, report.Check{Name: "known-claims", Unverified: true, Message: msg})
 		}
 	}
-	if info != nil && info.Status != StatusAvailable && (r.Expect == nil || r.Expect.ABI == nil) {
-		out = append(out, Check{Name: "landlock", Unverified: true, Message: fmt.Sprintf(
+	if info != nil && info.Status != report.StatusAvailable && (r.Expect == nil || r.Expect.ABI == nil) {
+		out = append(out, report.Check{Name: "landlock", Unverified: true, Message: fmt.Sprintf(
 			"Landlock is %s on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)", info.Status)})
 	}
-	if info != nil && info.Status == StatusAvailable {
-		if e := Effective(r, EvaluateFeatures(r)); e != nil {
+	if info != nil && info.Status == report.StatusAvailable {
+		if e := effective(r, evaluateFeatures(r)); e != nil {
 			out = append(out, effectiveCheck(info.ABI, e))
 		}
 	}
@@ -369,7 +328,7 @@ func knownRange() string {
 
 // unknownClaims says what the kernel claims that llconform cannot check: an ABI above the
 // newest it knows, errata bits it has no spec for. "" when there is nothing.
-func unknownClaims(info KernelInfo) string {
+func unknownClaims(info report.KernelInfo) string {
 	var parts []string
 	if info.ABI > landlock.MaxABI {
 		newer := fmt.Sprintf("ABI %d adds", info.ABI)
@@ -381,7 +340,7 @@ func unknownClaims(info KernelInfo) string {
 	if info.ErrataQuery {
 		if unknown := info.Errata >> len(landlock.ErrataTable); unknown != 0 {
 			var bitsSet []string
-			for _, n := range ErrataList(info.Errata) {
+			for _, n := range report.ErrataList(info.Errata) {
 				if n > len(landlock.ErrataTable) {
 					bitsSet = append(bitsSet, fmt.Sprintf("bit %d (erratum %d)", n-1, n))
 				}
@@ -390,7 +349,7 @@ func unknownClaims(info KernelInfo) string {
 			if len(bitsSet) > 1 {
 				fixes = "those fixes are"
 			}
-			parts = append(parts, fmt.Sprintf("errata bitmask %s sets %s: %s not checked", ErrataBits(info.Errata), strings.Join(bitsSet, ", "), fixes))
+			parts = append(parts, fmt.Sprintf("errata bitmask %s sets %s: %s not checked", report.ErrataBits(info.Errata), strings.Join(bitsSet, ", "), fixes))
 		}
 	}
 	if len(parts) == 0 {
@@ -399,8 +358,8 @@ func unknownClaims(info KernelInfo) string {
 	return strings.Join(parts, "; ") + " (" + knownRange() + ")"
 }
 
-// EffectiveResult is the ABI a kernel behaves as, and why.
-type EffectiveResult struct {
+// effectiveResult is the ABI a kernel behaves as, and why.
+type effectiveResult struct {
 	// ABI is the highest n such that the kernel accepts every uAPI element of ABI 1 to n and
 	// no feature of those ABIs is broken: what its behaviour does not contradict. Whether
 	// each step was also seen enforced is Unshown's business.
@@ -410,7 +369,7 @@ type EffectiveResult struct {
 	// Broken is the lowest-ABI broken feature within Accepted, nil if none: it caps ABI
 	// below its own step, because a feature the kernel accepts but does not enforce is not
 	// a feature it has. A broken feature a known issue excuses does not cap.
-	Broken *FeatureResult
+	Broken *report.FeatureResult
 	// Unshown lists the steps up to ABI that no passing spec saw enforced: the claim of those
 	// steps is unverified.
 	Unshown []int
@@ -418,17 +377,17 @@ type EffectiveResult struct {
 	unshownWhy []string
 }
 
-// Effective computes the effective ABI of a run from its accepted ABI and its feature
+// effective computes the effective ABI of a run from its accepted ABI and its feature
 // results; nil when suites/abi did not report the accepted ABI. Erratum features and the
 // abi.* features (which are about the claims themselves) do not cap it.
-func Effective(r *Run, features []FeatureResult) *EffectiveResult {
+func effective(r *report.Run, features []report.FeatureResult) *effectiveResult {
 	if r.AcceptedABI == nil {
 		return nil
 	}
-	e := &EffectiveResult{Accepted: *r.AcceptedABI}
+	e := &effectiveResult{Accepted: *r.AcceptedABI}
 	limit := e.Accepted
 	for i, f := range features {
-		if f.Outcome != Broken || f.Known != nil || f.Erratum > 0 || f.ABI < 1 || strings.HasPrefix(f.Feature, "abi.") {
+		if f.Outcome != report.Broken || f.Known != nil || f.Erratum > 0 || f.ABI < 1 || strings.HasPrefix(f.Feature, "abi.") {
 			continue
 		}
 		if f.ABI <= limit {
@@ -439,11 +398,11 @@ func Effective(r *Run, features []FeatureResult) *EffectiveResult {
 	shown := map[int]bool{}
 	for _, s := range r.Suites {
 		for _, sp := range s.Specs {
-			if sp.State != Passed {
+			if sp.State != report.Passed {
 				continue
 			}
 			for _, v := range sp.Verdicts {
-				if v.Enforced && v.Outcome == Works {
+				if v.Enforced && v.Outcome == report.Works {
 					shown[v.ABI] = true
 				}
 			}
@@ -461,14 +420,14 @@ func Effective(r *Run, features []FeatureResult) *EffectiveResult {
 	return e
 }
 
-// verifiableABI is the part of the kernel's ABI claim llconform can check: up to the newest
+// VerifiableABI is the part of the kernel's ABI claim llconform can check: up to the newest
 // ABI it knows.
-func verifiableABI(info KernelInfo) int { return min(info.ABI, landlock.MaxABI) }
+func VerifiableABI(info report.KernelInfo) int { return min(info.ABI, landlock.MaxABI) }
 
-// EffectiveABI is the run's effective ABI, nil when suites/abi did not report what the
+// effectiveABI is the run's effective ABI, nil when suites/abi did not report what the
 // kernel accepts.
-func EffectiveABI(r *Run) *int {
-	e := Effective(r, EvaluateFeatures(r))
+func effectiveABI(r *report.Run) *int {
+	e := effective(r, evaluateFeatures(r))
 	if e == nil {
 		return nil
 	}
@@ -477,7 +436,7 @@ func EffectiveABI(r *Run) *int {
 
 // stepOutcomes says what became of the features of ABI step n, grouped by outcome and
 // detail so that a step whose specs were all filtered out reads as one line.
-func stepOutcomes(features []FeatureResult, n int) string {
+func stepOutcomes(features []report.FeatureResult, n int) string {
 	type group struct {
 		why   string
 		names []string
@@ -515,9 +474,9 @@ func stepOutcomes(features []FeatureResult, n int) string {
 // effectiveCheck compares the claimed ABI (capped at the newest llconform knows; above it,
 // known-claims speaks) with the effective one. Behaviour that contradicts the claim is a
 // mismatch; a step that nothing showed enforced leaves the claim unverified.
-func effectiveCheck(claimed int, e *EffectiveResult) Check {
-	want := verifiableABI(KernelInfo{ABI: claimed})
-	c := Check{Name: "effective-abi"}
+func effectiveCheck(claimed int, e *effectiveResult) report.Check {
+	want := VerifiableABI(report.KernelInfo{ABI: claimed})
+	c := report.Check{Name: "effective-abi"}
 	switch {
 	case e.ABI != want:
 		why := fmt.Sprintf("it accepts the uAPI of ABI %d", e.Accepted)
@@ -531,7 +490,7 @@ func effectiveCheck(claimed int, e *EffectiveResult) Check {
 	case len(e.Unshown) > 0:
 		c.Unverified = true
 		c.Message = fmt.Sprintf("kernel claims ABI %d; no passing spec saw ABI step %s enforced: %s",
-			claimed, formatInts(e.Unshown), strings.Join(e.unshownWhy, "; "))
+			claimed, report.FormatList(e.Unshown), strings.Join(e.unshownWhy, "; "))
 	default:
 		c.OK = true
 		c.Message = fmt.Sprintf("kernel claims ABI %d and behaves as ABI %d: every step accepted and seen enforced", claimed, e.ABI)
@@ -539,39 +498,25 @@ func effectiveCheck(claimed int, e *EffectiveResult) Check {
 	return c
 }
 
-// Conclusion is a run's overall verdict, one word for the matrix.
-type Conclusion string
-
-// Conclusions, most serious first: Conclude returns the first that applies.
-const (
-	ConclusionFail       Conclusion = "FAIL"        // a spec failed or a feature is broken
-	ConclusionMismatch   Conclusion = "MISMATCH"    // the kernel's claims differ from expectations or behaviour
-	ConclusionInfra      Conclusion = "INFRA"       // something could not be tested
-	ConclusionNoLandlock Conclusion = "NO-LANDLOCK" // no Landlock: nothing of it could be tested
-	ConclusionUnverified Conclusion = "UNVERIFIED"  // all passed, but a claim could not be verified
-	ConclusionPass       Conclusion = "PASS"
-)
-
-// Conclude gives a run's overall verdict. A definite failure outranks an infrastructure
+// conclude gives a run's overall verdict. A definite failure outranks an infrastructure
 // error, since the failure stands whatever the missing part would have shown. Failures a
-// known issue excuses do not count (see ApplyKnownIssues). A run with no
-// suite at all is an infrastructure error even when nothing says why: it tested nothing.
-func Conclude(r *Run) Conclusion {
+// known issue excuses do not count (see ApplyKnownIssues). A run with no suite at all is an infrastructure error even when nothing says why: it tested nothing.
+func conclude(r *report.Run) report.Conclusion {
 	if len(r.KernelWarnings) > 0 {
-		return ConclusionFail
+		return report.ConclusionFail
 	}
 	infra := r.Infra != nil || len(r.Suites) == 0
 	for _, s := range r.Suites {
 		if s.Counts.Failed > 0 {
-			return ConclusionFail
+			return report.ConclusionFail
 		}
 		if s.Infra != nil || s.Counts.Infra > 0 {
 			infra = true
 		}
 	}
-	for _, f := range EvaluateFeatures(r) {
+	for _, f := range evaluateFeatures(r) {
 		if f.Fails() {
-			return ConclusionFail
+			return report.ConclusionFail
 		}
 	}
 	// Expectations are about what the kernel claims; when the machinery failed before any
@@ -579,24 +524,24 @@ func Conclude(r *Run) Conclusion {
 	// mismatch.
 	unverified := false
 	if r.Info != nil || !infra {
-		for _, c := range CheckExpect(r) {
+		for _, c := range checkExpect(r) {
 			switch {
 			case c.Unverified:
 				unverified = true
 			case !c.OK:
-				return ConclusionMismatch
+				return report.ConclusionMismatch
 			}
 		}
 	}
 	switch {
 	case infra:
-		return ConclusionInfra
-	case r.Info != nil && r.Info.Status != StatusAvailable:
-		return ConclusionNoLandlock
+		return report.ConclusionInfra
+	case r.Info != nil && r.Info.Status != report.StatusAvailable:
+		return report.ConclusionNoLandlock
 	case unverified:
-		return ConclusionUnverified
+		return report.ConclusionUnverified
 	}
-	return ConclusionPass
+	return report.ConclusionPass
 }
 
 // Exit statuses for ExitCode.
@@ -610,36 +555,30 @@ const (
 // ExitCode is the process exit status a result gates CI with: the most serious of its runs'
 // (fail, then infrastructure, then unverified). A result with no run is ExitInfra: it proves
 // nothing. A kernel without Landlock passes only where its expectation says so; an
-// unverified claim passes only where the run accepts it (Run.AcceptUnverified).
-func ExitCode(res *Result) int {
+// unverified claim passes only where the run accepts it (Run.AcceptUnverified). It reads each
+// run's Conclusion, which Evaluate fills: a run never evaluated counts as an infrastructure
+// error, never as a pass.
+func ExitCode(res *report.Result) int {
 	if len(res.Runs) == 0 {
 		return ExitInfra
 	}
 	code := ExitPass
 	for i := range res.Runs {
 		r := &res.Runs[i]
-		switch Conclude(r) {
-		case ConclusionFail, ConclusionMismatch:
+		switch r.Conclusion {
+		case report.ConclusionFail, report.ConclusionMismatch:
 			return ExitFail
-		case ConclusionInfra:
+		case report.ConclusionInfra, "":
 			code = ExitInfra
-		case ConclusionNoLandlock:
+		case report.ConclusionNoLandlock:
 			if (r.Expect == nil || r.Expect.ABI == nil) && code == ExitPass {
 				code = ExitUnverified
 			}
-		case ConclusionUnverified:
+		case report.ConclusionUnverified:
 			if !r.AcceptUnverified && code == ExitPass {
 				code = ExitUnverified
 			}
 		}
 	}
 	return code
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

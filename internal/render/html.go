@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	_ "embed"
@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 // HTMLOptions tunes WriteHTML.
@@ -43,7 +46,7 @@ var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
 // its legend, optional plots, and per kernel a collapsible drill-down to failed and known
 // failing specs with their messages, infrastructure errors with the console tail, skip
 // reasons, expectation checks and links to the log files.
-func WriteHTML(w io.Writer, res *Result, opts HTMLOptions) error {
+func WriteHTML(w io.Writer, res *report.Result, opts HTMLOptions) error {
 	page, err := buildPage(res, opts)
 	if err != nil {
 		return fmt.Errorf("write HTML: %w", err)
@@ -66,7 +69,7 @@ type htmlPage struct {
 	FeatureGroups          []htmlFeatureGroup
 	Legend                 []htmlLegend
 	Plots                  []htmlPlot
-	Notices                []Notice
+	Notices                []report.Notice
 }
 
 type htmlTally struct {
@@ -84,11 +87,11 @@ type htmlKernel struct {
 	ABIMismatch    bool
 	Errata         string // bitmask and list: "0b0111 [1 2 3]"
 	ErrataBits     string // bitmask alone, for the matrix
-	Checks         []Check
-	Mismatches     []Check // the checks that failed
-	ChecksTitle    string  // every check's message, one a line
+	Checks         []report.Check
+	Mismatches     []report.Check // the checks that failed
+	ChecksTitle    string         // every check's message, one a line
 	SuiteCells     []htmlSuiteCell
-	Infra          *InfraError
+	Infra          *report.InfraError
 	ConsoleLog     string // link
 	Open           bool
 	Suites         []htmlSuite
@@ -98,7 +101,7 @@ type htmlKernel struct {
 	Skipped        []htmlSkipGroup
 	NSkipped       int
 	Features       []htmlFeature
-	Notices        []Notice
+	Notices        []report.Notice
 }
 
 type htmlFact struct{ Name, Value string }
@@ -113,16 +116,16 @@ type htmlSuiteCell struct {
 
 type htmlSuite struct {
 	Name     string
-	Counts   Counts
+	Counts   report.Counts
 	Duration string
 	Exit     string
 	Output   string // link
-	Infra    *InfraError
+	Infra    *report.InfraError
 }
 
 type htmlSpec struct {
 	ID, Tags, Message, Location string
-	Known                       *Known
+	Known                       *report.Known
 }
 
 type htmlSkipGroup struct {
@@ -131,7 +134,7 @@ type htmlSkipGroup struct {
 }
 
 type htmlFeature struct {
-	FeatureResult
+	report.FeatureResult
 	Code, Class string
 }
 
@@ -158,32 +161,32 @@ type htmlPlot struct {
 }
 
 // outcomeClass is the CSS class of a feature outcome's cell.
-func outcomeClass(f FeatureResult) string {
+func outcomeClass(f report.FeatureResult) string {
 	if f.Known != nil {
 		return "o-known"
 	}
 	switch f.Outcome {
-	case Works, ErratumFixed:
+	case report.Works, report.ErratumFixed:
 		return "o-works"
-	case Absent:
+	case report.Absent:
 		return "o-absent"
-	case Broken, ErratumAdvertisedNotFixed, ErratumFixedNotAdvertised:
+	case report.Broken, report.ErratumAdvertisedNotFixed, report.ErratumFixedNotAdvertised:
 		return "o-broken"
-	case ErratumNotFixedAdvertised:
+	case report.ErratumNotFixedAdvertised:
 		return "o-notfixed"
-	case ErratumFixedNoQuery:
+	case report.ErratumFixedNoQuery:
 		return "o-unadvertised"
-	case NotApplicable:
+	case report.NotApplicable:
 		return "o-na"
 	}
 	return "o-unknown"
 }
 
-func conclusionClass(c Conclusion) string {
+func conclusionClass(c report.Conclusion) string {
 	return "c-" + strings.ToLower(string(c))
 }
 
-func buildPage(res *Result, opts HTMLOptions) (*htmlPage, error) {
+func buildPage(res *report.Result, opts HTMLOptions) (*htmlPage, error) {
 	p := &htmlPage{Title: opts.Title, Generator: res.Generator}
 	if p.Title == "" {
 		p.Title = "llconform report"
@@ -191,15 +194,15 @@ func buildPage(res *Result, opts HTMLOptions) (*htmlPage, error) {
 	if !res.Time.IsZero() {
 		p.Time = res.Time.UTC().Format(time.DateTime + " UTC")
 	}
-	switch ExitCode(res) {
-	case ExitPass:
-		p.Verdict, p.VerdictClass = "pass: every kernel conforms", conclusionClass(ConclusionPass)
-	case ExitFail:
-		p.Verdict, p.VerdictClass = "fail: a kernel failed or mismatched its expectations", conclusionClass(ConclusionFail)
-	case ExitUnverified:
-		p.Verdict, p.VerdictClass = "unverified: a kernel's claim could not be checked, or nothing was tested", conclusionClass(ConclusionUnverified)
+	switch verdict.ExitCode(res) {
+	case verdict.ExitPass:
+		p.Verdict, p.VerdictClass = "pass: every kernel conforms", conclusionClass(report.ConclusionPass)
+	case verdict.ExitFail:
+		p.Verdict, p.VerdictClass = "fail: a kernel failed or mismatched its expectations", conclusionClass(report.ConclusionFail)
+	case verdict.ExitUnverified:
+		p.Verdict, p.VerdictClass = "unverified: a kernel's claim could not be checked, or nothing was tested", conclusionClass(report.ConclusionUnverified)
 	default:
-		p.Verdict, p.VerdictClass = "incomplete: something could not be tested", conclusionClass(ConclusionInfra)
+		p.Verdict, p.VerdictClass = "incomplete: something could not be tested", conclusionClass(report.ConclusionInfra)
 	}
 	for _, r := range res.Runs {
 		for _, s := range r.Suites {
@@ -208,13 +211,13 @@ func buildPage(res *Result, opts HTMLOptions) (*htmlPage, error) {
 			}
 		}
 	}
-	tally := map[Conclusion]int{}
+	tally := map[report.Conclusion]int{}
 	features := map[string]*htmlFeatureRow{}
 	var featureNames []string
 	for i := range res.Runs {
 		r := &res.Runs[i]
 		k := buildKernel(r, i, p.Suites, opts.Dir)
-		tally[Conclude(r)]++
+		tally[r.Conclusion]++
 		p.Kernels = append(p.Kernels, k)
 		p.Notices = append(p.Notices, r.Notices...)
 	}
@@ -262,13 +265,13 @@ func buildPage(res *Result, opts HTMLOptions) (*htmlPage, error) {
 		g := &p.FeatureGroups[len(p.FeatureGroups)-1]
 		g.Rows = append(g.Rows, *row)
 	}
-	for _, c := range []Conclusion{ConclusionFail, ConclusionMismatch, ConclusionInfra, ConclusionNoLandlock, ConclusionPass} {
+	for _, c := range []report.Conclusion{report.ConclusionFail, report.ConclusionMismatch, report.ConclusionInfra, report.ConclusionNoLandlock, report.ConclusionPass} {
 		if tally[c] > 0 {
 			p.Tallies = append(p.Tallies, htmlTally{string(c), conclusionClass(c), tally[c]})
 		}
 	}
 	for _, c := range featureCodes {
-		p.Legend = append(p.Legend, htmlLegend{c.code, outcomeClass(FeatureResult{Outcome: c.outcome}), c.meaning})
+		p.Legend = append(p.Legend, htmlLegend{c.code, outcomeClass(report.FeatureResult{Outcome: c.outcome}), c.meaning})
 	}
 	p.Legend = append(p.Legend,
 		htmlLegend{"Bk Xk", "o-known", "broken or advertised-not-fixed, excused by a known issue"},
@@ -295,8 +298,8 @@ func checkSVG(s string) (string, error) {
 	return s, nil
 }
 
-func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
-	c := Conclude(r)
+func buildKernel(r *report.Run, i int, suites []string, dir string) htmlKernel {
+	c := r.Conclusion
 	k := htmlKernel{
 		Name:       r.Kernel.Name,
 		Anchor:     fmt.Sprintf("kernel-%d", i+1),
@@ -305,9 +308,9 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 		ABI:        "?",
 		Errata:     "?",
 		ErrataBits: "?",
-		Checks:     CheckExpect(r),
+		Checks:     r.Checks,
 		Infra:      r.Infra,
-		Open:       c != ConclusionPass && c != ConclusionNoLandlock,
+		Open:       c != report.ConclusionPass && c != report.ConclusionNoLandlock,
 		Notices:    r.Notices,
 	}
 	var titles []string
@@ -337,14 +340,14 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 			status += " (" + r.Info.Error + ")"
 		}
 		k.Facts = append(k.Facts, htmlFact{"Landlock", status})
-		k.ABI, k.Errata, k.ErrataBits = fmt.Sprint(r.Info.ABI), FormatErrata(*r.Info), errataCell(r)
-		if r.Info.Status != StatusAvailable {
+		k.ABI, k.Errata, k.ErrataBits = fmt.Sprint(r.Info.ABI), report.FormatErrata(*r.Info), errataCell(r)
+		if r.Info.Status != report.StatusAvailable {
 			k.ABI = string(r.Info.Status)
 		}
 	}
-	if eff := EffectiveABI(r); eff != nil {
+	if eff := r.EffectiveABI; eff != nil {
 		k.Effective = fmt.Sprint(*eff)
-		k.ABIMismatch = r.Info != nil && *eff != verifiableABI(*r.Info)
+		k.ABIMismatch = r.Info != nil && *eff != verdict.VerifiableABI(*r.Info)
 	}
 	if r.Infra != nil {
 		k.ConsoleLog = linkPath(r.Infra.ConsoleLog, dir)
@@ -364,13 +367,13 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 		k.Suites = append(k.Suites, hs)
 		for _, sp := range s.Specs {
 			switch {
-			case sp.State == Failed && sp.Known != nil:
+			case sp.State == report.Failed && sp.Known != nil:
 				k.Known = append(k.Known, specHTML(sp))
-			case sp.State == Failed:
+			case sp.State == report.Failed:
 				k.Failed = append(k.Failed, specHTML(sp))
-			case sp.State == InfraState:
+			case sp.State == report.InfraState:
 				k.InfraSpecs = append(k.InfraSpecs, specHTML(sp))
-			case sp.State == Skipped:
+			case sp.State == report.Skipped:
 				j, ok := skipped[sp.SkipReason]
 				if !ok {
 					j = len(k.Skipped)
@@ -386,14 +389,14 @@ func buildKernel(r *Run, i int, suites []string, dir string) htmlKernel {
 			}
 		}
 	}
-	for _, f := range EvaluateFeatures(r) {
+	for _, f := range r.Features {
 		k.Features = append(k.Features, htmlFeature{FeatureResult: f, Code: featureCode(f), Class: outcomeClass(f)})
 	}
 	return k
 }
 
-func suiteHTMLCell(r *Run, name string) htmlSuiteCell {
-	i := slices.IndexFunc(r.Suites, func(s Suite) bool { return s.Name == name })
+func suiteHTMLCell(r *report.Run, name string) htmlSuiteCell {
+	i := slices.IndexFunc(r.Suites, func(s report.Suite) bool { return s.Name == name })
 	if i < 0 {
 		if r.Infra != nil {
 			return htmlSuiteCell{Kind: string(r.Infra.Kind)}
@@ -411,7 +414,7 @@ func suiteHTMLCell(r *Run, name string) htmlSuiteCell {
 	return c
 }
 
-func specHTML(sp Spec) htmlSpec {
+func specHTML(sp report.Spec) htmlSpec {
 	h := htmlSpec{ID: sp.ID, Known: sp.Known}
 	var tags []string
 	if sp.Feature != "" {
@@ -434,7 +437,7 @@ func specHTML(sp Spec) htmlSpec {
 	return h
 }
 
-func featureIntro(f FeatureResult) string {
+func featureIntro(f report.FeatureResult) string {
 	var parts []string
 	if f.ABI > 0 {
 		parts = append(parts, fmt.Sprintf("ABI %d", f.ABI))
