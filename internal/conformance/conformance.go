@@ -23,7 +23,7 @@ import (
 
 // Spec is one entry of conformance.yaml.
 type Spec struct {
-	// ID is the spec's ID in results: "<suite>/<full text>" (see report.Spec.ID).
+	// ID is the spec's ID in results: "<suite>/<id>" (see report.Spec.ID).
 	ID      string `yaml:"id"`
 	Suite   string `yaml:"suite"`
 	Feature string `yaml:"feature"`
@@ -261,6 +261,13 @@ func Lint(specs []Spec) []Problem {
 		}
 		if s.ABI == 0 {
 			out = append(out, Problem{s.ID, `no "abi:N" label`})
+		}
+		// report.Spec.ID falls back to the sentence, and suffixes a repeated id.
+		switch {
+		case s.ID == s.Suite+"/"+s.Statement:
+			out = append(out, Problem{s.ID, `no stable id (spec.ID)`})
+		case strings.Contains(s.ID, " #"):
+			out = append(out, Problem{s.ID, `id used by another spec of the suite`})
 		}
 	}
 	return out

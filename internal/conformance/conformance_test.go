@@ -63,11 +63,11 @@ func TestFromDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(abi) != 313 || len(fs) != 102 {
-		t.Errorf("%d abi specs, %d fs specs; want 313 and 102 as in the dry runs", len(abi), len(fs))
+	if len(abi) != 313 || len(fs) != 111 {
+		t.Errorf("%d abi specs, %d fs specs; want 313 and 111 as in the dry runs", len(abi), len(fs))
 	}
 	want := Spec{
-		ID:        "fs/erratum 4: whiteouts MUST guard whiteout creation (mknod S_IFCHR 0:0, renameat2 RENAME_WHITEOUT) with MAKE_REG, not MAKE_CHAR, where erratum 4 is advertised",
+		ID:        "fs/errata.e4.whiteout_mknod",
 		Suite:     "fs",
 		Feature:   "fs.whiteout",
 		ABI:       1,
@@ -191,15 +191,22 @@ func TestLint(t *testing.T) {
 		t.Errorf("the abi and fs suites break the conventions: %v", problems)
 	}
 	got := Lint([]Spec{
-		{ID: "scope/ptrace MUST deny", Statement: "ptrace MUST deny", ABI: 1},
-		{ID: "fs/x should work", Statement: "x should work", Feature: "fs.x", ABI: 1},
-		{ID: "fs/y MUST", Statement: "y MUST", Feature: "fs.y"},
-		{ID: "fs/ok MUST", Statement: "ok MUST", Feature: "fs.ok", ABI: 3},
+		{ID: "scope/ptrace MUST deny", Suite: "scope", Statement: "ptrace MUST deny", ABI: 1},
+		{ID: "fs/x should work", Suite: "fs", Statement: "x should work", Feature: "fs.x", ABI: 1},
+		{ID: "fs/y MUST", Suite: "fs", Statement: "y MUST", Feature: "fs.y"},
+		{ID: "fs/ok MUST", Suite: "fs", Statement: "ok MUST", Feature: "fs.ok", ABI: 3},
+		{ID: "fs/dup #2", Suite: "fs", Statement: "dup MUST", Feature: "fs.dup", ABI: 1},
+		{ID: "fs/good", Suite: "fs", Statement: "good MUST", Feature: "fs.good", ABI: 1},
 	})
 	want := []string{
 		`scope/ptrace MUST deny: no feature label (a dotted name such as "fs.truncate")`,
+		`scope/ptrace MUST deny: no stable id (spec.ID)`,
 		`fs/x should work: statement has no "MUST"`,
+		`fs/x should work: no stable id (spec.ID)`,
 		`fs/y MUST: no "abi:N" label`,
+		`fs/y MUST: no stable id (spec.ID)`,
+		`fs/ok MUST: no stable id (spec.ID)`,
+		`fs/dup #2: id used by another spec of the suite`,
 	}
 	var strs []string
 	for _, p := range got {

@@ -138,8 +138,14 @@ func convertSpec(suite string, sr types.SpecReport) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("suite %s: spec %q: %w", suite, text, err)
 	}
+	// The id label names the spec; its sentence is only the fallback, for suites that give
+	// none, since rewording a sentence would rename the spec.
+	name := text
+	if li.Key != "" {
+		name = li.Key
+	}
 	sp := Spec{
-		ID:       suite + "/" + text,
+		ID:       suite + "/" + name,
 		Text:     text,
 		Labels:   labels,
 		Feature:  li.Feature,

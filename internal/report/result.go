@@ -200,8 +200,10 @@ const (
 
 // Spec is one Ginkgo It on one kernel.
 type Spec struct {
-	// ID is "<suite>/<full text>", stable across runs and kernels; a repeated text gets a
-	// " #2", " #3"... suffix in the order Ginkgo ran them.
+	// ID is "<suite>/<id>" with the spec's stable id (its "id:" label, see spec.ID), the
+	// same across runs, kernels and rewordings. A spec without one falls back to
+	// "<suite>/<full text>"; a repeated id gets a " #2", " #3"... suffix in the order
+	// Ginkgo ran them (conformance.Lint refuses both in the project's suites).
 	ID string `json:"id"`
 	// Text is the full text: container texts and the It's text, space separated.
 	Text   string   `json:"text"`
@@ -233,6 +235,8 @@ type Failure struct {
 
 // LabelInfo is what a spec's labels say about it.
 type LabelInfo struct {
+	// Key is the spec's stable id from its "id:" label (spec.ID), "" where it has none.
+	Key     string
 	Feature string
 	ABI     int
 	Erratum int
@@ -266,6 +270,11 @@ func ParseLabels(labels []string) (LabelInfo, error) {
 			}
 		case "needs":
 			info.Needs = append(info.Needs, val)
+		case "id":
+			if info.Key != "" {
+				return LabelInfo{}, fmt.Errorf("two ids: %q and %q", info.Key, val)
+			}
+			info.Key = val
 		}
 	}
 	return info, nil

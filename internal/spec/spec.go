@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,21 @@ func family(feature string) string {
 func Erratum(n int) ginkgo.Labels {
 	e := landlock.ErrataTable[n-1]
 	return ginkgo.Label(e.Feature, family(e.Feature), fmt.Sprintf("abi:%d", e.ABI), fmt.Sprintf("erratum:%d", n))
+}
+
+// idPattern is what a spec id may hold: Ginkgo labels refuse &|!,()/ and spaces.
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+// ID labels a spec with its stable id: a short dotted key, unique within its suite, that
+// names the spec in results, conformance.yaml and known issues, so that rewording the
+// sentence does not rename the spec. A spec equivalent to a kernel selftest uses the
+// selftest's name (e.g. "layout1.rule_inside_mount_ns"). An id outside idPattern panics at
+// tree construction: it is a programming error in a suite, found by any dry run.
+func ID(id string) ginkgo.Labels {
+	if !idPattern.MatchString(id) {
+		panic(fmt.Sprintf("spec id %q: want lower-case letters, digits, '.', '_' or '-'", id))
+	}
+	return ginkgo.Label("id:" + id)
 }
 
 // Needs labels a spec with what it requires of its environment, e.g. "root", "audit",

@@ -26,6 +26,7 @@ func TestParseLabels(t *testing.T) {
 		{[]string{"slow", "needs:module:sctp", "net.tcp", "net.other", "erratum:1", "abi:4", "needs:root"},
 			report.LabelInfo{Feature: "net.tcp", ABI: 4, Erratum: 1, Needs: []string{"module:sctp", "root"}}},
 		{[]string{"needs:module:nf.x", "scope.signal"}, report.LabelInfo{Feature: "scope.signal", Needs: []string{"module:nf.x"}}},
+		{[]string{"fs.truncate", "id:truncate.ftruncate", "abi:3"}, report.LabelInfo{Key: "truncate.ftruncate", Feature: "fs.truncate", ABI: 3}},
 	}
 	for _, tt := range tests {
 		got, err := report.ParseLabels(tt.labels)
@@ -41,6 +42,9 @@ func TestParseLabels(t *testing.T) {
 		if _, err := report.ParseLabels([]string{bad}); err == nil {
 			t.Errorf("ParseLabels(%q): no error", bad)
 		}
+	}
+	if _, err := report.ParseLabels([]string{"id:a", "id:b"}); err == nil {
+		t.Error("ParseLabels with two ids: no error")
 	}
 }
 

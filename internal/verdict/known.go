@@ -24,11 +24,11 @@ import (
 //
 // The file is a YAML list:
 //
-//	- spec: "fs/REFER MUST deny rename across directories with EXDEV"   # a spec ID, exactly
+//	- spec: "fs/refer.rename_across_dirs"   # a spec ID (suite/id), exactly
 //	  kernel: "debian-6.1*"           # glob on the kernels.yaml name or the release
 //	  reason: "6.1 stable lacks the REFER fix"
 //	  link: https://bugs.example.org/1234
-//	- spec: /^net\/.*SCTP/            # a regular expression between slashes, unanchored
+//	- spec: /^net\/.*sctp/            # a regular expression between slashes, unanchored, on the ID or the sentence
 //	  kernel: "*"
 //	  reason: "SCTP module missing in our image"
 //	- feature: fs.ioctl_dev           # every failure of a feature
@@ -37,9 +37,9 @@ import (
 
 // KnownIssue is one entry of a known-issues file. Exactly one of Spec and Feature is set.
 type KnownIssue struct {
-	// Spec is a spec ID ("fs/REFER MUST ..."), or a regular expression between slashes
-	// ("/^net\/.*SCTP/") matched anywhere in the ID. IDs contain regexp metacharacters
-	// (parentheses, dots), so a plain string is never read as a regexp.
+	// Spec is a spec ID ("fs/refer.rename_across_dirs"), or a regular expression between
+	// slashes ("/^net\/.*sctp/") matched anywhere in the ID or the spec's sentence. IDs
+	// contain regexp metacharacters (dots), so a plain string is never read as a regexp.
 	Spec string
 	// Feature is a feature name ("fs.refer"): every failed spec labelled with it, and the
 	// feature's own outcome, are excused.
@@ -112,7 +112,7 @@ func (m matcher) matchesSpec(sp *report.Spec) bool {
 	case m.Feature != "":
 		return sp.Feature == m.Feature
 	case m.re != nil:
-		return m.re.MatchString(sp.ID)
+		return m.re.MatchString(sp.ID) || m.re.MatchString(sp.Text)
 	}
 	return sp.ID == m.Spec
 }

@@ -26,21 +26,22 @@ var _ = Describe("add_rule descriptors", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	type fdCase struct {
+		id   string // appended to "add_rule.ruleset_fd." or "add_rule.parent_fd."
 		what string
 		fd   func() int
 		want error
 	}
 	rulesetFds := []fdCase{
-		{"a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"-1 (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
-		{"a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"a socket (EBADFD)", socketFd, unix.EBADFD},
+		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
+		{"minus_1", "-1 (EBADF)", func() int { return -1 }, unix.EBADF},
+		{"regular_file", "a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
+		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
+		{"socket", "a socket (EBADFD)", socketFd, unix.EBADFD},
 		// An O_PATH descriptor is invisible to the kernel's fdget: EBADF, not EBADFD.
-		{"an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(fsRuleset()) }, unix.EBADF},
+		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(fsRuleset()) }, unix.EBADF},
 	}
 	for _, c := range rulesetFds {
-		It("MUST reject as ruleset_fd "+c.what, spec.Feature("add_rule.ruleset_fd", 1), func() {
+		It("MUST reject as ruleset_fd "+c.what, spec.Feature("add_rule.ruleset_fd", 1), spec.ID("add_rule.ruleset_fd."+c.id), func() {
 			dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 			err := pathRule(c.fd(), landlock.AccessFSExecute, dir, 0)
 			spec.ExpectErr(err, c.want, "add_rule(ruleset_fd = %s, PATH_BENEATH execute beneath a directory)", c.what)
@@ -49,19 +50,19 @@ var _ = Describe("add_rule descriptors", func() {
 	}
 
 	parentFds := []fdCase{
-		{"a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"-1 (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"a ruleset (EBADFD)", fsRuleset, unix.EBADFD},
-		{"an O_PATH descriptor of a ruleset (EBADFD)", func() int { return pathRef(fsRuleset()) }, unix.EBADFD},
-		{"a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"a socket (EBADFD)", socketFd, unix.EBADFD},
-		{"a namespace file (EBADFD)", func() int { return openFd("/proc/self/ns/net", unix.O_RDONLY) }, unix.EBADFD},
-		{"an O_PATH directory (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, nil},
-		{"a directory opened for reading (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, nil},
-		{"an O_PATH regular file, with a file right (accepted)", func() int { return openFd(tempFile(), unix.O_PATH) }, nil},
+		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
+		{"minus_1", "-1 (EBADF)", func() int { return -1 }, unix.EBADF},
+		{"ruleset", "a ruleset (EBADFD)", fsRuleset, unix.EBADFD},
+		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADFD)", func() int { return pathRef(fsRuleset()) }, unix.EBADFD},
+		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
+		{"socket", "a socket (EBADFD)", socketFd, unix.EBADFD},
+		{"nsfs", "a namespace file (EBADFD)", func() int { return openFd("/proc/self/ns/net", unix.O_RDONLY) }, unix.EBADFD},
+		{"o_path_dir", "an O_PATH directory (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, nil},
+		{"dir", "a directory opened for reading (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, nil},
+		{"o_path_file", "an O_PATH regular file, with a file right (accepted)", func() int { return openFd(tempFile(), unix.O_PATH) }, nil},
 	}
 	for _, c := range parentFds {
-		It("MUST handle as parent_fd "+c.what, spec.Feature("add_rule.parent_fd", 1), func() {
+		It("MUST handle as parent_fd "+c.what, spec.Feature("add_rule.parent_fd", 1), spec.ID("add_rule.parent_fd."+c.id), func() {
 			rs := fsRuleset()
 			err := pathRule(rs, landlock.AccessFSExecute, c.fd(), 0)
 			spec.ExpectErr(err, c.want, "add_rule(PATH_BENEATH execute, parent_fd = %s)", c.what)
@@ -69,7 +70,7 @@ var _ = Describe("add_rule descriptors", func() {
 		})
 	}
 
-	It("MUST accept a dup() of a ruleset fd as ruleset_fd", spec.Feature("add_rule.ruleset_fd", 1), func() {
+	It("MUST accept a dup() of a ruleset fd as ruleset_fd", spec.Feature("add_rule.ruleset_fd", 1), spec.ID("add_rule.ruleset_fd.dup"), func() {
 		rs := fsRuleset()
 		dup, err := unix.FcntlInt(uintptr(rs), unix.F_DUPFD_CLOEXEC, 0)
 		Expect(err).NotTo(HaveOccurred(), "dup ruleset fd")
@@ -92,7 +93,7 @@ var _ = Describe("add_rule path-beneath rights", func() {
 			on = "and reject it on a regular file with EINVAL"
 		}
 		It(fmt.Sprintf("MUST accept a %s rule on a directory %s from ABI %d (below, the ruleset handling it is EINVAL)", r, on, r.ABI),
-			spec.Feature(r.Feature(), r.ABI), func() {
+			spec.Feature(r.Feature(), r.ABI), spec.ID("add_rule.path_beneath."+r.Name), func() {
 				attr := landlock.RulesetAttr{HandledAccessFS: r.Bit}
 				if !spec.SupportedOrRejected(r.Feature(), r.ABI, func() {
 					fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV1, 0)
@@ -118,13 +119,13 @@ var _ = Describe("add_rule path-beneath rights", func() {
 			})
 	}
 
-	It("MUST reject an empty allowed_access with ENOMSG", spec.Feature("add_rule.empty_access", 1), func() {
+	It("MUST reject an empty allowed_access with ENOMSG", spec.Feature("add_rule.empty_access", 1), spec.ID("add_rule.path_beneath.empty_access"), func() {
 		dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 		spec.ExpectErr(pathRule(fsRuleset(), 0, dir, 0), unix.ENOMSG, "add_rule(PATH_BENEATH, allowed_access 0, no flags)")
 		spec.FeatureVerdict("add_rule.empty_access", 1)
 	})
 
-	It("MUST reject allowed_access not a subset of handled_access_fs with EINVAL", spec.Feature("add_rule.allowed_access", 1), func() {
+	It("MUST reject allowed_access not a subset of handled_access_fs with EINVAL", spec.Feature("add_rule.allowed_access", 1), spec.ID("add_rule.path_beneath.not_handled"), func() {
 		rs := newRuleset(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute})
 		dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 		spec.ExpectErr(pathRule(rs, landlock.AccessFSReadFile, dir, 0), unix.EINVAL, "handled execute: add_rule(read_file beneath a directory)")
@@ -135,7 +136,7 @@ var _ = Describe("add_rule path-beneath rights", func() {
 		spec.FeatureVerdict("add_rule.allowed_access", 1)
 	})
 
-	It("MUST reject a NULL rule_attr with EFAULT", spec.Feature("add_rule.attr", 1), func() {
+	It("MUST reject a NULL rule_attr with EFAULT", spec.Feature("add_rule.attr", 1), spec.ID("add_rule.attr.null"), func() {
 		err := landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath, nil, 0)
 		spec.ExpectErr(err, unix.EFAULT, "add_rule(valid ruleset, PATH_BENEATH, NULL)")
 		spec.FeatureVerdict("add_rule.attr", 1)
@@ -146,7 +147,11 @@ var _ = Describe("add_rule rule types and flags", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	for _, t := range []int{0, 3, 255, -1} {
-		It(fmt.Sprintf("MUST reject the unknown rule type %d with EINVAL", t), spec.Feature("add_rule.rule_type", 1), func() {
+		id := fmt.Sprintf("add_rule.rule_type.%d", t)
+		if t < 0 {
+			id = fmt.Sprintf("add_rule.rule_type.minus_%d", -t)
+		}
+		It(fmt.Sprintf("MUST reject the unknown rule type %d with EINVAL", t), spec.Feature("add_rule.rule_type", 1), spec.ID(id), func() {
 			requireKnownABI()
 			rs := fsRuleset()
 			b := [16]byte{} // large enough for any known rule attr; allowed_access 0
@@ -160,7 +165,7 @@ var _ = Describe("add_rule rule types and flags", func() {
 	// Bit 0 is LANDLOCK_ADD_RULE_QUIET (ABI 10, see the quiet specs); every other bit alone.
 	for bit := 1; bit < 32; bit++ {
 		flag := uint32(1) << bit
-		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("add_rule.flags", 1), func() {
+		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("add_rule.flags", 1), spec.ID(fmt.Sprintf("add_rule.flags.bit_%d", bit)), func() {
 			requireKnownABI()
 			dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 			err := pathRule(fsRuleset(), landlock.AccessFSExecute, dir, flag)
@@ -182,24 +187,25 @@ var _ = Describe("add_rule net-port rules", func() {
 		return fsRuleset()
 	}
 	cases := []struct {
+		id     string // appended to "add_rule.net_port."
 		what   string
 		access uint64
 		port   uint64
 		want   error // on ABI 4 and above
 	}{
-		{"port 0 (accepted)", landlock.AccessNetBindTCP, 0, nil},
-		{"port 65535 (accepted)", landlock.AccessNetBindTCP, 65535, nil},
-		{"port 65536 (EINVAL)", landlock.AccessNetBindTCP, 65536, unix.EINVAL},
-		{"port 1<<32 (EINVAL)", landlock.AccessNetBindTCP, 1 << 32, unix.EINVAL},
-		{"port 1<<63 (EINVAL)", landlock.AccessNetBindTCP, 1 << 63, unix.EINVAL},
-		{"an empty allowed_access (ENOMSG)", 0, 80, unix.ENOMSG},
-		{"an empty allowed_access and port 65536 (ENOMSG, checked first)", 0, 65536, unix.ENOMSG},
-		{"allowed_access not a subset of handled_access_net (EINVAL)", landlock.AccessNetConnectTCP, 80, unix.EINVAL},
-		{"an allowed_access bit beyond the known rights (EINVAL)", landlock.AccessNetBindTCP | 1<<63, 80, unix.EINVAL},
+		{"port_0", "port 0 (accepted)", landlock.AccessNetBindTCP, 0, nil},
+		{"port_65535", "port 65535 (accepted)", landlock.AccessNetBindTCP, 65535, nil},
+		{"port_65536", "port 65536 (EINVAL)", landlock.AccessNetBindTCP, 65536, unix.EINVAL},
+		{"port_1_shl_32", "port 1<<32 (EINVAL)", landlock.AccessNetBindTCP, 1 << 32, unix.EINVAL},
+		{"port_1_shl_63", "port 1<<63 (EINVAL)", landlock.AccessNetBindTCP, 1 << 63, unix.EINVAL},
+		{"empty_access", "an empty allowed_access (ENOMSG)", 0, 80, unix.ENOMSG},
+		{"empty_access_bad_port", "an empty allowed_access and port 65536 (ENOMSG, checked first)", 0, 65536, unix.ENOMSG},
+		{"not_handled", "allowed_access not a subset of handled_access_net (EINVAL)", landlock.AccessNetConnectTCP, 80, unix.EINVAL},
+		{"unknown_access_bit", "an allowed_access bit beyond the known rights (EINVAL)", landlock.AccessNetBindTCP | 1<<63, 80, unix.EINVAL},
 	}
 	for _, c := range cases {
 		It("MUST handle a port rule with "+c.what+" from ABI 4 and reject any port rule below with EINVAL",
-			spec.Feature("rule.net_port", 4), func() {
+			spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port."+c.id), func() {
 				err := landlock.AddNetPort(netRuleset(), landlock.NetPortAttr{AllowedAccess: c.access, Port: c.port}, 0)
 				spec.ExpectErr(err, want(4, c.want, unix.EINVAL), "ABI %d: add_rule(NET_PORT %s, port %d)",
 					kernelABI(), spec.Bits(landlock.KindNet, c.access), c.port)
@@ -207,7 +213,7 @@ var _ = Describe("add_rule net-port rules", func() {
 			})
 	}
 
-	It("MUST reject a port rule on a ruleset that handles no network right with EINVAL", spec.Feature("rule.net_port", 4), func() {
+	It("MUST reject a port rule on a ruleset that handles no network right with EINVAL", spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port.fs_only_ruleset"), func() {
 		// The rule's access is not a subset of the (empty) handled net mask; below ABI 4
 		// the rule type itself is unknown. EAFNOSUPPORT is only for kernels without TCP/IP.
 		err := landlock.AddNetPort(fsRuleset(), landlock.NetPortAttr{AllowedAccess: landlock.AccessNetBindTCP, Port: 80}, 0)
@@ -220,6 +226,7 @@ var _ = Describe("add_rule QUIET flag", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	type quietCase struct {
+		id   string
 		what string
 		attr landlock.RulesetAttr
 		path bool   // a path rule (else a port rule)
@@ -229,22 +236,22 @@ var _ = Describe("add_rule QUIET flag", func() {
 	fs := uint64(landlock.AccessFSExecute)
 	net := uint64(landlock.AccessNetBindTCP)
 	cases := []quietCase{
-		{"a path rule on a ruleset with quiet_access_fs (accepted)",
+		{"add_rule.quiet.path", "a path rule on a ruleset with quiet_access_fs (accepted)",
 			landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, true, fs, nil},
-		{"a path rule with an empty allowed_access on a ruleset with quiet_access_fs (accepted: it holds the flag)",
+		{"add_rule.quiet.path_empty_access", "a path rule with an empty allowed_access on a ruleset with quiet_access_fs (accepted: it holds the flag)",
 			landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, true, 0, nil},
-		{"a path rule on a ruleset without quiet_access_fs (EINVAL)",
+		{"useless_quiet_rule_fs", "a path rule on a ruleset without quiet_access_fs (EINVAL)",
 			landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessNet: net}, true, fs, unix.EINVAL},
-		{"a port rule on a ruleset with quiet_access_net (accepted)",
+		{"add_rule.quiet.port", "a port rule on a ruleset with quiet_access_net (accepted)",
 			landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, false, net, nil},
-		{"a port rule with an empty allowed_access on a ruleset with quiet_access_net (accepted)",
+		{"add_rule.quiet.port_empty_access", "a port rule with an empty allowed_access on a ruleset with quiet_access_net (accepted)",
 			landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, false, 0, nil},
-		{"a port rule on a ruleset without quiet_access_net (EINVAL)",
+		{"useless_quiet_rule_net", "a port rule on a ruleset without quiet_access_net (EINVAL)",
 			landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessFS: fs}, false, net, unix.EINVAL},
 	}
 	for _, c := range cases {
 		It("MUST handle LANDLOCK_ADD_RULE_QUIET on "+c.what+" from ABI 10 and reject the flag below with EINVAL",
-			spec.Feature("add_rule.quiet", 10), func() {
+			spec.Feature("add_rule.quiet", 10), spec.ID(c.id), func() {
 				// Below ABI 10 the quiet fields cannot be set: the same rule goes to a
 				// ruleset the kernel accepts, and only the flag is left to reject.
 				attr := c.attr
@@ -278,6 +285,7 @@ var _ = Describe("add_rule error order", func() {
 	// behaviour, so below ABI 4 either answer is accepted. Within a path rule, the order
 	// is: attr copy, empty access, subset of handled, then parent_fd.
 	type orderCase struct {
+		id   string // appended to "add_rule.order."
 		what string
 		call func() error
 		// want returns the errnos the kernel may answer, in order of preference.
@@ -299,31 +307,31 @@ var _ = Describe("add_rule error order", func() {
 		return unsafe.Pointer(&b[0])
 	}
 	cases := []orderCase{
-		{"an unknown flag before a bad ruleset fd (EINVAL)", func() error {
+		{"flags_before_ruleset_fd", "an unknown flag before a bad ruleset fd (EINVAL)", func() error {
 			return landlock.AddRuleRaw(closedFd(), 0, nil, 1<<1)
 		}, always(unix.EINVAL)},
-		{"a bad ruleset fd before an unknown rule type (EBADF from ABI 4; EBADF or EINVAL below)", func() error {
+		{"ruleset_fd_before_rule_type", "a bad ruleset fd before an unknown rule type (EBADF from ABI 4; EBADF or EINVAL below)", func() error {
 			return landlock.AddRuleRaw(closedFd(), 0, nil, 0)
 		}, sinceNet(unix.EBADF, unix.EINVAL)},
-		{"a bad ruleset fd before a NULL rule attr (EBADF from ABI 4; EBADF or EFAULT below)", func() error {
+		{"ruleset_fd_before_attr", "a bad ruleset fd before a NULL rule attr (EBADF from ABI 4; EBADF or EFAULT below)", func() error {
 			return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, 0)
 		}, sinceNet(unix.EBADF, unix.EFAULT)},
-		{"a non-ruleset fd before a NULL rule attr (EBADFD from ABI 4; EBADFD or EFAULT below)", func() error {
+		{"non_ruleset_fd_before_attr", "a non-ruleset fd before a NULL rule attr (EBADFD from ABI 4; EBADFD or EFAULT below)", func() error {
 			return landlock.AddRuleRaw(pipeFd(), landlock.RulePathBeneath, nil, 0)
 		}, sinceNet(unix.EBADFD, unix.EFAULT)},
-		{"an empty allowed_access before a bad parent fd (ENOMSG)", func() error {
+		{"empty_access_before_parent_fd", "an empty allowed_access before a bad parent fd (ENOMSG)", func() error {
 			return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath, attrPtr(landlock.PathBeneathAttr{ParentFd: int32(closedFd())}), 0)
 		}, always(unix.ENOMSG)},
-		{"an access not handled before a bad parent fd (EINVAL)", func() error {
+		{"not_handled_before_parent_fd", "an access not handled before a bad parent fd (EINVAL)", func() error {
 			return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath,
 				attrPtr(landlock.PathBeneathAttr{AllowedAccess: landlock.AccessFSWriteFile, ParentFd: int32(closedFd())}), 0)
 		}, always(unix.EINVAL)},
-		{"a bad ruleset fd with the QUIET flag (EBADF from ABI 10; EINVAL below, where the flag is unknown)", func() error {
+		{"ruleset_fd_with_quiet_flag", "a bad ruleset fd with the QUIET flag (EBADF from ABI 10; EINVAL below, where the flag is unknown)", func() error {
 			return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, landlock.AddRuleQuiet)
 		}, func() []error { return []error{want(10, unix.EBADF, unix.EINVAL)} }},
 	}
 	for _, c := range cases {
-		It("MUST report "+c.what, spec.Feature("add_rule.error_order", 1), func() {
+		It("MUST report "+c.what, spec.Feature("add_rule.error_order", 1), spec.ID("add_rule.order."+c.id), func() {
 			got, accepted := c.call(), c.want()
 			if !slices.ContainsFunc(accepted, func(w error) bool { return errors.Is(got, w) }) {
 				names := make([]string, len(accepted))
@@ -341,7 +349,7 @@ var _ = Describe("add_rule error order", func() {
 var _ = Describe("add_rule after restrict_self", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST accept rules on a ruleset already enforced, without changing the domain it made", spec.Feature("add_rule.after_restrict", 1), func() {
+	It("MUST accept rules on a ruleset already enforced, without changing the domain it made", spec.Feature("add_rule.after_restrict", 1), spec.ID("add_rule.after_restrict"), func() {
 		dir := GinkgoT().TempDir()
 		file := filepath.Join(dir, "file")
 		Expect(os.WriteFile(file, []byte("x"), 0o600)).To(Succeed())

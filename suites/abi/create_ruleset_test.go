@@ -18,7 +18,7 @@ var _ = Describe("create_ruleset flags", func() {
 	// both in the query form (NULL, 0) and with a valid attr.
 	for bit := 2; bit < 32; bit++ {
 		flag := uint32(1) << bit
-		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("create_ruleset.flags", 1), func() {
+		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("create_ruleset.flags", 1), spec.ID(fmt.Sprintf("create_ruleset.flags.bit_%d", bit)), func() {
 			requireKnownABI()
 			_, err := landlock.CreateRulesetRaw(nil, 0, flag)
 			spec.ExpectErr(err, unix.EINVAL, "create_ruleset(NULL, 0, %#x)", flag)
@@ -43,20 +43,21 @@ var _ = Describe("create_ruleset flags", func() {
 	// ABIs below 7 ERRATA is an unknown flag, which is EINVAL too). VERSION and ERRATA
 	// together are no query at all.
 	badQueries := []struct {
+		id      string
 		feature string
 		abi     int
 		q       query
 	}{
-		{"create_ruleset.version", 1, query{"VERSION with an attr and size 0", attr, 0, landlock.CreateRulesetVersion}},
-		{"create_ruleset.version", 1, query{"VERSION with NULL attr and size 8", nil, 8, landlock.CreateRulesetVersion}},
-		{"create_ruleset.version", 1, query{"VERSION with an attr and size 8", attr, 8, landlock.CreateRulesetVersion}},
-		{"create_ruleset.errata", 7, query{"ERRATA with an attr and size 0", attr, 0, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata", 7, query{"ERRATA with NULL attr and size 8", nil, 8, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata", 7, query{"ERRATA with an attr and size 8", attr, 8, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata", 7, query{"VERSION|ERRATA", nil, 0, landlock.CreateRulesetVersion | landlock.CreateRulesetErrata}},
+		{"create_ruleset.version.attr_size_0", "create_ruleset.version", 1, query{"VERSION with an attr and size 0", attr, 0, landlock.CreateRulesetVersion}},
+		{"create_ruleset.version.null_size_8", "create_ruleset.version", 1, query{"VERSION with NULL attr and size 8", nil, 8, landlock.CreateRulesetVersion}},
+		{"create_ruleset.version.attr_size_8", "create_ruleset.version", 1, query{"VERSION with an attr and size 8", attr, 8, landlock.CreateRulesetVersion}},
+		{"create_ruleset.errata.attr_size_0", "create_ruleset.errata", 7, query{"ERRATA with an attr and size 0", attr, 0, landlock.CreateRulesetErrata}},
+		{"create_ruleset.errata.null_size_8", "create_ruleset.errata", 7, query{"ERRATA with NULL attr and size 8", nil, 8, landlock.CreateRulesetErrata}},
+		{"create_ruleset.errata.attr_size_8", "create_ruleset.errata", 7, query{"ERRATA with an attr and size 8", attr, 8, landlock.CreateRulesetErrata}},
+		{"create_ruleset.errata.with_version", "create_ruleset.errata", 7, query{"VERSION|ERRATA", nil, 0, landlock.CreateRulesetVersion | landlock.CreateRulesetErrata}},
 	}
 	for _, c := range badQueries {
-		It(fmt.Sprintf("MUST reject %s with EINVAL", c.q.what), spec.Feature(c.feature, c.abi), func() {
+		It(fmt.Sprintf("MUST reject %s with EINVAL", c.q.what), spec.Feature(c.feature, c.abi), spec.ID(c.id), func() {
 			// A non-nil buffer passes its address whatever the size, which is how a
 			// caller passes an attr with size 0.
 			_, err := landlock.CreateRulesetRaw(c.q.buf, c.q.size, c.q.flags)
@@ -76,6 +77,7 @@ var _ = Describe("create_ruleset attr size", func() {
 	valid := landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute}
 
 	type sizeCase struct {
+		id   string // appended to "create_ruleset.attr_size."
 		what string
 		// build returns the buffer (nil for a NULL attr) and the size passed.
 		build func() ([]byte, int)
@@ -83,40 +85,40 @@ var _ = Describe("create_ruleset attr size", func() {
 		needsLayout bool
 	}
 	cases := []sizeCase{
-		{"a NULL attr with size 8 (EFAULT)", func() ([]byte, int) { return nil, 8 }, false},
-		{"a NULL attr with size 0 (EFAULT)", func() ([]byte, int) { return nil, 0 }, false},
-		{"an attr with size 0 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 0 }, false},
-		{"an attr with size 1 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 1 }, false},
-		{"an attr with size 4 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 4 }, false},
-		{"an attr with size 7, below the first ABI's 8 bytes (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 7 }, false},
-		{"the first ABI's size 8 (accepted)", func() ([]byte, int) { return attrBytes(valid, 0), 8 }, false},
-		{"the kernel's own struct size (accepted)", func() ([]byte, int) {
+		{"null_size_8", "a NULL attr with size 8 (EFAULT)", func() ([]byte, int) { return nil, 8 }, false},
+		{"null_size_0", "a NULL attr with size 0 (EFAULT)", func() ([]byte, int) { return nil, 0 }, false},
+		{"size_0", "an attr with size 0 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 0 }, false},
+		{"size_1", "an attr with size 1 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 1 }, false},
+		{"size_4", "an attr with size 4 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 4 }, false},
+		{"size_7", "an attr with size 7, below the first ABI's 8 bytes (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 7 }, false},
+		{"size_v1", "the first ABI's size 8 (accepted)", func() ([]byte, int) { return attrBytes(valid, 0), 8 }, false},
+		{"size_kernel", "the kernel's own struct size (accepted)", func() ([]byte, int) {
 			n := landlock.RulesetAttr{}.Size(kernelABI())
 			return attrBytes(valid, n), n
 		}, true},
-		{"the newest known size 48 with zero unknown fields (accepted)", func() ([]byte, int) {
+		{"size_newest", "the newest known size 48 with zero unknown fields (accepted)", func() ([]byte, int) {
 			return attrBytes(valid, 0), landlock.RulesetAttrSize
 		}, false},
-		{"size 64 with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, 64), 64 }, false},
-		{"a page-size attr with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, page), page }, false},
-		{"a page-size attr with a non-zero last byte (E2BIG)", func() ([]byte, int) {
+		{"size_64_zero_tail", "size 64 with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, 64), 64 }, false},
+		{"size_page_zero_tail", "a page-size attr with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, page), page }, false},
+		{"size_page_nonzero_tail", "a page-size attr with a non-zero last byte (E2BIG)", func() ([]byte, int) {
 			b := attrBytes(valid, page)
 			b[page-1] = 1
 			return b, page
 		}, false},
-		{"a non-zero byte just past the kernel's own struct (E2BIG)", func() ([]byte, int) {
+		{"nonzero_past_kernel", "a non-zero byte just past the kernel's own struct (E2BIG)", func() ([]byte, int) {
 			n := landlock.RulesetAttr{}.Size(kernelABI())
 			b := attrBytes(valid, n+8)
 			b[n] = 1
 			return b, n + 8
 		}, true},
-		{"a size of one page plus one byte, all zero past the struct (E2BIG)", func() ([]byte, int) {
+		{"size_page_plus_1", "a size of one page plus one byte, all zero past the struct (E2BIG)", func() ([]byte, int) {
 			return attrBytes(valid, page+1), page + 1
 		}, false},
-		{"a size of 1 MiB (E2BIG)", func() ([]byte, int) { return attrBytes(valid, 1<<20), 1 << 20 }, false},
+		{"size_1mib", "a size of 1 MiB (E2BIG)", func() ([]byte, int) { return attrBytes(valid, 1<<20), 1 << 20 }, false},
 	}
 	for _, c := range cases {
-		It("MUST handle "+c.what, spec.Feature("create_ruleset.attr_size", 1), func() {
+		It("MUST handle "+c.what, spec.Feature("create_ruleset.attr_size", 1), spec.ID("create_ruleset.attr_size."+c.id), func() {
 			if c.needsLayout {
 				requireKnownABI()
 			}
@@ -127,11 +129,17 @@ var _ = Describe("create_ruleset attr size", func() {
 		})
 	}
 
-	for _, size := range []int{landlock.RulesetAttrSizeV1, landlock.RulesetAttrSize, page} {
-		It(fmt.Sprintf("MUST reject an attr of size %d handling nothing with ENOMSG", size), spec.Feature("create_ruleset.empty", 1), func() {
-			spec.ExpectErr(tryCreate(attrBytes(landlock.RulesetAttr{}, size), size), unix.ENOMSG, "create_ruleset(empty attr, size %d)", size)
-			spec.FeatureVerdict("create_ruleset.empty", 1)
-		})
+	// The ids name the sizes, which differ between architectures (the page size).
+	for _, e := range []struct {
+		id   string
+		size int
+	}{{"size_v1", landlock.RulesetAttrSizeV1}, {"size_newest", landlock.RulesetAttrSize}, {"size_page", page}} {
+		size := e.size
+		It(fmt.Sprintf("MUST reject an attr of size %d handling nothing with ENOMSG", size), spec.Feature("create_ruleset.empty", 1),
+			spec.ID("create_ruleset.empty."+e.id), func() {
+				spec.ExpectErr(tryCreate(attrBytes(landlock.RulesetAttr{}, size), size), unix.ENOMSG, "create_ruleset(empty attr, size %d)", size)
+				spec.FeatureVerdict("create_ruleset.empty", 1)
+			})
 	}
 })
 
@@ -195,7 +203,7 @@ var _ = Describe("create_ruleset attr fields", func() {
 				feature, abi = f.feature, max(f.abi, r.ABI)
 			}
 			It(fmt.Sprintf("MUST accept %s alone in %s from ABI %d and reject it below", r, f.name, max(f.abi, r.ABI)),
-				spec.Feature(feature, abi), func() {
+				spec.Feature(feature, abi), spec.ID(fmt.Sprintf("create_ruleset.attr.%s.%s", f.name, r.Name)), func() {
 					var attr landlock.RulesetAttr
 					f.set(&attr, r.Bit)
 					buf := attrBytes(attr, f.end)
@@ -215,7 +223,7 @@ var _ = Describe("create_ruleset attr fields", func() {
 			below = fmt.Sprintf(", or E2BIG below ABI %d", f.abi)
 		}
 		It(fmt.Sprintf("MUST reject every bit of %s beyond the known rights, each alone (EINVAL%s)", f.name, below),
-			spec.Feature(f.feature, f.abi), func() {
+			spec.Feature(f.feature, f.abi), spec.ID(fmt.Sprintf("create_ruleset.attr.%s.unknown_bits", f.name)), func() {
 				requireKnownABI()
 				var wrong bitRuns
 				for b := 0; b < 64; b++ {
@@ -246,7 +254,7 @@ var _ = Describe("create_ruleset attr fields", func() {
 		rights := rightsOf(f.kind)
 		handled, quiet := rights[0], rights[1]
 		It(fmt.Sprintf("MUST reject %s not a subset of its handled mask with EINVAL from ABI %d (E2BIG below)", f.name, f.abi),
-			spec.Feature(f.feature, f.abi), func() {
+			spec.Feature(f.feature, f.abi), spec.ID("invalid_quiet_bits_1."+f.name), func() {
 				var attr landlock.RulesetAttr
 				f.set(&attr, handled.Bit)
 				var only landlock.RulesetAttr
@@ -260,7 +268,7 @@ var _ = Describe("create_ruleset attr fields", func() {
 			})
 	}
 
-	It("MUST reject a known right combined with bit 32 of handled_access_fs with EINVAL (no 32-bit truncation)", spec.Feature("attr.handled_access_fs", 1), func() {
+	It("MUST reject a known right combined with bit 32 of handled_access_fs with EINVAL (no 32-bit truncation)", spec.Feature("attr.handled_access_fs", 1), spec.ID("create_ruleset.attr.handled_access_fs.bit_32"), func() {
 		// A kernel that truncated the mask to 32 bits would accept bit 32 + a known bit.
 		attr := landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute | 1<<32}
 		buf := attrBytes(attr, 8)

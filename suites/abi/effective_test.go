@@ -18,7 +18,7 @@ var _ = Describe("effective ABI", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	It("MUST equal the claimed ABI (capped at the highest ABI llconform knows), computed from accepted features alone",
-		spec.Feature("abi.effective", 1), func() {
+		spec.Feature("abi.effective", 1), spec.ID("effective.abi"), func() {
 			effective, rejected := landlock.EffectiveABI()
 			AddReportEntry(report.EntryAcceptedABI, effective, ReportEntryVisibilityNever)
 			claimed := min(kernelABI(), landlock.MaxABI)
@@ -42,7 +42,7 @@ var _ = Describe("effective ABI", func() {
 		if f.Name == errataQuery {
 			text = fmt.Sprintf("MUST accept %s from ABI %d (below, only where backported, else EINVAL)", f.Name, f.ABI)
 		}
-		It(text, spec.Feature(f.Name, f.ABI), func() {
+		It(text, spec.Feature(f.Name, f.ABI), spec.ID("effective.accept."+f.Name), func() {
 			err := f.Probe()
 			switch {
 			case spec.Supports(f.ABI):

@@ -18,7 +18,7 @@ var _ = Describe("Landlock presence", func() {
 	// checks that the absence is reported the same way by all three syscalls, and where it
 	// is present that none of them claims otherwise.
 	It("MUST answer all three syscalls consistently: ENOSYS when not built, EOPNOTSUPP when disabled, neither when available",
-		spec.Feature("abi.version", 1), func() {
+		spec.Feature("abi.version", 1), spec.ID("presence.syscalls_consistent"), func() {
 			k := spec.Kernel()
 			var versionErr, createErr, addErr, restrictErr error
 			_, versionErr = landlock.Version()
@@ -73,7 +73,7 @@ var _ = Describe("Landlock presence", func() {
 			}
 		})
 
-	It("MUST report an ABI version of at least 1, the same on every query", spec.Feature("abi.version", 1), func() {
+	It("MUST report an ABI version of at least 1, the same on every query", spec.Feature("abi.version", 1), spec.ID("presence.version"), func() {
 		spec.RequireLandlock()
 		for range 3 {
 			v, err := landlock.Version()
@@ -84,7 +84,7 @@ var _ = Describe("Landlock presence", func() {
 		spec.FeatureVerdict("abi.version", 1)
 	})
 
-	It("MUST accept the errata query from ABI 7 (below, EINVAL unless backported)", spec.Feature("create_ruleset.errata", 7), func() {
+	It("MUST accept the errata query from ABI 7 (below, EINVAL unless backported)", spec.Feature("create_ruleset.errata", 7), spec.ID("presence.errata"), func() {
 		spec.RequireLandlock()
 		errata, err := landlock.Errata()
 		switch {
@@ -106,7 +106,7 @@ var _ = Describe("Landlock presence", func() {
 	// Bits llconform does not know are the report's business: an unverified claim
 	// (package verdict's known-claims check), never a pass.
 	It("MUST advertise only errata that apply to its ABI",
-		spec.Feature("create_ruleset.errata", 7), func() {
+		spec.Feature("create_ruleset.errata", 7), spec.ID("presence.errata_abi"), func() {
 			spec.RequireLandlock()
 			errata, err := landlock.Errata()
 			if err != nil {

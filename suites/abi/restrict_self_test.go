@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -83,19 +84,20 @@ var _ = Describe("restrict_self descriptors", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	cases := []struct {
+		id   string // appended to "restrict_self.ruleset_fd."
 		what string
 		fd   func() int
 		want error
 	}{
-		{"a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"-1 without flags (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
-		{"a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(layerRuleset()) }, unix.EBADF},
-		{"a ruleset (accepted)", layerRuleset, nil},
+		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
+		{"minus_1", "-1 without flags (EBADF)", func() int { return -1 }, unix.EBADF},
+		{"regular_file", "a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
+		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
+		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(layerRuleset()) }, unix.EBADF},
+		{"ruleset", "a ruleset (accepted)", layerRuleset, nil},
 	}
 	for _, c := range cases {
-		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), func() {
+		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), spec.ID("restrict_self.ruleset_fd."+c.id), func() {
 			res := restrictOn(withNNP, 0, -1, c.fd(), 0)
 			spec.ExpectErr(res.err, c.want, "restrict_self(%s, 0) with no_new_privs", c.what)
 			spec.FeatureVerdict("restrict_self.ruleset_fd", 1)
@@ -107,7 +109,7 @@ var _ = Describe("restrict_self privileges", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	It("MUST refuse a thread without CAP_SYS_ADMIN nor no_new_privs with EPERM, and accept it once no_new_privs is set",
-		spec.Feature("restrict_self.privileges", 1), func() {
+		spec.Feature("restrict_self.privileges", 1), spec.ID("restrict_self.privileges.unprivileged"), func() {
 			requireNewPrivs()
 			rs := layerRuleset()
 			var before, after error
@@ -127,7 +129,7 @@ var _ = Describe("restrict_self privileges", func() {
 			spec.FeatureVerdict("restrict_self.privileges", 1)
 		})
 
-	It("MUST accept a thread with CAP_SYS_ADMIN without no_new_privs", spec.Feature("restrict_self.privileges", 1), spec.Needs("root"), func() {
+	It("MUST accept a thread with CAP_SYS_ADMIN without no_new_privs", spec.Feature("restrict_self.privileges", 1), spec.Needs("root"), spec.ID("restrict_self.privileges.cap_sys_admin"), func() {
 		res := restrictOn(capOnly, 0, -1, layerRuleset(), 0)
 		spec.ExpectErr(res.err, nil, "restrict_self(ruleset, 0) %s", capOnly)
 		Expect(res.nnp).To(BeFalse(), "restrict_self without the NO_NEW_PRIVS flag set no_new_privs")
@@ -137,26 +139,27 @@ var _ = Describe("restrict_self privileges", func() {
 	// The privilege check comes before the ruleset lookup on every ABI. Unknown flags came
 	// after it until ABI 11, whose NO_NEW_PRIVS flag must be read before the check.
 	orderCases := []struct {
+		id    string // appended to "restrict_self.order."
 		what  string
 		fd    func() int
 		flags uint32
 		want  func() error
 	}{
-		{"a bad fd: EPERM first", closedFd, 0, func() error { return unix.EPERM }},
-		{"-1 with LOG_SUBDOMAINS_OFF: EPERM first", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff,
+		{"eperm_before_bad_fd", "a bad fd: EPERM first", closedFd, 0, func() error { return unix.EPERM }},
+		{"eperm_before_log_subdomains_off", "-1 with LOG_SUBDOMAINS_OFF: EPERM first", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff,
 			func() error { return unix.EPERM }},
-		{"an unknown flag: EINVAL first from ABI 11, EPERM below", layerRuleset, 1 << 31,
+		{"unknown_flag_unprivileged", "an unknown flag: EINVAL first from ABI 11, EPERM below", layerRuleset, 1 << 31,
 			func() error { return want(11, unix.EINVAL, unix.EPERM) }},
 	}
 	for _, c := range orderCases {
-		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), func() {
+		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order."+c.id), func() {
 			res := restrictOn(unprivileged, 0, -1, c.fd(), c.flags)
 			spec.ExpectErr(res.err, c.want(), "ABI %d: restrict_self(%s) %s", kernelABI(), c.what, unprivileged)
 			spec.FeatureVerdict("restrict_self.error_order", 1)
 		})
 	}
 
-	It("MUST report an unknown flag before a bad fd with EINVAL", spec.Feature("restrict_self.error_order", 1), func() {
+	It("MUST report an unknown flag before a bad fd with EINVAL", spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order.flag_before_fd"), func() {
 		res := restrictOn(withNNP, 0, -1, closedFd(), 1<<31)
 		spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(closed fd, 1<<31) with no_new_privs")
 		spec.FeatureVerdict("restrict_self.error_order", 1)
@@ -170,7 +173,7 @@ var _ = Describe("restrict_self flags", func() {
 	// since on success it restricts every thread of the process.
 	for bit := 5; bit < 32; bit++ {
 		flag := uint32(1) << bit
-		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("restrict_self.flags", 1), func() {
+		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("restrict_self.flags", 1), spec.ID(fmt.Sprintf("restrict_self.flags.bit_%d", bit)), func() {
 			requireKnownABI()
 			res := restrictOn(withNNP, 0, -1, layerRuleset(), flag)
 			spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(ruleset, %#x) with no_new_privs", flag)
@@ -188,7 +191,7 @@ var _ = Describe("restrict_self flags", func() {
 		{"LOG_SUBDOMAINS_OFF", "restrict_self.log_subdomains_off", landlock.RestrictSelfLogSubdomainsOff},
 	}
 	for _, f := range logFlags {
-		It(fmt.Sprintf("MUST accept %s with a ruleset from ABI 7 and reject it below with EINVAL", f.name), spec.Feature(f.feature, 7), func() {
+		It(fmt.Sprintf("MUST accept %s with a ruleset from ABI 7 and reject it below with EINVAL", f.name), spec.Feature(f.feature, 7), spec.ID("restrict_self.flags."+strings.ToLower(f.name)), func() {
 			res := restrictOn(withNNP, 0, -1, layerRuleset(), f.flag)
 			spec.ExpectErr(res.err, want(7, nil, unix.EINVAL), "ABI %d: restrict_self(ruleset, %s)", kernelABI(), f.name)
 			spec.FeatureVerdict(f.feature, 7)
@@ -196,7 +199,7 @@ var _ = Describe("restrict_self flags", func() {
 	}
 
 	It("MUST accept the three LOG flags together from ABI 7 and reject them below with EINVAL",
-		spec.Feature("restrict_self.log_same_exec_off", 7), func() {
+		spec.Feature("restrict_self.log_same_exec_off", 7), spec.ID("restrict_self.flags.log_all"), func() {
 			all := uint32(landlock.RestrictSelfLogSameExecOff | landlock.RestrictSelfLogNewExecOn | landlock.RestrictSelfLogSubdomainsOff)
 			res := restrictOn(withNNP, 0, -1, layerRuleset(), all)
 			spec.ExpectErr(res.err, want(7, nil, unix.EINVAL), "ABI %d: restrict_self(ruleset, LOG_SAME_EXEC_OFF|LOG_NEW_EXEC_ON|LOG_SUBDOMAINS_OFF)", kernelABI())
@@ -206,21 +209,22 @@ var _ = Describe("restrict_self flags", func() {
 	// ruleset_fd -1 is allowed with LOG_SUBDOMAINS_OFF alone (it then only changes the
 	// thread's logging); with any other flag, -1 is a bad descriptor.
 	noRuleset := []struct {
+		id    string
 		what  string
 		fd    func() int
 		flags uint32
 		want  error // from ABI 7; below, every LOG flag is unknown (EINVAL)
 	}{
-		{"-1 with LOG_SUBDOMAINS_OFF (accepted)", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff, nil},
-		{"-1 with LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogSameExecOff, unix.EBADF},
-		{"-1 with LOG_NEW_EXEC_ON (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogNewExecOn, unix.EBADF},
-		{"-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 },
+		{"restrict_self_fd_flags", "-1 with LOG_SUBDOMAINS_OFF (accepted)", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff, nil},
+		{"restrict_self.log_fd.minus_1_same_exec_off", "-1 with LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogSameExecOff, unix.EBADF},
+		{"restrict_self.log_fd.minus_1_new_exec_on", "-1 with LOG_NEW_EXEC_ON (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogNewExecOn, unix.EBADF},
+		{"restrict_self.log_fd.minus_1_subdomains_off_same_exec_off", "-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 },
 			landlock.RestrictSelfLogSubdomainsOff | landlock.RestrictSelfLogSameExecOff, unix.EBADF},
-		{"a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)", closedFd, landlock.RestrictSelfLogSubdomainsOff, unix.EBADF},
+		{"restrict_self.log_fd.closed_subdomains_off", "a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)", closedFd, landlock.RestrictSelfLogSubdomainsOff, unix.EBADF},
 	}
 	for _, c := range noRuleset {
 		It(fmt.Sprintf("MUST handle %s from ABI 7 and reject it below with EINVAL", c.what),
-			spec.Feature("restrict_self.log_subdomains_off", 7), func() {
+			spec.Feature("restrict_self.log_subdomains_off", 7), spec.ID(c.id), func() {
 				res := restrictOn(withNNP, 0, -1, c.fd(), c.flags)
 				spec.ExpectErr(res.err, want(7, c.want, unix.EINVAL), "ABI %d: restrict_self(%s)", kernelABI(), c.what)
 				spec.FeatureVerdict("restrict_self.log_subdomains_off", 7)
@@ -235,6 +239,7 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 	// including one that fails after the ruleset was looked up (E2BIG at the 17th layer),
 	// the thread must still be without it.
 	cases := []struct {
+		id     string // appended to "restrict_self.no_new_privs."
 		what   string
 		state  threadState
 		layers int
@@ -242,20 +247,20 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 		flags  uint32
 		want   error // from ABI 11
 	}{
-		{"a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
+		{"unprivileged", "a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
 			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
-		{"a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
+		{"cap_sys_admin", "a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
 			capOnly, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
-		{"a bad fd (EBADF, no_new_privs left unset)",
+		{"bad_fd", "a bad fd (EBADF, no_new_privs left unset)",
 			unprivileged, 0, closedFd, landlock.RestrictSelfNoNewPrivs, unix.EBADF},
-		{"an unknown flag (EINVAL, no_new_privs left unset)",
+		{"unknown_flag", "an unknown flag (EINVAL, no_new_privs left unset)",
 			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs | 1<<31, unix.EINVAL},
-		{"a 17th layer (E2BIG, no_new_privs left unset)",
+		{"layer_17", "a 17th layer (E2BIG, no_new_privs left unset)",
 			capOnly, 16, layerRuleset, landlock.RestrictSelfNoNewPrivs, unix.E2BIG},
 	}
 	for _, c := range cases {
 		It("MUST handle NO_NEW_PRIVS with "+c.what+" from ABI 11 and reject it below",
-			spec.Feature("restrict_self.no_new_privs", 11), func() {
+			spec.Feature("restrict_self.no_new_privs", 11), spec.ID("restrict_self.no_new_privs."+c.id), func() {
 				fd := c.fd()
 				res := restrictOn(c.state, c.layers, fd, fd, c.flags)
 				// Below ABI 11 the flag is unknown, but the privilege check came first
@@ -278,7 +283,7 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 var _ = Describe("restrict_self layers", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST accept 16 nested layers from one ruleset fd and reject the 17th with E2BIG", spec.Feature("restrict_self.layers", 1), func() {
+	It("MUST accept 16 nested layers from one ruleset fd and reject the 17th with E2BIG", spec.Feature("restrict_self.layers", 1), spec.ID("restrict_self_max_layers"), func() {
 		rs := layerRuleset()
 		var errs []error
 		var logOnly error
@@ -312,6 +317,7 @@ var _ = Describe("restrict_self layers", func() {
 const tsyncAction = "abi-restrict-tsync"
 
 type tsyncCase struct {
+	id    string // appended to "restrict_self.tsync."
 	what  string
 	fd    int // -1, or tsyncRuleset for a fresh ruleset
 	flags uint32
@@ -321,11 +327,11 @@ type tsyncCase struct {
 const tsyncRuleset = -2
 
 var tsyncCases = []tsyncCase{
-	{"TSYNC with an unknown flag (EINVAL)", tsyncRuleset, landlock.RestrictSelfTSync | 1<<31, unix.EINVAL},
-	{"TSYNC with -1 alone (EBADF)", -1, landlock.RestrictSelfTSync, unix.EBADF},
-	{"TSYNC with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync, nil},
-	{"TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)", -1, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, nil},
-	{"TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, nil},
+	{"unknown_flag", "TSYNC with an unknown flag (EINVAL)", tsyncRuleset, landlock.RestrictSelfTSync | 1<<31, unix.EINVAL},
+	{"minus_1", "TSYNC with -1 alone (EBADF)", -1, landlock.RestrictSelfTSync, unix.EBADF},
+	{"ruleset", "TSYNC with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync, nil},
+	{"minus_1_log_subdomains_off", "TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)", -1, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, nil},
+	{"ruleset_log_same_exec_off", "TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, nil},
 }
 
 func init() {
@@ -366,7 +372,7 @@ var _ = Describe("restrict_self TSYNC flag", Ordered, ContinueOnFailure, func() 
 		Expect(errnos).To(HaveLen(len(tsyncCases)))
 	})
 	for i, c := range tsyncCases {
-		It(fmt.Sprintf("MUST handle %s from ABI 8 and reject TSYNC below with EINVAL", c.what), spec.Feature("restrict_self.tsync", 8), func() {
+		It(fmt.Sprintf("MUST handle %s from ABI 8 and reject TSYNC below with EINVAL", c.what), spec.Feature("restrict_self.tsync", 8), spec.ID("restrict_self.tsync."+c.id), func() {
 			var got error
 			if errnos[i] != 0 {
 				got = unix.Errno(errnos[i])

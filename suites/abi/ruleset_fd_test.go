@@ -17,14 +17,14 @@ import (
 var _ = Describe("ruleset file descriptors", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST be created with close-on-exec set", spec.Feature("ruleset_fd.cloexec", 1), func() {
+	It("MUST be created with close-on-exec set", spec.Feature("ruleset_fd.cloexec", 1), spec.ID("ruleset_fd.cloexec"), func() {
 		flags, err := unix.FcntlInt(uintptr(fsRuleset()), unix.F_GETFD, 0)
 		Expect(err).NotTo(HaveOccurred(), "F_GETFD on a ruleset fd")
 		Expect(flags&unix.FD_CLOEXEC).NotTo(BeZero(), "ruleset fd flags %#x: FD_CLOEXEC missing", flags)
 		spec.FeatureVerdict("ruleset_fd.cloexec", 1)
 	})
 
-	It("MUST fail read() and write() with EINVAL", spec.Feature("ruleset_fd.read_write", 1), func() {
+	It("MUST fail read() and write() with EINVAL", spec.Feature("ruleset_fd.read_write", 1), spec.ID("ruleset_fd_io"), func() {
 		rs := fsRuleset()
 		buf := make([]byte, 8)
 		_, err := unix.Read(rs, buf)
@@ -34,7 +34,7 @@ var _ = Describe("ruleset file descriptors", func() {
 		spec.FeatureVerdict("ruleset_fd.read_write", 1)
 	})
 
-	It("MUST be an anonymous [landlock-ruleset] inode opened read-write, with a readable fdinfo", spec.Feature("ruleset_fd.fdinfo", 1), func() {
+	It("MUST be an anonymous [landlock-ruleset] inode opened read-write, with a readable fdinfo", spec.Feature("ruleset_fd.fdinfo", 1), spec.ID("ruleset_fd.fdinfo"), func() {
 		rs := fsRuleset()
 		link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", rs))
 		Expect(err).NotTo(HaveOccurred(), "readlink of the ruleset fd")
@@ -55,7 +55,7 @@ var _ = Describe("ruleset file descriptors", func() {
 		spec.FeatureVerdict("ruleset_fd.fdinfo", 1)
 	})
 
-	It("MUST stay usable after restrict_self: for more layers on other threads and for more rules", spec.Feature("ruleset_fd.reuse", 1), func() {
+	It("MUST stay usable after restrict_self: for more layers on other threads and for more rules", spec.Feature("ruleset_fd.reuse", 1), spec.ID("ruleset_fd.reuse"), func() {
 		rs := layerRuleset()
 		for thread := 1; thread <= 2; thread++ {
 			res := restrictOn(withNNP, 1, rs, rs, 0)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -259,7 +260,7 @@ var _ = Describe("ACCESS records", func() {
 	for _, c := range blockerCases {
 		abi := max(c.abi, 7)
 		It(fmt.Sprintf("MUST log a denial of %s as exactly one ACCESS record with blockers=%s, the denying domain and the object's fields", c.blocker, c.blocker),
-			spec.Feature(c.featureName(), abi), spec.Needs("audit", "root"), func() {
+			spec.Feature(c.featureName(), abi), spec.Needs("audit", "root"), spec.ID("access."+strings.ReplaceAll(c.blocker, ",", "-")), func() {
 				if !spec.SupportedOrRejected(c.featureName(), abi, func() { expectBlockerAbsent(c) }) {
 					return
 				}
@@ -284,7 +285,7 @@ var _ = Describe("ACCESS records", func() {
 			})
 	}
 
-	It("MUST log a scope.signal denial with the target's opid and ocomm", spec.Feature(auditFeature("scope.signal"), 7), spec.Needs("audit", "root"), func() {
+	It("MUST log a scope.signal denial with the target's opid and ocomm", spec.Feature(auditFeature("scope.signal"), 7), spec.Needs("audit", "root"), spec.ID("access.scope.signal"), func() {
 		e := requireAuditABI()
 		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(os.Getpid()))
 		expectErrnos(res, unix.EPERM)
@@ -302,7 +303,7 @@ var _ = Describe("ACCESS records", func() {
 		spec.EnforcedVerdict(auditFeature("scope.signal"), 7)
 	})
 
-	It("MUST log a ptrace denial with blockers=ptrace and the tracee's opid and ocomm", spec.Feature(auditFeature("ptrace"), 7), spec.Needs("audit", "root"), func() {
+	It("MUST log a ptrace denial with blockers=ptrace and the tracee's opid and ocomm", spec.Feature(auditFeature("ptrace"), 7), spec.Needs("audit", "root"), spec.ID("access.ptrace"), func() {
 		e := requireAuditABI()
 		// The tracee is an unrestricted helper of its own: never the runner, which a
 		// wrongly allowed PTRACE_ATTACH would stop.

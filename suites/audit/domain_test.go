@@ -17,7 +17,7 @@ import (
 
 var _ = Describe("DOMAIN records", func() {
 	It("MUST log a domain once, with its first denial, and log its deallocation with the exact number of denials",
-		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.first_denial_and_deallocation"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(me), kill(me), kill(me))
@@ -35,7 +35,7 @@ var _ = Describe("DOMAIN records", func() {
 			spec.EnforcedVerdict("audit.domain", 7)
 		})
 
-	It("MUST NOT log a domain that never denied anything", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), func() {
+	It("MUST NOT log a domain that never denied anything", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.no_denial_unlogged"), func() {
 		e := requireAuditABI()
 		// The helper is restricted and only does what its domain allows.
 		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), restrict(0))
@@ -46,7 +46,7 @@ var _ = Describe("DOMAIN records", func() {
 		spec.FeatureVerdict("audit.domain", 7)
 	})
 
-	It("MUST NOT log allowed accesses", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), func() {
+	It("MUST NOT log allowed accesses", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.allowed_unlogged"), func() {
 		e := requireAuditABI()
 		f := fileIn(e.dir, "f")
 		p := sandbox.FS(landlock.AccessFSReadFile|landlock.AccessFSReadDir,
@@ -65,7 +65,7 @@ var _ = Describe("DOMAIN records", func() {
 	})
 
 	It("MUST log nothing while audit is disabled, yet count those denials in the deallocated record",
-		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.audit_disabled_counted"), func() {
 			e := requireAuditABI()
 			if e.c.Start().Enabled == 2 {
 				spec.Skip("audit configuration is locked (enabled=2): it cannot be disabled")
@@ -88,7 +88,7 @@ var _ = Describe("DOMAIN records", func() {
 		})
 
 	It("MUST give nested domains unique ids of at least 2^32, increasing with a random step, and name the youngest domain in each denial",
-		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("audit.layers"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			// Sixteen layers (the maximum), a denial in each: every denial is the
@@ -136,7 +136,7 @@ var _ = Describe("DOMAIN records", func() {
 		})
 
 	It("MUST name the youngest layer that denies, with only that layer's missing rights",
-		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("domain.youngest_denying_layer"), func() {
 			e := requireAuditABI()
 			f := fileIn(e.dir, "f")
 			outer := sandbox.FS(landlock.AccessFSReadFile)
@@ -166,7 +166,7 @@ var _ = Describe("DOMAIN records", func() {
 			spec.EnforcedVerdict("audit.domain_id", 7)
 		})
 
-	It("MUST give domains of different processes different ids", spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), func() {
+	It("MUST give domains of different processes different ids", spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("domain.id_per_process"), func() {
 		e := requireAuditABI()
 		me := os.Getpid()
 		p1, r1 := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(me))

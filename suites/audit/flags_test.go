@@ -3,6 +3,7 @@ package audit_test
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -56,18 +57,19 @@ func deniedSignals(l *audit.Log, pid int) []audit.DomainID {
 
 var _ = Describe("restrict_self log flags", func() {
 	type execCase struct {
+		id                 string // the flags in spec ids
 		flags              uint32
 		sameExec, afterExe bool // whether denials are logged before and after execve
 	}
 	for _, c := range []execCase{
-		{0, true, false},
-		{sameExecOff, false, false},
-		{newExecOn, true, true},
-		{sameExecOff | newExecOn, false, true},
-		{subdomainsOff, true, false},
+		{"default", 0, true, false},
+		{"same_exec_off", sameExecOff, false, false},
+		{"new_exec_on", newExecOn, true, true},
+		{"same_exec_off_new_exec_on", sameExecOff | newExecOn, false, true},
+		{"subdomains_off", subdomainsOff, true, false},
 	} {
 		It(fmt.Sprintf("MUST log with %s: denials of the same executable %v, after execve %v, through fork as before it",
-			flagName(c.flags), c.sameExec, c.afterExe), spec.Feature(flagFeature(c.flags), 7), spec.Needs("audit", "root"), func() {
+			flagName(c.flags), c.sameExec, c.afterExe), spec.Feature(flagFeature(c.flags), 7), spec.Needs("audit", "root"), spec.ID("log.exec."+c.id), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			p := sandbox.Scoped(landlock.ScopeSignal)
@@ -114,7 +116,7 @@ var _ = Describe("restrict_self log flags", func() {
 	}
 
 	It("MUST NOT log denials of domains nested under LOG_SUBDOMAINS_OFF, while still logging the domain that set it",
-		spec.Feature("restrict_self.log_subdomains_off", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("restrict_self.log_subdomains_off", 7), spec.Needs("audit", "root"), spec.ID("log.subdomains_off.nested"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			pid, res := runHelper(sandbox.Policy{}, restrict(subdomainsOff), kill(me), restrict(0), kill(me), forkRestrictKill(me))
@@ -127,7 +129,7 @@ var _ = Describe("restrict_self log flags", func() {
 		})
 
 	It("MUST accept LOG_SUBDOMAINS_OFF with ruleset_fd -1 and inherit it through fork and nesting",
-		spec.Feature("restrict_self.log_subdomains_off", 7), spec.Needs("audit", "root"), func() {
+		spec.Feature("restrict_self.log_subdomains_off", 7), spec.Needs("audit", "root"), spec.ID("audit.log_subdomains_off_fork"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			// The helper has no domain: the flag alone is set, then a domain is
@@ -146,7 +148,7 @@ var _ = Describe("restrict_self log flags", func() {
 			spec.EnforcedVerdict("restrict_self.log_subdomains_off", 7)
 		})
 
-	It("MUST reject restrict_self(-1) with any log flag but LOG_SUBDOMAINS_OFF with EBADF", spec.Feature("restrict_self.log_subdomains_off", 7), func() {
+	It("MUST reject restrict_self(-1) with any log flag but LOG_SUBDOMAINS_OFF with EBADF", spec.Feature("restrict_self.log_subdomains_off", 7), spec.ID("log.no_ruleset_ebadf"), func() {
 		spec.RequireLandlock()
 		if !spec.Supports(7) {
 			spec.Skip("ABI %d: the log flags' rejection (EINVAL) is checked by the next spec", spec.Kernel().ABI)
@@ -166,7 +168,7 @@ var _ = Describe("restrict_self log flags", func() {
 	})
 
 	for _, f := range []uint32{sameExecOff, newExecOn, subdomainsOff} {
-		It(fmt.Sprintf("MUST reject %s with EINVAL below ABI 7", flagName(f)), spec.Feature(flagFeature(f), 7), func() {
+		It(fmt.Sprintf("MUST reject %s with EINVAL below ABI 7", flagName(f)), spec.Feature(flagFeature(f), 7), spec.ID("log.below_abi7."+strings.TrimPrefix(flagFeature(f), "restrict_self.log_")), func() {
 			spec.RequireLandlock()
 			if spec.Supports(7) {
 				spec.Skip("ABI %d supports %s: its behaviour is checked by the specs above", spec.Kernel().ABI, flagName(f))

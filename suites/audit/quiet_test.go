@@ -49,7 +49,7 @@ func expectQuietRejected(feature string, attr landlock.RulesetAttr) {
 
 var _ = Describe("quiet rules", func() {
 	It("MUST NOT log fs denials that a QUIET rule and quiet_access_fs of the denying layer cover, and log the others",
-		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs"), func() {
 			e := requireQuiet("audit.quiet_access_fs", landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile, QuietAccessFS: landlock.AccessFSReadFile})
 			if e == nil {
 				return
@@ -83,7 +83,7 @@ var _ = Describe("quiet rules", func() {
 		})
 
 	It("MUST NOT let a quiet inner layer hide a denial by an outer layer",
-		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs.outer_layer"), func() {
 			e := requireQuiet("audit.quiet_access_fs", landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile, QuietAccessFS: landlock.AccessFSReadFile})
 			if e == nil {
 				return
@@ -104,7 +104,7 @@ var _ = Describe("quiet rules", func() {
 		})
 
 	It("MUST NOT log net denials that a QUIET port rule and quiet_access_net cover, and log the others",
-		spec.Feature("audit.quiet_access_net", 10), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.quiet_access_net", 10), spec.Needs("audit", "root"), spec.ID("quiet.net"), func() {
 			e := requireQuiet("audit.quiet_access_net", landlock.RulesetAttr{HandledAccessNet: landlock.AccessNetBindTCP, QuietAccessNet: landlock.AccessNetBindTCP})
 			if e == nil {
 				return
@@ -131,7 +131,7 @@ var _ = Describe("quiet rules", func() {
 		})
 
 	It("MUST NOT log scope denials selected by quiet_scoped, and log the other scopes",
-		spec.Feature("audit.quiet_scoped", 10), spec.Needs("audit", "root"), func() {
+		spec.Feature("audit.quiet_scoped", 10), spec.Needs("audit", "root"), spec.ID("quiet.scope"), func() {
 			e := requireQuiet("audit.quiet_scoped", landlock.RulesetAttr{Scoped: landlock.ScopeSignal, QuietScoped: landlock.ScopeSignal})
 			if e == nil {
 				return

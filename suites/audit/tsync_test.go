@@ -167,6 +167,7 @@ func loggedWord(logged bool) string {
 var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 	const feature = "restrict_self.tsync"
 	type tsyncCase struct {
+		id            string // the spec id: the equivalent kernel selftest
 		verb          string // what the TSYNC call does to the sibling's LOG_SUBDOMAINS_OFF
 		mute          bool   // the sibling sets LOG_SUBDOMAINS_OFF before its first domain
 		withRuleset   bool   // the caller passes a ruleset rather than -1
@@ -174,13 +175,13 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 		before, after bool   // whether the sibling's denial is logged before and after the call
 	}
 	cases := []tsyncCase{
-		{verb: "propagate", mute: false, withRuleset: false, flags: subdomainsOff | tsync, before: true, after: false},
-		{verb: "clear", mute: true, withRuleset: true, flags: tsync, before: false, after: true},
+		{id: "audit.log_subdomains_off_tsync", verb: "propagate", mute: false, withRuleset: false, flags: subdomainsOff | tsync, before: true, after: false},
+		{id: "audit.tsync_override_log_subdomains_off", verb: "clear", mute: true, withRuleset: true, flags: tsync, before: false, after: true},
 	}
 	for _, c := range cases {
 		call := fmt.Sprintf("restrict_self(%s, %s)", fdName(c.withRuleset), tsyncFlagName(c.flags))
 		It(fmt.Sprintf("MUST %s a sibling thread's LOG_SUBDOMAINS_OFF with %s: its denials %s before the call, %s in a domain it stacks after",
-			c.verb, call, loggedWord(c.before), loggedWord(c.after)), spec.Feature(feature, 8), spec.Needs("audit", "root"), func() {
+			c.verb, call, loggedWord(c.before), loggedWord(c.after)), spec.Feature(feature, 8), spec.Needs("audit", "root"), spec.ID(c.id), func() {
 			spec.RequireLandlock()
 			if !spec.Supports(8) {
 				spec.Skip("ABI %d has no TSYNC (ABI 8): its rejection (EINVAL) is checked by the specs below", spec.Kernel().ABI)
@@ -238,16 +239,17 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 	}
 
 	type rejectCase struct {
+		id          string // the call in spec ids
 		withRuleset bool
 		flags       uint32
 	}
 	for _, c := range []rejectCase{
-		{withRuleset: false, flags: subdomainsOff | tsync},
-		{withRuleset: true, flags: tsync},
-		{withRuleset: true, flags: subdomainsOff | tsync},
+		{id: "no_ruleset.subdomains_off", withRuleset: false, flags: subdomainsOff | tsync},
+		{id: "ruleset", withRuleset: true, flags: tsync},
+		{id: "ruleset.subdomains_off", withRuleset: true, flags: subdomainsOff | tsync},
 	} {
 		call := fmt.Sprintf("restrict_self(%s, %s)", fdName(c.withRuleset), tsyncFlagName(c.flags))
-		It(fmt.Sprintf("MUST reject %s with EINVAL below ABI 8", call), spec.Feature(feature, 8), func() {
+		It(fmt.Sprintf("MUST reject %s with EINVAL below ABI 8", call), spec.Feature(feature, 8), spec.ID("tsync.below_abi8."+c.id), func() {
 			spec.RequireLandlock()
 			if spec.Supports(8) {
 				spec.Skip("ABI %d supports TSYNC: %s is checked by the specs above", spec.Kernel().ABI, call)

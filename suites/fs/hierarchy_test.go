@@ -58,7 +58,7 @@ func f(dir string) string { return filepath.Join(dir, "f") }
 var _ = Describe("rule hierarchy", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), func() {
+	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), spec.ID("hierarchy.beneath"), func() {
 		w, a, b, c, x := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
 			opened(f(w), unix.O_RDONLY, unix.EACCES),
@@ -74,7 +74,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
-	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), func() {
+	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), spec.ID("layout1.ruleset_overlap"), func() {
 		_, _, b, c, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRead), rule(b, rDir), rule(c, rWrite)),
 			opened(f(b), unix.O_RDONLY, nil),
@@ -85,7 +85,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.rule_union", 1)
 	})
 
-	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), func() {
+	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), spec.ID("layout1.layer_rule_unions"), func() {
 		_, _, b, c, _ := layout()
 		outer := sandbox.FS(rRW, rule(b, rRead), rule(c, rWrite))
 		inner := sandbox.FS(rRW, rule(b, rWrite))
@@ -98,7 +98,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
-	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), func() {
+	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), spec.ID("hierarchy.unhandled"), func() {
 		w, _, b, _, _ := layout()
 		readOnly := sandbox.FS(rRead, rule(b, rRead))
 		makeOnly := sandbox.FS(landlock.AccessFSMakeDir)
@@ -113,7 +113,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.unhandled", 1)
 	})
 
-	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), func() {
+	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), spec.ID("layout0.max_layers"), func() {
 		w, a, _, _, x := layout()
 		p := sandbox.Policy{}
 		for range 16 {
@@ -131,7 +131,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
-	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), func() {
+	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), spec.ID("layout1.inherit_superset"), func() {
 		_, a, b, c, _ := layout()
 		var errs [4]error
 		err := sandbox.OnThread(func() error {
@@ -173,7 +173,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
-	It("MUST keep descriptors opened before restrict_self working and check only new opens", spec.Feature("fs.opened_fd", 1), func() {
+	It("MUST keep descriptors opened before restrict_self working and check only new opens", spec.Feature("fs.opened_fd", 1), spec.ID("hierarchy.opened_fd"), func() {
 		w, _, _, _, _ := layout()
 		var readErr, writeErr, dentsErr, reopenErr error
 		err := sandbox.OnThread(func() error {
@@ -204,7 +204,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.opened_fd", 1)
 	})
 
-	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), func() {
+	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), spec.ID("hierarchy.o_path"), func() {
 		w, a, b, _, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
 			opened(w, unix.O_PATH, nil),
@@ -218,7 +218,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.o_path", 1)
 	})
 
-	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), func() {
+	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), spec.ID("layout1.proc_unlinked_file"), func() {
 		_, _, b, _, _ := layout()
 		var errs [4]error
 		err := sandbox.OnThread(func() error {
@@ -249,7 +249,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.proc_magic_link", 1)
 	})
 
-	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), func() {
+	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), spec.ID("hierarchy.anonymous_files"), func() {
 		var errs [5]error
 		err := sandbox.OnThread(func() error {
 			if err := sandbox.FS(allFS()).Enforce(); err != nil {
@@ -281,7 +281,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.FeatureVerdict("fs.anonymous_files", 1)
 	})
 
-	It("MUST allow opening /proc/self/ns/mnt (a disconnected nsfs path) while denying /proc, and refuse it as a rule parent with EBADFD", spec.Feature("fs.procfs", 1), func() {
+	It("MUST allow opening /proc/self/ns/mnt (a disconnected nsfs path) while denying /proc, and refuse it as a rule parent with EBADFD", spec.Feature("fs.procfs", 1), spec.ID("layout0.proc_nsfs"), func() {
 		expectChecks(sandbox.FS(rRO),
 			opened("/proc", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened("/proc/self/status", unix.O_RDONLY, unix.EACCES),
@@ -294,7 +294,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
-	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), func() {
+	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), spec.ID("hierarchy.procfs_rule"), func() {
 		expectChecks(sandbox.FS(rRO, rule("/proc/self", rRead)),
 			opened("/proc/self/status", unix.O_RDONLY, nil),
 			opened("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
@@ -303,7 +303,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
-	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), func() {
+	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), spec.ID("hierarchy.sysfs_rule"), func() {
 		inside, outside := sysfsFiles()
 		expectChecks(sandbox.FS(rRO, rule("/sys/kernel", rRead)),
 			opened(inside, unix.O_RDONLY, nil),
@@ -313,7 +313,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.sysfs", 1)
 	})
 
-	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), func() {
+	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), spec.ID("layout1.rule_over_root_allow_then_deny"), func() {
 		w, _, _, _, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule("/", rRO)),
 			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, nil),
@@ -328,7 +328,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
-	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), func() {
+	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), spec.ID("layout1.rule_with_unhandled_access"), func() {
 		w, _, _, _, _ := layout()
 		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute}, landlock.RulesetAttrSizeV1, 0)
 		must(err, "create_ruleset handling execute")

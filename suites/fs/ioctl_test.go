@@ -137,7 +137,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 
 	fionread := []ioctlCmd{{"FIONREAD", ioFIONREAD}}
 	for _, dev := range []string{"/dev/null", "/dev/zero"} {
-		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), func() {
+		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), spec.ID("ioctl.fionread."+strings.TrimPrefix(dev, "/dev/")), func() {
 			if !supportsOrRejected(ioctlRight) {
 				return
 			}
@@ -162,7 +162,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		})
 	}
 
-	It("MUST always allow the generic fs/ioctl.c commands on a device and deny every other command with EACCES", func() {
+	It("MUST always allow the generic fs/ioctl.c commands on a device and deny every other command with EACCES", spec.ID("layout1.blanket_permitted_ioctls"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -184,7 +184,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST decide device ioctls at open time: a descriptor keeps the right it was opened with", func() {
+	It("MUST decide device ioctls at open time: a descriptor keeps the right it was opened with", spec.ID("ioctl.open_time"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -224,7 +224,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST NOT restrict ioctls on regular files, directories, pipes and sockets", func() {
+	It("MUST NOT restrict ioctls on regular files, directories, pipes and sockets", spec.ID("ioctl.non_device"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -273,7 +273,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST deny terminal ioctls on a pseudo-terminal master with EACCES unless granted", func() {
+	It("MUST deny terminal ioctls on a pseudo-terminal master with EACCES unless granted", spec.ID("ioctl.pty"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -296,7 +296,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST deny block device ioctls with EACCES unless granted", func() {
+	It("MUST deny block device ioctls with EACCES unless granted", spec.ID("ioctl.block_device"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -307,7 +307,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST NOT restrict device ioctls when IOCTL_DEV is unknown (below ABI 5) or not handled, even with every other right handled", func() {
+	It("MUST NOT restrict device ioctls when IOCTL_DEV is unknown (below ABI 5) or not handled, even with every other right handled", spec.ID("ioctl.unhandled"), func() {
 		handled := allFS() &^ rIoctl
 		p := sandbox.FS(handled, rule("/dev/zero", handled&landlock.AccessFSFileRights))
 		err := deviceIoctl(p, "/dev/zero", unix.O_RDONLY, fionread)[0]

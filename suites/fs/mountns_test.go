@@ -404,7 +404,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 
 	topoOps := []string{"mount", "remount", "bind", "propagation", "move_mount", "umount", "pivot_root"}
 
-	It("MUST deny mount, remount, bind mount, propagation changes, move_mount, umount and pivot_root with EPERM inside a domain handling any fs right", spec.Feature("fs.change_topology", 1), func() {
+	It("MUST deny mount, remount, bind mount, propagation changes, move_mount, umount and pivot_root with EPERM inside a domain handling any fs right", spec.Feature("fs.change_topology", 1), spec.ID("mount.topology_denied"), func() {
 		for _, op := range topoOps {
 			want := error(nil)
 			if op == "pivot_root" {
@@ -416,7 +416,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.change_topology", 1)
 	})
 
-	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), func() {
+	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), spec.ID("layout1.topology_changes_with_net_only"), func() {
 		if !spec.Supports(4) {
 			spec.Skip("a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d", spec.Kernel().ABI)
 		}
@@ -430,7 +430,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.FeatureVerdict("fs.change_topology", 4)
 	})
 
-	It("MUST apply a rule on a bind mount's source to both paths, and a rule above its mount point to the bind path only", spec.Feature("fs.bind_mount", 1), func() {
+	It("MUST apply a rule on a bind mount's source to both paths, and a rule above its mount point to the bind path only", spec.Feature("fs.bind_mount", 1), spec.ID("mount.bind_mount"), func() {
 		expect("bind/rule-on-source/via-bind", nil, "read_file granted on the bind source: open through the bind mount")
 		expect("bind/rule-on-source/via-source", nil, "read_file granted on the bind source: open through the source path")
 		expect("bind/rule-on-source/source-parent", unix.EACCES, "read_file granted on the bind source: open of its parent's file")
@@ -439,7 +439,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.bind_mount", 1)
 	})
 
-	It("MUST check a directory moved out of a bind mount against both its real hierarchy and the mount point's, where erratum 3 is advertised", spec.Erratum(3), func() {
+	It("MUST check a directory moved out of a bind mount against both its real hierarchy and the mount point's, where erratum 3 is advertised", spec.Erratum(3), spec.ID("errata.e3.disconnected_bind"), func() {
 		seen := func(key string) error {
 			GinkgoHelper()
 			got, ok := obs[key]
@@ -473,7 +473,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.ErratumVerdict(3, kind, "openat(disconnected directory, f, O_RDONLY), read_file handled: "+detail)
 	})
 
-	It("MUST allow chroot inside a domain and keep the domain's rules in force through it", spec.Feature("fs.chroot", 1), func() {
+	It("MUST allow chroot inside a domain and keep the domain's rules in force through it", spec.Feature("fs.chroot", 1), spec.ID("mount.chroot"), func() {
 		expect("chroot/here/chroot", nil, "chroot(.) inside a domain")
 		expect("chroot/here/dotdot", nil, "after chroot(.) into a granted directory: open(..), the new root")
 		expect("chroot/here/root-file", nil, "after chroot: open(/f) granted read")
@@ -485,7 +485,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.chroot", 1)
 	})
 
-	It("MUST apply a rule on a mount point to the mounted tree, and MUST NOT let a rule on a covered directory grant the mount covering it", spec.Feature("fs.mount_point", 1), func() {
+	It("MUST apply a rule on a mount point to the mounted tree, and MUST NOT let a rule on a covered directory grant the mount covering it", spec.Feature("fs.mount_point", 1), spec.ID("mount.mount_point"), func() {
 		expect("mountpoint/rule-on-mount/file", nil, "read granted on a tmpfs mount point: open of a file in it")
 		expect("mountpoint/rule-on-mount/other", unix.EACCES, "read granted on a tmpfs mount point: open of a file beside it")
 		expect("mountpoint/covered/before", nil, "no domain: open of the covering mount")
@@ -493,7 +493,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.mount_point", 1)
 	})
 
-	It("MUST check overlayfs files by their merged path only, and let the overlay's own copy-up and whiteouts happen", spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), func() {
+	It("MUST check overlayfs files by their merged path only, and let the overlay's own copy-up and whiteouts happen", spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), spec.ID("mount.overlayfs"), func() {
 		switch avail := obs["overlay/available"]; avail {
 		case "yes":
 		case "no":

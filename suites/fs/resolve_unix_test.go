@@ -50,21 +50,22 @@ func unixClient(typ int, path string, sendto bool) error {
 }
 
 var sockKinds = []struct {
+	id     string // the spec id's part naming the kind
 	name   string
 	typ    int
 	sendto bool
 }{
-	{"stream connect", unix.SOCK_STREAM, false},
-	{"seqpacket connect", unix.SOCK_SEQPACKET, false},
-	{"datagram connect", unix.SOCK_DGRAM, false},
-	{"datagram sendto", unix.SOCK_DGRAM, true},
+	{"stream_connect", "stream connect", unix.SOCK_STREAM, false},
+	{"seqpacket_connect", "seqpacket connect", unix.SOCK_SEQPACKET, false},
+	{"dgram_connect", "datagram connect", unix.SOCK_DGRAM, false},
+	{"dgram_sendto", "datagram sendto", unix.SOCK_DGRAM, true},
 }
 
 var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), resolveRight.ABI), func() {
 	BeforeEach(spec.RequireLandlock)
 
 	for _, k := range sockKinds {
-		It(fmt.Sprintf("MUST deny %s to a socket bound outside the domain with EACCES unless a rule grants RESOLVE_UNIX on its directory or on the socket", k.name), func() {
+		It(fmt.Sprintf("MUST deny %s to a socket bound outside the domain with EACCES unless a rule grants RESOLVE_UNIX on its directory or on the socket", k.name), spec.ID("resolve_unix."+k.id+".denied"), func() {
 			if !supportsOrRejected(resolveRight) {
 				return
 			}
@@ -88,7 +89,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		})
 	}
 
-	It("MUST allow connecting to sockets bound inside the same domain, and deny those bound in a parent domain once a nested layer handles RESOLVE_UNIX", func() {
+	It("MUST allow connecting to sockets bound inside the same domain, and deny those bound in a parent domain once a nested layer handles RESOLVE_UNIX", spec.ID("resolve_unix.nested_domains"), func() {
 		if !supportsOrRejected(resolveRight) {
 			return
 		}
@@ -122,7 +123,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		spec.EnforcedVerdict(resolveRight.Feature(), resolveRight.ABI)
 	})
 
-	It("MUST NOT restrict abstract sockets or socketpairs: they are scoped separately", func() {
+	It("MUST NOT restrict abstract sockets or socketpairs: they are scoped separately", spec.ID("resolve_unix.abstract_socketpair"), func() {
 		if !supportsOrRejected(resolveRight) {
 			return
 		}
@@ -144,7 +145,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
 	})
 
-	It("MUST NOT restrict connecting to pathname sockets when RESOLVE_UNIX is unknown (below ABI 9) or not handled, even with every other right handled", func() {
+	It("MUST NOT restrict connecting to pathname sockets when RESOLVE_UNIX is unknown (below ABI 9) or not handled, even with every other right handled", spec.ID("resolve_unix.unhandled"), func() {
 		w := tree()
 		sock := filepath.Join(w, "sock")
 		srv, err := unixServer(unix.SOCK_STREAM, sock)

@@ -358,7 +358,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 			labels = append(labels, spec.Needs("root"))
 		}
 		Context(r.String(), labels, func() {
-			It(fmt.Sprintf("MUST allow %s when a rule on the %s's hierarchy grants %s", opNames(c), c.object, r), func() {
+			It(fmt.Sprintf("MUST allow %s when a rule on the %s's hierarchy grants %s", opNames(c), c.object, r), spec.ID("rights."+r.Name+".granted"), func() {
 				all := allFS()
 				runRightCase(c, all, func(w string) []sandbox.PathRule {
 					var rs []sandbox.PathRule
@@ -368,7 +368,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 					return rs
 				}, nil, "granted by a rule")
 			})
-			It(fmt.Sprintf("MUST deny %s with EACCES when %s is handled and every other right is granted", opNames(c), r), func() {
+			It(fmt.Sprintf("MUST deny %s with EACCES when %s is handled and every other right is granted", opNames(c), r), spec.ID("rights."+r.Name+".denied"), func() {
 				all := allFS()
 				runRightCase(c, all, func(w string) []sandbox.PathRule {
 					var rs []sandbox.PathRule
@@ -378,7 +378,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 					return rs
 				}, unix.EACCES, "handled, not granted")
 			})
-			It(fmt.Sprintf("MUST NOT restrict %s when %s is not handled", opNames(c), r), func() {
+			It(fmt.Sprintf("MUST NOT restrict %s when %s is not handled", opNames(c), r), spec.ID("rights."+r.Name+".unhandled"), func() {
 				rest := allFS() &^ c.bit
 				runRightCase(c, rest, func(w string) []sandbox.PathRule {
 					var rs []sandbox.PathRule
@@ -389,7 +389,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 				}, nil, "not handled")
 			})
 			if c.object == "file" {
-				It(fmt.Sprintf("MUST allow %s when a rule on the file itself grants %s", opNames(c), r), func() {
+				It(fmt.Sprintf("MUST allow %s when a rule on the file itself grants %s", opNames(c), r), spec.ID("rights."+r.Name+".file_rule"), func() {
 					all := allFS()
 					runRightCase(c, all, func(w string) []sandbox.PathRule {
 						var rs []sandbox.PathRule
@@ -400,7 +400,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 					}, nil, "granted by a rule on the file")
 				})
 			} else {
-				It(fmt.Sprintf("MUST refuse %s in a rule on a regular file with EINVAL and accept it on a directory", r), func() {
+				It(fmt.Sprintf("MUST refuse %s in a rule on a regular file with EINVAL and accept it on a directory", r), spec.ID("rights."+r.Name+".file_rule_refused"), func() {
 					spec.RequireLandlock()
 					expectFileRuleRefused(r)
 					spec.FeatureVerdict(r.Feature(), r.ABI)

@@ -13,6 +13,7 @@ import (
 // is run unrestricted first, so the spec checks both the stack's own errno and that the
 // restricted call returns the same.
 type badAddress struct {
+	id   string // the case in spec ids
 	what string
 	op   string // "bind" or "connect"
 	fam  ipFamily
@@ -28,21 +29,21 @@ func badAddresses() []badAddress {
 		full := func() []byte { return f.addr(1) }
 		for _, op := range []string{"bind", "connect"} {
 			cases = append(cases,
-				badAddress{"addrlen 0", op, f, full, 0, unix.EINVAL},
-				badAddress{"addrlen 1 (no whole sa_family)", op, f, full, 1, unix.EINVAL},
-				badAddress{"addrlen one byte short of the family's minimum", op, f, full, f.min - 1, unix.EINVAL},
+				badAddress{"addrlen0", "addrlen 0", op, f, full, 0, unix.EINVAL},
+				badAddress{"addrlen1", "addrlen 1 (no whole sa_family)", op, f, full, 1, unix.EINVAL},
+				badAddress{"addrlen_short", "addrlen one byte short of the family's minimum", op, f, full, f.min - 1, unix.EINVAL},
 			)
 		}
 	}
 	// An IPv4 address given to an IPv6 socket.
 	v4on6 := func() []byte { return ipv4.addr(1) }
 	cases = append(cases,
-		badAddress{"a sockaddr_in on an IPv6 socket", "bind", ipv6, v4on6, ipv4.size, unix.EINVAL},
-		badAddress{"a sockaddr_in on an IPv6 socket", "connect", ipv6, v4on6, ipv4.size, unix.EINVAL},
+		badAddress{"sockaddr_in", "a sockaddr_in on an IPv6 socket", "bind", ipv6, v4on6, ipv4.size, unix.EINVAL},
+		badAddress{"sockaddr_in", "a sockaddr_in on an IPv6 socket", "connect", ipv6, v4on6, ipv4.size, unix.EINVAL},
 		// AF_UNSPEC with a non-ANY address is refused by the IPv4 stack for bind. (The
 		// IPv6 case is left out: Linux 6.7 answered EINVAL there, later kernels
 		// EAFNOSUPPORT like the stack, and no erratum tells them apart.)
-		badAddress{"AF_UNSPEC with the loopback address", "bind", ipv4, func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, ipv4.size, unix.EAFNOSUPPORT},
+		badAddress{"unspec_loopback", "AF_UNSPEC with the loopback address", "bind", ipv4, func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, ipv4.size, unix.EAFNOSUPPORT},
 	)
 	return cases
 }
@@ -50,7 +51,7 @@ func badAddresses() []badAddress {
 var _ = Describe("malformed TCP addresses", func() {
 	for _, c := range badAddresses() {
 		c := c
-		It("MUST keep the network stack's "+unix.ErrnoName(c.want)+" for "+c.op+"() with "+c.what+" on an "+c.fam.name+" socket, not EACCES", spec.Feature("net."+c.op+"_tcp", 4), func() {
+		It("MUST keep the network stack's "+unix.ErrnoName(c.want)+" for "+c.op+"() with "+c.what+" on an "+c.fam.name+" socket, not EACCES", spec.Feature("net."+c.op+"_tcp", 4), spec.ID("tcp.badaddr."+c.op+"."+c.fam.id()+"."+c.id), func() {
 			feature := "net." + c.op + "_tcp"
 			if !netSupported(feature, 4, tcpRights) {
 				return
@@ -69,7 +70,7 @@ var _ = Describe("malformed TCP addresses", func() {
 		})
 	}
 
-	It("MUST deny bind(AF_UNSPEC, INADDR_ANY) on an IPv4 socket like an AF_INET bind, with EACCES", spec.Feature("net.bind_tcp", 4), func() {
+	It("MUST deny bind(AF_UNSPEC, INADDR_ANY) on an IPv4 socket like an AF_INET bind, with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp.ipv4.bind.unspec_any"), func() {
 		if !netSupported("net.bind_tcp", 4, bindTCP) {
 			return
 		}

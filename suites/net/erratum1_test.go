@@ -3,6 +3,7 @@ package net_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -117,7 +118,7 @@ var _ = Describe("erratum 1: TCP rights restrict only TCP", func() {
 		if p.needs != "" {
 			needs = spec.Needs("module:" + p.needs)
 		}
-		It(fmt.Sprintf("MUST NOT restrict %s %s stream sockets with TCP rights where erratum 1 is fixed", p.fam.name, p.name), spec.Erratum(1), needs, func() {
+		It(fmt.Sprintf("MUST NOT restrict %s %s stream sockets with TCP rights where erratum 1 is fixed", p.fam.name, p.name), spec.Erratum(1), needs, spec.ID(fmt.Sprintf("errata.e1.%s.%s", strings.ToLower(p.name), p.fam.id())), func() {
 			if !netSupported("net.bind_tcp", 4, tcpRights) {
 				return
 			}

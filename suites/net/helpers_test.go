@@ -3,6 +3,7 @@ package net_test
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"unsafe"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -34,6 +35,9 @@ var (
 		loop: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}
 	families = []ipFamily{ipv4, ipv6}
 )
+
+// id is the family's name as it appears in spec ids: "ipv4" or "ipv6".
+func (f ipFamily) id() string { return strings.ToLower(f.name) }
 
 // addr returns the family's loopback address with port, as the kernel reads it.
 func (f ipFamily) addr(port int) []byte { return f.addrAs(f.domain, port) }

@@ -32,7 +32,7 @@ func tcpConnect(p sandbox.Policy, f ipFamily, port int) sandbox.Result {
 var _ = Describe("TCP bind and connect", func() {
 	for _, f := range families {
 		Context(f.name, func() {
-			It("MUST allow bind to a port with a BIND_TCP rule and deny other ports with EACCES", spec.Feature("net.bind_tcp", 4), func() {
+			It("MUST allow bind to a port with a BIND_TCP rule and deny other ports with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.rule"), func() {
 				if !netSupported("net.bind_tcp", 4, bindTCP) {
 					return
 				}
@@ -43,7 +43,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST allow connect to a port with a CONNECT_TCP rule and deny other ports with EACCES", spec.Feature("net.connect_tcp", 4), func() {
+			It("MUST allow connect to a port with a CONNECT_TCP rule and deny other ports with EACCES", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.rule"), func() {
 				if !netSupported("net.connect_tcp", 4, connectTCP) {
 					return
 				}
@@ -54,7 +54,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST allow every port that has a rule among several and deny the others", spec.Feature("net.bind_tcp", 4), func() {
+			It("MUST allow every port that has a rule among several and deny the others", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.several_rules"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}
@@ -68,7 +68,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.FeatureVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST treat a port 0 rule as the right to bind an ephemeral port, and nothing else", spec.Feature("net.bind_tcp", 4), func() {
+			It("MUST treat a port 0 rule as the right to bind an ephemeral port, and nothing else", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.port_zero"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}
@@ -82,7 +82,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST leave connect free when only BIND_TCP is handled, and bind free when only CONNECT_TCP is", spec.Feature("net.connect_tcp", 4), func() {
+			It("MUST leave connect free when only BIND_TCP is handled, and bind free when only CONNECT_TCP is", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".unhandled_right_free"), func() {
 				if !netSupported("net.connect_tcp", 4, tcpRights) {
 					return
 				}
@@ -92,7 +92,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.FeatureVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST intersect nested layers: an access is allowed only if every layer handling it allows it", spec.Feature("net.connect_tcp", 4), func() {
+			It("MUST intersect nested layers: an access is allowed only if every layer handling it allows it", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".layers"), func() {
 				if !netSupported("net.connect_tcp", 4, tcpRights) {
 					return
 				}
@@ -112,7 +112,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST restrict sockets created before the domain, and leave their established connections usable", spec.Feature("net.bind_tcp", 4), func() {
+			It("MUST restrict sockets created before the domain, and leave their established connections usable", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".socket_before_domain"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}
@@ -131,7 +131,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST always allow disconnecting with connect(AF_UNSPEC), and check the reconnection", spec.Feature("net.connect_tcp", 4), func() {
+			It("MUST always allow disconnecting with connect(AF_UNSPEC), and check the reconnection", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.unspec_disconnect"), func() {
 				if !netSupported("net.connect_tcp", 4, tcpRights) {
 					return
 				}
@@ -154,7 +154,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST allow listen and accept on a socket bound before the domain", spec.Feature("net.bind_tcp", 4), func() {
+			It("MUST allow listen and accept on a socket bound before the domain", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".listen_accept_bound_before"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}

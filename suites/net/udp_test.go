@@ -24,7 +24,7 @@ func udpRun(p sandbox.Policy, f ipFamily, action func(fd int) error) sandbox.Res
 var _ = Describe("UDP rights", func() {
 	for _, r := range []landlock.Right{landlock.NetRights[2], landlock.NetRights[3]} {
 		r := r
-		It("MUST accept "+r.String()+" in handled_access_net and in port rules from ABI 10, and reject it below", spec.Feature(r.Feature(), r.ABI), func() {
+		It("MUST accept "+r.String()+" in handled_access_net and in port rules from ABI 10, and reject it below", spec.Feature(r.Feature(), r.ABI), spec.ID("udp.attr."+r.Name), func() {
 			if !netSupported(r.Feature(), r.ABI, r.Bit) {
 				return
 			}
@@ -39,7 +39,7 @@ var _ = Describe("UDP rights", func() {
 
 	for _, f := range families {
 		Context(f.name, func() {
-			It("MUST allow bind to a port with a BIND_UDP rule and deny other ports with EACCES", spec.Feature("net.bind_udp", 10), func() {
+			It("MUST allow bind to a port with a BIND_UDP rule and deny other ports with EACCES", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".bind.rule"), func() {
 				if !netSupported("net.bind_udp", 10, bindUDP) {
 					return
 				}
@@ -56,7 +56,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
-			It("MUST deny connect, sendto and sendmsg to a port without a CONNECT_SEND_UDP rule with EACCES", spec.Feature("net.connect_send_udp", 10), func() {
+			It("MUST deny connect, sendto and sendmsg to a port without a CONNECT_SEND_UDP rule with EACCES", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".send.rule"), func() {
 				if !netSupported("net.connect_send_udp", 10, sendUDP) {
 					return
 				}
@@ -73,7 +73,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
-			It("MUST check an explicit destination on a connected socket, and leave sends to the preset peer and AF_UNSPEC disconnection free", spec.Feature("net.connect_send_udp", 10), func() {
+			It("MUST check an explicit destination on a connected socket, and leave sends to the preset peer and AF_UNSPEC disconnection free", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".connected"), func() {
 				if !netSupported("net.connect_send_udp", 10, udpRights) {
 					return
 				}
@@ -93,7 +93,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
-			It("MUST check the implicit bind of connect and of a first send as a bind to port 0", spec.Feature("net.bind_udp", 10), func() {
+			It("MUST check the implicit bind of connect and of a first send as a bind to port 0", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".autobind"), func() {
 				if !netSupported("net.bind_udp", 10, bindUDP) {
 					return
 				}
@@ -123,7 +123,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
-			It("MUST NOT restrict TCP sockets when only UDP rights are handled", spec.Feature("net.bind_udp", 10), func() {
+			It("MUST NOT restrict TCP sockets when only UDP rights are handled", spec.Feature("net.bind_udp", 10), spec.ID("udp_only.tcp_free."+f.id()), func() {
 				if !netSupported("net.bind_udp", 10, udpRights) {
 					return
 				}
@@ -136,7 +136,7 @@ var _ = Describe("UDP rights", func() {
 		})
 	}
 
-	It("MUST check an IPv4 sendto to an AF_UNSPEC address as one to AF_INET", spec.Feature("net.connect_send_udp", 10), func() {
+	It("MUST check an IPv4 sendto to an AF_UNSPEC address as one to AF_INET", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv4.sendto_unspec"), func() {
 		if !netSupported("net.connect_send_udp", 10, sendUDP) {
 			return
 		}
@@ -153,7 +153,7 @@ var _ = Describe("UDP rights", func() {
 		spec.EnforcedVerdict("net.connect_send_udp", 10)
 	})
 
-	It("MUST deny every IPv6 sendto to an AF_UNSPEC address with EACCES when CONNECT_SEND_UDP is handled, as documented", spec.Feature("net.connect_send_udp", 10), func() {
+	It("MUST deny every IPv6 sendto to an AF_UNSPEC address with EACCES when CONNECT_SEND_UDP is handled, as documented", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv6.sendto_unspec"), func() {
 		if !netSupported("net.connect_send_udp", 10, sendUDP) {
 			return
 		}

@@ -105,7 +105,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 
 	for _, t := range unixTypes {
 		t := t
-		It("MUST deny connect to an abstract "+t.name+" socket bound outside the domain with EPERM", func() {
+		It("MUST deny connect to an abstract "+t.name+" socket bound outside the domain with EPERM", spec.ID("abstract_unix."+t.name+".outside_domain"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
@@ -117,7 +117,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", func() {
+		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", spec.ID("abstract_unix."+t.name+".same_domain"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
@@ -135,7 +135,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		})
 	}
 
-	It("MUST deny sendto from an unconnected datagram socket to an abstract socket bound outside the domain with EPERM", func() {
+	It("MUST deny sendto from an unconnected datagram socket to an abstract socket bound outside the domain with EPERM", spec.ID("abstract_unix.dgram.sendto_outside_domain"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -145,7 +145,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST allow sending on sockets connected before the domain, and on unnamed socket pairs", func() {
+	It("MUST allow sending on sockets connected before the domain, and on unnamed socket pairs", spec.ID("abstract_unix.connected_before_domain"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -169,7 +169,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST NOT restrict connect to a pathname socket bound outside the domain", func() {
+	It("MUST NOT restrict connect to a pathname socket bound outside the domain", spec.ID("abstract_unix.pathname_unrestricted"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -184,7 +184,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST deny a nested scoped domain access to a socket of its parent domain, and allow it when only the parent is scoped", func() {
+	It("MUST deny a nested scoped domain access to a socket of its parent domain, and allow it when only the parent is scoped", spec.ID("abstract_unix.nested.to_parent"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -216,7 +216,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST deny connect to an abstract socket of a sibling domain with EPERM", func() {
+	It("MUST deny connect to an abstract socket of a sibling domain with EPERM", spec.ID("abstract_unix.sibling"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -236,7 +236,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST allow a scoped domain to connect to an abstract socket bound in a nested child domain", func() {
+	It("MUST allow a scoped domain to connect to an abstract socket bound in a nested child domain", spec.ID("abstract_unix.nested.to_child"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}

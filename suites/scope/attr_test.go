@@ -11,7 +11,7 @@ import (
 var _ = Describe("the scoped attribute", func() {
 	for _, r := range landlock.Scopes {
 		r := r
-		It("create_ruleset MUST accept "+r.String()+" from ABI 6 and reject the scoped field below it", spec.Feature(r.Feature(), r.ABI), func() {
+		It("create_ruleset MUST accept "+r.String()+" from ABI 6 and reject the scoped field below it", spec.Feature(r.Feature(), r.ABI), spec.ID("attr.scoped."+r.Name), func() {
 			if !scopeSupported(r.Feature(), r.Bit) {
 				return
 			}
@@ -24,7 +24,7 @@ var _ = Describe("the scoped attribute", func() {
 		})
 	}
 
-	It("create_ruleset MUST reject every unknown scoped bit with EINVAL", spec.Feature("attr.scoped", 6), func() {
+	It("create_ruleset MUST reject every unknown scoped bit with EINVAL", spec.Feature("attr.scoped", 6), spec.ID("ruleset_with_unknown_scope"), func() {
 		if !scopeSupported("attr.scoped", landlock.ScopeSignal) {
 			return
 		}

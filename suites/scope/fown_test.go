@@ -81,7 +81,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 		})
 
 		// Each spec uses its own signal, so they cannot see each other's.
-		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", func() {
+		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -103,7 +103,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", func() {
+		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", spec.ID("fown.sigurg.outside_domain"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -128,7 +128,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", func() {
+		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", spec.ID("fown.sigio.setown_before_domain"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -150,7 +150,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 		})
 	})
 
-	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", func() {
+	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", spec.ID("fown.sigurg.same_domain"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}

@@ -48,7 +48,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.RequireRoot()
 	})
 
-	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", func() {
+	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", spec.ID("nnp.flag_sets_no_new_privs"), func() {
 		var o nnpObservation
 		onThread(func() error {
 			if err := dropSysAdmin(); err != nil {
@@ -87,7 +87,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.EnforcedVerdict(feature, 11)
 	})
 
-	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", func() {
+	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", spec.ID("nnp.failure_leaves_unset"), func() {
 		var badFd, tooDeep error
 		var nnpAfterBadFd, nnpAfterTooDeep int
 		onThread(func() error {
@@ -123,7 +123,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.FeatureVerdict(feature, 11)
 	})
 
-	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), func() {
+	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), spec.ID("nnp.tsync_all_threads"), func() {
 		if !spec.SupportedOrRejected(feature, 11, func() {
 			spec.ExpectErr(landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs|landlock.RestrictSelfTSync), unix.EINVAL,
 				"ABI %d: restrict_self(-1, TSYNC|NO_NEW_PRIVS)", spec.Kernel().ABI)

@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -54,6 +55,15 @@ func sigqueue(pid int, sig unix.Signal) error {
 // Signal 0 checks the permission only; SIGUSR1 is delivered, and the Go helpers ignore it.
 var probeSignals = []unix.Signal{0, unix.SIGUSR1}
 
+// signalID names a probe signal in spec ids by name, not number, which varies by
+// architecture: "sig0" or e.g. "sigusr1".
+func signalID(sig unix.Signal) string {
+	if sig == 0 {
+		return "sig0"
+	}
+	return strings.ToLower(unix.SignalName(sig))
+}
+
 type sent struct {
 	what string
 	err  error
@@ -99,7 +109,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			m := m
 			for _, sig := range probeSignals {
 				sig := sig
-				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), func() {
+				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), spec.ID("signal.outside_domain."+m.name+"."+signalID(sig)), func() {
 					if !scopeSupported(feature, scopeSignal) {
 						return
 					}
@@ -113,7 +123,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			}
 		}
 
-		It("MUST still allow a scoped thread to signal itself", func() {
+		It("MUST still allow a scoped thread to signal itself", spec.ID("signal.self_thread"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -151,7 +161,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		return results
 	}
 
-	It("MUST allow signals to a process in the same domain", func() {
+	It("MUST allow signals to a process in the same domain", spec.ID("signal.same_domain"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
@@ -159,7 +169,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST allow signals to a process in a nested child domain", func() {
+	It("MUST allow signals to a process in a nested child domain", spec.ID("signal.to_child"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
@@ -167,7 +177,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM", func() {
+	It("MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM", spec.ID("signal.scoped.to_parent"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
@@ -175,7 +185,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST allow signals to the domain that scoped them from a nested unscoped domain", func() {
+	It("MUST allow signals to the domain that scoped them from a nested unscoped domain", spec.ID("signal.unscoped_nested.to_parent"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
@@ -183,7 +193,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST deny signals to a process of a sibling domain with EPERM", func() {
+	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}

@@ -182,7 +182,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 		spec.RequireRoot()
 	})
 
-	It("MUST restrict every thread of the process, including one with an earlier domain, and give them no_new_privs", func() {
+	It("MUST restrict every thread of the process, including one with an earlier domain, and give them no_new_privs", spec.ID("tsync.all_threads"), func() {
 		expectFlagKnown(landlock.RestrictSelfTSync, 8, "TSYNC")
 		if !spec.Supports(8) {
 			spec.FeatureVerdict(feature, 8)
@@ -196,7 +196,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 		spec.EnforcedVerdict(feature, 8)
 	})
 
-	It("MUST accept ruleset_fd -1 with TSYNC only together with LOG_SUBDOMAINS_OFF", func() {
+	It("MUST accept ruleset_fd -1 with TSYNC only together with LOG_SUBDOMAINS_OFF", spec.ID("tsync_without_ruleset.check"), func() {
 		expectFlagKnown(landlock.RestrictSelfTSync, 8, "TSYNC")
 		if !spec.Supports(8) {
 			spec.FeatureVerdict(feature, 8)
@@ -216,7 +216,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 })
 
 var _ = Describe("restrict_self without TSYNC", spec.Feature("restrict_self.thread_scope", 1), func() {
-	It("MUST restrict only the calling thread and leave its siblings' no_new_privs alone", func() {
+	It("MUST restrict only the calling thread and leave its siblings' no_new_privs alone", spec.ID("thread_scope.caller_only"), func() {
 		spec.RequireLandlock()
 		spec.RequireRoot()
 		rep := runTSync(0, true)
