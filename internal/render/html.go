@@ -265,7 +265,7 @@ func buildPage(res *report.Result, opts HTMLOptions) (*htmlPage, error) {
 		g := &p.FeatureGroups[len(p.FeatureGroups)-1]
 		g.Rows = append(g.Rows, *row)
 	}
-	for _, c := range []report.Conclusion{report.ConclusionFail, report.ConclusionMismatch, report.ConclusionInfra, report.ConclusionNoLandlock, report.ConclusionPass} {
+	for _, c := range report.Conclusions {
 		if tally[c] > 0 {
 			p.Tallies = append(p.Tallies, htmlTally{string(c), conclusionClass(c), tally[c]})
 		}

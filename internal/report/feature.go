@@ -41,3 +41,7 @@ const (
 	ConclusionUnverified Conclusion = "UNVERIFIED"  // all passed, but a claim could not be verified
 	ConclusionPass       Conclusion = "PASS"
 )
+
+// Conclusions lists every conclusion, most serious first, for tallies and legends.
+var Conclusions = []Conclusion{ConclusionFail, ConclusionMismatch, ConclusionInfra,
+	ConclusionNoLandlock, ConclusionUnverified, ConclusionPass}
