@@ -32,13 +32,13 @@ var _ = Describe("add_rule descriptors", func() {
 		want error
 	}
 	rulesetFds := []fdCase{
-		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"minus_1", "-1 (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"regular_file", "a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
-		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"socket", "a socket (EBADFD)", socketFd, unix.EBADFD},
+		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
+		{id: "minus_1", what: "-1 (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
+		{id: "regular_file", what: "a regular file (EBADFD)", fd: func() int { return openFd(tempFile(), unix.O_RDWR) }, want: unix.EBADFD},
+		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
+		{id: "socket", what: "a socket (EBADFD)", fd: socketFd, want: unix.EBADFD},
 		// An O_PATH descriptor is invisible to the kernel's fdget: EBADF, not EBADFD.
-		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(fsRuleset()) }, unix.EBADF},
+		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADF)", fd: func() int { return pathRef(fsRuleset()) }, want: unix.EBADF},
 	}
 	for _, c := range rulesetFds {
 		It("MUST reject as ruleset_fd "+c.what, spec.Feature("add_rule.ruleset_fd", 1), spec.ID("add_rule.ruleset_fd."+c.id), func() {
@@ -50,16 +50,16 @@ var _ = Describe("add_rule descriptors", func() {
 	}
 
 	parentFds := []fdCase{
-		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"minus_1", "-1 (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"ruleset", "a ruleset (EBADFD)", fsRuleset, unix.EBADFD},
-		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADFD)", func() int { return pathRef(fsRuleset()) }, unix.EBADFD},
-		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"socket", "a socket (EBADFD)", socketFd, unix.EBADFD},
-		{"nsfs", "a namespace file (EBADFD)", func() int { return openFd("/proc/self/ns/net", unix.O_RDONLY) }, unix.EBADFD},
-		{"o_path_dir", "an O_PATH directory (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, nil},
-		{"dir", "a directory opened for reading (accepted)", func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, nil},
-		{"o_path_file", "an O_PATH regular file, with a file right (accepted)", func() int { return openFd(tempFile(), unix.O_PATH) }, nil},
+		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
+		{id: "minus_1", what: "-1 (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
+		{id: "ruleset", what: "a ruleset (EBADFD)", fd: fsRuleset, want: unix.EBADFD},
+		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADFD)", fd: func() int { return pathRef(fsRuleset()) }, want: unix.EBADFD},
+		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
+		{id: "socket", what: "a socket (EBADFD)", fd: socketFd, want: unix.EBADFD},
+		{id: "nsfs", what: "a namespace file (EBADFD)", fd: func() int { return openFd("/proc/self/ns/net", unix.O_RDONLY) }, want: unix.EBADFD},
+		{id: "o_path_dir", what: "an O_PATH directory (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, want: nil},
+		{id: "dir", what: "a directory opened for reading (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, want: nil},
+		{id: "o_path_file", what: "an O_PATH regular file, with a file right (accepted)", fd: func() int { return openFd(tempFile(), unix.O_PATH) }, want: nil},
 	}
 	for _, c := range parentFds {
 		It("MUST handle as parent_fd "+c.what, spec.Feature("add_rule.parent_fd", 1), spec.ID("add_rule.parent_fd."+c.id), func() {
@@ -193,15 +193,15 @@ var _ = Describe("add_rule net-port rules", func() {
 		port   uint64
 		want   error // on ABI 4 and above
 	}{
-		{"port_0", "port 0 (accepted)", landlock.AccessNetBindTCP, 0, nil},
-		{"port_65535", "port 65535 (accepted)", landlock.AccessNetBindTCP, 65535, nil},
-		{"port_65536", "port 65536 (EINVAL)", landlock.AccessNetBindTCP, 65536, unix.EINVAL},
-		{"port_1_shl_32", "port 1<<32 (EINVAL)", landlock.AccessNetBindTCP, 1 << 32, unix.EINVAL},
-		{"port_1_shl_63", "port 1<<63 (EINVAL)", landlock.AccessNetBindTCP, 1 << 63, unix.EINVAL},
-		{"empty_access", "an empty allowed_access (ENOMSG)", 0, 80, unix.ENOMSG},
-		{"empty_access_bad_port", "an empty allowed_access and port 65536 (ENOMSG, checked first)", 0, 65536, unix.ENOMSG},
-		{"not_handled", "allowed_access not a subset of handled_access_net (EINVAL)", landlock.AccessNetConnectTCP, 80, unix.EINVAL},
-		{"unknown_access_bit", "an allowed_access bit beyond the known rights (EINVAL)", landlock.AccessNetBindTCP | 1<<63, 80, unix.EINVAL},
+		{id: "port_0", what: "port 0 (accepted)", access: landlock.AccessNetBindTCP, port: 0, want: nil},
+		{id: "port_65535", what: "port 65535 (accepted)", access: landlock.AccessNetBindTCP, port: 65535, want: nil},
+		{id: "port_65536", what: "port 65536 (EINVAL)", access: landlock.AccessNetBindTCP, port: 65536, want: unix.EINVAL},
+		{id: "port_1_shl_32", what: "port 1<<32 (EINVAL)", access: landlock.AccessNetBindTCP, port: 1 << 32, want: unix.EINVAL},
+		{id: "port_1_shl_63", what: "port 1<<63 (EINVAL)", access: landlock.AccessNetBindTCP, port: 1 << 63, want: unix.EINVAL},
+		{id: "empty_access", what: "an empty allowed_access (ENOMSG)", access: 0, port: 80, want: unix.ENOMSG},
+		{id: "empty_access_bad_port", what: "an empty allowed_access and port 65536 (ENOMSG, checked first)", access: 0, port: 65536, want: unix.ENOMSG},
+		{id: "not_handled", what: "allowed_access not a subset of handled_access_net (EINVAL)", access: landlock.AccessNetConnectTCP, port: 80, want: unix.EINVAL},
+		{id: "unknown_access_bit", what: "an allowed_access bit beyond the known rights (EINVAL)", access: landlock.AccessNetBindTCP | 1<<63, port: 80, want: unix.EINVAL},
 	}
 	for _, c := range cases {
 		It("MUST handle a port rule with "+c.what+" from ABI 4 and reject any port rule below with EINVAL",
@@ -236,18 +236,18 @@ var _ = Describe("add_rule QUIET flag", func() {
 	fs := uint64(landlock.AccessFSExecute)
 	net := uint64(landlock.AccessNetBindTCP)
 	cases := []quietCase{
-		{"add_rule.quiet.path", "a path rule on a ruleset with quiet_access_fs (accepted)",
-			landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, true, fs, nil},
-		{"add_rule.quiet.path_empty_access", "a path rule with an empty allowed_access on a ruleset with quiet_access_fs (accepted: it holds the flag)",
-			landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, true, 0, nil},
-		{"useless_quiet_rule_fs", "a path rule on a ruleset without quiet_access_fs (EINVAL)",
-			landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessNet: net}, true, fs, unix.EINVAL},
-		{"add_rule.quiet.port", "a port rule on a ruleset with quiet_access_net (accepted)",
-			landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, false, net, nil},
-		{"add_rule.quiet.port_empty_access", "a port rule with an empty allowed_access on a ruleset with quiet_access_net (accepted)",
-			landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, false, 0, nil},
-		{"useless_quiet_rule_net", "a port rule on a ruleset without quiet_access_net (EINVAL)",
-			landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessFS: fs}, false, net, unix.EINVAL},
+		{id: "add_rule.quiet.path", what: "a path rule on a ruleset with quiet_access_fs (accepted)",
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, path: true, acc: fs, want: nil},
+		{id: "add_rule.quiet.path_empty_access", what: "a path rule with an empty allowed_access on a ruleset with quiet_access_fs (accepted: it holds the flag)",
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, path: true, acc: 0, want: nil},
+		{id: "useless_quiet_rule_fs", what: "a path rule on a ruleset without quiet_access_fs (EINVAL)",
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessNet: net}, path: true, acc: fs, want: unix.EINVAL},
+		{id: "add_rule.quiet.port", what: "a port rule on a ruleset with quiet_access_net (accepted)",
+			attr: landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, path: false, acc: net, want: nil},
+		{id: "add_rule.quiet.port_empty_access", what: "a port rule with an empty allowed_access on a ruleset with quiet_access_net (accepted)",
+			attr: landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, path: false, acc: 0, want: nil},
+		{id: "useless_quiet_rule_net", what: "a port rule on a ruleset without quiet_access_net (EINVAL)",
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessFS: fs}, path: false, acc: net, want: unix.EINVAL},
 	}
 	for _, c := range cases {
 		It("MUST handle LANDLOCK_ADD_RULE_QUIET on "+c.what+" from ABI 10 and reject the flag below with EINVAL",
@@ -307,28 +307,42 @@ var _ = Describe("add_rule error order", func() {
 		return unsafe.Pointer(&b[0])
 	}
 	cases := []orderCase{
-		{"flags_before_ruleset_fd", "an unknown flag before a bad ruleset fd (EINVAL)", func() error {
-			return landlock.AddRuleRaw(closedFd(), 0, nil, 1<<1)
-		}, always(unix.EINVAL)},
-		{"ruleset_fd_before_rule_type", "a bad ruleset fd before an unknown rule type (EBADF from ABI 4; EBADF or EINVAL below)", func() error {
-			return landlock.AddRuleRaw(closedFd(), 0, nil, 0)
-		}, sinceNet(unix.EBADF, unix.EINVAL)},
-		{"ruleset_fd_before_attr", "a bad ruleset fd before a NULL rule attr (EBADF from ABI 4; EBADF or EFAULT below)", func() error {
-			return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, 0)
-		}, sinceNet(unix.EBADF, unix.EFAULT)},
-		{"non_ruleset_fd_before_attr", "a non-ruleset fd before a NULL rule attr (EBADFD from ABI 4; EBADFD or EFAULT below)", func() error {
-			return landlock.AddRuleRaw(pipeFd(), landlock.RulePathBeneath, nil, 0)
-		}, sinceNet(unix.EBADFD, unix.EFAULT)},
-		{"empty_access_before_parent_fd", "an empty allowed_access before a bad parent fd (ENOMSG)", func() error {
-			return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath, attrPtr(landlock.PathBeneathAttr{ParentFd: int32(closedFd())}), 0)
-		}, always(unix.ENOMSG)},
-		{"not_handled_before_parent_fd", "an access not handled before a bad parent fd (EINVAL)", func() error {
-			return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath,
-				attrPtr(landlock.PathBeneathAttr{AllowedAccess: landlock.AccessFSWriteFile, ParentFd: int32(closedFd())}), 0)
-		}, always(unix.EINVAL)},
-		{"ruleset_fd_with_quiet_flag", "a bad ruleset fd with the QUIET flag (EBADF from ABI 10; EINVAL below, where the flag is unknown)", func() error {
-			return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, landlock.AddRuleQuiet)
-		}, func() []error { return []error{want(10, unix.EBADF, unix.EINVAL)} }},
+		{id: "flags_before_ruleset_fd", what: "an unknown flag before a bad ruleset fd (EINVAL)",
+			call: func() error {
+				return landlock.AddRuleRaw(closedFd(), 0, nil, 1<<1)
+			},
+			want: always(unix.EINVAL)},
+		{id: "ruleset_fd_before_rule_type", what: "a bad ruleset fd before an unknown rule type (EBADF from ABI 4; EBADF or EINVAL below)",
+			call: func() error {
+				return landlock.AddRuleRaw(closedFd(), 0, nil, 0)
+			},
+			want: sinceNet(unix.EBADF, unix.EINVAL)},
+		{id: "ruleset_fd_before_attr", what: "a bad ruleset fd before a NULL rule attr (EBADF from ABI 4; EBADF or EFAULT below)",
+			call: func() error {
+				return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, 0)
+			},
+			want: sinceNet(unix.EBADF, unix.EFAULT)},
+		{id: "non_ruleset_fd_before_attr", what: "a non-ruleset fd before a NULL rule attr (EBADFD from ABI 4; EBADFD or EFAULT below)",
+			call: func() error {
+				return landlock.AddRuleRaw(pipeFd(), landlock.RulePathBeneath, nil, 0)
+			},
+			want: sinceNet(unix.EBADFD, unix.EFAULT)},
+		{id: "empty_access_before_parent_fd", what: "an empty allowed_access before a bad parent fd (ENOMSG)",
+			call: func() error {
+				return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath, attrPtr(landlock.PathBeneathAttr{ParentFd: int32(closedFd())}), 0)
+			},
+			want: always(unix.ENOMSG)},
+		{id: "not_handled_before_parent_fd", what: "an access not handled before a bad parent fd (EINVAL)",
+			call: func() error {
+				return landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath,
+					attrPtr(landlock.PathBeneathAttr{AllowedAccess: landlock.AccessFSWriteFile, ParentFd: int32(closedFd())}), 0)
+			},
+			want: always(unix.EINVAL)},
+		{id: "ruleset_fd_with_quiet_flag", what: "a bad ruleset fd with the QUIET flag (EBADF from ABI 10; EINVAL below, where the flag is unknown)",
+			call: func() error {
+				return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, landlock.AddRuleQuiet)
+			},
+			want: func() []error { return []error{want(10, unix.EBADF, unix.EINVAL)} }},
 	}
 	for _, c := range cases {
 		It("MUST report "+c.what, spec.Feature("add_rule.error_order", 1), spec.ID("add_rule.order."+c.id), func() {

@@ -33,35 +33,40 @@ var _ = Describe("create_ruleset flags", func() {
 	}
 
 	attr := attrBytes(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute}, 0)
-	type query struct {
-		what  string
-		buf   []byte
-		size  int
-		flags uint32
-	}
 	// The queries take no attr: with one, or with a size, they are EINVAL on every ABI (on
 	// ABIs below 7 ERRATA is an unknown flag, which is EINVAL too). VERSION and ERRATA
 	// together are no query at all.
+	const version, errata = landlock.CreateRulesetVersion, landlock.CreateRulesetErrata
 	badQueries := []struct {
 		id      string
 		feature string
 		abi     int
-		q       query
+		what    string
+		buf     []byte // nil for a NULL attr
+		size    int
+		flags   uint32
 	}{
-		{"create_ruleset.version.attr_size_0", "create_ruleset.version", 1, query{"VERSION with an attr and size 0", attr, 0, landlock.CreateRulesetVersion}},
-		{"create_ruleset.version.null_size_8", "create_ruleset.version", 1, query{"VERSION with NULL attr and size 8", nil, 8, landlock.CreateRulesetVersion}},
-		{"create_ruleset.version.attr_size_8", "create_ruleset.version", 1, query{"VERSION with an attr and size 8", attr, 8, landlock.CreateRulesetVersion}},
-		{"create_ruleset.errata.attr_size_0", "create_ruleset.errata", 7, query{"ERRATA with an attr and size 0", attr, 0, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata.null_size_8", "create_ruleset.errata", 7, query{"ERRATA with NULL attr and size 8", nil, 8, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata.attr_size_8", "create_ruleset.errata", 7, query{"ERRATA with an attr and size 8", attr, 8, landlock.CreateRulesetErrata}},
-		{"create_ruleset.errata.with_version", "create_ruleset.errata", 7, query{"VERSION|ERRATA", nil, 0, landlock.CreateRulesetVersion | landlock.CreateRulesetErrata}},
+		{id: "create_ruleset.version.attr_size_0", feature: "create_ruleset.version", abi: 1,
+			what: "VERSION with an attr and size 0", buf: attr, size: 0, flags: version},
+		{id: "create_ruleset.version.null_size_8", feature: "create_ruleset.version", abi: 1,
+			what: "VERSION with NULL attr and size 8", buf: nil, size: 8, flags: version},
+		{id: "create_ruleset.version.attr_size_8", feature: "create_ruleset.version", abi: 1,
+			what: "VERSION with an attr and size 8", buf: attr, size: 8, flags: version},
+		{id: "create_ruleset.errata.attr_size_0", feature: "create_ruleset.errata", abi: 7,
+			what: "ERRATA with an attr and size 0", buf: attr, size: 0, flags: errata},
+		{id: "create_ruleset.errata.null_size_8", feature: "create_ruleset.errata", abi: 7,
+			what: "ERRATA with NULL attr and size 8", buf: nil, size: 8, flags: errata},
+		{id: "create_ruleset.errata.attr_size_8", feature: "create_ruleset.errata", abi: 7,
+			what: "ERRATA with an attr and size 8", buf: attr, size: 8, flags: errata},
+		{id: "create_ruleset.errata.with_version", feature: "create_ruleset.errata", abi: 7,
+			what: "VERSION|ERRATA", buf: nil, size: 0, flags: version | errata},
 	}
 	for _, c := range badQueries {
-		It(fmt.Sprintf("MUST reject %s with EINVAL", c.q.what), spec.Feature(c.feature, c.abi), spec.ID(c.id), func() {
+		It(fmt.Sprintf("MUST reject %s with EINVAL", c.what), spec.Feature(c.feature, c.abi), spec.ID(c.id), func() {
 			// A non-nil buffer passes its address whatever the size, which is how a
 			// caller passes an attr with size 0.
-			_, err := landlock.CreateRulesetRaw(c.q.buf, c.q.size, c.q.flags)
-			spec.ExpectErr(err, unix.EINVAL, "create_ruleset: %s", c.q.what)
+			_, err := landlock.CreateRulesetRaw(c.buf, c.size, c.flags)
+			spec.ExpectErr(err, unix.EINVAL, "create_ruleset: %s", c.what)
 			if c.feature == "create_ruleset.errata" {
 				errataVerdict()
 			} else {
@@ -85,37 +90,37 @@ var _ = Describe("create_ruleset attr size", func() {
 		needsLayout bool
 	}
 	cases := []sizeCase{
-		{"null_size_8", "a NULL attr with size 8 (EFAULT)", func() ([]byte, int) { return nil, 8 }, false},
-		{"null_size_0", "a NULL attr with size 0 (EFAULT)", func() ([]byte, int) { return nil, 0 }, false},
-		{"size_0", "an attr with size 0 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 0 }, false},
-		{"size_1", "an attr with size 1 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 1 }, false},
-		{"size_4", "an attr with size 4 (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 4 }, false},
-		{"size_7", "an attr with size 7, below the first ABI's 8 bytes (EINVAL)", func() ([]byte, int) { return attrBytes(valid, 0), 7 }, false},
-		{"size_v1", "the first ABI's size 8 (accepted)", func() ([]byte, int) { return attrBytes(valid, 0), 8 }, false},
-		{"size_kernel", "the kernel's own struct size (accepted)", func() ([]byte, int) {
+		{id: "null_size_8", what: "a NULL attr with size 8 (EFAULT)", build: func() ([]byte, int) { return nil, 8 }},
+		{id: "null_size_0", what: "a NULL attr with size 0 (EFAULT)", build: func() ([]byte, int) { return nil, 0 }},
+		{id: "size_0", what: "an attr with size 0 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 0 }},
+		{id: "size_1", what: "an attr with size 1 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 1 }},
+		{id: "size_4", what: "an attr with size 4 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 4 }},
+		{id: "size_7", what: "an attr with size 7, below the first ABI's 8 bytes (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 7 }},
+		{id: "size_v1", what: "the first ABI's size 8 (accepted)", build: func() ([]byte, int) { return attrBytes(valid, 0), 8 }},
+		{id: "size_kernel", what: "the kernel's own struct size (accepted)", needsLayout: true, build: func() ([]byte, int) {
 			n := landlock.RulesetAttr{}.Size(kernelABI())
 			return attrBytes(valid, n), n
-		}, true},
-		{"size_newest", "the newest known size 48 with zero unknown fields (accepted)", func() ([]byte, int) {
+		}},
+		{id: "size_newest", what: "the newest known size 48 with zero unknown fields (accepted)", build: func() ([]byte, int) {
 			return attrBytes(valid, 0), landlock.RulesetAttrSize
-		}, false},
-		{"size_64_zero_tail", "size 64 with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, 64), 64 }, false},
-		{"size_page_zero_tail", "a page-size attr with a zero tail (accepted)", func() ([]byte, int) { return attrBytes(valid, page), page }, false},
-		{"size_page_nonzero_tail", "a page-size attr with a non-zero last byte (E2BIG)", func() ([]byte, int) {
+		}},
+		{id: "size_64_zero_tail", what: "size 64 with a zero tail (accepted)", build: func() ([]byte, int) { return attrBytes(valid, 64), 64 }},
+		{id: "size_page_zero_tail", what: "a page-size attr with a zero tail (accepted)", build: func() ([]byte, int) { return attrBytes(valid, page), page }},
+		{id: "size_page_nonzero_tail", what: "a page-size attr with a non-zero last byte (E2BIG)", build: func() ([]byte, int) {
 			b := attrBytes(valid, page)
 			b[page-1] = 1
 			return b, page
-		}, false},
-		{"nonzero_past_kernel", "a non-zero byte just past the kernel's own struct (E2BIG)", func() ([]byte, int) {
+		}},
+		{id: "nonzero_past_kernel", what: "a non-zero byte just past the kernel's own struct (E2BIG)", needsLayout: true, build: func() ([]byte, int) {
 			n := landlock.RulesetAttr{}.Size(kernelABI())
 			b := attrBytes(valid, n+8)
 			b[n] = 1
 			return b, n + 8
-		}, true},
-		{"size_page_plus_1", "a size of one page plus one byte, all zero past the struct (E2BIG)", func() ([]byte, int) {
+		}},
+		{id: "size_page_plus_1", what: "a size of one page plus one byte, all zero past the struct (E2BIG)", build: func() ([]byte, int) {
 			return attrBytes(valid, page+1), page + 1
-		}, false},
-		{"size_1mib", "a size of 1 MiB (E2BIG)", func() ([]byte, int) { return attrBytes(valid, 1<<20), 1 << 20 }, false},
+		}},
+		{id: "size_1mib", what: "a size of 1 MiB (E2BIG)", build: func() ([]byte, int) { return attrBytes(valid, 1<<20), 1 << 20 }},
 	}
 	for _, c := range cases {
 		It("MUST handle "+c.what, spec.Feature("create_ruleset.attr_size", 1), spec.ID("create_ruleset.attr_size."+c.id), func() {
@@ -133,7 +138,11 @@ var _ = Describe("create_ruleset attr size", func() {
 	for _, e := range []struct {
 		id   string
 		size int
-	}{{"size_v1", landlock.RulesetAttrSizeV1}, {"size_newest", landlock.RulesetAttrSize}, {"size_page", page}} {
+	}{
+		{id: "size_v1", size: landlock.RulesetAttrSizeV1},
+		{id: "size_newest", size: landlock.RulesetAttrSize},
+		{id: "size_page", size: page},
+	} {
 		size := e.size
 		It(fmt.Sprintf("MUST reject an attr of size %d handling nothing with ENOMSG", size), spec.Feature("create_ruleset.empty", 1),
 			spec.ID("create_ruleset.empty."+e.id), func() {
@@ -164,18 +173,18 @@ type attrField struct {
 }
 
 var attrFieldsTable = []attrField{
-	{"handled_access_fs", "attr.handled_access_fs", 1, landlock.KindFS, 8, false,
-		func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessFS = m }},
-	{"handled_access_net", "attr.handled_access_net", 4, landlock.KindNet, 16, false,
-		func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessNet = m }},
-	{"scoped", "attr.scoped", 6, landlock.KindScope, 24, false,
-		func(a *landlock.RulesetAttr, m uint64) { a.Scoped = m }},
-	{"quiet_access_fs", "attr.quiet_access_fs", 10, landlock.KindFS, 32, true,
-		func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessFS, a.QuietAccessFS = m, m }},
-	{"quiet_access_net", "attr.quiet_access_net", 10, landlock.KindNet, 40, true,
-		func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessNet, a.QuietAccessNet = m, m }},
-	{"quiet_scoped", "attr.quiet_scoped", 10, landlock.KindScope, 48, true,
-		func(a *landlock.RulesetAttr, m uint64) { a.Scoped, a.QuietScoped = m, m }},
+	{name: "handled_access_fs", feature: "attr.handled_access_fs", abi: 1, kind: landlock.KindFS, end: 8,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessFS = m }},
+	{name: "handled_access_net", feature: "attr.handled_access_net", abi: 4, kind: landlock.KindNet, end: 16,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessNet = m }},
+	{name: "scoped", feature: "attr.scoped", abi: 6, kind: landlock.KindScope, end: 24,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.Scoped = m }},
+	{name: "quiet_access_fs", feature: "attr.quiet_access_fs", abi: 10, kind: landlock.KindFS, end: 32, quiet: true,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessFS, a.QuietAccessFS = m, m }},
+	{name: "quiet_access_net", feature: "attr.quiet_access_net", abi: 10, kind: landlock.KindNet, end: 40, quiet: true,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.HandledAccessNet, a.QuietAccessNet = m, m }},
+	{name: "quiet_scoped", feature: "attr.quiet_scoped", abi: 10, kind: landlock.KindScope, end: 48, quiet: true,
+		set: func(a *landlock.RulesetAttr, m uint64) { a.Scoped, a.QuietScoped = m, m }},
 }
 
 func rightsOf(k landlock.Kind) []landlock.Right {
@@ -279,7 +288,10 @@ var _ = Describe("create_ruleset attr fields", func() {
 
 // bitRuns collects per-bit mismatches, merging consecutive bits with the same outcome so
 // that a failure reads "bits 4-63: got EINVAL, want E2BIG" rather than sixty lines.
-type bitRuns []struct {
+type bitRuns []bitRun
+
+// bitRun is a range of consecutive bits with the same outcome.
+type bitRun struct {
 	first, last int
 	outcome     string
 }
@@ -289,10 +301,7 @@ func (r *bitRuns) add(bit int, outcome string) {
 		(*r)[n-1].last = bit
 		return
 	}
-	*r = append(*r, struct {
-		first, last int
-		outcome     string
-	}{bit, bit, outcome})
+	*r = append(*r, bitRun{first: bit, last: bit, outcome: outcome})
 }
 
 func (r bitRuns) String() string {

@@ -42,10 +42,10 @@ var _ = Describe("Landlock presence", func() {
 				name string
 				err  error
 			}{
-				{"create_ruleset(NULL, 0, VERSION)", versionErr},
-				{"create_ruleset(handled_access_fs=execute, 8, 0)", createErr},
-				{"add_rule(-1, PATH_BENEATH, ...)", addErr},
-				{"restrict_self(-1, 0)", restrictErr},
+				{name: "create_ruleset(NULL, 0, VERSION)", err: versionErr},
+				{name: "create_ruleset(handled_access_fs=execute, 8, 0)", err: createErr},
+				{name: "add_rule(-1, PATH_BENEATH, ...)", err: addErr},
+				{name: "restrict_self(-1, 0)", err: restrictErr},
 			}
 			switch k.Status {
 			case landlock.NotBuilt, landlock.Disabled:

@@ -89,12 +89,12 @@ var _ = Describe("restrict_self descriptors", func() {
 		fd   func() int
 		want error
 	}{
-		{"closed", "a descriptor that is not open (EBADF)", closedFd, unix.EBADF},
-		{"minus_1", "-1 without flags (EBADF)", func() int { return -1 }, unix.EBADF},
-		{"regular_file", "a regular file (EBADFD)", func() int { return openFd(tempFile(), unix.O_RDWR) }, unix.EBADFD},
-		{"pipe", "a pipe (EBADFD)", pipeFd, unix.EBADFD},
-		{"o_path_ruleset", "an O_PATH descriptor of a ruleset (EBADF)", func() int { return pathRef(layerRuleset()) }, unix.EBADF},
-		{"ruleset", "a ruleset (accepted)", layerRuleset, nil},
+		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
+		{id: "minus_1", what: "-1 without flags (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
+		{id: "regular_file", what: "a regular file (EBADFD)", fd: func() int { return openFd(tempFile(), unix.O_RDWR) }, want: unix.EBADFD},
+		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
+		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADF)", fd: func() int { return pathRef(layerRuleset()) }, want: unix.EBADF},
+		{id: "ruleset", what: "a ruleset (accepted)", fd: layerRuleset, want: nil},
 	}
 	for _, c := range cases {
 		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), spec.ID("restrict_self.ruleset_fd."+c.id), func() {
@@ -145,11 +145,12 @@ var _ = Describe("restrict_self privileges", func() {
 		flags uint32
 		want  func() error
 	}{
-		{"eperm_before_bad_fd", "a bad fd: EPERM first", closedFd, 0, func() error { return unix.EPERM }},
-		{"eperm_before_log_subdomains_off", "-1 with LOG_SUBDOMAINS_OFF: EPERM first", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff,
-			func() error { return unix.EPERM }},
-		{"unknown_flag_unprivileged", "an unknown flag: EINVAL first from ABI 11, EPERM below", layerRuleset, 1 << 31,
-			func() error { return want(11, unix.EINVAL, unix.EPERM) }},
+		{id: "eperm_before_bad_fd", what: "a bad fd: EPERM first", fd: closedFd, flags: 0,
+			want: func() error { return unix.EPERM }},
+		{id: "eperm_before_log_subdomains_off", what: "-1 with LOG_SUBDOMAINS_OFF: EPERM first", fd: func() int { return -1 }, flags: landlock.RestrictSelfLogSubdomainsOff,
+			want: func() error { return unix.EPERM }},
+		{id: "unknown_flag_unprivileged", what: "an unknown flag: EINVAL first from ABI 11, EPERM below", fd: layerRuleset, flags: 1 << 31,
+			want: func() error { return want(11, unix.EINVAL, unix.EPERM) }},
 	}
 	for _, c := range orderCases {
 		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order."+c.id), func() {
@@ -186,9 +187,9 @@ var _ = Describe("restrict_self flags", func() {
 		feature string
 		flag    uint32
 	}{
-		{"LOG_SAME_EXEC_OFF", "restrict_self.log_same_exec_off", landlock.RestrictSelfLogSameExecOff},
-		{"LOG_NEW_EXEC_ON", "restrict_self.log_new_exec_on", landlock.RestrictSelfLogNewExecOn},
-		{"LOG_SUBDOMAINS_OFF", "restrict_self.log_subdomains_off", landlock.RestrictSelfLogSubdomainsOff},
+		{name: "LOG_SAME_EXEC_OFF", feature: "restrict_self.log_same_exec_off", flag: landlock.RestrictSelfLogSameExecOff},
+		{name: "LOG_NEW_EXEC_ON", feature: "restrict_self.log_new_exec_on", flag: landlock.RestrictSelfLogNewExecOn},
+		{name: "LOG_SUBDOMAINS_OFF", feature: "restrict_self.log_subdomains_off", flag: landlock.RestrictSelfLogSubdomainsOff},
 	}
 	for _, f := range logFlags {
 		It(fmt.Sprintf("MUST accept %s with a ruleset from ABI 7 and reject it below with EINVAL", f.name), spec.Feature(f.feature, 7), spec.ID("restrict_self.flags."+strings.ToLower(f.name)), func() {
@@ -208,6 +209,7 @@ var _ = Describe("restrict_self flags", func() {
 
 	// ruleset_fd -1 is allowed with LOG_SUBDOMAINS_OFF alone (it then only changes the
 	// thread's logging); with any other flag, -1 is a bad descriptor.
+	minus1 := func() int { return -1 }
 	noRuleset := []struct {
 		id    string
 		what  string
@@ -215,12 +217,16 @@ var _ = Describe("restrict_self flags", func() {
 		flags uint32
 		want  error // from ABI 7; below, every LOG flag is unknown (EINVAL)
 	}{
-		{"restrict_self_fd_flags", "-1 with LOG_SUBDOMAINS_OFF (accepted)", func() int { return -1 }, landlock.RestrictSelfLogSubdomainsOff, nil},
-		{"restrict_self.log_fd.minus_1_same_exec_off", "-1 with LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogSameExecOff, unix.EBADF},
-		{"restrict_self.log_fd.minus_1_new_exec_on", "-1 with LOG_NEW_EXEC_ON (EBADF)", func() int { return -1 }, landlock.RestrictSelfLogNewExecOn, unix.EBADF},
-		{"restrict_self.log_fd.minus_1_subdomains_off_same_exec_off", "-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)", func() int { return -1 },
-			landlock.RestrictSelfLogSubdomainsOff | landlock.RestrictSelfLogSameExecOff, unix.EBADF},
-		{"restrict_self.log_fd.closed_subdomains_off", "a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)", closedFd, landlock.RestrictSelfLogSubdomainsOff, unix.EBADF},
+		{id: "restrict_self_fd_flags", what: "-1 with LOG_SUBDOMAINS_OFF (accepted)",
+			fd: minus1, flags: landlock.RestrictSelfLogSubdomainsOff, want: nil},
+		{id: "restrict_self.log_fd.minus_1_same_exec_off", what: "-1 with LOG_SAME_EXEC_OFF (EBADF)",
+			fd: minus1, flags: landlock.RestrictSelfLogSameExecOff, want: unix.EBADF},
+		{id: "restrict_self.log_fd.minus_1_new_exec_on", what: "-1 with LOG_NEW_EXEC_ON (EBADF)",
+			fd: minus1, flags: landlock.RestrictSelfLogNewExecOn, want: unix.EBADF},
+		{id: "restrict_self.log_fd.minus_1_subdomains_off_same_exec_off", what: "-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)",
+			fd: minus1, flags: landlock.RestrictSelfLogSubdomainsOff | landlock.RestrictSelfLogSameExecOff, want: unix.EBADF},
+		{id: "restrict_self.log_fd.closed_subdomains_off", what: "a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)",
+			fd: closedFd, flags: landlock.RestrictSelfLogSubdomainsOff, want: unix.EBADF},
 	}
 	for _, c := range noRuleset {
 		It(fmt.Sprintf("MUST handle %s from ABI 7 and reject it below with EINVAL", c.what),
@@ -247,16 +253,16 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 		flags  uint32
 		want   error // from ABI 11
 	}{
-		{"unprivileged", "a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
-			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
-		{"cap_sys_admin", "a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
-			capOnly, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs, nil},
-		{"bad_fd", "a bad fd (EBADF, no_new_privs left unset)",
-			unprivileged, 0, closedFd, landlock.RestrictSelfNoNewPrivs, unix.EBADF},
-		{"unknown_flag", "an unknown flag (EINVAL, no_new_privs left unset)",
-			unprivileged, 0, layerRuleset, landlock.RestrictSelfNoNewPrivs | 1<<31, unix.EINVAL},
-		{"layer_17", "a 17th layer (E2BIG, no_new_privs left unset)",
-			capOnly, 16, layerRuleset, landlock.RestrictSelfNoNewPrivs, unix.E2BIG},
+		{id: "unprivileged", what: "a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
+			state: unprivileged, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: nil},
+		{id: "cap_sys_admin", what: "a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
+			state: capOnly, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: nil},
+		{id: "bad_fd", what: "a bad fd (EBADF, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: closedFd, flags: landlock.RestrictSelfNoNewPrivs, want: unix.EBADF},
+		{id: "unknown_flag", what: "an unknown flag (EINVAL, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs | 1<<31, want: unix.EINVAL},
+		{id: "layer_17", what: "a 17th layer (E2BIG, no_new_privs left unset)",
+			state: capOnly, layers: 16, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: unix.E2BIG},
 	}
 	for _, c := range cases {
 		It("MUST handle NO_NEW_PRIVS with "+c.what+" from ABI 11 and reject it below",
@@ -327,11 +333,16 @@ type tsyncCase struct {
 const tsyncRuleset = -2
 
 var tsyncCases = []tsyncCase{
-	{"unknown_flag", "TSYNC with an unknown flag (EINVAL)", tsyncRuleset, landlock.RestrictSelfTSync | 1<<31, unix.EINVAL},
-	{"minus_1", "TSYNC with -1 alone (EBADF)", -1, landlock.RestrictSelfTSync, unix.EBADF},
-	{"ruleset", "TSYNC with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync, nil},
-	{"minus_1_log_subdomains_off", "TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)", -1, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, nil},
-	{"ruleset_log_same_exec_off", "TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)", tsyncRuleset, landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, nil},
+	{id: "unknown_flag", what: "TSYNC with an unknown flag (EINVAL)",
+		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync | 1<<31, want: unix.EINVAL},
+	{id: "minus_1", what: "TSYNC with -1 alone (EBADF)",
+		fd: -1, flags: landlock.RestrictSelfTSync, want: unix.EBADF},
+	{id: "ruleset", what: "TSYNC with a ruleset (accepted)",
+		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync, want: nil},
+	{id: "minus_1_log_subdomains_off", what: "TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)",
+		fd: -1, flags: landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, want: nil},
+	{id: "ruleset_log_same_exec_off", what: "TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)",
+		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, want: nil},
 }
 
 func init() {

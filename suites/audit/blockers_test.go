@@ -112,63 +112,63 @@ func expectConnect(port int) func(audit.Access) {
 }
 
 var blockerCases = []blockerCase{
-	{"fs.execute", 1, fsOnly(landlock.AccessFSExecute), func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.execute", abi: 1, policy: fsOnly(landlock.AccessFSExecute), act: func(dir string) (func() error, func(audit.Access)) {
 		// A script whose interpreter does not exist: if Landlock wrongly allowed the
 		// execve, it would fail with ENOENT rather than replace the runner.
 		p := filepath.Join(dir, "script")
 		Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
 		return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
-	}, unix.EACCES, ""},
-	{"fs.write_file", 1, fsOnly(landlock.AccessFSWriteFile), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.write_file", abi: 1, policy: fsOnly(landlock.AccessFSWriteFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_WRONLY) }, expectFile(p)
-	}, unix.EACCES, ""},
-	{"fs.read_file", 1, fsOnly(landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.read_file", abi: 1, policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_RDONLY) }, expectFile(p)
-	}, unix.EACCES, ""},
-	{"fs.write_file,fs.read_file", 1, fsOnly(landlock.AccessFSWriteFile | landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.write_file,fs.read_file", abi: 1, policy: fsOnly(landlock.AccessFSWriteFile | landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_RDWR) }, expectFile(p)
-	}, unix.EACCES, "audit.blockers_list"},
-	{"fs.read_dir", 1, fsOnly(landlock.AccessFSReadDir), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES, feature: "audit.blockers_list"},
+	{blocker: "fs.read_dir", abi: 1, policy: fsOnly(landlock.AccessFSReadDir), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return openClose(dir, unix.O_RDONLY|unix.O_DIRECTORY) }, expectFile(dir)
-	}, unix.EACCES, ""},
-	{"fs.remove_dir", 1, fsOnly(landlock.AccessFSRemoveDir), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.remove_dir", abi: 1, policy: fsOnly(landlock.AccessFSRemoveDir), act: func(dir string) (func() error, func(audit.Access)) {
 		Expect(os.Mkdir(filepath.Join(dir, "d"), 0o755)).To(Succeed())
 		return func() error { return unix.Rmdir(filepath.Join(dir, "d")) }, expectFile(dir)
-	}, unix.EACCES, ""},
-	{"fs.remove_file", 1, fsOnly(landlock.AccessFSRemoveFile), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.remove_file", abi: 1, policy: fsOnly(landlock.AccessFSRemoveFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return unix.Unlink(p) }, expectFile(dir)
-	}, unix.EACCES, ""},
-	{"fs.make_char", 1, fsOnly(landlock.AccessFSMakeChar), mknodIn(unix.S_IFCHR, int(unix.Mkdev(1, 3))), unix.EACCES, ""},
-	{"fs.make_dir", 1, fsOnly(landlock.AccessFSMakeDir), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.make_char", abi: 1, policy: fsOnly(landlock.AccessFSMakeChar), act: mknodIn(unix.S_IFCHR, int(unix.Mkdev(1, 3))), want: unix.EACCES},
+	{blocker: "fs.make_dir", abi: 1, policy: fsOnly(landlock.AccessFSMakeDir), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return unix.Mkdir(filepath.Join(dir, "d"), 0o755) }, expectFile(dir)
-	}, unix.EACCES, ""},
-	{"fs.make_reg", 1, fsOnly(landlock.AccessFSMakeReg), mknodIn(unix.S_IFREG, 0), unix.EACCES, ""},
-	{"fs.make_sock", 1, fsOnly(landlock.AccessFSMakeSock), mknodIn(unix.S_IFSOCK, 0), unix.EACCES, ""},
-	{"fs.make_fifo", 1, fsOnly(landlock.AccessFSMakeFifo), mknodIn(unix.S_IFIFO, 0), unix.EACCES, ""},
-	{"fs.make_block", 1, fsOnly(landlock.AccessFSMakeBlock), mknodIn(unix.S_IFBLK, int(unix.Mkdev(7, 0))), unix.EACCES, ""},
-	{"fs.make_sym", 1, fsOnly(landlock.AccessFSMakeSym), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.make_reg", abi: 1, policy: fsOnly(landlock.AccessFSMakeReg), act: mknodIn(unix.S_IFREG, 0), want: unix.EACCES},
+	{blocker: "fs.make_sock", abi: 1, policy: fsOnly(landlock.AccessFSMakeSock), act: mknodIn(unix.S_IFSOCK, 0), want: unix.EACCES},
+	{blocker: "fs.make_fifo", abi: 1, policy: fsOnly(landlock.AccessFSMakeFifo), act: mknodIn(unix.S_IFIFO, 0), want: unix.EACCES},
+	{blocker: "fs.make_block", abi: 1, policy: fsOnly(landlock.AccessFSMakeBlock), act: mknodIn(unix.S_IFBLK, int(unix.Mkdev(7, 0))), want: unix.EACCES},
+	{blocker: "fs.make_sym", abi: 1, policy: fsOnly(landlock.AccessFSMakeSym), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return unix.Symlink("target", filepath.Join(dir, "s")) }, expectFile(dir)
-	}, unix.EACCES, ""},
-	{"fs.refer", 2, func(dir string) sandbox.Policy {
+	}, want: unix.EACCES},
+	{blocker: "fs.refer", abi: 2, policy: func(dir string) sandbox.Policy {
 		// REFER allowed from the source directory only: the record names the
 		// destination directory, the one parent that denies.
 		return sandbox.FS(landlock.AccessFSRefer, sandbox.PathRule{Path: filepath.Join(dir, "a"), Access: landlock.AccessFSRefer})
-	}, func(dir string) (func() error, func(audit.Access)) {
+	}, act: func(dir string) (func() error, func(audit.Access)) {
 		a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 		Expect(os.Mkdir(a, 0o755)).To(Succeed())
 		Expect(os.Mkdir(b, 0o755)).To(Succeed())
 		src := fileIn(a, "f")
 		return func() error { return unix.Rename(src, filepath.Join(b, "f")) }, expectFile(b)
-	}, unix.EXDEV, ""},
-	{"fs.truncate", 3, fsOnly(landlock.AccessFSTruncate), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EXDEV},
+	{blocker: "fs.truncate", abi: 3, policy: fsOnly(landlock.AccessFSTruncate), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return unix.Truncate(p, 0) }, expectFile(p)
-	}, unix.EACCES, ""},
-	{"fs.ioctl_dev", 5, fsOnly(landlock.AccessFSIoctlDev), func(string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.ioctl_dev", abi: 5, policy: fsOnly(landlock.AccessFSIoctlDev), act: func(string) (func() error, func(audit.Access)) {
 		const dev = "/dev/null"
 		return func() error {
 				fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -183,8 +183,8 @@ var blockerCases = []blockerCase{
 				expectFile(dev)(a)
 				Expect(a.IoctlCmd).To(Equal(fmt.Sprintf("%#x", unix.TCGETS)), "ioctlcmd=")
 			}
-	}, unix.EACCES, ""},
-	{"fs.resolve_unix", 9, fsOnly(landlock.AccessFSResolveUnix), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.resolve_unix", abi: 9, policy: fsOnly(landlock.AccessFSResolveUnix), act: func(dir string) (func() error, func(audit.Access)) {
 		p := filepath.Join(dir, "sock")
 		l, err := net.Listen("unix", p)
 		Expect(err).NotTo(HaveOccurred(), "listen on %s outside the domain", p)
@@ -197,31 +197,31 @@ var blockerCases = []blockerCase{
 			defer unix.Close(fd)
 			return unix.Connect(fd, &unix.SockaddrUnix{Name: p})
 		}, expectFile(p)
-	}, unix.EACCES, ""},
-	{"fs.change_topology", 1, fsOnly(landlock.AccessFSReadFile), func(dir string) (func() error, func(audit.Access)) {
+	}, want: unix.EACCES},
+	{blocker: "fs.change_topology", abi: 1, policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
 		mnt := filepath.Join(dir, "mnt")
 		Expect(os.Mkdir(mnt, 0o755)).To(Succeed())
 		DeferCleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) }) // only if wrongly allowed
 		return func() error { return unix.Mount("none", mnt, "tmpfs", 0, "") }, expectFile(mnt)
-	}, unix.EPERM, ""},
-	{"net.bind_tcp", 4, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindTCP) },
-		func(string) (func() error, func(audit.Access)) {
+	}, want: unix.EPERM},
+	{blocker: "net.bind_tcp", abi: 4, policy: func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindTCP) },
+		act: func(string) (func() error, func(audit.Access)) {
 			return sockOp(unix.SOCK_STREAM, func(fd int) error { return unix.Bind(fd, inet(testPort)) }), expectBind(testPort)
-		}, unix.EACCES, ""},
-	{"net.connect_tcp", 4, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectTCP) },
-		func(string) (func() error, func(audit.Access)) {
+		}, want: unix.EACCES},
+	{blocker: "net.connect_tcp", abi: 4, policy: func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectTCP) },
+		act: func(string) (func() error, func(audit.Access)) {
 			return sockOp(unix.SOCK_STREAM, func(fd int) error { return unix.Connect(fd, inet(testPort)) }), expectConnect(testPort)
-		}, unix.EACCES, ""},
-	{"net.bind_udp", 10, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindUDP) },
-		func(string) (func() error, func(audit.Access)) {
+		}, want: unix.EACCES},
+	{blocker: "net.bind_udp", abi: 10, policy: func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetBindUDP) },
+		act: func(string) (func() error, func(audit.Access)) {
 			return sockOp(unix.SOCK_DGRAM, func(fd int) error { return unix.Bind(fd, inet(testPort)) }), expectBind(testPort)
-		}, unix.EACCES, ""},
-	{"net.connect_send_udp", 10, func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectSendUDP) },
-		func(string) (func() error, func(audit.Access)) {
+		}, want: unix.EACCES},
+	{blocker: "net.connect_send_udp", abi: 10, policy: func(string) sandbox.Policy { return sandbox.Net(landlock.AccessNetConnectSendUDP) },
+		act: func(string) (func() error, func(audit.Access)) {
 			return sockOp(unix.SOCK_DGRAM, func(fd int) error { return unix.Connect(fd, inet(testPort)) }), expectConnect(testPort)
-		}, unix.EACCES, ""},
-	{"scope.abstract_unix_socket", 6, func(string) sandbox.Policy { return sandbox.Scoped(landlock.ScopeAbstractUnixSocket) },
-		func(dir string) (func() error, func(audit.Access)) {
+		}, want: unix.EACCES},
+	{blocker: "scope.abstract_unix_socket", abi: 6, policy: func(string) sandbox.Policy { return sandbox.Scoped(landlock.ScopeAbstractUnixSocket) },
+		act: func(dir string) (func() error, func(audit.Access)) {
 			name := "llconform-audit-" + filepath.Base(dir)
 			l, err := net.Listen("unix", "@"+name)
 			Expect(err).NotTo(HaveOccurred(), "listen on abstract socket outside the domain")
@@ -239,7 +239,7 @@ var blockerCases = []blockerCase{
 					Expect(a.Path.Hex).To(BeTrue(), "an abstract name (leading NUL) is hex-encoded")
 					Expect(a.Path.Value).To(Equal("\x00"+name), "path= of the peer socket")
 				}
-		}, unix.EPERM, ""},
+		}, want: unix.EPERM},
 }
 
 func openClose(path string, flags int) error {

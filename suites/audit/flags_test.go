@@ -62,11 +62,11 @@ var _ = Describe("restrict_self log flags", func() {
 		sameExec, afterExe bool // whether denials are logged before and after execve
 	}
 	for _, c := range []execCase{
-		{"default", 0, true, false},
-		{"same_exec_off", sameExecOff, false, false},
-		{"new_exec_on", newExecOn, true, true},
-		{"same_exec_off_new_exec_on", sameExecOff | newExecOn, false, true},
-		{"subdomains_off", subdomainsOff, true, false},
+		{id: "default", flags: 0, sameExec: true, afterExe: false},
+		{id: "same_exec_off", flags: sameExecOff, sameExec: false, afterExe: false},
+		{id: "new_exec_on", flags: newExecOn, sameExec: true, afterExe: true},
+		{id: "same_exec_off_new_exec_on", flags: sameExecOff | newExecOn, sameExec: false, afterExe: true},
+		{id: "subdomains_off", flags: subdomainsOff, sameExec: true, afterExe: false},
 	} {
 		It(fmt.Sprintf("MUST log with %s: denials of the same executable %v, after execve %v, through fork as before it",
 			flagName(c.flags), c.sameExec, c.afterExe), spec.Feature(flagFeature(c.flags), 7), spec.Needs("audit", "root"), spec.ID("log.exec."+c.id), func() {

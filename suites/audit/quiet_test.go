@@ -66,7 +66,7 @@ var _ = Describe("quiet rules", func() {
 				for _, op := range []struct {
 					path  string
 					flags int
-				}{{qf, unix.O_RDONLY}, {qf, unix.O_WRONLY}, {lf, unix.O_RDONLY}} {
+				}{{path: qf, flags: unix.O_RDONLY}, {path: qf, flags: unix.O_WRONLY}, {path: lf, flags: unix.O_RDONLY}} {
 					if err := openClose(op.path, op.flags); err != unix.EACCES {
 						return fmt.Errorf("open(%s, %#x): got %s, want EACCES", op.path, op.flags, spec.ErrnoName(err))
 					}

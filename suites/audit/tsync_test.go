@@ -219,8 +219,8 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 				target int
 				logged bool
 			}{
-				{fmt.Sprintf("before %s (sibling muted: %v)", call, c.mute), me, c.before},
-				{"in the domain the sibling stacked after " + call, 1, c.after},
+				{what: fmt.Sprintf("before %s (sibling muted: %v)", call, c.mute), target: me, logged: c.before},
+				{what: "in the domain the sibling stacked after " + call, target: 1, logged: c.after},
 			} {
 				ids := signalDenials(l, pid, ph.target)
 				want := 0

@@ -73,11 +73,11 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		// Controls, each on objects of its own: the filesystem must make whiteouts
 		// without Landlock, and a domain granting everything it handles must let it.
 		controlOutside(w,
-			namedOp{"mknod(c_wh, S_IFCHR 0:0)", whiteout("c_wh")},
-			namedOp{"renameat2(c1, c1moved, RENAME_WHITEOUT)", renameWhiteout("c1", "c1moved")})
+			namedOp{what: "mknod(c_wh, S_IFCHR 0:0)", do: whiteout("c_wh")},
+			namedOp{what: "renameat2(c1, c1moved, RENAME_WHITEOUT)", do: renameWhiteout("c1", "c1moved")})
 		controlGranted(makes, w,
-			namedOp{"mknod(g_wh, S_IFCHR 0:0)", whiteout("g_wh")},
-			namedOp{"renameat2(g1, g1moved, RENAME_WHITEOUT)", renameWhiteout("g1", "g1moved")})
+			namedOp{what: "mknod(g_wh, S_IFCHR 0:0)", do: whiteout("g_wh")},
+			namedOp{what: "renameat2(g1, g1moved, RENAME_WHITEOUT)", do: renameWhiteout("g1", "g1moved")})
 
 		charOnly := runOps(sandbox.FS(makes, rule(w, makes&^rMakeReg)), whiteout("wc"), renameWhiteout("p1", "p1moved"))
 		regOnly := runOps(sandbox.FS(makes, rule(w, makes&^rMakeChar)), whiteout("wr"))[0]
@@ -113,8 +113,8 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		handled := rRefer | rMakeReg | rMakeChar
 		// Controls: exchanging a whiteout across directories works without Landlock, and
 		// in a domain granting every right it handles.
-		controlOutside(w, namedOp{"renameat2(out/p3, in/wh3, RENAME_EXCHANGE)", exchange("out/p3", "in/wh3")})
-		controlGranted(handled, w, namedOp{"renameat2(out/p4, in/wh4, RENAME_EXCHANGE)", exchange("out/p4", "in/wh4")})
+		controlOutside(w, namedOp{what: "renameat2(out/p3, in/wh3, RENAME_EXCHANGE)", do: exchange("out/p3", "in/wh3")})
+		controlGranted(handled, w, namedOp{what: "renameat2(out/p4, in/wh4, RENAME_EXCHANGE)", do: exchange("out/p4", "in/wh4")})
 		// REFER on both sides; "in" grants only MAKE_REG, "out" only MAKE_CHAR, so each
 		// exchange succeeds under exactly one of the two semantics.
 		errs := runOps(sandbox.FS(handled, rule(w, rRefer), rule(in, rMakeReg), rule(out, rMakeChar)),

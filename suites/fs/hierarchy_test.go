@@ -29,7 +29,17 @@ type check struct {
 }
 
 func opened(path string, flags int, want error) check {
-	return check{fmt.Sprintf("open(%s, %s)", path, openFlags(flags)), func() error { return openErr(path, flags) }, want}
+	return check{what: fmt.Sprintf("open(%s, %s)", path, openFlags(flags)), do: func() error { return openErr(path, flags) }, want: want}
+}
+
+// openedFrom opens name relative to an O_PATH descriptor of dir, which failure messages
+// call dirName.
+func openedFrom(dir, dirName, name string, flags int, want error) check {
+	return check{
+		what: fmt.Sprintf("openat(O_PATH fd of %s, %s, %s)", dirName, name, openFlags(flags)),
+		do:   func() error { return openatFrom(dir, name, flags) },
+		want: want,
+	}
 }
 
 // expectChecks enforces p on a fresh thread, runs the checks there and asserts each.
@@ -108,7 +118,7 @@ var _ = Describe("rule hierarchy", func() {
 			opened(f(w), unix.O_RDWR, unix.EACCES),
 			opened(f(b), unix.O_RDWR, nil),
 			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, nil),
-			check{"mkdir(w/new)", func() error { return unix.Mkdir(filepath.Join(w, "new"), 0o700) }, unix.EACCES},
+			check{what: "mkdir(w/new)", do: func() error { return unix.Mkdir(filepath.Join(w, "new"), 0o700) }, want: unix.EACCES},
 		)
 		spec.EnforcedVerdict("fs.unhandled", 1)
 	})
@@ -124,7 +134,7 @@ var _ = Describe("rule hierarchy", func() {
 		defer unix.Close(extra)
 		expectChecks(p,
 			opened(f(a), unix.O_RDONLY, nil),
-			check{"restrict_self with a 17th layer", func() error { return landlock.RestrictSelf(extra, 0) }, unix.E2BIG},
+			check{what: "restrict_self with a 17th layer", do: func() error { return landlock.RestrictSelf(extra, 0) }, want: unix.E2BIG},
 			opened(f(x), unix.O_RDONLY, unix.EACCES),
 			opened(f(w), unix.O_RDONLY, unix.EACCES),
 		)
@@ -209,11 +219,11 @@ var _ = Describe("rule hierarchy", func() {
 		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
 			opened(w, unix.O_PATH, nil),
 			opened(f(a), unix.O_PATH, nil),
-			check{"openat(O_PATH fd of w, a/b/f, O_RDONLY)", func() error { return openatFrom(w, "a/b/f", unix.O_RDONLY) }, nil},
-			check{"openat(O_PATH fd of w, a/f, O_RDONLY)", func() error { return openatFrom(w, "a/f", unix.O_RDONLY) }, unix.EACCES},
-			check{"openat(O_PATH fd of b, .., O_RDONLY|O_DIRECTORY)", func() error { return openatFrom(b, "..", unix.O_RDONLY|unix.O_DIRECTORY) }, unix.EACCES},
-			check{"openat(O_PATH fd of b, ../b/f, O_RDONLY)", func() error { return openatFrom(b, "../b/f", unix.O_RDONLY) }, nil},
-			check{"openat(O_PATH fd of b, f, O_WRONLY)", func() error { return openatFrom(b, "f", unix.O_WRONLY) }, unix.EACCES},
+			openedFrom(w, "w", "a/b/f", unix.O_RDONLY, nil),
+			openedFrom(w, "w", "a/f", unix.O_RDONLY, unix.EACCES),
+			openedFrom(b, "b", "..", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
+			openedFrom(b, "b", "../b/f", unix.O_RDONLY, nil),
+			openedFrom(b, "b", "f", unix.O_WRONLY, unix.EACCES),
 		)
 		spec.EnforcedVerdict("fs.o_path", 1)
 	})

@@ -46,23 +46,44 @@ const (
 type ioctlCmd struct {
 	name string
 	cmd  uintptr
+	// succeeds: the command works on any open file, so in alwaysAllowed it must return
+	// 0; the others there need only not be EACCES, their result depending on the device.
+	succeeds bool
 }
 
 // alwaysAllowed are the commands fs/ioctl.c implements for every file, which Landlock
 // lets through on devices whatever the domain.
 var alwaysAllowed = []ioctlCmd{
-	{"FIOCLEX", ioFIOCLEX}, {"FIONCLEX", ioFIONCLEX}, {"FIONBIO", ioFIONBIO}, {"FIOASYNC", ioFIOASYNC},
-	{"FIOQSIZE", ioFIOQSIZE}, {"FIFREEZE", ioFIFREEZE}, {"FITHAW", ioFITHAW}, {"FS_IOC_FIEMAP", ioFIEMAP},
-	{"FIGETBSZ", ioFIGETBSZ}, {"FICLONE", unix.FICLONE}, {"FICLONERANGE", unix.FICLONERANGE},
-	{"FIDEDUPERANGE", unix.FIDEDUPERANGE}, {"FS_IOC_GETFSUUID", ioGETFSUUID}, {"FS_IOC_GETFSSYSFSPATH", ioGETFSSYSFSPATH},
+	{name: "FIOCLEX", cmd: ioFIOCLEX, succeeds: true},
+	{name: "FIONCLEX", cmd: ioFIONCLEX, succeeds: true},
+	{name: "FIONBIO", cmd: ioFIONBIO, succeeds: true},
+	{name: "FIOASYNC", cmd: ioFIOASYNC, succeeds: true},
+	{name: "FIOQSIZE", cmd: ioFIOQSIZE},
+	{name: "FIFREEZE", cmd: ioFIFREEZE},
+	{name: "FITHAW", cmd: ioFITHAW},
+	{name: "FS_IOC_FIEMAP", cmd: ioFIEMAP},
+	{name: "FIGETBSZ", cmd: ioFIGETBSZ},
+	{name: "FICLONE", cmd: unix.FICLONE},
+	{name: "FICLONERANGE", cmd: unix.FICLONERANGE},
+	{name: "FIDEDUPERANGE", cmd: unix.FIDEDUPERANGE},
+	{name: "FS_IOC_GETFSUUID", cmd: ioGETFSUUID},
+	{name: "FS_IOC_GETFSSYSFSPATH", cmd: ioGETFSSYSFSPATH},
 }
 
 // deviceIoctls reach the device's own handler, so IOCTL_DEV governs them.
 var deviceIoctls = []ioctlCmd{
-	{"FIONREAD", ioFIONREAD}, {"FS_IOC_GETFLAGS", unix.FS_IOC_GETFLAGS}, {"FS_IOC_SETFLAGS", unix.FS_IOC_SETFLAGS},
-	{"FS_IOC_FSGETXATTR", ioFSGETXATTR}, {"FS_IOC_FSSETXATTR", ioFSSETXATTR}, {"FIBMAP", ioFIBMAP},
-	{"FS_IOC_RESVSP", ioRESVSP}, {"FS_IOC_RESVSP64", ioRESVSP64}, {"FS_IOC_UNRESVSP", ioUNRESVSP},
-	{"FS_IOC_UNRESVSP64", ioUNRESVSP64}, {"FS_IOC_ZERO_RANGE", ioZERORANGE}, {"unknown 0xc00ffeee", 0xc00ffeee},
+	{name: "FIONREAD", cmd: ioFIONREAD},
+	{name: "FS_IOC_GETFLAGS", cmd: unix.FS_IOC_GETFLAGS},
+	{name: "FS_IOC_SETFLAGS", cmd: unix.FS_IOC_SETFLAGS},
+	{name: "FS_IOC_FSGETXATTR", cmd: ioFSGETXATTR},
+	{name: "FS_IOC_FSSETXATTR", cmd: ioFSSETXATTR},
+	{name: "FIBMAP", cmd: ioFIBMAP},
+	{name: "FS_IOC_RESVSP", cmd: ioRESVSP},
+	{name: "FS_IOC_RESVSP64", cmd: ioRESVSP64},
+	{name: "FS_IOC_UNRESVSP", cmd: ioUNRESVSP},
+	{name: "FS_IOC_UNRESVSP64", cmd: ioUNRESVSP64},
+	{name: "FS_IOC_ZERO_RANGE", cmd: ioZERORANGE},
+	{name: "unknown 0xc00ffeee", cmd: 0xc00ffeee},
 }
 
 // ioctlErr calls ioctl(fd, cmd, buf) with a zeroed buffer (FIONBIO and FIOASYNC then
@@ -135,7 +156,7 @@ func deviceIoctl(p sandbox.Policy, dev string, flags int, cmds []ioctlCmd) []err
 var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.ABI), func() {
 	BeforeEach(spec.RequireLandlock)
 
-	fionread := []ioctlCmd{{"FIONREAD", ioFIONREAD}}
+	fionread := []ioctlCmd{{name: "FIONREAD", cmd: ioFIONREAD}}
 	for _, dev := range []string{"/dev/null", "/dev/zero"} {
 		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), spec.ID("ioctl.fionread."+strings.TrimPrefix(dev, "/dev/")), func() {
 			if !supportsOrRejected(ioctlRight) {
@@ -145,10 +166,10 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 				p    sandbox.Policy
 				deny bool
 			}{
-				{sandbox.FS(rIoctl), true},
-				{sandbox.FS(rIoctl, rule("/dev", rIoctl)), false},
-				{sandbox.FS(rIoctl, rule(dev, rIoctl)), false},
-				{sandbox.FS(rExec, rule("/dev", rExec)), false},
+				{p: sandbox.FS(rIoctl), deny: true},
+				{p: sandbox.FS(rIoctl, rule("/dev", rIoctl))},
+				{p: sandbox.FS(rIoctl, rule(dev, rIoctl))},
+				{p: sandbox.FS(rExec, rule("/dev", rExec))},
 			}
 			for _, c := range cases {
 				err := deviceIoctl(c.p, dev, unix.O_RDWR, fionread)[0]
@@ -169,9 +190,8 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		p := sandbox.FS(rIoctl)
 		errs := deviceIoctl(p, "/dev/null", unix.O_RDWR, alwaysAllowed)
 		for i, c := range alwaysAllowed {
-			exact := c.cmd == ioFIOCLEX || c.cmd == ioFIONCLEX || c.cmd == ioFIONBIO || c.cmd == ioFIOASYNC
 			switch {
-			case exact:
+			case c.succeeds:
 				spec.ExpectErr(errs[i], nil, "%s: ioctl(/dev/null, %s)", policyText(p), c.name)
 			case !notEACCES(errs[i]):
 				Fail(fmt.Sprintf("%s: ioctl(/dev/null, %s): got EACCES, want anything else (always allowed)", policyText(p), c.name))
@@ -290,9 +310,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		if ptmx == "" {
 			spec.Skip("no pseudo-terminal to test: %s", strings.Join(errs, ", "))
 		}
-		cmd := []ioctlCmd{{"TIOCGPTN", unix.TIOCGPTN}}
-		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), ptmx, unix.O_RDWR, cmd)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(%s, TIOCGPTN)", ptmx)
-		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule(ptmx, rIoctl)), ptmx, unix.O_RDWR, cmd)[0], nil, "ioctl_dev granted on %s: ioctl(%s, TIOCGPTN)", ptmx, ptmx)
+		expectDeviceIoctlGranted(ptmx, unix.O_RDWR, ioctlCmd{name: "TIOCGPTN", cmd: unix.TIOCGPTN})
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
@@ -301,9 +319,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 			return
 		}
 		dev := blockDevice()
-		cmd := []ioctlCmd{{"BLKGETSIZE64", unix.BLKGETSIZE64}}
-		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), dev, unix.O_RDONLY, cmd)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(%s, BLKGETSIZE64)", dev)
-		spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule(dev, rIoctl)), dev, unix.O_RDONLY, cmd)[0], nil, "ioctl_dev granted on %s: ioctl(BLKGETSIZE64)", dev)
+		expectDeviceIoctlGranted(dev, unix.O_RDONLY, ioctlCmd{name: "BLKGETSIZE64", cmd: unix.BLKGETSIZE64})
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
@@ -320,6 +336,15 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.FeatureVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 })
+
+// expectDeviceIoctlGranted checks that c on dev (opened with flags) is denied with EACCES
+// in a domain handling IOCTL_DEV without a rule, and succeeds once a rule on dev grants it.
+func expectDeviceIoctlGranted(dev string, flags int, c ioctlCmd) {
+	GinkgoHelper()
+	cmds := []ioctlCmd{c}
+	spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), dev, flags, cmds)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(%s, %s)", dev, c.name)
+	spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule(dev, rIoctl)), dev, flags, cmds)[0], nil, "ioctl_dev granted on %s: ioctl(%s, %s)", dev, dev, c.name)
+}
 
 // blockDevice returns a block device the runner can open read-only, skipping the spec
 // when there is none.

@@ -96,8 +96,12 @@ func runMountNS(args []string) ([]byte, error) {
 		name string
 		fn   func() error
 	}{
-		{"topology", r.topology}, {"bind", r.bind}, {"disconnected", r.disconnected},
-		{"chroot", r.chroot}, {"mountpoint", r.mountpoint}, {"overlay", r.overlay},
+		{name: "topology", fn: r.topology},
+		{name: "bind", fn: r.bind},
+		{name: "disconnected", fn: r.disconnected},
+		{name: "chroot", fn: r.chroot},
+		{name: "mountpoint", fn: r.mountpoint},
+		{name: "overlay", fn: r.overlay},
 	} {
 		if err := s.fn(); err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s.name, err)

@@ -19,8 +19,8 @@ type move struct {
 	want     error
 }
 
-func mv(from, to string, want error) move { return move{false, from, to, want} }
-func xchg(a, b string, want error) move   { return move{true, a, b, want} }
+func mv(from, to string, want error) move { return move{from: from, to: to, want: want} }
+func xchg(a, b string, want error) move   { return move{exchange: true, from: a, to: b, want: want} }
 
 // movesIn turns steps into checks on the tree rooted at w.
 func movesIn(w string, steps []move) []check {

@@ -21,17 +21,17 @@ const (
 )
 
 func renamed(from, to string, want error) check {
-	return check{"rename(" + from + ", " + to + ")", func() error { return unix.Rename(from, to) }, want}
+	return check{what: "rename(" + from + ", " + to + ")", do: func() error { return unix.Rename(from, to) }, want: want}
 }
 
 func exchanged(a, b string, want error) check {
-	return check{"renameat2(" + a + ", " + b + ", RENAME_EXCHANGE)", func() error {
+	return check{what: "renameat2(" + a + ", " + b + ", RENAME_EXCHANGE)", do: func() error {
 		return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
-	}, want}
+	}, want: want}
 }
 
 func linked(from, to string, want error) check {
-	return check{"link(" + from + ", " + to + ")", func() error { return unix.Link(from, to) }, want}
+	return check{what: "link(" + from + ", " + to + ")", do: func() error { return unix.Link(from, to) }, want: want}
 }
 
 // referLayout is w/s/{f1,f2,f3} and w/d/{g1,g2}: a source and a destination directory.

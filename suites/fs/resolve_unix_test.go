@@ -55,10 +55,10 @@ var sockKinds = []struct {
 	typ    int
 	sendto bool
 }{
-	{"stream_connect", "stream connect", unix.SOCK_STREAM, false},
-	{"seqpacket_connect", "seqpacket connect", unix.SOCK_SEQPACKET, false},
-	{"dgram_connect", "datagram connect", unix.SOCK_DGRAM, false},
-	{"dgram_sendto", "datagram sendto", unix.SOCK_DGRAM, true},
+	{id: "stream_connect", name: "stream connect", typ: unix.SOCK_STREAM},
+	{id: "seqpacket_connect", name: "seqpacket connect", typ: unix.SOCK_SEQPACKET},
+	{id: "dgram_connect", name: "datagram connect", typ: unix.SOCK_DGRAM},
+	{id: "dgram_sendto", name: "datagram sendto", typ: unix.SOCK_DGRAM, sendto: true},
 }
 
 var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), resolveRight.ABI), func() {
@@ -78,12 +78,12 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 				p    sandbox.Policy
 				want error
 			}{
-				{sandbox.FS(rResolve), unix.EACCES},
-				{sandbox.FS(rResolve, rule(filepath.Join(w), rResolve)), nil},
-				{sandbox.FS(rResolve, rule(sock, rResolve)), nil},
-				{sandbox.FS(rResolve|rRead, rule(w, rRead)), unix.EACCES},
+				{p: sandbox.FS(rResolve), want: unix.EACCES},
+				{p: sandbox.FS(rResolve, rule(filepath.Join(w), rResolve)), want: nil},
+				{p: sandbox.FS(rResolve, rule(sock, rResolve)), want: nil},
+				{p: sandbox.FS(rResolve|rRead, rule(w, rRead)), want: unix.EACCES},
 			} {
-				expectChecks(c.p, check{k.name + " to " + sock, func() error { return unixClient(k.typ, sock, k.sendto) }, c.want})
+				expectChecks(c.p, check{what: k.name + " to " + sock, do: func() error { return unixClient(k.typ, sock, k.sendto) }, want: c.want})
 			}
 			spec.EnforcedVerdict(resolveRight.Feature(), resolveRight.ABI)
 		})
@@ -132,15 +132,15 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		must(err, "runner's abstract server")
 		defer unix.Close(srv)
 		expectChecks(sandbox.FS(rResolve),
-			check{"connect to abstract " + name, func() error { return unixClient(unix.SOCK_STREAM, name, false) }, nil},
-			check{"socketpair", func() error {
+			check{what: "connect to abstract " + name, do: func() error { return unixClient(unix.SOCK_STREAM, name, false) }, want: nil},
+			check{what: "socketpair", do: func() error {
 				sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 				if err == nil {
 					unix.Close(sp[0])
 					unix.Close(sp[1])
 				}
 				return err
-			}, nil},
+			}, want: nil},
 		)
 		spec.FeatureVerdict(resolveRight.Feature(), resolveRight.ABI)
 	})
@@ -152,7 +152,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		must(err, "runner's server")
 		defer unix.Close(srv)
 		expectChecks(sandbox.FS(allFS()&^rResolve),
-			check{"stream connect to " + sock, func() error { return unixClient(unix.SOCK_STREAM, sock, false) }, nil})
+			check{what: "stream connect to " + sock, do: func() error { return unixClient(unix.SOCK_STREAM, sock, false) }, want: nil})
 		if !spec.Supports(resolveRight.ABI) {
 			expectRightRejected(resolveRight)
 		}

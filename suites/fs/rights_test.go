@@ -46,26 +46,37 @@ func (c rightCase) grantPaths(w string) []string {
 	return []string{w}
 }
 
+// rulesGranting returns the rules of a variant: access granted on each of c's grant paths.
+func (c rightCase) rulesGranting(access uint64) func(w string) []sandbox.PathRule {
+	return func(w string) []sandbox.PathRule {
+		var rs []sandbox.PathRule
+		for _, p := range c.grantPaths(w) {
+			rs = append(rs, rule(p, access))
+		}
+		return rs
+	}
+}
+
 func mknodOp(name string, mode uint32, dev int) fsOp {
-	return fsOp{fmt.Sprintf("mknod(%s, %#o)", name, mode), func(w string) error {
+	return fsOp{name: fmt.Sprintf("mknod(%s, %#o)", name, mode), do: func(w string) error {
 		return unix.Mknod(filepath.Join(w, name), mode|0o600, dev)
 	}}
 }
 
 func linkOp(src, dst string) fsOp {
-	return fsOp{fmt.Sprintf("link(%s, %s) in one directory", src, dst), func(w string) error {
+	return fsOp{name: fmt.Sprintf("link(%s, %s) in one directory", src, dst), do: func(w string) error {
 		return unix.Linkat(unix.AT_FDCWD, filepath.Join(w, src), unix.AT_FDCWD, filepath.Join(w, dst), 0)
 	}}
 }
 
 func renameOp(src, dst string) fsOp {
-	return fsOp{fmt.Sprintf("rename(%s, %s) in one directory", src, dst), func(w string) error {
+	return fsOp{name: fmt.Sprintf("rename(%s, %s) in one directory", src, dst), do: func(w string) error {
 		return unix.Rename(filepath.Join(w, src), filepath.Join(w, dst))
 	}}
 }
 
 func openOp(name string, flags int) fsOp {
-	return fsOp{fmt.Sprintf("open(%s, %s)", name, openFlags(flags)), func(w string) error {
+	return fsOp{name: fmt.Sprintf("open(%s, %s)", name, openFlags(flags)), do: func(w string) error {
 		return openErr(filepath.Join(w, name), flags)
 	}}
 }
@@ -73,7 +84,7 @@ func openOp(name string, flags int) fsOp {
 // openatOp opens name relative to an O_PATH descriptor of w: the check follows the
 // file's own hierarchy, whatever descriptor the lookup starts from.
 func openatOp(name string, flags int) fsOp {
-	return fsOp{fmt.Sprintf("openat(O_PATH fd of the directory, %s, %s)", name, openFlags(flags)), func(w string) error {
+	return fsOp{name: fmt.Sprintf("openat(O_PATH fd of the directory, %s, %s)", name, openFlags(flags)), do: func(w string) error {
 		dfd, err := unix.Open(w, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return spec.SetupFailed("open(O_PATH) of "+w, err)
@@ -88,7 +99,7 @@ func readDirOp(name string, viaOpenat bool) fsOp {
 	if viaOpenat {
 		desc = fmt.Sprintf("openat(O_PATH fd of the directory, %s, O_RDONLY|O_DIRECTORY) then getdents64", name)
 	}
-	return fsOp{desc, func(w string) error {
+	return fsOp{name: desc, do: func(w string) error {
 		var fd int
 		var err error
 		if viaOpenat {
@@ -127,7 +138,13 @@ func openFlags(flags int) string {
 	for _, f := range []struct {
 		bit  int
 		name string
-	}{{unix.O_CREAT, "O_CREAT"}, {unix.O_TRUNC, "O_TRUNC"}, {unix.O_APPEND, "O_APPEND"}, {unix.O_DIRECTORY, "O_DIRECTORY"}, {unix.O_PATH, "O_PATH"}} {
+	}{
+		{bit: unix.O_CREAT, name: "O_CREAT"},
+		{bit: unix.O_TRUNC, name: "O_TRUNC"},
+		{bit: unix.O_APPEND, name: "O_APPEND"},
+		{bit: unix.O_DIRECTORY, name: "O_DIRECTORY"},
+		{bit: unix.O_PATH, name: "O_PATH"},
+	} {
 		if flags&f.bit != 0 {
 			parts = append(parts, f.name)
 		}
@@ -139,7 +156,7 @@ func openFlags(flags int) string {
 // only to list no test so that it exits at once. The fork happens on the calling thread,
 // so the child carries the thread's domain and execve is checked against it.
 func execOp() fsOp {
-	return fsOp{"execve(the test binary)", func(string) error { return execSelf() }}
+	return fsOp{name: "execve(the test binary)", do: func(string) error { return execSelf() }}
 }
 
 func execSelf() error {
@@ -256,16 +273,16 @@ var abi1Rights = []rightCase{
 	{bit: landlock.AccessFSRemoveDir, object: "directory",
 		setup: func(w string) { mkObjects(w, nil, []string{"d1", "d2", "d3"}) },
 		ops: []fsOp{
-			{"rmdir(d1)", func(w string) error { return unix.Rmdir(filepath.Join(w, "d1")) }},
-			{"unlinkat(d2, AT_REMOVEDIR)", func(w string) error {
+			{name: "rmdir(d1)", do: func(w string) error { return unix.Rmdir(filepath.Join(w, "d1")) }},
+			{name: "unlinkat(d2, AT_REMOVEDIR)", do: func(w string) error {
 				return unix.Unlinkat(unix.AT_FDCWD, filepath.Join(w, "d2"), unix.AT_REMOVEDIR)
 			}},
 			renameOp("d3", "d3b")}},
 	{bit: landlock.AccessFSRemoveFile, object: "directory",
 		setup: func(w string) { mkObjects(w, []string{"r1", "r2", "r3"}, nil) },
 		ops: []fsOp{
-			{"unlink(r1)", func(w string) error { return unix.Unlink(filepath.Join(w, "r1")) }},
-			{"unlinkat(r2, 0)", func(w string) error { return unix.Unlinkat(unix.AT_FDCWD, filepath.Join(w, "r2"), 0) }},
+			{name: "unlink(r1)", do: func(w string) error { return unix.Unlink(filepath.Join(w, "r1")) }},
+			{name: "unlinkat(r2, 0)", do: func(w string) error { return unix.Unlinkat(unix.AT_FDCWD, filepath.Join(w, "r2"), 0) }},
 			renameOp("r3", "r3b")}},
 	{bit: landlock.AccessFSMakeChar, object: "directory", root: true,
 		setup: func(w string) { mknodObjects(w, unix.S_IFCHR, int(unix.Mkdev(1, 3)), "c0", "c0r") },
@@ -273,8 +290,8 @@ var abi1Rights = []rightCase{
 	{bit: landlock.AccessFSMakeDir, object: "directory",
 		setup: func(w string) { mkObjects(w, nil, []string{"dd0"}) },
 		ops: []fsOp{
-			{"mkdir(n1)", func(w string) error { return unix.Mkdir(filepath.Join(w, "n1"), 0o700) }},
-			{"mkdirat(n2)", func(w string) error { return unix.Mkdirat(unix.AT_FDCWD, filepath.Join(w, "n2"), 0o700) }},
+			{name: "mkdir(n1)", do: func(w string) error { return unix.Mkdir(filepath.Join(w, "n1"), 0o700) }},
+			{name: "mkdirat(n2)", do: func(w string) error { return unix.Mkdirat(unix.AT_FDCWD, filepath.Join(w, "n2"), 0o700) }},
 			renameOp("dd0", "dd0b")}},
 	{bit: landlock.AccessFSMakeReg, object: "directory",
 		setup: func(w string) { mkObjects(w, []string{"r0", "r0r"}, nil) },
@@ -283,7 +300,7 @@ var abi1Rights = []rightCase{
 			linkOp("r0", "r0link"), renameOp("r0r", "r0r2")}},
 	{bit: landlock.AccessFSMakeSock, object: "directory",
 		ops: []fsOp{mknodOp("s1", unix.S_IFSOCK, 0),
-			{"bind(AF_UNIX, s2)", func(w string) error {
+			{name: "bind(AF_UNIX, s2)", do: func(w string) error {
 				fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 				if err != nil {
 					return spec.SetupFailed("socket(AF_UNIX)", err)
@@ -294,7 +311,7 @@ var abi1Rights = []rightCase{
 	{bit: landlock.AccessFSMakeFifo, object: "directory",
 		setup: func(w string) { mknodObjects(w, unix.S_IFIFO, 0, "p0", "p0r") },
 		ops: []fsOp{mknodOp("p1", unix.S_IFIFO, 0),
-			{"mkfifo(p2)", func(w string) error { return unix.Mkfifo(filepath.Join(w, "p2"), 0o600) }},
+			{name: "mkfifo(p2)", do: func(w string) error { return unix.Mkfifo(filepath.Join(w, "p2"), 0o600) }},
 			linkOp("p0", "p0link"), renameOp("p0r", "p0r2")}},
 	{bit: landlock.AccessFSMakeBlock, object: "directory", root: true,
 		setup: func(w string) { mknodObjects(w, unix.S_IFBLK, int(unix.Mkdev(7, 0)), "b0", "b0r") },
@@ -305,8 +322,8 @@ var abi1Rights = []rightCase{
 			must(os.Symlink("none", filepath.Join(w, "l0r")), "symlink l0r")
 		},
 		ops: []fsOp{
-			{"symlink(none, l1)", func(w string) error { return unix.Symlink("none", filepath.Join(w, "l1")) }},
-			{"symlinkat(none, l2)", func(w string) error {
+			{name: "symlink(none, l1)", do: func(w string) error { return unix.Symlink("none", filepath.Join(w, "l1")) }},
+			{name: "symlinkat(none, l2)", do: func(w string) error {
 				return unix.Symlinkat("none", unix.AT_FDCWD, filepath.Join(w, "l2"))
 			}},
 			linkOp("l0", "l0link"), renameOp("l0r", "l0r2")}},
@@ -360,43 +377,22 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 		Context(r.String(), labels, func() {
 			It(fmt.Sprintf("MUST allow %s when a rule on the %s's hierarchy grants %s", opNames(c), c.object, r), spec.ID("rights."+r.Name+".granted"), func() {
 				all := allFS()
-				runRightCase(c, all, func(w string) []sandbox.PathRule {
-					var rs []sandbox.PathRule
-					for _, p := range c.grantPaths(w) {
-						rs = append(rs, rule(p, all))
-					}
-					return rs
-				}, nil, "granted by a rule")
+				runRightCase(c, all, c.rulesGranting(all), nil, "granted by a rule")
 			})
 			It(fmt.Sprintf("MUST deny %s with EACCES when %s is handled and every other right is granted", opNames(c), r), spec.ID("rights."+r.Name+".denied"), func() {
 				all := allFS()
-				runRightCase(c, all, func(w string) []sandbox.PathRule {
-					var rs []sandbox.PathRule
-					for _, p := range c.grantPaths(w) {
-						rs = append(rs, rule(p, all&^c.bit))
-					}
-					return rs
-				}, unix.EACCES, "handled, not granted")
+				runRightCase(c, all, c.rulesGranting(all&^c.bit), unix.EACCES, "handled, not granted")
 			})
 			It(fmt.Sprintf("MUST NOT restrict %s when %s is not handled", opNames(c), r), spec.ID("rights."+r.Name+".unhandled"), func() {
 				rest := allFS() &^ c.bit
-				runRightCase(c, rest, func(w string) []sandbox.PathRule {
-					var rs []sandbox.PathRule
-					for _, p := range c.grantPaths(w) {
-						rs = append(rs, rule(p, rest))
-					}
-					return rs
-				}, nil, "not handled")
+				runRightCase(c, rest, c.rulesGranting(rest), nil, "not handled")
 			})
 			if c.object == "file" {
 				It(fmt.Sprintf("MUST allow %s when a rule on the file itself grants %s", opNames(c), r), spec.ID("rights."+r.Name+".file_rule"), func() {
 					all := allFS()
+					others := c.rulesGranting(all &^ c.bit)
 					runRightCase(c, all, func(w string) []sandbox.PathRule {
-						var rs []sandbox.PathRule
-						for _, p := range c.grantPaths(w) {
-							rs = append(rs, rule(p, all&^c.bit))
-						}
-						return append(rs, fileRules(c, w)...)
+						return append(others(w), fileRules(c, w)...)
 					}, nil, "granted by a rule on the file")
 				})
 			} else {
@@ -436,7 +432,10 @@ func expectFileRuleRefused(r landlock.Right) {
 	for _, target := range []struct {
 		path string
 		want error
-	}{{filepath.Join(w, "f"), unix.EINVAL}, {w, nil}} {
+	}{
+		{path: filepath.Join(w, "f"), want: unix.EINVAL},
+		{path: w, want: nil},
+	} {
 		pfd, err := unix.Open(target.path, unix.O_PATH|unix.O_CLOEXEC, 0)
 		must(err, "open %s O_PATH", target.path)
 		err = landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: r.Bit, ParentFd: int32(pfd)}, 0)

@@ -17,20 +17,20 @@ const rTrunc uint64 = landlock.AccessFSTruncate
 var truncRight = fsRight(rTrunc)
 
 func truncated(path string, want error) check {
-	return check{"truncate(" + path + ")", func() error { return unix.Truncate(path, 1) }, want}
+	return check{what: "truncate(" + path + ")", do: func() error { return unix.Truncate(path, 1) }, want: want}
 }
 
 // ftruncatedAfterOpen opens path O_WRONLY and ftruncates the descriptor: the open itself
 // must succeed (WRITE_FILE is granted), the ftruncate gives the verdict.
 func ftruncatedAfterOpen(path string, want error) check {
-	return check{"open(" + path + ", O_WRONLY) then ftruncate", func() error {
+	return check{what: "open(" + path + ", O_WRONLY) then ftruncate", do: func() error {
 		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return spec.SetupFailed("open(O_WRONLY) before ftruncate", err)
 		}
 		defer unix.Close(fd)
 		return unix.Ftruncate(fd, 1)
-	}, want}
+	}, want: want}
 }
 
 var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI), func() {
@@ -128,7 +128,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		defer unix.Close(fd)
 		expectChecks(sandbox.FS(handled),
 			truncated(f(w), nil),
-			check{"ftruncate of a descriptor opened before the domain", func() error { return unix.Ftruncate(fd, 1) }, nil},
+			check{what: "ftruncate of a descriptor opened before the domain", do: func() error { return unix.Ftruncate(fd, 1) }, want: nil},
 			opened(f(w), unix.O_WRONLY|unix.O_TRUNC, unix.EACCES),
 		)
 		if !spec.Supports(truncRight.ABI) {
@@ -154,7 +154,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 			return nil
 		}
 		must(opath(), "without a domain")
-		expectChecks(sandbox.FS(allFS()), check{"O_PATH open, ftruncate and ioctl", opath, nil})
+		expectChecks(sandbox.FS(allFS()), check{what: "O_PATH open, ftruncate and ioctl", do: opath, want: nil})
 		spec.FeatureVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 })

@@ -29,21 +29,22 @@ func badAddresses() []badAddress {
 		full := func() []byte { return f.addr(1) }
 		for _, op := range []string{"bind", "connect"} {
 			cases = append(cases,
-				badAddress{"addrlen0", "addrlen 0", op, f, full, 0, unix.EINVAL},
-				badAddress{"addrlen1", "addrlen 1 (no whole sa_family)", op, f, full, 1, unix.EINVAL},
-				badAddress{"addrlen_short", "addrlen one byte short of the family's minimum", op, f, full, f.min - 1, unix.EINVAL},
+				badAddress{id: "addrlen0", what: "addrlen 0", op: op, fam: f, sa: full, len: 0, want: unix.EINVAL},
+				badAddress{id: "addrlen1", what: "addrlen 1 (no whole sa_family)", op: op, fam: f, sa: full, len: 1, want: unix.EINVAL},
+				badAddress{id: "addrlen_short", what: "addrlen one byte short of the family's minimum", op: op, fam: f, sa: full, len: f.min - 1, want: unix.EINVAL},
 			)
 		}
 	}
 	// An IPv4 address given to an IPv6 socket.
 	v4on6 := func() []byte { return ipv4.addr(1) }
 	cases = append(cases,
-		badAddress{"sockaddr_in", "a sockaddr_in on an IPv6 socket", "bind", ipv6, v4on6, ipv4.size, unix.EINVAL},
-		badAddress{"sockaddr_in", "a sockaddr_in on an IPv6 socket", "connect", ipv6, v4on6, ipv4.size, unix.EINVAL},
+		badAddress{id: "sockaddr_in", what: "a sockaddr_in on an IPv6 socket", op: "bind", fam: ipv6, sa: v4on6, len: ipv4.size, want: unix.EINVAL},
+		badAddress{id: "sockaddr_in", what: "a sockaddr_in on an IPv6 socket", op: "connect", fam: ipv6, sa: v4on6, len: ipv4.size, want: unix.EINVAL},
 		// AF_UNSPEC with a non-ANY address is refused by the IPv4 stack for bind. (The
 		// IPv6 case is left out: Linux 6.7 answered EINVAL there, later kernels
 		// EAFNOSUPPORT like the stack, and no erratum tells them apart.)
-		badAddress{"unspec_loopback", "AF_UNSPEC with the loopback address", "bind", ipv4, func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, ipv4.size, unix.EAFNOSUPPORT},
+		badAddress{id: "unspec_loopback", what: "AF_UNSPEC with the loopback address", op: "bind", fam: ipv4,
+			sa: func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, len: ipv4.size, want: unix.EAFNOSUPPORT},
 	)
 	return cases
 }

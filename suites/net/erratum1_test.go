@@ -39,9 +39,9 @@ func streamProtocols() []streamProtocol {
 			smcProto = smcProtoSMC6
 		}
 		ps = append(ps,
-			streamProtocol{"MPTCP", f, f.domain, unix.IPPROTO_MPTCP, "", tcpListener},
-			streamProtocol{"SCTP", f, f.domain, unix.IPPROTO_SCTP, "sctp", sctpListener},
-			streamProtocol{"SMC", f, unix.AF_SMC, smcProto, "smc", tcpListener},
+			streamProtocol{name: "MPTCP", fam: f, domain: f.domain, proto: unix.IPPROTO_MPTCP, needs: "", listener: tcpListener},
+			streamProtocol{name: "SCTP", fam: f, domain: f.domain, proto: unix.IPPROTO_SCTP, needs: "sctp", listener: sctpListener},
+			streamProtocol{name: "SMC", fam: f, domain: unix.AF_SMC, proto: smcProto, needs: "smc", listener: tcpListener},
 		)
 	}
 	return ps
@@ -106,9 +106,9 @@ func erratum1Observations(seen, unfixed erratum1Expect, port int) []spec.Observa
 // one. The fixed kernel (sk_is_tcp()) leaves all of them alone: success everywhere.
 func erratum1Unfixed(p streamProtocol) erratum1Expect {
 	if p.domain == unix.AF_SMC {
-		return erratum1Expect{unix.EINVAL, unix.EINVAL, unix.EINVAL, unix.EINVAL}
+		return erratum1Expect{denyBind: unix.EINVAL, denyConnect: unix.EINVAL, grantBind: unix.EINVAL, grantConnect: unix.EINVAL}
 	}
-	return erratum1Expect{unix.EACCES, unix.EACCES, nil, nil}
+	return erratum1Expect{denyBind: unix.EACCES, denyConnect: unix.EACCES, grantBind: nil, grantConnect: nil}
 }
 
 var _ = Describe("erratum 1: TCP rights restrict only TCP", func() {

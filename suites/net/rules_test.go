@@ -28,10 +28,10 @@ var _ = Describe("net port rules", func() {
 		want   error
 	}
 	cases := []ruleCase{
-		{"max", "port 65535", bindTCP, 65535, nil},
-		{"over_u16", "port 65536", bindTCP, 65536, unix.EINVAL},
-		{"over_u32", "port 2^32+1", bindTCP, 1<<32 + 1, unix.EINVAL},
-		{"no_access", "no access right", 0, 1024, unix.ENOMSG},
+		{id: "max", what: "port 65535", access: bindTCP, port: 65535, want: nil},
+		{id: "over_u16", what: "port 65536", access: bindTCP, port: 65536, want: unix.EINVAL},
+		{id: "over_u32", what: "port 2^32+1", access: bindTCP, port: 1<<32 + 1, want: unix.EINVAL},
+		{id: "no_access", what: "no access right", access: 0, port: 1024, want: unix.ENOMSG},
 	}
 	for _, c := range cases {
 		c := c

@@ -48,7 +48,7 @@ var _ = Describe("UDP rights", func() {
 				for _, c := range []struct {
 					port int
 					want error
-				}{{allowed, nil}, {denied, unix.EACCES}, {0, unix.EACCES}} {
+				}{{port: allowed, want: nil}, {port: denied, want: unix.EACCES}, {port: 0, want: unix.EACCES}} {
 					fd := reuseSocket(f, unix.SOCK_DGRAM)
 					res := sandbox.Thread(p, func() error { return bind(fd, f, c.port) })
 					spec.ExpectErrno(res, c.want, "BIND_UDP handled, rule for port %d: bind(%s port %d)", allowed, f.name, c.port)

@@ -41,7 +41,11 @@ type unixType struct {
 	typ  int
 }
 
-var unixTypes = []unixType{{"stream", unix.SOCK_STREAM}, {"dgram", unix.SOCK_DGRAM}, {"seqpacket", unix.SOCK_SEQPACKET}}
+var unixTypes = []unixType{
+	{name: "stream", typ: unix.SOCK_STREAM},
+	{name: "dgram", typ: unix.SOCK_DGRAM},
+	{name: "seqpacket", typ: unix.SOCK_SEQPACKET},
+}
 
 var abstractSeq atomic.Int64
 

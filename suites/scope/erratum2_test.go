@@ -41,10 +41,10 @@ func parkedThread(p sandbox.Policy) (int, func(), error) {
 // whole process, whose leader has no domain.
 func threadSignals(pid, plain, other int) []sent {
 	return []sent{
-		{fmt.Sprintf("tgkill(own pid, thread %d of no domain, 0)", plain), unix.Tgkill(pid, plain, 0)},
-		{fmt.Sprintf("tgkill(own pid, thread %d of another scoped domain, 0)", other), unix.Tgkill(pid, other, 0)},
-		{fmt.Sprintf("tgkill(own pid, thread %d of another scoped domain, SIGUSR1)", other), unix.Tgkill(pid, other, unix.SIGUSR1)},
-		{"kill(own pid, 0), whose leader has no domain", unix.Kill(pid, 0)},
+		{what: fmt.Sprintf("tgkill(own pid, thread %d of no domain, 0)", plain), err: unix.Tgkill(pid, plain, 0)},
+		{what: fmt.Sprintf("tgkill(own pid, thread %d of another scoped domain, 0)", other), err: unix.Tgkill(pid, other, 0)},
+		{what: fmt.Sprintf("tgkill(own pid, thread %d of another scoped domain, SIGUSR1)", other), err: unix.Tgkill(pid, other, unix.SIGUSR1)},
+		{what: "kill(own pid, 0), whose leader has no domain", err: unix.Kill(pid, 0)},
 	}
 }
 

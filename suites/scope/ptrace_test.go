@@ -57,7 +57,10 @@ func traceChecks(pid int) []traced {
 	if mem == nil {
 		unix.Close(fd)
 	}
-	return []traced{{fmt.Sprintf("ptrace(PTRACE_ATTACH, %d)", pid), attach}, {fmt.Sprintf("open(/proc/%d/mem)", pid), mem}}
+	return []traced{
+		{what: fmt.Sprintf("ptrace(PTRACE_ATTACH, %d)", pid), err: attach},
+		{what: fmt.Sprintf("open(/proc/%d/mem)", pid), err: mem},
+	}
 }
 
 func expectTrace(results []traced, allowed bool, relation string) {

@@ -20,10 +20,10 @@ type signalMethod struct {
 }
 
 var signalMethods = []signalMethod{
-	{"kill", unix.Kill},
-	{"tgkill", func(pid int, sig unix.Signal) error { return unix.Tgkill(pid, pid, sig) }},
-	{"rt_sigqueueinfo", sigqueue},
-	{"pidfd_send_signal", func(pid int, sig unix.Signal) error {
+	{name: "kill", send: unix.Kill},
+	{name: "tgkill", send: func(pid int, sig unix.Signal) error { return unix.Tgkill(pid, pid, sig) }},
+	{name: "rt_sigqueueinfo", send: sigqueue},
+	{name: "pidfd_send_signal", send: func(pid int, sig unix.Signal) error {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			return spec.SetupFailed(fmt.Sprintf("pidfd_open(%d)", pid), err)
@@ -74,7 +74,7 @@ func sendAll(pid int) []sent {
 	var out []sent
 	for _, m := range signalMethods {
 		for _, sig := range probeSignals {
-			out = append(out, sent{fmt.Sprintf("%s(pid %d, signal %d)", m.name, pid, sig), m.send(pid, sig)})
+			out = append(out, sent{what: fmt.Sprintf("%s(pid %d, signal %d)", m.name, pid, sig), err: m.send(pid, sig)})
 		}
 	}
 	return out
@@ -161,37 +161,36 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		return results
 	}
 
-	It("MUST allow signals to a process in the same domain", spec.ID("signal.same_domain"), func() {
-		if !scopeSupported(feature, scopeSignal) {
-			return
-		}
-		expectAll(relation(scoped, sandbox.Policy{}, sandbox.Policy{}), nil, "in the same domain")
-		spec.FeatureVerdict(feature, 6)
-	})
-
-	It("MUST allow signals to a process in a nested child domain", spec.ID("signal.to_child"), func() {
-		if !scopeSupported(feature, scopeSignal) {
-			return
-		}
-		expectAll(relation(scoped, scoped, sandbox.Policy{}), nil, "in a nested child domain")
-		spec.FeatureVerdict(feature, 6)
-	})
-
-	It("MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM", spec.ID("signal.scoped.to_parent"), func() {
-		if !scopeSupported(feature, scopeSignal) {
-			return
-		}
-		expectAll(relation(otherDomain, sandbox.Policy{}, scoped), unix.EPERM, "in the parent domain")
-		spec.EnforcedVerdict(feature, 6)
-	})
-
-	It("MUST allow signals to the domain that scoped them from a nested unscoped domain", spec.ID("signal.unscoped_nested.to_parent"), func() {
-		if !scopeSupported(feature, scopeSignal) {
-			return
-		}
-		expectAll(relation(scoped, sandbox.Policy{}, otherDomain), nil, "in the scoped parent domain of an unscoped child")
-		spec.FeatureVerdict(feature, 6)
-	})
+	// Each arrangement is one relation(before, target, after) whose every signal gets want.
+	type relationCase struct {
+		id, sentence          string // the spec id and It text
+		before, target, after sandbox.Policy
+		want                  error  // nil (allowed) or EPERM (denied)
+		relation              string // the target as the failure message names it
+	}
+	for _, c := range []relationCase{
+		{id: "signal.same_domain", sentence: "MUST allow signals to a process in the same domain",
+			before: scoped, target: sandbox.Policy{}, after: sandbox.Policy{}, want: nil, relation: "in the same domain"},
+		{id: "signal.to_child", sentence: "MUST allow signals to a process in a nested child domain",
+			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain"},
+		{id: "signal.scoped.to_parent", sentence: "MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM",
+			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain"},
+		{id: "signal.unscoped_nested.to_parent", sentence: "MUST allow signals to the domain that scoped them from a nested unscoped domain",
+			before: scoped, target: sandbox.Policy{}, after: otherDomain, want: nil, relation: "in the scoped parent domain of an unscoped child"},
+	} {
+		c := c
+		It(c.sentence, spec.ID(c.id), func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			expectAll(relation(c.before, c.target, c.after), c.want, c.relation)
+			if c.want == nil {
+				spec.FeatureVerdict(feature, 6)
+			} else {
+				spec.EnforcedVerdict(feature, 6)
+			}
+		})
+	}
 
 	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), func() {
 		if !scopeSupported(feature, scopeSignal) {

@@ -73,7 +73,7 @@ func init() {
 		}
 		sibs := make([]sibling, 3)
 		for i := range sibs {
-			s := sibling{make(chan struct{}), make(chan threadState)}
+			s := sibling{ask: make(chan struct{}), state: make(chan threadState)}
 			sibs[i] = s
 			ready := make(chan error)
 			go func(first bool) {
