@@ -105,7 +105,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// parseDeb822 reads the enabled "Types: deb" stanzas of a .sources file.
+// parseDeb822 reads the enabled "Types: deb" stanzas of a .sources file. Ours, not
+// pault.ag/go/debian/control's: that parser pulls in an OpenPGP library for what is a
+// few keys of a few stanzas.
 func parseDeb822(b []byte) []source {
 	var out []source
 	for _, stanza := range bytes.Split(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n\n")) {
