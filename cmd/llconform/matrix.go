@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/bench"
-	"github.com/llconform/llconform/internal/collect"
+	"github.com/llconform/llconform/collect"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"

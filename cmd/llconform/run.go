@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/llconform/llconform/internal/collect"
+	"github.com/llconform/llconform/collect"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
