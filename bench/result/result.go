@@ -8,7 +8,9 @@
 package result
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -245,18 +247,28 @@ func (r *Result) Encode(w io.Writer) error {
 // Decode reads a result and recomputes its summaries from the samples, so that a file
 // edited by hand or written by an older version is judged on its samples alone.
 func Decode(rd io.Reader) (*Result, error) {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("read benchmark result: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrNotResult)
+	}
 	var r Result
-	if err := json.NewDecoder(rd).Decode(&r); err != nil {
-		return nil, fmt.Errorf("decode benchmark result: %w", err)
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotResult, err)
 	}
 	if r.Schema != Schema {
-		return nil, fmt.Errorf("benchmark result schema %q, want %q", r.Schema, Schema)
+		if r.Schema == "" {
+			return nil, fmt.Errorf("%w: no schema (want %q)", ErrNotResult, Schema)
+		}
+		return nil, fmt.Errorf("%w: schema %q, want %q", ErrNotResult, r.Schema, Schema)
 	}
 	for _, sc := range r.Scenarios {
 		for _, se := range sc.Series {
 			for _, p := range se.Points {
 				if p.On == nil {
-					return nil, fmt.Errorf("benchmark result: %s/%s/%s has no on arm", sc.Name, se.Name, p.Label)
+					return nil, fmt.Errorf("%w: %s/%s/%s has no on arm", ErrNotResult, sc.Name, se.Name, p.Label)
 				}
 			}
 		}
@@ -265,6 +277,11 @@ func Decode(rd io.Reader) (*Result, error) {
 	return &r, nil
 }
 
+// ErrNotResult is wrapped by Decode and ReadFile errors whose input is readable but is not a
+// benchmark result (not JSON, another schema, a point without its on arm, a directory): a
+// user error, where any other error of ReadFile is the file system's.
+var ErrNotResult = errors.New("not an llconform benchmark result")
+
 // ReadFile decodes the result stored in path.
 func ReadFile(path string) (*Result, error) {
 	f, err := os.Open(path)
@@ -272,6 +289,9 @@ func ReadFile(path string) (*Result, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s: %w: a directory", path, ErrNotResult)
+	}
 	r, err := Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/llconform/llconform/bench"
+	"github.com/llconform/llconform/bench/result"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 func benchCmd(ctx context.Context, args []string) (int, error) {
@@ -68,13 +72,14 @@ func compareCmd(_ context.Context, args []string) (int, error) {
 	if fs.NArg() != 2 {
 		return exitUsage, fmt.Errorf("compare: want two bench.json files (old, new)")
 	}
+	// Read both before comparing: exit 1 means a slowdown, never a file that could not be read.
 	oldR, err := bench.ReadResult(fs.Arg(0))
 	if err != nil {
-		return 1, err
+		return readResultStatus(err), fmt.Errorf("compare: old: %w", err)
 	}
 	newR, err := bench.ReadResult(fs.Arg(1))
 	if err != nil {
-		return 1, err
+		return readResultStatus(err), fmt.Errorf("compare: new: %w", err)
 	}
 	c, code := bench.Compare(oldR, newR, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold, Gate: strings.Split(*gate, ",")})
 	if err := c.Write(os.Stdout); err != nil {
@@ -101,7 +106,7 @@ func plotCmd(_ context.Context, args []string) (int, error) {
 	for _, f := range fs.Args() {
 		r, err := bench.ReadResult(f)
 		if err != nil {
-			return 1, err
+			return readResultStatus(err), fmt.Errorf("plot: %w", err)
 		}
 		results = append(results, r)
 	}
@@ -116,4 +121,14 @@ func plotCmd(_ context.Context, args []string) (int, error) {
 		fmt.Printf("\n%d plots in %s\n", len(files), *out)
 	}
 	return 0, nil
+}
+
+// readResultStatus is the exit status of a bench result that could not be read: usage (64)
+// for a file that does not exist or is not a bench result, infrastructure (2) for any other
+// I/O failure. Never 1, which compare gives a significant slowdown.
+func readResultStatus(err error) int {
+	if errors.Is(err, result.ErrNotResult) || errors.Is(err, iofs.ErrNotExist) {
+		return exitUsage
+	}
+	return verdict.ExitInfra
 }

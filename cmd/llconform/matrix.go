@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,15 +90,24 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
+	}
+	// Every input is read and checked here, before the first download or boot.
 	if err := m.filters.expand(); err != nil {
 		return exitUsage, err
 	}
-	if fs.NArg() > 0 {
-		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
+	if err := m.out.readInputs(); err != nil {
+		return exitUsage, err
 	}
 	entries, err := m.entries()
 	if err != nil {
 		return exitUsage, err
+	}
+	if len(entries) == 0 {
+		// More shards than kernels: this shard has nothing to do, which is not an error in
+		// a CI fan-out. Its result has no run, so that report merge takes it as it is.
+		return m.emptyShard()
 	}
 	binaries, err := plan.FindSuites(m.suites)
 	if err != nil {
@@ -222,10 +233,13 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 		}
 		entries = kept
 	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("no kernels to run")
+	}
 	if m.shard != "" {
-		var i, n int
-		if _, err := fmt.Sscanf(m.shard, "%d/%d", &i, &n); err != nil || n < 1 || i < 1 || i > n {
-			return nil, fmt.Errorf("--shard %q: want i/n with 1 <= i <= n", m.shard)
+		i, n, err := parseShard(m.shard)
+		if err != nil {
+			return nil, err
 		}
 		var kept []kernel.Entry
 		for j, e := range entries {
@@ -233,10 +247,13 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 				kept = append(kept, e)
 			}
 		}
+		// An empty shard (more shards than kernels) returns no entries and no error.
 		entries = kept
 	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("no kernels to run")
+	for _, e := range entries {
+		if err := e.CheckLocal(); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case m.icount == "" && m.bench:
@@ -261,6 +278,53 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 		}
 	}
 	return entries, nil
+}
+
+// shardRE is --shard's syntax: digits, a slash, digits, nothing else.
+var shardRE = regexp.MustCompile(`^([0-9]+)/([0-9]+)$`)
+
+// parseShard parses --shard i/n strictly: 1 <= i <= n, digits only.
+func parseShard(s string) (i, n int, err error) {
+	bad := fmt.Errorf("--shard %q: want i/n in digits with 1 <= i <= n, such as 2/3", s)
+	sub := shardRE.FindStringSubmatch(s)
+	if sub == nil {
+		return 0, 0, bad
+	}
+	if i, err = strconv.Atoi(sub[1]); err != nil {
+		return 0, 0, bad
+	}
+	if n, err = strconv.Atoi(sub[2]); err != nil {
+		return 0, 0, bad
+	}
+	if i < 1 || i > n {
+		return 0, 0, bad
+	}
+	return i, n, nil
+}
+
+// emptyShard ends a matrix run whose shard selected no kernel: it says so, writes a
+// result without runs (valid input for report merge) and exits 0.
+func (m matrixFlags) emptyShard() (int, error) {
+	dir, err := filepath.Abs(m.out.dir)
+	if err != nil {
+		return verdict.ExitInfra, err
+	}
+	fmt.Fprintf(os.Stderr, "matrix: shard %s has no kernels (fewer kernels than shards): nothing to run\n", m.shard)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
+	}
+	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
+	paths := []string{filepath.Join(dir, "result.json")}
+	if m.out.jsonPath != "" {
+		paths = append(paths, m.out.jsonPath)
+	}
+	for _, p := range paths {
+		if err := writeFile(p, func(f *os.File) error { return report.Encode(f, res) }); err != nil {
+			return verdict.ExitInfra, err
+		}
+	}
+	fmt.Printf("results: %s (no runs)\n", paths[0])
+	return verdict.ExitPass, nil
 }
 
 // benchPlots writes one SVG per benchmark series, a line per kernel, and returns them for

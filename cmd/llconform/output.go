@@ -23,6 +23,24 @@ type outputs struct {
 	acceptUnverified bool
 	// plots go into the HTML report (matrix --bench).
 	plots []render.Plot
+	// issues are the known issues, read by readInputs before any work starts.
+	issues     []verdict.KnownIssue
+	issuesRead bool
+}
+
+// readInputs reads and validates every file the outputs depend on (the known issues), so
+// that a mistake in one is a usage error before anything runs rather than after a whole
+// matrix, when the result would be lost.
+func (o *outputs) readInputs() error {
+	if o.issuesRead || o.knownIssues == "" {
+		return nil
+	}
+	issues, err := verdict.ReadKnownIssues(o.knownIssues)
+	if err != nil {
+		return fmt.Errorf("--known-issues: %w", err)
+	}
+	o.issues, o.issuesRead = issues, true
+	return nil
 }
 
 func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
@@ -42,11 +60,10 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		res.Runs[i].AcceptUnverified = o.acceptUnverified
 	}
 	if o.knownIssues != "" {
-		issues, err := verdict.ReadKnownIssues(o.knownIssues)
-		if err != nil {
+		if err := o.readInputs(); err != nil {
 			return exitUsage, err
 		}
-		if _, err := verdict.ApplyKnownIssues(res, issues); err != nil {
+		if _, err := verdict.ApplyKnownIssues(res, o.issues); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}

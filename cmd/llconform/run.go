@@ -29,11 +29,14 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("run: unexpected arguments %q", fs.Args())
+	}
 	if err := f.expand(); err != nil {
 		return exitUsage, err
 	}
-	if fs.NArg() > 0 {
-		return exitUsage, fmt.Errorf("run: unexpected arguments %q", fs.Args())
+	if err := out.readInputs(); err != nil {
+		return exitUsage, err
 	}
 	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/onsi/ginkgo/v2/types"
 )
 
 // defaultSuiteDir is bin/suites beside the llconform binary, where make build puts them.
@@ -19,11 +25,47 @@ type filters struct {
 	label, focus string
 }
 
-// expand turns the label filter into Ginkgo's syntax (see expandLabelFilter).
+// expand turns the label filter into Ginkgo's syntax (see expandLabelFilter) and checks
+// that Ginkgo can parse it and the focus regexp, so that a typo is a usage error before
+// any suite runs or kernel boots, not a failure of every suite of every kernel.
 func (f *filters) expand() error {
-	var err error
-	f.label, err = expandLabelFilter(f.label)
-	return err
+	orig := f.label
+	label, err := expandLabelFilter(f.label)
+	if err != nil {
+		return err
+	}
+	if label != "" {
+		if _, err := types.ParseLabelFilter(label); err != nil {
+			return fmt.Errorf("--label-filter %q: %s", orig, ginkgoErrorText(err))
+		}
+	}
+	if f.focus != "" {
+		if _, err := regexp.Compile(f.focus); err != nil {
+			return fmt.Errorf("--focus %q: %w", f.focus, err)
+		}
+	}
+	f.label = label
+	return nil
+}
+
+// ginkgoMarkup is Ginkgo's formatter markup ({{red}}, {{/}}) and the ANSI escapes it
+// renders to.
+var ginkgoMarkup = regexp.MustCompile(`\{\{[a-z/-]*\}\}|\x1b\[[0-9;]*m`)
+
+// ginkgoErrorText is a Ginkgo error as one plain line: its message without colours, the
+// heading, the echoed input and the documentation link.
+func ginkgoErrorText(err error) string {
+	msg := err.Error()
+	var ge types.GinkgoError
+	if errors.As(err, &ge) && ge.Message != "" {
+		msg = ge.Message
+		// The message echoes the input with the error position marked, then the reason.
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:]
+		}
+	}
+	msg = ginkgoMarkup.ReplaceAllString(msg, "")
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // args returns the arguments of a suite binary that writes its Ginkgo report to report.

@@ -99,11 +99,9 @@ func (f *Fetcher) Fetch(ctx context.Context, e Entry) (*Kernel, error) {
 func local(e Entry) (*Kernel, error) {
 	l := e.Local
 	k := &Kernel{Name: e.Name, BzImage: l.BzImage, ModulesDir: l.Modules, Config: l.Config}
-	if _, err := os.Stat(l.BzImage); err != nil {
+	if err := e.CheckLocal(); err != nil {
 		return nil, err
 	}
-	// Best effort: a file that is not a kernel is still handed to QEMU,
-	// which reports it.
 	k.Release = bzImageRelease(l.BzImage)
 	if l.Modules == "" {
 		k.ModulesUnavailable = "no modules directory given"
