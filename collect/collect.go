@@ -47,7 +47,7 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 		// A crash or hang under emulation is the machinery's failure until shown otherwise
 		// (TCG has crashed kernels that run fine on hardware): its oops text goes with the
 		// infrastructure error rather than failing the kernel.
-		run.Infra = &report.InfraError{Kind: InfraKind(o.Class), Message: o.Detail, ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
+		run.Infra = &report.InfraError{Kind: InfraKind(o.Class), Message: o.Detail + earlierAttempts(r.Earlier), ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
 	} else {
 		run.KernelWarnings = o.Warnings
 	}
@@ -78,6 +78,21 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 		}
 	}
 	return run, nil
+}
+
+// earlierAttempts says how the boots before the last one ended and where their console
+// logs are ("; attempt 1: kernel-panic ... (console-attempt1.log)"), empty when there was
+// one boot. The report's console log is the last attempt's.
+func earlierAttempts(earlier []qemu.Outcome) string {
+	var b strings.Builder
+	for i, o := range earlier {
+		fmt.Fprintf(&b, "; attempt %d: %s", i+1, o.Class)
+		if o.Detail != "" {
+			b.WriteString(" " + o.Detail)
+		}
+		fmt.Fprintf(&b, " (%s)", o.ConsoleLog)
+	}
+	return b.String()
 }
 
 // Host turns the suites run on the running kernel (llconform run) into its report run. The
@@ -122,9 +137,11 @@ func importSuite(name string, o plan.Outcome, outputPath string) report.Suite {
 	s.Output = outputPath
 	s.Duration = time.Duration(o.Status.DurationMS) * time.Millisecond
 	switch {
-	case s.Infra != nil:
 	case o.Status.TimedOut:
-		s.Infra = &report.InfraError{Kind: report.InfraTimeout, Message: describeOutcome(o, nil)}
+		// Whatever the report says (none, or Ginkgo's "Interrupted" after the SIGTERM that
+		// ended the suite), it overran its time: the specs that had finished are kept.
+		s.Infra = &report.InfraError{Kind: report.InfraTimeout, Message: describeOutcome(o, err)}
+	case s.Infra != nil:
 	case o.Status.Signal != "":
 		s.Infra = &report.InfraError{Kind: report.InfraInterrupted, Message: describeOutcome(o, nil)}
 	case code != 0 && s.Counts.Failed == 0:

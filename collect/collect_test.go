@@ -57,7 +57,8 @@ func TestImportSuiteNeverPassesSilently(t *testing.T) {
 		{"spec failed", plan.Outcome{Status: plan.Status{ExitCode: 1}, Report: ginkgoReport(t, types.SpecStateFailed)}, ""},
 		{"no report", plan.Outcome{Status: plan.Status{ExitCode: 1}}, report.InfraNoReport},
 		{"truncated report", plan.Outcome{Status: plan.Status{ExitCode: 0}, Report: []byte(`[{"SuitePath": "x"`)}, report.InfraTruncatedReport},
-		{"timeout without report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}}, report.InfraNoReport},
+		{"timeout without report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}}, report.InfraTimeout},
+		{"timeout with truncated report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}, Report: []byte(`[{"SuitePath": "x"`)}, report.InfraTimeout},
 		{"timeout with report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}, Report: ok}, report.InfraTimeout},
 		{"killed", plan.Outcome{Status: plan.Status{ExitCode: -1, Signal: "killed"}, Report: ok}, report.InfraInterrupted},
 		{"failed with no failing spec", plan.Outcome{Status: plan.Status{ExitCode: 2}, Report: ok}, report.InfraSuiteFailed},
@@ -73,6 +74,30 @@ func TestImportSuiteNeverPassesSilently(t *testing.T) {
 		if s.ExitCode == nil || *s.ExitCode != tt.o.Status.ExitCode || s.Output != "fs.log" {
 			t.Errorf("%s: exit code %v, output %q; want %d, fs.log", tt.name, s.ExitCode, s.Output, tt.o.Status.ExitCode)
 		}
+	}
+}
+
+// A suite that overran its timeout and wrote its report on SIGTERM (Ginkgo says
+// "Interrupted by User") is a timeout, and the specs it had finished are kept.
+func TestImportSuiteTimeoutKeepsFinishedSpecs(t *testing.T) {
+	var reps []types.Report
+	if err := json.Unmarshal(ginkgoReport(t, types.SpecStatePassed, types.SpecStatePassed, types.SpecStateInterrupted), &reps); err != nil {
+		t.Fatal(err)
+	}
+	reps[0].SpecialSuiteFailureReasons = []string{"Interrupted by User"}
+	b, err := json.Marshal(reps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := importSuite("fs", plan.Outcome{Status: plan.Status{ExitCode: 1, TimedOut: true, DurationMS: 2000}, Report: b}, "fs.log")
+	if s.Infra == nil || s.Infra.Kind != report.InfraTimeout {
+		t.Fatalf("Infra = %+v, want kind %s", s.Infra, report.InfraTimeout)
+	}
+	if !strings.Contains(s.Infra.Message, "timed out after 2000ms") {
+		t.Errorf("Infra.Message = %q, want it to say the suite timed out", s.Infra.Message)
+	}
+	if s.Counts.Passed != 2 || len(s.Specs) != 3 {
+		t.Errorf("Counts = %+v with %d specs, want the 2 passed specs kept of 3", s.Counts, len(s.Specs))
 	}
 }
 
@@ -207,6 +232,11 @@ func TestKernelFailed(t *testing.T) {
 		// oops goes with it rather than failing the kernel.
 		{"panic", vm.Result{Entry: entry(), Attempts: 2, Outcome: panicked},
 			report.InfraError{Kind: report.InfraPanic, Message: "Kernel panic - not syncing", ConsoleTail: "tail", ConsoleLog: "console.log"}},
+		// A retry: the infrastructure error is the last attempt's, with its console log,
+		// and names how the first ended and where its own log is.
+		{"retried", vm.Result{Entry: entry(), Attempts: 2, Outcome: panicked,
+			Earlier: []qemu.Outcome{{Class: qemu.Timeout, Detail: "no end frame after 2m0s; killed QEMU", ConsoleLog: "console-attempt1.log"}}},
+			report.InfraError{Kind: report.InfraPanic, Message: "Kernel panic - not syncing; attempt 1: timeout no end frame after 2m0s; killed QEMU (console-attempt1.log)", ConsoleTail: "tail", ConsoleLog: "console.log"}},
 		// A guest that stopped before a suite's status was sent: its report, even if it
 		// came, is not used.
 		{"suite without status", vm.Result{Entry: entry(), Attempts: 1, Outcome: qemu.Outcome{Class: qemu.OK, ConsoleLog: "console.log"},

@@ -91,7 +91,11 @@ type Result struct {
 	// Err is set when the kernel could not be fetched or its initrd built;
 	// it was then not booted.
 	Err     error
-	Outcome qemu.Outcome // of the last boot
+	Outcome qemu.Outcome // of the last boot; its ConsoleLog is <dir>/console.log
+	// Earlier holds the outcomes of the boots before the last one, when there was a retry,
+	// in order; each ConsoleLog names that attempt's own log, console-attempt<N>.log
+	// (and its QEMU stderr qemu-attempt<N>.log), kept beside console.log.
+	Earlier []qemu.Outcome
 	// Guest is what the agent sent back in the last boot: each suite's outcome by
 	// name, as far as it arrived, the agent's set-up report and the kernel log.
 	plan.Guest
@@ -264,7 +268,11 @@ func (r *runner) boot(ctx context.Context, i int) {
 	if r.o.Retry {
 		attempts = 2
 	}
+	removeAttemptLogs(dir) // from an earlier run into the same directory
 	for a := 1; a <= attempts; a++ {
+		if a > 1 {
+			res.Earlier = append(res.Earlier, keepAttemptLogs(dir, a-1, res.Outcome))
+		}
 		res.Attempts, res.Accel, res.ICount = a, accel, ""
 		if qemu.ICountWorks(accel) {
 			res.ICount = e.ICount
@@ -301,6 +309,32 @@ func (r *runner) boot(ctx context.Context, i int) {
 		msg += " " + res.Outcome.Detail
 	}
 	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration})
+}
+
+// keepAttemptLogs renames attempt n's console.log and qemu.log in dir to
+// console-attempt<n>.log and qemu-attempt<n>.log, so that the next boot does not replace
+// them, and returns o naming its renamed console log.
+func keepAttemptLogs(dir string, n int, o qemu.Outcome) qemu.Outcome {
+	for _, name := range []string{"console", "qemu"} {
+		from := filepath.Join(dir, name+".log")
+		to := filepath.Join(dir, fmt.Sprintf("%s-attempt%d.log", name, n))
+		if err := os.Rename(from, to); err != nil {
+			continue
+		}
+		if name == "console" && o.ConsoleLog == from {
+			o.ConsoleLog = to
+		}
+	}
+	return o
+}
+
+// removeAttemptLogs removes the logs keepAttemptLogs kept, so that a stale one is not
+// read as this run's.
+func removeAttemptLogs(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "*-attempt*.log"))
+	for _, f := range old {
+		os.Remove(f)
+	}
 }
 
 // initrd returns the kernel's initrd: the base alone, or the base followed

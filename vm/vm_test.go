@@ -155,3 +155,64 @@ func TestBootDebianICount(t *testing.T) {
 	}
 	t.Logf("boot to end frame under icount: %v", r.Boot)
 }
+
+// A retry keeps the first attempt's console log: console.log is the last attempt's, the
+// result names it, and console-attempt1.log (named by Result.Earlier) is the first's.
+func TestRetryKeepsEachConsoleLog(t *testing.T) {
+	tmp := t.TempDir()
+	fake := filepath.Join(tmp, "qemu")
+	// Writes "attempt N" to the console chardev and exits without an end frame.
+	script := `#!/bin/sh
+n=$(cat "` + tmp + `/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "` + tmp + `/count"
+for a in "$@"; do
+	case "$a" in file,id=console,path=*) echo "attempt $n" > "${a#file,id=console,path=}";; esac
+done
+echo "qemu stderr $n" >&2
+exit 1
+`
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	dir := filepath.Join(out, "k")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A stale attempt log from an earlier run must go.
+	if err := os.WriteFile(filepath.Join(dir, "console-attempt2.log"), []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{o: Options{OutDir: out, Retry: true, QEMU: fake}, base: filepath.Join(tmp, "initrd"), results: []Result{{
+		Entry:  kernel.Entry{Name: "k", Accel: "tcg", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second},
+		Kernel: &kernel.Kernel{BzImage: filepath.Join(tmp, "bzImage")},
+	}}}
+	r.boot(context.Background(), 0)
+	res := r.results[0]
+	if res.Attempts != 2 || res.Outcome.Class != qemu.NoReport {
+		t.Fatalf("attempts %d, class %s (%s); want 2, %s", res.Attempts, res.Outcome.Class, res.Outcome.Detail, qemu.NoReport)
+	}
+	want := map[string]string{
+		"console.log":          "attempt 2\n",
+		"console-attempt1.log": "attempt 1\n",
+		"qemu.log":             "qemu stderr 2\n",
+		"qemu-attempt1.log":    "qemu stderr 1\n",
+	}
+	for name, content := range want {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != content {
+			t.Errorf("%s = %q (%v), want %q", name, b, err, content)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "console-attempt2.log")); err == nil {
+		t.Error("stale console-attempt2.log kept")
+	}
+	if got := res.Outcome.ConsoleLog; got != filepath.Join(dir, "console.log") {
+		t.Errorf("Outcome.ConsoleLog = %q, want the last attempt's console.log", got)
+	}
+	if len(res.Earlier) != 1 || res.Earlier[0].ConsoleLog != filepath.Join(dir, "console-attempt1.log") || res.Earlier[0].Class != qemu.NoReport {
+		t.Errorf("Earlier = %+v, want attempt 1's outcome naming console-attempt1.log", res.Earlier)
+	}
+	if !strings.Contains(res.Earlier[0].ConsoleTail, "attempt 1") {
+		t.Errorf("Earlier[0].ConsoleTail = %q, want attempt 1's console", res.Earlier[0].ConsoleTail)
+	}
+}

@@ -34,6 +34,8 @@ type Suite struct {
 	// the Outcome's Report; empty for none.
 	Report  string   `json:"report,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// grace replaces KillGrace, for tests.
+	grace time.Duration
 }
 
 // Duration is a time.Duration that reads and writes as "5m30s" in JSON.

@@ -16,6 +16,11 @@ import (
 // DefaultTimeout bounds a suite whose plan entry gives none.
 const DefaultTimeout = 10 * time.Minute
 
+// KillGrace is how long a suite that overran its timeout has between SIGTERM and SIGKILL:
+// Ginkgo writes its JSON report on SIGTERM, with the specs that had finished, when it is
+// given the time.
+const KillGrace = 10 * time.Second
+
 // maxOutput caps a suite's captured output so that a runaway suite cannot exhaust memory
 // (in the guest, all of it is RAM).
 const maxOutput = 32 << 20
@@ -27,8 +32,9 @@ type Outcome struct {
 	Output []byte // combined stdout and stderr, capped
 }
 
-// Run runs the suite binary in dir with env (KEY=VALUE entries) and waits for it, killing
-// its whole process group at the timeout. The same code runs suites in the guest and on the
+// Run runs the suite binary in dir with env (KEY=VALUE entries) and waits for it. At the
+// timeout it sends SIGTERM to the suite's whole process group, so that Ginkgo can write its
+// report of the specs that finished, and SIGKILL KillGrace later. The same code runs suites in the guest and on the
 // host, so that a suite behaves the same under both.
 func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	timeout := time.Duration(s.Timeout)
@@ -49,11 +55,20 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group, so that a timeout kills the suite's helpers too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	var killer *time.Timer
+	cmd.Cancel = func() error {
+		pid := cmd.Process.Pid
+		killer = time.AfterFunc(s.killGrace(), func() { _ = unix.Kill(-pid, unix.SIGKILL) })
+		return unix.Kill(-pid, unix.SIGTERM)
+	}
+	cmd.WaitDelay = s.killGrace() + 5*time.Second
 
 	start := time.Now()
 	err := cmd.Run()
+	if killer != nil && killer.Stop() {
+		// The suite ended within the grace period: its helpers must not outlive it.
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	}
 	st := Status{ExitCode: -1, DurationMS: time.Since(start).Milliseconds()}
 	if ps := cmd.ProcessState; ps != nil {
 		st.ExitCode = ps.ExitCode()
@@ -78,6 +93,13 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 		}
 	}
 	return o
+}
+
+func (s Suite) killGrace() time.Duration {
+	if s.grace > 0 {
+		return s.grace
+	}
+	return KillGrace
 }
 
 func joinErr(a, b string) string {

@@ -18,8 +18,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/llconform/llconform/vm/channel"
@@ -258,6 +260,12 @@ func Boot(ctx context.Context, c Config) Outcome {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(runCtx, path, args...)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	// QEMU dies with llconform, even on kill -9. The parent-death signal fires when the
+	// thread that forked QEMU exits, and the Go runtime ends threads it no longer needs: the
+	// thread stays locked to this goroutine until QEMU has exited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	stop := make(chan struct{})
 	followed := make(chan struct{})
