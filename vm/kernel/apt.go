@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -57,14 +56,9 @@ func (a apt) options() []string {
 }
 
 func (a apt) run(ctx context.Context, dir string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "apt-get", append(a.options(), args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, lastLines(out, 10))
-	}
-	return nil
+	what := fmt.Sprintf("apt-get %s (apt state in %s)", strings.Join(args, " "), a.dir)
+	_, err := runCmd(ctx, AptTimeout, what, dir, a.dir, append(os.Environ(), "LC_ALL=C"), "apt-get", append(a.options(), args...)...)
+	return err
 }
 
 func (a apt) update(ctx context.Context) error {

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -154,6 +152,12 @@ func (f *Fetcher) loadIndex(ctx context.Context) (index, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One apt state per cache: two runs must not update it at once.
+	unlock, err := lockFile(ctx, a.path("llconform.lock"), f.progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := a.setup(mirrors); err != nil {
 		return nil, fmt.Errorf("apt configuration: %w", err)
 	}
@@ -205,7 +209,7 @@ func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 		}
 		debs = append(debs, deb)
 	}
-	tree, err := f.extract(strings.TrimSuffix(filepath.Base(debs[0]), ".deb"), debs)
+	tree, err := f.extract(ctx, strings.TrimSuffix(filepath.Base(debs[0]), ".deb"), debs)
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +337,14 @@ func (f *Fetcher) deb(ctx context.Context, p pkgVersion) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	unlock, err := lockFile(ctx, f.apt().path("llconform.lock"), f.progress)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if verify(dst, p) == nil { // another run fetched it meanwhile
+		return dst, nil
+	}
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
 		os.Remove(dst)
@@ -388,33 +400,66 @@ func verify(file string, p pkgVersion) error {
 // trees/<name>, as dpkg would install them: from 6.19 on, the image, config,
 // modules.builtin and modules come from different packages but belong in one
 // lib/modules/<release> directory. The final rename makes a half-extracted
-// tree impossible to mistake for a complete one.
-func (f *Fetcher) extract(name string, debs []string) (string, error) {
+// tree impossible to mistake for a complete one. The SHA256 of every file is
+// recorded at extraction and checked on every use; a damaged tree is
+// extracted again, once, from the (verified) packages.
+func (f *Fetcher) extract(ctx context.Context, name string, debs []string) (string, error) {
 	tree := filepath.Join(f.CacheDir, "trees", name)
-	if _, err := os.Stat(tree); err == nil {
-		return tree, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(tree), ".extract-")
+	unlock, err := lockFile(ctx, filepath.Join(f.CacheDir, "locks", name+".lock"), f.progress)
 	if err != nil {
 		return "", err
 	}
-	for _, deb := range debs {
-		var stderr bytes.Buffer
-		cmd := exec.Command("dpkg-deb", "-x", deb, tmp)
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			os.RemoveAll(tmp)
-			return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", deb, err, strings.TrimSpace(stderr.String()))
+	defer unlock()
+	if _, err := os.Stat(tree); err == nil {
+		verr := verifyTree(tree)
+		if verr == nil {
+			return tree, nil
+		}
+		if errors.Is(verr, errNoManifest) {
+			f.progress("extracted %s has no checksums (an older llconform's), extracting it again", name)
+		} else {
+			f.progress("extracted %s is damaged, extracting it again: %v", name, verr)
+		}
+		if err := removeTree(tree); err != nil {
+			return "", fmt.Errorf("remove damaged %s: %w", tree, err)
 		}
 	}
-	if err := os.Rename(tmp, tree); err != nil {
-		os.RemoveAll(tmp)
+	if err := unpack(ctx, tree, debs); err != nil {
 		return "", err
 	}
+	if err := verifyTree(tree); err != nil {
+		return "", fmt.Errorf("%s: fails verification right after extraction (disk or memory fault?): %w", tree, err)
+	}
 	return tree, nil
+}
+
+// unpack extracts debs into a temporary directory beside tree, records the
+// manifest and renames it to tree. When another run got there first with a
+// tree that verifies, that one is kept.
+func unpack(ctx context.Context, tree string, debs []string) error {
+	if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(tree), ".extract-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	for _, deb := range debs {
+		if _, err := runCmd(ctx, DpkgTimeout, "dpkg-deb -x "+deb, "", filepath.Dir(tree), nil, "dpkg-deb", "-x", deb, tmp); err != nil {
+			return err
+		}
+	}
+	if err := writeManifest(tmp); err != nil {
+		return fmt.Errorf("record the checksums of %s: %w", tree, err)
+	}
+	if err := os.Rename(tmp, tree); err != nil {
+		if verifyTree(tree) == nil {
+			return nil
+		}
+		return fmt.Errorf("install extracted %s: %w", tree, err)
+	}
+	return nil
 }
 
 // The record lets a pinned kernel fetched before be used without network.
@@ -452,6 +497,13 @@ func (f *Fetcher) readRecord(e Entry) (*Kernel, error) {
 	}
 	if _, err := os.Stat(k.BzImage); err != nil {
 		return nil, err
+	}
+	trees := filepath.Join(f.CacheDir, "trees")
+	if rel, err := filepath.Rel(trees, k.BzImage); err == nil && !strings.HasPrefix(rel, "..") {
+		tree := filepath.Join(trees, strings.Split(filepath.ToSlash(rel), "/")[0])
+		if err := verifyTree(tree); err != nil {
+			return nil, fmt.Errorf("cached %s is damaged and cannot be extracted again without the package lists: %w", d.Package, err)
+		}
 	}
 	k.Name = e.Name
 	return &k, nil
