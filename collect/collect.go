@@ -39,6 +39,9 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	}
 	if r.Err != nil {
 		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
+		if r.Interrupted {
+			run.Infra = &report.InfraError{Kind: report.InfraInterrupted, Message: interruptedMsg + r.Err.Error()}
+		}
 		return run, nil
 	}
 	o := r.Outcome
@@ -48,6 +51,12 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 		// (TCG has crashed kernels that run fine on hardware): its oops text goes with the
 		// infrastructure error rather than failing the kernel.
 		run.Infra = &report.InfraError{Kind: InfraKind(o.Class), Message: o.Detail + earlierAttempts(r.Earlier), ConsoleTail: o.ConsoleTail, ConsoleLog: o.ConsoleLog}
+		if r.Interrupted {
+			// QEMU classes a boot killed by the run's cancellation as a timeout: it was
+			// interrupted, and overran nothing.
+			run.Infra.Kind = report.InfraInterrupted
+			run.Infra.Message = interruptedMsg + string(o.Class) + " " + run.Infra.Message
+		}
 	} else {
 		run.KernelWarnings = o.Warnings
 	}
@@ -79,6 +88,9 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	}
 	return run, nil
 }
+
+// interruptedMsg starts the message of a kernel run cut short by the run's interruption.
+const interruptedMsg = "run interrupted (SIGINT/SIGTERM): "
 
 // earlierAttempts says how the boots before the last one ended and where their console
 // logs are ("; attempt 1: kernel-panic ... (console-attempt1.log)"), empty when there was

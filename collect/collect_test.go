@@ -237,6 +237,17 @@ func TestKernelFailed(t *testing.T) {
 		{"retried", vm.Result{Entry: entry(), Attempts: 2, Outcome: panicked,
 			Earlier: []qemu.Outcome{{Class: qemu.Timeout, Detail: "no end frame after 2m0s; killed QEMU", ConsoleLog: "console-attempt1.log"}}},
 			report.InfraError{Kind: report.InfraPanic, Message: "Kernel panic - not syncing; attempt 1: timeout no end frame after 2m0s; killed QEMU (console-attempt1.log)", ConsoleTail: "tail", ConsoleLog: "console.log"}},
+		// Interrupted (SIGINT/SIGTERM): QEMU's "timeout" class for a boot killed by the
+		// run's cancellation, or a fetch cut short, is an interruption, never a timeout.
+		{"boot interrupted", vm.Result{Entry: entry(), Attempts: 1, Interrupted: true,
+			Outcome: qemu.Outcome{Class: qemu.Timeout, Detail: "canceled: context canceled", ConsoleTail: "tail", ConsoleLog: "console.log"}},
+			report.InfraError{Kind: report.InfraInterrupted, Message: "run interrupted (SIGINT/SIGTERM): timeout canceled: context canceled", ConsoleTail: "tail", ConsoleLog: "console.log"}},
+		{"fetch interrupted", vm.Result{Entry: entry(), Interrupted: true, Err: errors.New("not fetched: context canceled")},
+			report.InfraError{Kind: report.InfraInterrupted, Message: "run interrupted (SIGINT/SIGTERM): not fetched: context canceled"}},
+		// A real overrun stays a timeout.
+		{"timeout", vm.Result{Entry: entry(), Attempts: 1,
+			Outcome: qemu.Outcome{Class: qemu.Timeout, Detail: "no end frame after 2m0s; killed QEMU", ConsoleLog: "console.log"}},
+			report.InfraError{Kind: report.InfraTimeout, Message: "no end frame after 2m0s; killed QEMU", ConsoleLog: "console.log"}},
 		// A guest that stopped before a suite's status was sent: its report, even if it
 		// came, is not used.
 		{"suite without status", vm.Result{Entry: entry(), Attempts: 1, Outcome: qemu.Outcome{Class: qemu.OK, ConsoleLog: "console.log"},

@@ -107,6 +107,20 @@ type Result struct {
 	Attempts int
 	Fetch    time.Duration
 	Boot     time.Duration // total over attempts
+	// Interrupted is set when Run's context was canceled (SIGINT, SIGTERM) before this
+	// kernel's fetch or boot ended well: Err or Outcome then says how far it got, and
+	// QEMU's "timeout" class only means that the boot was cut short, not that it overran.
+	Interrupted bool
+}
+
+// cutShort tells whether a kernel's fetch or boot that ended with fetchErr or outcome was
+// cut short by the cancellation of the run's context (ctxErr is ctx.Err() once it ended):
+// anything but a fetched kernel's OK boot then did not end on its own.
+func cutShort(ctxErr, fetchErr error, outcome qemu.Class) bool {
+	if ctxErr == nil {
+		return false
+	}
+	return fetchErr != nil || outcome != qemu.OK
 }
 
 // Run boots every kernel and returns one Result per entry, in order. The
@@ -128,7 +142,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		defer close(ready)
 		for i, e := range o.Kernels {
 			if ctx.Err() != nil {
-				r.results[i] = Result{Entry: e, Err: ctx.Err()}
+				r.results[i] = Result{Entry: e, Err: fmt.Errorf("not fetched: %w", ctx.Err()), Interrupted: true}
 				continue
 			}
 			if r.fetch(ctx, i, e) {
@@ -231,6 +245,7 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 	res.Fetch = time.Since(start)
 	if err != nil {
 		res.Err = err
+		res.Interrupted = cutShort(ctx.Err(), err, "")
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
 		return false
 	}
@@ -251,6 +266,13 @@ var guestModules = []string{"virtio_pci", "virtio_console"}
 func (r *runner) boot(ctx context.Context, i int) {
 	res := &r.results[i]
 	e, k := res.Entry, res.Kernel
+	if err := ctx.Err(); err != nil {
+		// Canceled while this kernel waited for a VM slot: do not touch its directory,
+		// which may hold an earlier run's logs.
+		res.Err, res.Interrupted = fmt.Errorf("not booted: %w", err), true
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
+		return
+	}
 	dir := filepath.Join(r.o.OutDir, e.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		res.Err = err
@@ -304,7 +326,11 @@ func (r *runner) boot(ctx context.Context, i int) {
 		}
 	}
 	res.Guest = plan.Decode(res.Outcome.Report.Frames)
+	res.Interrupted = cutShort(ctx.Err(), nil, res.Outcome.Class)
 	msg := string(res.Outcome.Class)
+	if res.Interrupted {
+		msg = "interrupted (" + msg + ")"
+	}
 	if res.Outcome.Detail != "" {
 		msg += " " + res.Outcome.Detail
 	}

@@ -216,3 +216,60 @@ exit 1
 		t.Errorf("Earlier[0].ConsoleTail = %q, want attempt 1's console", res.Earlier[0].ConsoleTail)
 	}
 }
+
+// TestCutShort: a fetch or boot that did not end well while the run's context was canceled
+// was interrupted (QEMU's class for it is "timeout"); without a cancellation, or for a boot
+// that ended OK, it was not.
+func TestCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ctxErr   error
+		fetchErr error
+		class    qemu.Class
+		want     bool
+	}{
+		{"canceled boot", context.Canceled, nil, qemu.Timeout, true},
+		{"canceled fetch", context.Canceled, context.Canceled, "", true},
+		{"boot ended OK before the signal", context.Canceled, nil, qemu.OK, false},
+		{"real timeout", nil, nil, qemu.Timeout, false},
+		{"fetch failed", nil, os.ErrNotExist, "", false},
+	} {
+		if got := cutShort(tc.ctxErr, tc.fetchErr, tc.class); got != tc.want {
+			t.Errorf("%s: cutShort = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRunCanceledMarksInterrupted: kernels a canceled run never got to are interrupted,
+// not fetch failures, and their directories are not created.
+func TestRunCanceledMarksInterrupted(t *testing.T) {
+	tmp := t.TempDir()
+	agent := filepath.Join(tmp, "agent")
+	build(t, agent, "./agent") // the guest never boots, but the base initramfs is written
+	var entries []kernel.Entry
+	for _, spec := range []string{"debian:linux-image-a", "debian:linux-image-b"} {
+		e, err := kernel.ParseSpec(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(tmp, "out")
+	res, err := Run(ctx, Options{Kernels: entries, Agent: agent, OutDir: out, CacheDir: filepath.Join(tmp, "cache"), Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d results, want 2", len(res))
+	}
+	for _, r := range res {
+		if !r.Interrupted || r.Err == nil || !strings.Contains(r.Err.Error(), "context canceled") {
+			t.Errorf("%s: interrupted %v, err %v; want interrupted with the cancellation", r.Entry.Name, r.Interrupted, r.Err)
+		}
+		if _, err := os.Stat(filepath.Join(out, r.Entry.Name)); !os.IsNotExist(err) {
+			t.Errorf("%s: directory created (%v)", r.Entry.Name, err)
+		}
+	}
+}

@@ -104,6 +104,11 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
+	lock, code, err := m.out.lock()
+	if err != nil {
+		return code, err
+	}
+	defer lock.Release()
 	if len(entries) == 0 {
 		// More shards than kernels: this shard has nothing to do, which is not an error in
 		// a CI fan-out. Its result has no run, so that report merge takes it as it is.
@@ -122,11 +127,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		}
 		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
-	outDir, err := filepath.Abs(m.out.dir)
-	if err != nil {
-		return verdict.ExitInfra, err
-	}
-	m.out.dir = outDir
+	outDir := m.out.dir // made absolute by lock
 
 	var suites []vm.Suite
 	var names []string // the conformance suites, which make the report
@@ -166,6 +167,9 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		return verdict.ExitInfra, err
 	}
 
+	// A kernel cut short by SIGINT/SIGTERM makes the whole result partial: it must not
+	// replace a complete one (outputs.finish writes result.interrupted.json instead).
+	m.out.interrupted = slices.ContainsFunc(results, func(r vm.Result) bool { return r.Interrupted })
 	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
 	var benches []*bench.Result
 	var benchNames []string
@@ -185,12 +189,12 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 			benches, benchNames = append(benches, b), append(benchNames, r.Entry.Name)
 		}
 	}
-	if len(benches) > 0 {
+	if len(benches) > 0 && !m.out.interrupted {
 		if m.out.plots, err = benchPlots(filepath.Join(outDir, "plots"), benches); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
-	code, err := m.out.finish(res, printMatrix)
+	code, err = m.out.finish(res, printMatrix)
 	if len(benches) > 0 {
 		fmt.Println()
 		if werr := bench.WriteSlopes(os.Stdout, benchNames, benches...); err == nil {

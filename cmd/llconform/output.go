@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -23,6 +25,9 @@ type outputs struct {
 	acceptUnverified bool
 	// plots go into the HTML report (matrix --bench).
 	plots []render.Plot
+	// interrupted is set when the run was cut short (SIGINT, SIGTERM): its partial result
+	// goes to result.interrupted.json only (see resultFileNames).
+	interrupted bool
 	// issues are the known issues, read by readInputs before any work starts.
 	issues     []verdict.KnownIssue
 	issuesRead bool
@@ -41,6 +46,26 @@ func (o *outputs) readInputs() error {
 	}
 	o.issues, o.issuesRead = issues, true
 	return nil
+}
+
+// lock makes o.dir absolute and takes the output directory's lock for the rest of the
+// run (see lockOutput). Another live run holding it is a usage error (exit 64), refused
+// before any download or boot.
+func (o *outputs) lock() (*outputLock, int, error) {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return nil, verdict.ExitInfra, err
+	}
+	o.dir = dir
+	l, err := lockOutput(dir)
+	var inUse *outputInUseError
+	switch {
+	case errors.As(err, &inUse):
+		return nil, exitUsage, err
+	case err != nil:
+		return nil, verdict.ExitInfra, err
+	}
+	return l, 0, nil
 }
 
 func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
@@ -73,17 +98,27 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
-	files := map[string]func(*os.File) error{
-		filepath.Join(o.dir, "result.json"): func(f *os.File) error { return report.Encode(f, res) },
-		filepath.Join(o.dir, "junit.xml"):   func(f *os.File) error { return render.WriteJUnit(f, res) },
-		filepath.Join(o.dir, "report.html"): func(f *os.File) error {
+	writers := map[string]func(*os.File) error{
+		resultJSON:            func(f *os.File) error { return report.Encode(f, res) },
+		interruptedResultJSON: func(f *os.File) error { return report.Encode(f, res) },
+		"junit.xml":           func(f *os.File) error { return render.WriteJUnit(f, res) },
+		"report.html": func(f *os.File) error {
 			return render.WriteHTML(f, res, render.HTMLOptions{Dir: o.dir, Plots: o.plots})
 		},
 	}
-	if o.jsonPath != "" {
+	names := resultFileNames(o.interrupted)
+	files := map[string]func(*os.File) error{}
+	for _, name := range names {
+		files[filepath.Join(o.dir, name)] = writers[name]
+	}
+	if !o.interrupted {
+		// A complete result supersedes the partial one of an earlier interrupted run.
+		os.Remove(filepath.Join(o.dir, interruptedResultJSON))
+	}
+	if o.jsonPath != "" && !o.interrupted {
 		files[o.jsonPath] = func(f *os.File) error { return report.Encode(f, res) }
 	}
-	if o.kcidb != "" {
+	if o.kcidb != "" && !o.interrupted {
 		files[o.kcidb] = func(f *os.File) error {
 			return render.WriteKCIDB(f, res, render.KCIDBOptions{Origin: o.kcidbOrigin, Dir: o.dir})
 		}
@@ -100,8 +135,38 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 	for _, n := range report.AllNotices(res) {
 		fmt.Println(n)
 	}
-	fmt.Printf("\nresults: %s/{result.json,junit.xml,report.html}\n", o.dir)
-	return verdict.ExitCode(res), nil
+	code := verdict.ExitCode(res)
+	if o.interrupted {
+		fmt.Printf("\nINTERRUPTED: the run was cut short (SIGINT/SIGTERM); partial result: %s\n", filepath.Join(o.dir, interruptedResultJSON))
+		fmt.Printf("result.json, junit.xml and report.html in %s were left as they were", o.dir)
+		if o.jsonPath != "" || o.kcidb != "" {
+			fmt.Print("; --json and --kcidb files were not written")
+		}
+		fmt.Println()
+		if code != verdict.ExitFail {
+			code = verdict.ExitInfra // never a pass: part of the matrix was not tested
+		}
+		return code, nil
+	}
+	fmt.Printf("\nresults: %s/{%s}\n", o.dir, strings.Join(names, ","))
+	return code, nil
+}
+
+// The result files of a run in its output directory.
+const (
+	resultJSON            = "result.json"
+	interruptedResultJSON = "result.interrupted.json"
+)
+
+// resultFileNames returns the files a run writes in its output directory: result.json,
+// junit.xml and report.html when it ran to its end; result.interrupted.json alone when it
+// was interrupted, so that a partial result never replaces a complete earlier one (nor
+// passes for one with a CI reading result.json or junit.xml).
+func resultFileNames(interrupted bool) []string {
+	if interrupted {
+		return []string{interruptedResultJSON}
+	}
+	return []string{resultJSON, "junit.xml", "report.html"}
 }
 
 // writeFile writes path through a temporary file, so that an interrupted write never leaves

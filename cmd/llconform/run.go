@@ -38,18 +38,16 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if err := out.readInputs(); err != nil {
 		return exitUsage, err
 	}
+	lock, code, err := out.lock() // also creates the directory and makes out.dir absolute
+	if err != nil {
+		return code, err
+	}
+	defer lock.Release()
 	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
-	outDir, err := filepath.Abs(out.dir)
-	if err != nil {
-		return verdict.ExitInfra, err
-	}
-	out.dir = outDir
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
-	}
+	outDir := out.dir
 
 	var suites []report.Suite
 	for _, b := range binaries {
