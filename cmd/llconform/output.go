@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/llconform/llconform/internal/filelock"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -51,7 +52,7 @@ func (o *outputs) readInputs() error {
 // lock makes o.dir absolute and takes the output directory's lock for the rest of the
 // run (see lockOutput). Another live run holding it is a usage error (exit 64), refused
 // before any download or boot.
-func (o *outputs) lock() (*outputLock, int, error) {
+func (o *outputs) lock() (*filelock.Lock, int, error) {
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return nil, verdict.ExitInfra, err

@@ -13,8 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/llconform/llconform/internal/filelock"
 )
 
 // manifestName is the file, inside an extracted tree, that lists the SHA256
@@ -25,38 +25,19 @@ const manifestName = ".llconform.sha256"
 // errNoManifest: the tree was extracted by an llconform that recorded no checksums.
 var errNoManifest = errors.New("no checksums recorded")
 
-// lockFile takes an exclusive flock on path (created if needed), waiting
-// while another process or Fetcher holds it; waiting is reported once
-// through progress. The returned function releases it.
+// lockFile takes the exclusive lock on path (created if needed), waiting while another
+// process or Fetcher holds it; waiting is reported once through progress. The returned
+// function releases it.
 func lockFile(ctx context.Context, path string, progress func(string, ...any)) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	l, err := filelock.Wait(ctx, path, func() {
+		if progress != nil {
+			progress("waiting for another llconform using %s", path)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	waited := false
-	for {
-		err := syscall.Flock(int(fh.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { fh.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			fh.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !waited && progress != nil {
-			progress("waiting for another llconform using %s", path)
-		}
-		waited = true
-		select {
-		case <-ctx.Done():
-			fh.Close()
-			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return l.Release, nil
 }
 
 func hashFile(p string) (string, error) {
