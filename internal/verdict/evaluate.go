@@ -25,10 +25,14 @@ import (
 func Evaluate(res *report.Result) {
 	for i := range res.Runs {
 		r := &res.Runs[i]
+		// Each derived field is computed once, from the ones before it.
 		r.Features = evaluateFeatures(r)
-		r.Checks = checkExpect(r)
-		r.EffectiveABI = effectiveABI(r)
-		r.Conclusion = conclude(r)
+		r.Checks = checkExpect(r, r.Features)
+		r.EffectiveABI = nil
+		if e := effective(r, r.Features); e != nil {
+			r.EffectiveABI = &e.ABI
+		}
+		r.Conclusion = conclude(r, r.Features, r.Checks)
 	}
 }
 
@@ -257,7 +261,7 @@ func countedDetail(what string, ids []string) string {
 // checkExpect compares what the kernel claims with the run's expectations, and the claimed
 // ABI with the effective ABI. Without KernelInfo the expectations fail: a gate that could not
 // look at the kernel must not pass.
-func checkExpect(r *report.Run) []report.Check {
+func checkExpect(r *report.Run, features []report.FeatureResult) []report.Check {
 	var out []report.Check
 	if len(r.KernelWarnings) > 0 {
 		out = append(out, report.Check{Name: "kernel-health", Message: fmt.Sprintf(
@@ -314,7 +318,7 @@ func checkExpect(r *report.Run) []report.Check {
 			"Landlock is %s on this kernel: no conformance was tested (expect: {abi: 0} makes that the expected outcome)", info.Status)})
 	}
 	if info != nil && info.Status == report.StatusAvailable {
-		if e := effective(r, evaluateFeatures(r)); e != nil {
+		if e := effective(r, features); e != nil {
 			out = append(out, effectiveCheck(info.ABI, e))
 		}
 	}
@@ -424,16 +428,6 @@ func effective(r *report.Run, features []report.FeatureResult) *effectiveResult 
 // ABI it knows.
 func VerifiableABI(info report.KernelInfo) int { return min(info.ABI, landlock.MaxABI) }
 
-// effectiveABI is the run's effective ABI, nil when suites/abi did not report what the
-// kernel accepts.
-func effectiveABI(r *report.Run) *int {
-	e := effective(r, evaluateFeatures(r))
-	if e == nil {
-		return nil
-	}
-	return &e.ABI
-}
-
 // stepOutcomes says what became of the features of ABI step n, grouped by outcome and
 // detail so that a step whose specs were all filtered out reads as one line.
 func stepOutcomes(features []report.FeatureResult, n int) string {
@@ -500,8 +494,10 @@ func effectiveCheck(claimed int, e *effectiveResult) report.Check {
 
 // conclude gives a run's overall verdict. A definite failure outranks an infrastructure
 // error, since the failure stands whatever the missing part would have shown. Failures a
-// known issue excuses do not count (see ApplyKnownIssues). A run with no suite at all is an infrastructure error even when nothing says why: it tested nothing.
-func conclude(r *report.Run) report.Conclusion {
+// known issue excuses do not count (see ApplyKnownIssues). A run with no suite at all is an
+// infrastructure error even when nothing says why: it tested nothing. features and checks
+// are the run's, from evaluateFeatures and checkExpect.
+func conclude(r *report.Run, features []report.FeatureResult, checks []report.Check) report.Conclusion {
 	if len(r.KernelWarnings) > 0 {
 		return report.ConclusionFail
 	}
@@ -514,7 +510,7 @@ func conclude(r *report.Run) report.Conclusion {
 			infra = true
 		}
 	}
-	for _, f := range evaluateFeatures(r) {
+	for _, f := range features {
 		if f.Fails() {
 			return report.ConclusionFail
 		}
@@ -524,7 +520,7 @@ func conclude(r *report.Run) report.Conclusion {
 	// mismatch.
 	unverified := false
 	if r.Info != nil || !infra {
-		for _, c := range checkExpect(r) {
+		for _, c := range checks {
 			switch {
 			case c.Unverified:
 				unverified = true

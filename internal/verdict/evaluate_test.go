@@ -211,7 +211,7 @@ func TestCheckExpect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := checkExpect(&tt.run); !reflect.DeepEqual(got, tt.want) {
+			if got := checksOf(&tt.run); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("CheckExpect = %+v\nwant          %+v", got, tt.want)
 			}
 		})
@@ -260,7 +260,7 @@ func TestConcludeAndExitCode(t *testing.T) {
 		{"fail outranks infra", failAndInfra, report.ConclusionFail},
 	}
 	for _, tt := range tests {
-		if got := conclude(tt.run); got != tt.want {
+		if got := concludeRun(tt.run); got != tt.want {
 			t.Errorf("%s: conclude = %s, want %s", tt.name, got, tt.want)
 		}
 	}
@@ -337,16 +337,16 @@ func TestKernelWarningsFailTheKernel(t *testing.T) {
 		Suites:         []report.Suite{{Name: "abi", Counts: report.Counts{Passed: 3}}},
 		KernelWarnings: []string{"WARNING: CPU: 0 PID: 88 at security/landlock/fs.c:1234\nnext line"},
 	}
-	if got := conclude(&r); got != report.ConclusionFail {
+	if got := concludeRun(&r); got != report.ConclusionFail {
 		t.Errorf("Conclude with a kernel warning = %s, want FAIL", got)
 	}
-	checks := checkExpect(&r)
+	checks := checksOf(&r)
 	if len(checks) != 1 || checks[0].Name != "kernel-health" || checks[0].OK ||
 		!strings.Contains(checks[0].Message, "security/landlock/fs.c:1234") || strings.Contains(checks[0].Message, "next line") {
 		t.Errorf("CheckExpect = %+v, want one failed kernel-health check quoting the first line", checks)
 	}
 	r.KernelWarnings = nil
-	if got := conclude(&r); got != report.ConclusionPass {
+	if got := concludeRun(&r); got != report.ConclusionPass {
 		t.Errorf("Conclude without warnings = %s, want PASS", got)
 	}
 }
@@ -357,12 +357,12 @@ func TestInfraBeforeAnyClaimIsNotAMismatch(t *testing.T) {
 		Expect: &report.Expect{ABI: &abi, Errata: []int{1, 2, 3}},
 		Infra:  &report.InfraError{Kind: report.InfraPanic, Message: "Kernel panic - not syncing"},
 	}
-	if got := conclude(&r); got != report.ConclusionInfra {
+	if got := concludeRun(&r); got != report.ConclusionInfra {
 		t.Errorf("Conclude of a kernel that panicked before reporting = %s, want INFRA", got)
 	}
 	r.Infra = nil
 	r.Suites = []report.Suite{{Name: "abi", Counts: report.Counts{Passed: 1}}}
-	if got := conclude(&r); got != report.ConclusionMismatch {
+	if got := concludeRun(&r); got != report.ConclusionMismatch {
 		t.Errorf("Conclude of a kernel that ran but reported nothing = %s, want MISMATCH", got)
 	}
 }
@@ -431,7 +431,7 @@ func TestEffectiveABI(t *testing.T) {
 			if e.ABI != tt.abi || !reflect.DeepEqual(e.Unshown, tt.unshown) {
 				t.Errorf("effective ABI %d, unshown %v; want %d, %v", e.ABI, e.Unshown, tt.abi, tt.unshown)
 			}
-			checks := checkExpect(tt.run)
+			checks := checksOf(tt.run)
 			i := slices.IndexFunc(checks, func(c report.Check) bool { return c.Name == "effective-abi" })
 			if i < 0 || checks[i] != tt.check {
 				t.Errorf("checks = %+v\nwant effective-abi %+v", checks, tt.check)
@@ -470,7 +470,7 @@ func TestErratumOutcomes(t *testing.T) {
 		if len(fs) != 1 || fs[0].Outcome != tt.want || fs[0].Fails() != tt.fail {
 			t.Errorf("%s: features %+v, want %s failing=%v", tt.name, fs, tt.want, tt.fail)
 		}
-		if c := conclude(tt.run); (c == report.ConclusionFail) != tt.fail {
+		if c := concludeRun(tt.run); (c == report.ConclusionFail) != tt.fail {
 			t.Errorf("%s: conclude = %s", tt.name, c)
 		}
 	}
@@ -496,8 +496,8 @@ func TestEvaluateAfterDecode(t *testing.T) {
 	Evaluate(res)
 	for i := range res.Runs {
 		r := &res.Runs[i]
-		if !reflect.DeepEqual(r.Features, evaluateFeatures(r)) || !reflect.DeepEqual(r.Checks, checkExpect(r)) ||
-			!reflect.DeepEqual(r.EffectiveABI, effectiveABI(r)) || r.Conclusion != conclude(r) || r.Conclusion == "" {
+		if !reflect.DeepEqual(r.Features, evaluateFeatures(r)) || !reflect.DeepEqual(r.Checks, checksOf(r)) ||
+			!reflect.DeepEqual(r.EffectiveABI, effectiveABIOf(r)) || r.Conclusion != concludeRun(r) || r.Conclusion == "" {
 			t.Errorf("kernel %s: derived fields differ from the verdict functions", r.Kernel.Name)
 		}
 	}
@@ -520,4 +520,20 @@ func TestEvaluateAfterDecode(t *testing.T) {
 	if !reflect.DeepEqual(back, res) {
 		t.Errorf("evaluated round trip differs\ngot  %+v\nwant %+v", back, res)
 	}
+}
+
+// checksOf, concludeRun and effectiveABIOf judge one run from scratch, the way Evaluate
+// does, for tests that build runs by hand.
+func checksOf(r *report.Run) []report.Check { return checkExpect(r, evaluateFeatures(r)) }
+
+func concludeRun(r *report.Run) report.Conclusion {
+	fs := evaluateFeatures(r)
+	return conclude(r, fs, checkExpect(r, fs))
+}
+
+func effectiveABIOf(r *report.Run) *int {
+	if e := effective(r, evaluateFeatures(r)); e != nil {
+		return &e.ABI
+	}
+	return nil
 }

@@ -128,7 +128,7 @@ func featureOf(t *testing.T, r *report.Run, name string) report.FeatureResult {
 
 func TestApplyKnownIssues(t *testing.T) {
 	base := knownRun(t)
-	if got := conclude(&base.Runs[0]); got != report.ConclusionFail {
+	if got := concludeRun(&base.Runs[0]); got != report.ConclusionFail {
 		t.Fatalf("fixture concludes %s, want FAIL before any known issue", got)
 	}
 	ioctl := report.Known{Reason: "IOCTL_DEV half-backported", Link: "https://bugs.example.org/7"}
@@ -159,7 +159,7 @@ func TestApplyKnownIssues(t *testing.T) {
 				t.Errorf("feature = %+v", f)
 			}
 			// The panicked spec still makes the run INFRA: a known issue excuses failures only.
-			if got := conclude(r); got != report.ConclusionInfra {
+			if got := concludeRun(r); got != report.ConclusionInfra {
 				t.Errorf("Conclude = %s, want %s", got, report.ConclusionInfra)
 			}
 		})
@@ -170,7 +170,7 @@ func TestApplyKnownIssues(t *testing.T) {
 		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: reporttest.IoctlSpec, Kernel: "bookworm", Reason: "r"}}); err != nil {
 			t.Fatal(err)
 		}
-		if conclude(&res.Runs[0]) != report.ConclusionFail || res.Runs[0].Suites[0].Counts.Known != 0 {
+		if concludeRun(&res.Runs[0]) != report.ConclusionFail || res.Runs[0].Suites[0].Counts.Known != 0 {
 			t.Error("an issue for another kernel excused trixie's failure")
 		}
 	})
@@ -187,8 +187,8 @@ func TestApplyKnownIssues(t *testing.T) {
 		if f := featureOf(t, r, "fs.ioctl_dev"); f.Known != nil || !f.Fails() {
 			t.Errorf("feature with an unexcused failure = %+v", f)
 		}
-		if c := r.Suites[0].Counts; c.Failed != 1 || c.Known != 1 || conclude(r) != report.ConclusionFail {
-			t.Errorf("counts %+v, conclusion %s", c, conclude(r))
+		if c := r.Suites[0].Counts; c.Failed != 1 || c.Known != 1 || concludeRun(r) != report.ConclusionFail {
+			t.Errorf("counts %+v, conclusion %s", c, concludeRun(r))
 		}
 	})
 
@@ -199,7 +199,7 @@ func TestApplyKnownIssues(t *testing.T) {
 		if _, err := ApplyKnownIssues(res, []KnownIssue{{Spec: "s/a", Kernel: "k", Reason: "r"}}); err != nil {
 			t.Fatal(err)
 		}
-		if f := featureOf(t, &res.Runs[0], "fs.x"); !f.Fails() || conclude(&res.Runs[0]) != report.ConclusionFail {
+		if f := featureOf(t, &res.Runs[0], "fs.x"); !f.Fails() || concludeRun(&res.Runs[0]) != report.ConclusionFail {
 			t.Errorf("a known spec failure excused another spec's broken verdict: %+v", f)
 		}
 	})
@@ -208,7 +208,7 @@ func TestApplyKnownIssues(t *testing.T) {
 		res := &report.Result{Runs: []report.Run{*runOf(6, 0,
 			spec("s/a", "fs.ioctl_dev", 5, 0, report.Passed, v("fs.ioctl_dev", report.Works, "")),
 			spec("s/b", "fs.ioctl_dev", 5, 0, report.Passed, v("fs.ioctl_dev", report.Absent, "")))}}
-		if conclude(&res.Runs[0]) != report.ConclusionFail {
+		if concludeRun(&res.Runs[0]) != report.ConclusionFail {
 			t.Fatal("disagreeing verdicts do not fail")
 		}
 		if _, err := ApplyKnownIssues(res, []KnownIssue{{Feature: "fs.ioctl_dev", Kernel: "k", Reason: "half there"}}); err != nil {
@@ -218,7 +218,7 @@ func TestApplyKnownIssues(t *testing.T) {
 		if want := []report.KnownFeature{{Feature: "fs.ioctl_dev", Known: report.Known{Reason: "half there"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
 			t.Errorf("KnownFeatures = %+v", r.KnownFeatures)
 		}
-		if got := conclude(r); got != report.ConclusionPass {
+		if got := concludeRun(r); got != report.ConclusionPass {
 			t.Errorf("Conclude = %s, want PASS", got)
 		}
 	})
@@ -255,7 +255,7 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Errorf("String = %q", got)
 		}
 		// Notices are exit-neutral.
-		if conclude(&res.Runs[1]) != report.ConclusionMismatch || conclude(&res.Runs[0]) != report.ConclusionFail {
+		if concludeRun(&res.Runs[1]) != report.ConclusionMismatch || concludeRun(&res.Runs[0]) != report.ConclusionFail {
 			t.Error("a notice changed a conclusion")
 		}
 	})
@@ -269,7 +269,7 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &res.Runs[0]
-		if r.KnownFeatures != nil || r.Suites[0].Counts.Known != 0 || conclude(r) != report.ConclusionFail {
+		if r.KnownFeatures != nil || r.Suites[0].Counts.Known != 0 || concludeRun(r) != report.ConclusionFail {
 			t.Errorf("an earlier marking survived: %+v, counts %+v", r.KnownFeatures, r.Suites[0].Counts)
 		}
 	})
