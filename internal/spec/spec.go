@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,6 +80,25 @@ func ID(id string) ginkgo.Labels {
 		panic(fmt.Sprintf("spec id %q: want lower-case letters, digits, '.', '_' or '-'", id))
 	}
 	return ginkgo.Label("id:" + id)
+}
+
+// SelftestFiles are the files of Linux 7.3's tools/testing/selftests/landlock that hold
+// tests, without ".c": the files a Selftest label may name.
+var SelftestFiles = []string{"audit_test", "base_test", "fs_test", "net_test", "ptrace_test",
+	"scoped_abstract_unix_test", "scoped_signal_test", "scoped_test", "trace_fs_test", "trace_test", "tsync_test"}
+
+// selftestPattern is a selftest's name: TEST(name), or TEST_F(fixture, name) as fixture.name.
+var selftestPattern = regexp.MustCompile(`^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$`)
+
+// Selftest labels a spec with the kernel selftest whose behaviour it checks, as
+// "selftest:<file>:<test>" (file without ".c", test as "name" or "fixture.name", every
+// variant of the fixture): docs/selftest-coverage.md is generated from these labels. A spec
+// may carry several. A malformed reference panics at tree construction, like ID.
+func Selftest(file, test string) ginkgo.Labels {
+	if !slices.Contains(SelftestFiles, file) || !selftestPattern.MatchString(test) {
+		panic(fmt.Sprintf("selftest %s:%s: want one of %v and a TEST or fixture.TEST_F name", file, test, SelftestFiles))
+	}
+	return ginkgo.Label("selftest:" + file + ":" + test)
 }
 
 // Needs labels a spec with what it requires of its environment, e.g. "root", "audit",

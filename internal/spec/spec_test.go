@@ -39,3 +39,19 @@ func TestClassifyErratum(t *testing.T) {
 		t.Errorf("detail of no observation = %q", d)
 	}
 }
+
+func TestSelftestLabel(t *testing.T) {
+	if got := Selftest("fs_test", "layout1.rule_inside_mount_ns"); len(got) != 1 || got[0] != "selftest:fs_test:layout1.rule_inside_mount_ns" {
+		t.Errorf("Selftest = %v", got)
+	}
+	for _, bad := range [][2]string{{"fs_test.c", "layout1.x"}, {"nope_test", "x"}, {"fs_test", "layout1/x"}, {"fs_test", ""}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Selftest(%q, %q) did not panic", bad[0], bad[1])
+				}
+			}()
+			Selftest(bad[0], bad[1])
+		}()
+	}
+}
