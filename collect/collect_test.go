@@ -60,7 +60,7 @@ func TestImportSuiteNeverPassesSilently(t *testing.T) {
 		{"timeout without report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}}, report.InfraTimeout},
 		{"timeout with truncated report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}, Report: []byte(`[{"SuitePath": "x"`)}, report.InfraTimeout},
 		{"timeout with report", plan.Outcome{Status: plan.Status{ExitCode: -1, TimedOut: true}, Report: ok}, report.InfraTimeout},
-		{"killed", plan.Outcome{Status: plan.Status{ExitCode: -1, Signal: "killed"}, Report: ok}, report.InfraInterrupted},
+		{"killed", plan.Outcome{Status: plan.Status{ExitCode: -1, Signal: "SIGKILL"}, Report: ok}, report.InfraInterrupted},
 		{"failed with no failing spec", plan.Outcome{Status: plan.Status{ExitCode: 2}, Report: ok}, report.InfraSuiteFailed},
 	} {
 		s := importSuite("fs", tt.o, "fs.log")
@@ -112,7 +112,7 @@ func TestDescribeOutcome(t *testing.T) {
 	if got := describeOutcome(o, errors.New("suite fs: Ginkgo report is empty")); got != want {
 		t.Errorf("describeOutcome = %q\nwant %q", got, want)
 	}
-	if got, want := describeOutcome(plan.Outcome{Status: plan.Status{Signal: "killed", ExitCode: -1}}, nil), "killed by killed"; got != want {
+	if got, want := describeOutcome(plan.Outcome{Status: plan.Status{Signal: "SIGKILL", ExitCode: -1}}, nil), "killed by SIGKILL"; got != want {
 		t.Errorf("describeOutcome = %q, want %q", got, want)
 	}
 }

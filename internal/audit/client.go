@@ -142,15 +142,11 @@ func Open(opts Options) (*Client, error) {
 	if opts.Buffer == 0 {
 		opts.Buffer = 4 << 20
 	}
-	ctl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
+	ctl, err := openControl()
 	if err != nil {
-		return nil, fmt.Errorf("%w: socket(NETLINK_AUDIT): %w", ErrUnavailable, err)
+		return nil, err
 	}
 	c := &Client{opts: opts, ctl: ctl, notify: make(chan struct{}), readerEnd: make(chan struct{})}
-	if err := unix.SetsockoptTimeval(ctl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
-		unix.Close(ctl)
-		return nil, fmt.Errorf("set control socket timeout: %w", err)
-	}
 	if err := c.recoverCrashed(); err != nil {
 		unix.Close(ctl)
 		return nil, err
@@ -216,9 +212,11 @@ func (c *Client) registerDaemon(fd int) error {
 }
 
 // Status returns the kernel's audit status (AUDIT_GET).
-func (c *Client) Status() (Status, error) {
+func (c *Client) Status() (Status, error) { return getStatus(c.ctl) }
+
+func getStatus(fd int) (Status, error) {
 	var s Status
-	err := request(c.ctl, TypeGet, nil, func(typ uint16, payload []byte) bool {
+	err := request(fd, TypeGet, nil, func(typ uint16, payload []byte) bool {
 		if typ != TypeGet {
 			return false
 		}
@@ -242,6 +240,7 @@ func (c *Client) Enable() error {
 		c.mu.Lock()
 		if !c.backlog {
 			c.prevLimit, c.backlog = cur.BacklogLimit, true
+			c.saveState()
 		}
 		err := setStatus(c.ctl, Status{Mask: statusBacklogLimit, BacklogLimit: MinBacklog})
 		c.mu.Unlock()
@@ -437,8 +436,8 @@ func (c *Client) Close() error {
 	return err
 }
 
-// restore puts back the enabled flag and ends the daemon registration. It runs once, from
-// Close or from the signal handler, whichever comes first.
+// restore puts back the backlog limit and the enabled flag and ends the daemon
+// registration. It runs once, from Close or from the signal handler, whichever comes first.
 func (c *Client) restore() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -463,30 +462,50 @@ func (c *Client) restore() error {
 	if c.changed {
 		if err := c.setEnabled(c.prevEnab); err != nil {
 			errs = append(errs, fmt.Errorf("restore audit enabled=%d: %w", c.prevEnab, err))
-		} else {
-			c.changed = false
-			c.removeState()
 		}
+		c.changed = false
+	}
+	if len(errs) == 0 {
+		c.removeState()
 	}
 	return errors.Join(errs...)
 }
 
-// state is what the crash record holds: who changed the enabled flag, and from what.
+// state is what the crash record holds: who changed the audit configuration, and what
+// each changed field held before (absent when the field was not changed).
 type state struct {
-	Pid         int    `json:"pid"`
-	PrevEnabled uint32 `json:"prev_enabled"`
+	Pid         int     `json:"pid"`
+	PrevEnabled *uint32 `json:"prev_enabled,omitempty"`
+	PrevBacklog uint32  `json:"prev_backlog_limit,omitempty"`
 }
 
-// saveState records the change about to be made; it is best effort, as the record only
-// helps a later run clean up after a killed one.
+// saveState records the changes made so far, before the next one is made; it is best
+// effort, as the record only helps a later run clean up after a killed one. Callers hold
+// c.mu.
 func (c *Client) saveState() {
 	if c.opts.StateFile == "-" {
 		return
 	}
-	b, _ := json.Marshal(state{Pid: os.Getpid(), PrevEnabled: c.prevEnab})
+	st := state{Pid: os.Getpid()}
+	if c.changed {
+		st.PrevEnabled = &c.prevEnab
+	}
+	if c.backlog {
+		st.PrevBacklog = c.prevLimit
+	}
+	b, _ := json.Marshal(st)
 	if os.MkdirAll(filepath.Dir(c.opts.StateFile), 0o700) == nil {
 		_ = os.WriteFile(c.opts.StateFile, b, 0o600)
 	}
+}
+
+// readState reads a crash record; ok is false when there is none or it is unreadable.
+func readState(path string) (st state, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &st) != nil || st.Pid <= 0 {
+		return state{}, false
+	}
+	return st, true
 }
 
 func (c *Client) removeState() {
@@ -495,26 +514,30 @@ func (c *Client) removeState() {
 	}
 }
 
-// recoverCrashed undoes the change recorded by a client whose process is gone: it left
-// auditing on with nobody reading, which eventually stalls every process that logs.
+// recoverCrashed undoes the changes recorded by a client whose process is gone: it left
+// auditing on with nobody reading, which eventually stalls every process that logs, and a
+// backlog limit the administrator did not choose.
 func (c *Client) recoverCrashed() error {
 	if c.opts.StateFile == "-" {
 		return nil
 	}
-	b, err := os.ReadFile(c.opts.StateFile)
-	if err != nil {
-		return nil // nothing recorded
-	}
-	var st state
-	if json.Unmarshal(b, &st) != nil || st.Pid <= 0 {
+	st, ok := readState(c.opts.StateFile)
+	if !ok {
 		c.removeState()
 		return nil
 	}
-	if st.Pid != os.Getpid() && unix.Kill(st.Pid, 0) == nil {
+	if st.Pid != os.Getpid() && alive(st.Pid) {
 		return nil // its owner is alive and will restore it
 	}
-	if err := c.setEnabled(st.PrevEnabled); err != nil {
-		return fmt.Errorf("restore audit enabled=%d left by killed process %d: %w", st.PrevEnabled, st.Pid, err)
+	if st.PrevBacklog != 0 {
+		if err := setStatus(c.ctl, Status{Mask: statusBacklogLimit, BacklogLimit: st.PrevBacklog}); err != nil {
+			return fmt.Errorf("restore audit backlog_limit=%d left by killed process %d: %w", st.PrevBacklog, st.Pid, err)
+		}
+	}
+	if st.PrevEnabled != nil {
+		if err := c.setEnabled(*st.PrevEnabled); err != nil {
+			return fmt.Errorf("restore audit enabled=%d left by killed process %d: %w", *st.PrevEnabled, st.Pid, err)
+		}
 	}
 	c.removeState()
 	return nil

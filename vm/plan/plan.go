@@ -34,6 +34,9 @@ type Suite struct {
 	// the Outcome's Report; empty for none.
 	Report  string   `json:"report,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// TempDir is where the suite's private temporary directory is made (default
+	// os.TempDir()): a run that may exit without waiting for its suites removes it itself.
+	TempDir string `json:"-"`
 	// grace replaces KillGrace, for tests.
 	grace time.Duration
 }
@@ -93,8 +96,8 @@ func splitSuiteFrame(frame string) (suite, part string, ok bool) {
 
 // Status is how one suite run ended.
 type Status struct {
-	ExitCode int    `json:"exit_code"` // -1 when killed by a signal or not started
-	Signal   string `json:"signal,omitempty"`
+	ExitCode int    `json:"exit_code"`        // -1 when killed by a signal or not started
+	Signal   string `json:"signal,omitempty"` // "SIGKILL"
 	TimedOut bool   `json:"timed_out,omitempty"`
 	// Error is set when the suite could not be started or its report could
 	// not be read.

@@ -89,7 +89,7 @@ func TestDecodePartial(t *testing.T) {
 func TestEvents(t *testing.T) {
 	for _, e := range []Event{
 		{Suite: "abi", N: 1, Of: 5},
-		{Suite: "audit", N: 5, Of: 5, Status: &Status{ExitCode: -1, Signal: "killed", DurationMS: 12}},
+		{Suite: "audit", N: 5, Of: 5, Status: &Status{ExitCode: -1, Signal: "SIGKILL", DurationMS: 12}},
 	} {
 		line := e.Line()
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, EventPrefix) {
@@ -122,8 +122,8 @@ func TestStatusString(t *testing.T) {
 	}{
 		{Status{}, "exit status 0"},
 		{Status{ExitCode: 1, Error: "report: missing"}, "exit status 1; report: missing"},
-		{Status{ExitCode: -1, TimedOut: true, Signal: "killed", DurationMS: 300000}, "timed out after 300000ms"},
-		{Status{ExitCode: -1, Signal: "killed"}, "killed by killed"},
+		{Status{ExitCode: -1, TimedOut: true, Signal: "SIGKILL", DurationMS: 300000}, "timed out after 300000ms"},
+		{Status{ExitCode: -1, Signal: "SIGKILL"}, "killed by SIGKILL"},
 	} {
 		if got := tc.s.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.s, got, tc.want)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,12 +52,27 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 		os.Remove(s.Report)
 	}
 	out := &cappedBuffer{max: maxOutput}
+	// A private temporary directory, removed below whatever became of the suite: a suite
+	// killed at its timeout or by an interrupted run leaves its specs' files behind.
+	tmp, err := os.MkdirTemp(s.TempDir, "llconform-"+s.Name+"-")
+	if err != nil {
+		return Outcome{Status: Status{ExitCode: -1, Error: fmt.Sprintf("temporary directory: %v", err)}}
+	}
+	defer func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintf(os.Stderr, "suite %s: remove its temporary directory: %v\n", s.Name, err)
+		}
+	}()
 	cmd := exec.CommandContext(ctx, s.Path, s.Args...)
 	cmd.Dir = dir
-	cmd.Env = env
+	cmd.Env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }), "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group, so that a timeout kills the suite's helpers too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so that a timeout kills the suite's helpers too. The suite dies
+	// with its runner, even on kill -9: the parent-death signal fires when the thread that
+	// forked it exits, so that thread stays locked to this goroutine until the suite ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var killer *time.Timer
 	cmd.Cancel = func() error {
 		pid := cmd.Process.Pid
@@ -64,7 +82,7 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	cmd.WaitDelay = s.killGrace() + 5*time.Second
 
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	if killer != nil && killer.Stop() {
 		// The suite ended within the grace period: its helpers must not outlive it.
 		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
@@ -73,7 +91,7 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	if ps := cmd.ProcessState; ps != nil {
 		st.ExitCode = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			st.Signal = ws.Signal().String()
+			st.Signal = unix.SignalName(ws.Signal())
 		}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {

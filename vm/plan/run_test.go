@@ -40,7 +40,7 @@ func TestRunTimeoutKillsAfterGrace(t *testing.T) {
 	if d := time.Since(start); d < time.Second || d > 8*time.Second {
 		t.Errorf("took %s, want about the timeout plus the grace period", d)
 	}
-	if !o.Status.TimedOut || o.Status.Signal != "killed" {
+	if !o.Status.TimedOut || o.Status.Signal != "SIGKILL" {
 		t.Errorf("Status = %+v, want timed out and killed", o.Status)
 	}
 	b, err := os.ReadFile(pidFile)
