@@ -78,7 +78,7 @@ lint: build
 conformance: build
 	$(BIN)/llconform specs -o conformance.yaml
 
-unit: test-deps
+unit: test-deps build
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
 
 host: build

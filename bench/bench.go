@@ -121,18 +121,12 @@ func Scenarios() []string {
 // everything that ran even when a scenario failed; the error then names each failure,
 // which is also recorded in the scenario's Error.
 func Run(ctx context.Context, opts Options) (*Result, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
-	selected, err := selectScenarios(opts.Scenarios)
-	if err != nil {
-		return nil, err
-	}
-	cpu, err := resolveCPU(opts.CPU)
-	if err != nil {
-		return nil, err
-	}
+	opts, _ = opts.withDefaults()
+	selected, _ := selectScenarios(opts.Scenarios)
+	cpu, _ := resolveCPU(opts.CPU)
 	info := landlock.Probe()
 	r := &Result{
 		Schema:  result.Schema,
@@ -217,6 +211,27 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	r.Finish()
 	return r, errors.Join(errs...)
+}
+
+// Check reports the first option a run would refuse, so that a caller can tell a usage
+// error from a failed measurement before anything runs.
+func (o Options) Check() error {
+	if _, err := o.withDefaults(); err != nil {
+		return err
+	}
+	if _, err := selectScenarios(o.Scenarios); err != nil {
+		return err
+	}
+	if _, err := resolveCPU(o.CPU); err != nil {
+		return err
+	}
+	if o.SpeedGate < 0 {
+		return fmt.Errorf("bench: speed gate %g%%: want 0 (off) or more", o.SpeedGate)
+	}
+	if o.InjectSlowdown < 0 {
+		return fmt.Errorf("bench: injected slowdown %g%%: want 0 or more", o.InjectSlowdown)
+	}
+	return nil
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -33,6 +33,18 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	if *scenarios != "" {
 		opts.Scenarios = strings.Split(*scenarios, ",")
 	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if err := opts.Check(); err != nil {
+		return exitUsage, err
+	}
+	// The Audit scenario turns auditing on and raises the backlog limit.
+	restore, err := guardHostAudit(ctx)
+	if err != nil {
+		return 1, err
+	}
+	defer restore()
 	r, runErr := bench.Run(ctx, opts)
 	if r == nil {
 		return 1, runErr

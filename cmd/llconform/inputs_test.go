@@ -51,6 +51,15 @@ func TestBadInputsBeforeWork(t *testing.T) {
 		{"matrix empty bzImage", matrixCmd, []string{"--kernel", "file:" + empty}, "empty.bzImage: empty file, not a kernel image"},
 		{"matrix random bzImage", matrixCmd, []string{"--kernel", "file:" + random}, `not an x86 boot image (no "HdrS" boot protocol magic at offset 0x202`},
 		{"matrix missing bzImage", matrixCmd, []string{"--kernel", "file:" + filepath.Join(dir, "nope")}, "no such file"},
+		{"run timeout", runCmd, []string{"--timeout", "-1s"}, "--timeout -1s: want a positive duration"},
+		{"run json dir", runCmd, []string{"--json", filepath.Join(dir, "nope", "r.json")}, "--json: cannot write"},
+		{"run json is a directory", runCmd, []string{"--json", dir}, "is a directory"},
+		{"matrix jobs", matrixCmd, []string{"--kernels", kernels, "--jobs", "0"}, "--jobs 0: want at least 1"},
+		{"matrix suite timeout", matrixCmd, []string{"--kernels", kernels, "--suite-timeout", "0"}, "--suite-timeout 0s: want a positive duration"},
+		{"matrix kcidb dir", matrixCmd, []string{"--kernels", kernels, "--kcidb", filepath.Join(dir, "nope", "k.json")}, "--kcidb: cannot write"},
+		{"matrix bench scenarios", matrixCmd, []string{"--kernels", kernels, "--bench", "--bench-scenarios", "Nope"}, `--bench-scenarios: bench: no scenario "Nope"`},
+		{"matrix cache", matrixCmd, []string{"--kernels", kernels, "--cache", filepath.Join(empty, "cache")}, "--cache: mkdir"},
+		{"matrix kernel named runs", matrixCmd, []string{"--kernels", writeTemp(t, dir, "runs.yaml", []byte("kernels:\n  - name: runs\n    local: {bzimage: /x}\n"))}, `kernel name "runs" is reserved`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--suites", noSuites, "--out", out}, tc.args...)
@@ -139,5 +148,52 @@ func TestEmptyShard(t *testing.T) {
 	other := &report.Result{Schema: report.Schema, Generator: generator, Runs: []report.Run{{Kernel: report.Kernel{Name: "a"}}}}
 	if merged, err := report.Merge(other, res); err != nil || len(merged.Runs) != 1 {
 		t.Errorf("merge with the empty shard = %v, %v; want the other shard's one run", merged, err)
+	}
+}
+
+// A bench option it would refuse is a usage error found before any measurement (which takes
+// seconds at least), not the exit status 1 of a failed measurement.
+func TestBenchBadInputs(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenarios", "Nope"}, `no scenario "Nope"`},
+		{[]string{"--cpu", "x"}, `CPU "x" is not auto, none or a CPU number`},
+		{[]string{"--samples", "3"}, "3 samples, need at least 10"},
+		{[]string{"--speed-gate", "-1"}, "speed gate -1%"},
+		{[]string{"--inject-slowdown", "-5"}, "injected slowdown -5%"},
+		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+	} {
+		code, err := benchCmd(context.Background(), append([]string{"--out", out}, tc.args...))
+		if code != exitUsage || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench %v = %d, %v; want %d, an error containing %q", tc.args, code, err, exitUsage, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused bench created %s (%v)", out, err)
+	}
+}
+
+// The other commands' inputs: a file named on the command line that is missing or not
+// what the command reads is a usage error, as is an argument a command does not take.
+func TestOtherCommandsBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeTemp(t, dir, "bad.json", []byte("{"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "show", filepath.Join(dir, "nope.json")}, "no such file"},
+		{[]string{"report", "show", bad}, "not an llconform result"},
+		{[]string{"report", "merge", "-o", filepath.Join(dir, "m.json"), bad}, "not an llconform result"},
+		{[]string{"report", "merge", "-o", filepath.Join(dir, "nope", "m.json"), bad}, "-o: cannot write"},
+		{[]string{"kernels", "extra"}, `unexpected arguments ["extra"]`},
+	} {
+		code, err := dispatch(context.Background(), tc.args)
+		if code != exitUsage || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v = %d, %v; want %d, an error containing %q", tc.args, code, err, exitUsage, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
 )
@@ -27,12 +28,12 @@ func TestLockHolderProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestOutputLock")
 	}
-	l, err := lockOutput(dir)
+	l, err := outdir.Open(dir)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	defer l.Release()
+	defer l.Close()
 	fmt.Println("locked")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
@@ -68,10 +69,10 @@ func TestOutputLock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	child := holdLock(t, dir)
 
-	_, err := lockOutput(dir)
-	var inUse *outputInUseError
+	_, err := outdir.Open(dir)
+	var inUse *outdir.InUseError
 	if !errors.As(err, &inUse) {
-		t.Fatalf("second lock: %v, want an outputInUseError", err)
+		t.Fatalf("second lock: %v, want an outdir.InUseError", err)
 	}
 	want := fmt.Sprintf("output directory %s is in use by pid %d (", dir, child.Process.Pid)
 	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "-test.run=^TestLockHolderProcess$)") {
@@ -97,26 +98,14 @@ func TestOutputLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	l, err := lockOutput(dir)
+	l, err := outdir.Open(dir)
 	if err != nil {
 		t.Fatalf("lock after the holder was killed: %v", err)
 	}
-	defer l.Release()
-	b, err := os.ReadFile(filepath.Join(dir, lockName))
+	defer l.Close()
+	b, err := os.ReadFile(filepath.Join(dir, outdir.LockName))
 	if err != nil || !strings.HasPrefix(string(b), fmt.Sprintf("%d\n", os.Getpid())) {
 		t.Errorf("lock file %q, %v; want this process's pid first", b, err)
-	}
-}
-
-func TestDescribeHolder(t *testing.T) {
-	for in, want := range map[string]string{
-		"42\nllconform matrix --out x\n": "pid 42 (llconform matrix --out x)",
-		"42\n":                           "pid 42",
-		"":                               "another llconform run",
-	} {
-		if got := describeHolder([]byte(in)); got != want {
-			t.Errorf("describeHolder(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

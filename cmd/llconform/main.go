@@ -3,12 +3,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/llconform/llconform/internal/sandbox"
@@ -36,7 +41,7 @@ func commands() []command {
 func main() {
 	// The benchmarks re-execute this binary for their target processes.
 	sandbox.Main()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	code, err := dispatch(ctx, os.Args[1:])
 	stop()
 	if err != nil {
@@ -46,7 +51,90 @@ func main() {
 }
 
 // Exit statuses besides report's pass/fail/infra ones.
-const exitUsage = 64
+const (
+	exitUsage  = 64
+	exitForced = 130 // a second SIGINT/SIGTERM: 128 + SIGINT, as a shell reports it
+)
+
+// forcedCleanups are what must still happen when a second signal ends the process at once:
+// putting back host state the run changed.
+var forcedCleanups struct {
+	sync.Mutex
+	fns []func()
+}
+
+// onForcedExit registers fn to run if a second signal forces the exit; the returned function
+// unregisters it once the run has done the same itself.
+func onForcedExit(fn func()) (unregister func()) {
+	forcedCleanups.Lock()
+	defer forcedCleanups.Unlock()
+	i := len(forcedCleanups.fns)
+	forcedCleanups.fns = append(forcedCleanups.fns, fn)
+	return func() {
+		forcedCleanups.Lock()
+		defer forcedCleanups.Unlock()
+		forcedCleanups.fns[i] = nil
+	}
+}
+
+// interruptible returns a context cancelled by the first SIGINT or SIGTERM: the run then
+// stops its VMs and suites, restores host state and writes what it may, within seconds. A
+// second signal does not wait for that: it kills the child processes, runs the forced-exit
+// clean-ups and exits with exitForced.
+func interruptible() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "\nllconform: %v: stopping every VM and suite and restoring host state; a second signal exits at once\n", sig)
+		cancel()
+		if sig, ok = <-sigs; !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "llconform: %v again: killing child processes and exiting\n", sig)
+		killChildren()
+		forcedCleanups.Lock()
+		for _, fn := range forcedCleanups.fns {
+			if fn != nil {
+				fn()
+			}
+		}
+		os.Exit(exitForced)
+	}()
+	return ctx, func() { signal.Stop(sigs); close(sigs); cancel() }
+}
+
+// killChildren sends SIGKILL to every child process and to the process group it leads
+// (suites run in their own group, with their helpers).
+func killChildren() {
+	self := os.Getpid()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(self) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			continue
+		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
 
 func dispatch(ctx context.Context, args []string) (int, error) {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/llconform/llconform/bench"
 	"github.com/llconform/llconform/collect"
+	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -94,6 +95,9 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
 	}
 	// Every input is read and checked here, before the first download or boot.
+	if err := m.check(); err != nil {
+		return exitUsage, err
+	}
 	if err := m.filters.expand(); err != nil {
 		return exitUsage, err
 	}
@@ -104,11 +108,11 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	lock, code, err := m.out.lock()
+	out, code, err := m.out.open()
 	if err != nil {
 		return code, err
 	}
-	defer lock.Release()
+	defer out.Close()
 	if len(entries) == 0 {
 		// More shards than kernels: this shard has nothing to do, which is not an error in
 		// a CI fan-out. Its result has no run, so that report merge takes it as it is.
@@ -127,7 +131,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		}
 		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
-	outDir := m.out.dir // made absolute by lock
+	runDir := out.Run // every boot's files go to runDir/<kernel>
 
 	var suites []vm.Suite
 	var names []string // the conformance suites, which make the report
@@ -157,7 +161,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		Agent:    m.agent,
 		Modules:  guestModules,
 		CacheDir: m.cache,
-		OutDir:   outDir,
+		OutDir:   runDir,
 		Parallel: m.jobs,
 		Retry:    m.retry,
 		Refresh:  m.refresh,
@@ -174,7 +178,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	var benches []*bench.Result
 	var benchNames []string
 	for _, r := range results {
-		dir := filepath.Join(outDir, r.Entry.Name)
+		dir := filepath.Join(runDir, r.Entry.Name)
 		run, err := collect.Kernel(r, names, dir)
 		if err != nil {
 			return verdict.ExitInfra, err
@@ -190,7 +194,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		}
 	}
 	if len(benches) > 0 && !m.out.interrupted {
-		if m.out.plots, err = benchPlots(filepath.Join(outDir, "plots"), benches); err != nil {
+		if m.out.plots, err = benchPlots(filepath.Join(runDir, "plots"), benches); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
@@ -206,6 +210,27 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 
 // entries returns the kernels to run: the ad-hoc ones, or the list's, narrowed by --only
 // and --shard.
+// check refuses flag values the run could only fail on later.
+func (m matrixFlags) check() error {
+	if m.jobs < 1 {
+		return fmt.Errorf("--jobs %d: want at least 1 VM at once", m.jobs)
+	}
+	if m.timeout <= 0 {
+		return fmt.Errorf("--suite-timeout %s: want a positive duration", m.timeout)
+	}
+	if m.bench {
+		if err := (bench.Options{Scenarios: strings.Split(m.benchSc, ",")}).Check(); err != nil {
+			return fmt.Errorf("--bench-scenarios: %w", err)
+		}
+	}
+	if m.cache != "" {
+		if err := os.MkdirAll(m.cache, 0o755); err != nil {
+			return fmt.Errorf("--cache: %w", err)
+		}
+	}
+	return nil
+}
+
 func (m matrixFlags) entries() ([]kernel.Entry, error) {
 	var entries []kernel.Entry
 	if len(m.adhoc) > 0 {
@@ -220,6 +245,12 @@ func (m matrixFlags) entries() ([]kernel.Entry, error) {
 		var err error
 		if entries, err = kernel.ParseFile(m.kernels); err != nil {
 			return nil, err
+		}
+	}
+	for _, e := range entries {
+		// A kernel's files are linked as <out>/<name>, beside <out>/runs.
+		if e.Name == outdir.RunsDir {
+			return nil, fmt.Errorf("kernel name %q is reserved for the output directory's runs", e.Name)
 		}
 	}
 	if m.only != "" {
@@ -317,6 +348,9 @@ func (m matrixFlags) emptyShard() (int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
+	if err := m.out.out.Publish(true); err != nil {
+		return verdict.ExitInfra, err
+	}
 	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
 	paths := []string{filepath.Join(dir, "result.json")}
 	if m.out.jsonPath != "" {
@@ -394,6 +428,9 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	cache := fs.String("cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
+	}
+	if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("kernels: unexpected arguments %q", fs.Args())
 	}
 	entries, err := kernel.ParseFile(*file)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/llconform/llconform/internal/filelock"
+	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -29,6 +29,8 @@ type outputs struct {
 	// interrupted is set when the run was cut short (SIGINT, SIGTERM): its partial result
 	// goes to result.interrupted.json only (see resultFileNames).
 	interrupted bool
+	// out is the output directory, held from open to the end of the run.
+	out *outdir.Dir
 	// issues are the known issues, read by readInputs before any work starts.
 	issues     []verdict.KnownIssue
 	issuesRead bool
@@ -38,6 +40,13 @@ type outputs struct {
 // that a mistake in one is a usage error before anything runs rather than after a whole
 // matrix, when the result would be lost.
 func (o *outputs) readInputs() error {
+	for flag, path := range map[string]string{"--json": o.jsonPath, "--kcidb": o.kcidb} {
+		if path != "" {
+			if err := checkOutputPath(path); err != nil {
+				return fmt.Errorf("%s: %w", flag, err)
+			}
+		}
+	}
 	if o.issuesRead || o.knownIssues == "" {
 		return nil
 	}
@@ -49,24 +58,20 @@ func (o *outputs) readInputs() error {
 	return nil
 }
 
-// lock makes o.dir absolute and takes the output directory's lock for the rest of the
-// run (see lockOutput). Another live run holding it is a usage error (exit 64), refused
-// before any download or boot.
-func (o *outputs) lock() (*filelock.Lock, int, error) {
-	dir, err := filepath.Abs(o.dir)
-	if err != nil {
-		return nil, verdict.ExitInfra, err
-	}
-	o.dir = dir
-	l, err := lockOutput(dir)
-	var inUse *outputInUseError
+// open takes the output directory for the rest of the run (outdir.Open): o.dir becomes
+// absolute and o.run is this run's own directory, where every boot's files go. Another live
+// run holding it is a usage error (exit 64), refused before any download or boot.
+func (o *outputs) open() (*outdir.Dir, int, error) {
+	d, err := outdir.Open(o.dir)
+	var inUse *outdir.InUseError
 	switch {
 	case errors.As(err, &inUse):
 		return nil, exitUsage, err
 	case err != nil:
 		return nil, verdict.ExitInfra, err
 	}
-	return l, 0, nil
+	o.dir, o.out = d.Path, d
+	return d, 0, nil
 }
 
 func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
@@ -98,6 +103,11 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 	verdict.Evaluate(res)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
+	}
+	if o.out != nil {
+		if err := o.out.Publish(!o.interrupted); err != nil {
+			return verdict.ExitInfra, err
+		}
 	}
 	writers := map[string]func(*os.File) error{
 		resultJSON:            func(f *os.File) error { return report.Encode(f, res) },
@@ -168,6 +178,23 @@ func resultFileNames(interrupted bool) []string {
 		return []string{interruptedResultJSON}
 	}
 	return []string{resultJSON, "junit.xml", "report.html"}
+}
+
+// checkOutputPath refuses a file the run could not write at its end: its directory must
+// exist, and the path must not be a directory.
+func checkOutputPath(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cannot write %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 // writeFile writes path through a temporary file, so that an interrupted write never leaves

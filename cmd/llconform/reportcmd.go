@@ -25,11 +25,14 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		if *out == "" || fs.NArg() == 0 {
 			return exitUsage, fmt.Errorf("report merge: want -o OUT and at least one result file")
 		}
+		if err := checkOutputPath(*out); err != nil {
+			return exitUsage, fmt.Errorf("report merge: -o: %w", err)
+		}
 		var results []*report.Result
 		for _, p := range fs.Args() {
 			r, err := readResult(p)
 			if err != nil {
-				return verdict.ExitInfra, err
+				return exitUsage, err // a file named on the command line: the user's to fix
 			}
 			results = append(results, r)
 		}
@@ -48,7 +51,7 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		}
 		r, err := readResult(args[1])
 		if err != nil {
-			return verdict.ExitInfra, err
+			return exitUsage, err
 		}
 		verdict.Evaluate(r)
 		return verdict.ExitCode(r), printMatrix(r)
@@ -59,12 +62,12 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 func readResult(path string) (*report.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read result: %w", err)
 	}
 	defer f.Close()
 	r, err := report.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: not an llconform result: %w", path, err)
 	}
 	return r, nil
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/llconform/llconform/collect"
+	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -32,27 +36,49 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
+	if *timeout <= 0 {
+		return exitUsage, fmt.Errorf("--timeout %s: want a positive duration", *timeout)
+	}
 	if err := f.expand(); err != nil {
 		return exitUsage, err
 	}
 	if err := out.readInputs(); err != nil {
 		return exitUsage, err
 	}
-	lock, code, err := out.lock() // also creates the directory and makes out.dir absolute
+	od, code, err := out.open()
 	if err != nil {
 		return code, err
 	}
-	defer lock.Release()
+	defer od.Close()
 	binaries, err := plan.FindSuites(*suiteDir)
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
-	outDir := out.dir
+	// The suites' reports and outputs go to the run's own directory, published as <out>/host
+	// when the run completes.
+	outDir := filepath.Join(od.Run, "host")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return verdict.ExitInfra, err
+	}
+	restore, err := guardHostAudit(ctx)
+	if err != nil {
+		return verdict.ExitInfra, err
+	}
+	defer restore()
+
+	// The suites' temporary directories, removed even on a forced exit.
+	tmp, err := os.MkdirTemp("", "llconform-run-")
+	if err != nil {
+		return verdict.ExitInfra, err
+	}
+	removeTmp := func() { os.RemoveAll(tmp) }
+	defer onForcedExit(removeTmp)()
+	defer removeTmp()
 
 	var suites []report.Suite
 	for _, b := range binaries {
 		rep := filepath.Join(outDir, b.Name+".json")
-		s := plan.Suite{Name: b.Name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout)}
+		s := plan.Suite{Name: b.Name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout), TempDir: tmp}
 		fmt.Fprintf(os.Stderr, "suite %s: running\n", s.Name)
 		rs, err := collect.Suite(s.Name, s.Run(ctx, outDir, os.Environ()), outDir)
 		if err != nil {
@@ -61,7 +87,9 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 		fmt.Fprintf(os.Stderr, "suite %s: %s\n", s.Name, describeCounts(rs))
 		suites = append(suites, rs)
 		if ctx.Err() != nil {
-			return verdict.ExitInfra, fmt.Errorf("interrupted: %w", ctx.Err())
+			// The suites that ran make a partial result, written beside any complete one.
+			out.interrupted = true
+			break
 		}
 	}
 	run, err := collect.Host(suites)
@@ -71,6 +99,41 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}
 	return out.finish(res, func(res *report.Result) error { return render.WriteSummary(os.Stdout, &res.Runs[0]) })
+}
+
+// guardHostAudit snapshots the host's audit configuration, which the audit suite changes,
+// and returns the function that puts it back; it also runs on a forced exit. The suites'
+// clients restore it themselves when they end normally, but a suite killed at its timeout or
+// when the run is interrupted does not.
+func guardHostAudit(ctx context.Context) (func(), error) {
+	if _, err := audit.TakeSnapshot(); errors.Is(err, audit.ErrUnavailable) {
+		return func() {}, nil // no audit here: nothing a suite could change
+	}
+	lock, err := audit.LockHost(ctx, func() {
+		fmt.Fprintf(os.Stderr, "waiting for another llconform process that is using this host's audit configuration (%s)\n", audit.HostLockFile)
+	})
+	if err != nil {
+		return nil, err
+	}
+	snap, err := audit.TakeSnapshot()
+	if err != nil {
+		lock.Release()
+		return nil, fmt.Errorf("snapshot the host audit configuration: %w", err)
+	}
+	var once sync.Once
+	restore := func() {
+		once.Do(func() {
+			changed, err := snap.Restore()
+			if len(changed) > 0 {
+				fmt.Fprintf(os.Stderr, "host audit configuration put back: %s\n", strings.Join(changed, ", "))
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "llconform: WARNING: could not put back the host audit configuration: %v\n", err)
+			}
+		})
+	}
+	unregister := onForcedExit(restore)
+	return func() { restore(); unregister(); lock.Release() }, nil
 }
 
 func describeCounts(s report.Suite) string {
