@@ -9,6 +9,8 @@ KERNELS     ?= kernels.yaml
 KNOWN       ?= known-issues.yaml
 # The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI.
 SMOKE       ?= debian-5.10,debian-6.1,debian-7.3
+# Which specs cover which kernel selftest, generated beside conformance.yaml.
+COVERAGE    ?= docs/selftest-coverage.md
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every folder of suites/ is a suite: build compiles each to bin/suites/<name>.test, and
 # llconform runs every binary there (vm/plan.FindSuites, which also sets their order).
@@ -18,7 +20,7 @@ export CGO_ENABLED := 0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test-deps matrix run bench test lint conformance unit host vm-smoke clean
+.PHONY: all build deps test-deps matrix run bench test lint conformance selftest-gaps selftests unit host vm-smoke clean
 
 all: build
 
@@ -72,11 +74,22 @@ lint: build
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
-	$(BIN)/llconform specs --check conformance.yaml
+	$(BIN)/llconform specs --check conformance.yaml --coverage $(COVERAGE)
 
-# Regenerate conformance.yaml after changing specs; review its diff like code.
+# Regenerate conformance.yaml and the selftest coverage after changing specs; review their
+# diffs like code.
 conformance: build
-	$(BIN)/llconform specs -o conformance.yaml
+	$(BIN)/llconform specs -o conformance.yaml --coverage $(COVERAGE)
+
+# The selftests with neither a covering spec nor a reason, as entries for
+# docs/selftest-gaps.yaml to complete.
+selftest-gaps: build
+	$(BIN)/llconform specs --gaps-todo
+
+# Re-read the selftest inventory from a kernel tree: make selftests LINUX=~/src/linux
+selftests: build
+	@test -n "$(LINUX)" || { echo "usage: make selftests LINUX=<kernel source tree>"; exit 64; }
+	$(BIN)/llconform specs --selftests-from $(LINUX)/tools/testing/selftests/landlock
 
 unit: test-deps build
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)

@@ -30,18 +30,28 @@ var _ = Describe("add_rule descriptors", func() {
 		what string
 		fd   func() int
 		want error
+		// ordering marks the calls of base_test's add_rule_checks_ordering.
+		ordering bool
+		// inval marks those fs_test's layout1.inval makes.
+		inval bool
 	}
 	rulesetFds := []fdCase{
 		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
 		{id: "minus_1", what: "-1 (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
 		{id: "regular_file", what: "a regular file (EBADFD)", fd: func() int { return openFd(tempFile(), unix.O_RDWR) }, want: unix.EBADFD},
+		{id: "directory", what: "a directory (EBADFD)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, want: unix.EBADFD, inval: true},
 		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
 		{id: "socket", what: "a socket (EBADFD)", fd: socketFd, want: unix.EBADFD},
 		// An O_PATH descriptor is invisible to the kernel's fdget: EBADF, not EBADFD.
 		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADF)", fd: func() int { return pathRef(fsRuleset()) }, want: unix.EBADF},
+		{id: "o_path_dir", what: "an O_PATH directory (EBADF)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH|unix.O_DIRECTORY) }, want: unix.EBADF, inval: true},
 	}
 	for _, c := range rulesetFds {
-		It("MUST reject as ruleset_fd "+c.what, spec.Feature("add_rule.ruleset_fd", 1), spec.ID("add_rule.ruleset_fd."+c.id), func() {
+		var selftest Labels
+		if c.inval {
+			selftest = spec.Selftest("fs_test", "layout1.inval")
+		}
+		It("MUST reject as ruleset_fd "+c.what, spec.Feature("add_rule.ruleset_fd", 1), spec.ID("add_rule.ruleset_fd."+c.id), selftest, func() {
 			dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 			err := pathRule(c.fd(), landlock.AccessFSExecute, dir, 0)
 			spec.ExpectErr(err, c.want, "add_rule(ruleset_fd = %s, PATH_BENEATH execute beneath a directory)", c.what)
@@ -51,18 +61,25 @@ var _ = Describe("add_rule descriptors", func() {
 
 	parentFds := []fdCase{
 		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
-		{id: "minus_1", what: "-1 (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
-		{id: "ruleset", what: "a ruleset (EBADFD)", fd: fsRuleset, want: unix.EBADFD},
+		{id: "minus_1", what: "-1 (EBADF)", fd: func() int { return -1 }, want: unix.EBADF, ordering: true},
+		{id: "ruleset", what: "a ruleset (EBADFD)", fd: fsRuleset, want: unix.EBADFD, inval: true},
 		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADFD)", fd: func() int { return pathRef(fsRuleset()) }, want: unix.EBADFD},
 		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
 		{id: "socket", what: "a socket (EBADFD)", fd: socketFd, want: unix.EBADFD},
 		{id: "nsfs", what: "a namespace file (EBADFD)", fd: func() int { return openFd("/proc/self/ns/net", unix.O_RDONLY) }, want: unix.EBADFD},
-		{id: "o_path_dir", what: "an O_PATH directory (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, want: nil},
-		{id: "dir", what: "a directory opened for reading (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, want: nil},
+		{id: "o_path_dir", what: "an O_PATH directory (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_PATH) }, want: nil, ordering: true},
+		{id: "dir", what: "a directory opened for reading (accepted)", fd: func() int { return openFd(GinkgoT().TempDir(), unix.O_RDONLY|unix.O_DIRECTORY) }, want: nil, inval: true},
 		{id: "o_path_file", what: "an O_PATH regular file, with a file right (accepted)", fd: func() int { return openFd(tempFile(), unix.O_PATH) }, want: nil},
 	}
 	for _, c := range parentFds {
-		It("MUST handle as parent_fd "+c.what, spec.Feature("add_rule.parent_fd", 1), spec.ID("add_rule.parent_fd."+c.id), func() {
+		var selftest Labels
+		if c.ordering {
+			selftest = spec.Selftest("base_test", "add_rule_checks_ordering")
+		}
+		if c.inval {
+			selftest = append(selftest, spec.Selftest("fs_test", "layout1.inval")...)
+		}
+		It("MUST handle as parent_fd "+c.what, spec.Feature("add_rule.parent_fd", 1), spec.ID("add_rule.parent_fd."+c.id), selftest, func() {
 			rs := fsRuleset()
 			err := pathRule(rs, landlock.AccessFSExecute, c.fd(), 0)
 			spec.ExpectErr(err, c.want, "add_rule(PATH_BENEATH execute, parent_fd = %s)", c.what)
@@ -93,7 +110,7 @@ var _ = Describe("add_rule path-beneath rights", func() {
 			on = "and reject it on a regular file with EINVAL"
 		}
 		It(fmt.Sprintf("MUST accept a %s rule on a directory %s from ABI %d (below, the ruleset handling it is EINVAL)", r, on, r.ABI),
-			spec.Feature(r.Feature(), r.ABI), spec.ID("add_rule.path_beneath."+r.Name), func() {
+			spec.Feature(r.Feature(), r.ABI), spec.ID("add_rule.path_beneath."+r.Name), spec.Selftest("fs_test", "layout1.file_and_dir_access_rights"), func() {
 				attr := landlock.RulesetAttr{HandledAccessFS: r.Bit}
 				if !spec.SupportedOrRejected(r.Feature(), r.ABI, func() {
 					fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV1, 0)
@@ -119,13 +136,13 @@ var _ = Describe("add_rule path-beneath rights", func() {
 			})
 	}
 
-	It("MUST reject an empty allowed_access with ENOMSG", spec.Feature("add_rule.empty_access", 1), spec.ID("add_rule.path_beneath.empty_access"), func() {
+	It("MUST reject an empty allowed_access with ENOMSG", spec.Feature("add_rule.empty_access", 1), spec.ID("add_rule.path_beneath.empty_access"), spec.Selftest("fs_test", "layout1.inval"), func() {
 		dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 		spec.ExpectErr(pathRule(fsRuleset(), 0, dir, 0), unix.ENOMSG, "add_rule(PATH_BENEATH, allowed_access 0, no flags)")
 		spec.FeatureVerdict("add_rule.empty_access", 1)
 	})
 
-	It("MUST reject allowed_access not a subset of handled_access_fs with EINVAL", spec.Feature("add_rule.allowed_access", 1), spec.ID("add_rule.path_beneath.not_handled"), func() {
+	It("MUST reject allowed_access not a subset of handled_access_fs with EINVAL", spec.Feature("add_rule.allowed_access", 1), spec.ID("add_rule.path_beneath.not_handled"), spec.Selftest("fs_test", "layout1.inval"), func() {
 		rs := newRuleset(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute})
 		dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
 		spec.ExpectErr(pathRule(rs, landlock.AccessFSReadFile, dir, 0), unix.EINVAL, "handled execute: add_rule(read_file beneath a directory)")
@@ -136,7 +153,40 @@ var _ = Describe("add_rule path-beneath rights", func() {
 		spec.FeatureVerdict("add_rule.allowed_access", 1)
 	})
 
-	It("MUST reject a NULL rule_attr with EFAULT", spec.Feature("add_rule.attr", 1), spec.ID("add_rule.attr.null"), func() {
+	// Every bit of allowed_access alone: with one right handled, only that right is
+	// accepted; with every right of the kernel's ABI handled, no bit beyond them.
+	It("MUST accept, bit by bit, only the handled rights in allowed_access, with one right handled and with all of the kernel's",
+		spec.Feature("add_rule.allowed_access", 1), spec.ID("add_rule.path_beneath.every_other_bit"),
+		spec.Selftest("fs_test", "layout1.rule_with_unhandled_access"), spec.Selftest("fs_test", "layout0.rule_with_unknown_access"), spec.Selftest("fs_test", "layout1.inval"), func() {
+			requireKnownABI()
+			dir := openFd(GinkgoT().TempDir(), unix.O_PATH)
+			var wrong bitRuns
+			for _, h := range []struct {
+				what    string
+				handled uint64
+			}{
+				{"execute", landlock.AccessFSExecute},
+				{fmt.Sprintf("every right of ABI %d", kernelABI()), landlock.Mask(landlock.KindFS, kernelABI())},
+			} {
+				rs := newRuleset(landlock.RulesetAttr{HandledAccessFS: h.handled})
+				for b := range 64 {
+					bit := uint64(1) << b
+					want := error(unix.EINVAL)
+					if bit&h.handled != 0 {
+						want = nil
+					}
+					if got := pathRule(rs, bit, dir, 0); !spec.IsErrno(got, want) {
+						wrong.add(b, fmt.Sprintf("handled %s: got %s, want %s", h.what, spec.ErrnoName(got), spec.ErrnoName(want)))
+					}
+				}
+			}
+			if len(wrong) > 0 {
+				Fail(fmt.Sprintf("add_rule(PATH_BENEATH, one bit of allowed_access, beneath a directory): %s", wrong))
+			}
+			spec.FeatureVerdict("add_rule.allowed_access", 1)
+		})
+
+	It("MUST reject a NULL rule_attr with EFAULT", spec.Feature("add_rule.attr", 1), spec.ID("add_rule.attr.null"), spec.Selftest("base_test", "add_rule_checks_ordering"), func() {
 		err := landlock.AddRuleRaw(fsRuleset(), landlock.RulePathBeneath, nil, 0)
 		spec.ExpectErr(err, unix.EFAULT, "add_rule(valid ruleset, PATH_BENEATH, NULL)")
 		spec.FeatureVerdict("add_rule.attr", 1)
@@ -192,26 +242,68 @@ var _ = Describe("add_rule net-port rules", func() {
 		access uint64
 		port   uint64
 		want   error // on ABI 4 and above
+		inval  bool  // a call of net_test's mini.inval
 	}{
 		{id: "port_0", what: "port 0 (accepted)", access: landlock.AccessNetBindTCP, port: 0, want: nil},
 		{id: "port_65535", what: "port 65535 (accepted)", access: landlock.AccessNetBindTCP, port: 65535, want: nil},
 		{id: "port_65536", what: "port 65536 (EINVAL)", access: landlock.AccessNetBindTCP, port: 65536, want: unix.EINVAL},
 		{id: "port_1_shl_32", what: "port 1<<32 (EINVAL)", access: landlock.AccessNetBindTCP, port: 1 << 32, want: unix.EINVAL},
 		{id: "port_1_shl_63", what: "port 1<<63 (EINVAL)", access: landlock.AccessNetBindTCP, port: 1 << 63, want: unix.EINVAL},
-		{id: "empty_access", what: "an empty allowed_access (ENOMSG)", access: 0, port: 80, want: unix.ENOMSG},
+		{id: "empty_access", what: "an empty allowed_access (ENOMSG)", access: 0, port: 80, want: unix.ENOMSG, inval: true},
 		{id: "empty_access_bad_port", what: "an empty allowed_access and port 65536 (ENOMSG, checked first)", access: 0, port: 65536, want: unix.ENOMSG},
-		{id: "not_handled", what: "allowed_access not a subset of handled_access_net (EINVAL)", access: landlock.AccessNetConnectTCP, port: 80, want: unix.EINVAL},
+		{id: "not_handled", what: "allowed_access not a subset of handled_access_net (EINVAL)", access: landlock.AccessNetBindTCP | landlock.AccessNetConnectTCP, port: 80, want: unix.EINVAL, inval: true},
 		{id: "unknown_access_bit", what: "an allowed_access bit beyond the known rights (EINVAL)", access: landlock.AccessNetBindTCP | 1<<63, port: 80, want: unix.EINVAL},
 	}
 	for _, c := range cases {
+		var selftest Labels
+		if c.inval {
+			selftest = spec.Selftest("net_test", "mini.inval")
+		}
 		It("MUST handle a port rule with "+c.what+" from ABI 4 and reject any port rule below with EINVAL",
-			spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port."+c.id), func() {
+			spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port."+c.id), selftest, func() {
 				err := landlock.AddNetPort(netRuleset(), landlock.NetPortAttr{AllowedAccess: c.access, Port: c.port}, 0)
 				spec.ExpectErr(err, want(4, c.want, unix.EINVAL), "ABI %d: add_rule(NET_PORT %s, port %d)",
 					kernelABI(), spec.Bits(landlock.KindNet, c.access), c.port)
 				spec.FeatureVerdict("rule.net_port", 4)
 			})
 	}
+
+	It("MUST accept, bit by bit, only the handled rights in a port rule's allowed_access, with one right handled and with all of the kernel's, from ABI 4 (below, no port rule)",
+		spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port.every_other_bit"),
+		spec.Selftest("net_test", "mini.rule_with_unhandled_access"), spec.Selftest("net_test", "mini.rule_with_unknown_access"), func() {
+			requireKnownABI()
+			var wrong bitRuns
+			handled := []struct {
+				what string
+				mask uint64
+			}{{"bind_tcp", landlock.AccessNetBindTCP}}
+			if spec.Supports(4) {
+				handled = append(handled, struct {
+					what string
+					mask uint64
+				}{fmt.Sprintf("every right of ABI %d", kernelABI()), landlock.Mask(landlock.KindNet, kernelABI())})
+			}
+			for _, h := range handled {
+				rs := fsRuleset()
+				if spec.Supports(4) {
+					rs = newRuleset(landlock.RulesetAttr{HandledAccessNet: h.mask})
+				}
+				for b := range 64 {
+					bit := uint64(1) << b
+					want := error(unix.EINVAL)
+					if bit&h.mask != 0 && spec.Supports(4) {
+						want = nil
+					}
+					if got := landlock.AddNetPort(rs, landlock.NetPortAttr{AllowedAccess: bit, Port: 80}, 0); !spec.IsErrno(got, want) {
+						wrong.add(b, fmt.Sprintf("handled %s: got %s, want %s", h.what, spec.ErrnoName(got), spec.ErrnoName(want)))
+					}
+				}
+			}
+			if len(wrong) > 0 {
+				Fail(fmt.Sprintf("ABI %d: add_rule(NET_PORT, one bit of allowed_access, port 80): %s", kernelABI(), wrong))
+			}
+			spec.FeatureVerdict("rule.net_port", 4)
+		})
 
 	It("MUST reject a port rule on a ruleset that handles no network right with EINVAL", spec.Feature("rule.net_port", 4), spec.ID("add_rule.net_port.fs_only_ruleset"), func() {
 		// The rule's access is not a subset of the (empty) handled net mask; below ABI 4
@@ -226,12 +318,13 @@ var _ = Describe("add_rule QUIET flag", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	type quietCase struct {
-		id   string
-		what string
-		attr landlock.RulesetAttr
-		path bool   // a path rule (else a port rule)
-		acc  uint64 // allowed_access
-		want error  // on ABI 10 and above; below, the flag is unknown (EINVAL)
+		id       string
+		what     string
+		attr     landlock.RulesetAttr
+		path     bool   // a path rule (else a port rule)
+		acc      uint64 // allowed_access
+		want     error  // on ABI 10 and above; below, the flag is unknown (EINVAL)
+		selftest string // of base_test, if any
 	}
 	fs := uint64(landlock.AccessFSExecute)
 	net := uint64(landlock.AccessNetBindTCP)
@@ -241,17 +334,23 @@ var _ = Describe("add_rule QUIET flag", func() {
 		{id: "add_rule.quiet.path_empty_access", what: "a path rule with an empty allowed_access on a ruleset with quiet_access_fs (accepted: it holds the flag)",
 			attr: landlock.RulesetAttr{HandledAccessFS: fs, QuietAccessFS: fs}, path: true, acc: 0, want: nil},
 		{id: "useless_quiet_rule_fs", what: "a path rule on a ruleset without quiet_access_fs (EINVAL)",
-			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessNet: net}, path: true, acc: fs, want: unix.EINVAL},
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessNet: net}, path: true, acc: fs, want: unix.EINVAL,
+			selftest: "useless_quiet_rule_fs"},
 		{id: "add_rule.quiet.port", what: "a port rule on a ruleset with quiet_access_net (accepted)",
 			attr: landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, path: false, acc: net, want: nil},
 		{id: "add_rule.quiet.port_empty_access", what: "a port rule with an empty allowed_access on a ruleset with quiet_access_net (accepted)",
 			attr: landlock.RulesetAttr{HandledAccessNet: net, QuietAccessNet: net}, path: false, acc: 0, want: nil},
 		{id: "useless_quiet_rule_net", what: "a port rule on a ruleset without quiet_access_net (EINVAL)",
-			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessFS: fs}, path: false, acc: net, want: unix.EINVAL},
+			attr: landlock.RulesetAttr{HandledAccessFS: fs, HandledAccessNet: net, QuietAccessFS: fs}, path: false, acc: net, want: unix.EINVAL,
+			selftest: "useless_quiet_rule_net"},
 	}
 	for _, c := range cases {
+		var selftest Labels
+		if c.selftest != "" {
+			selftest = spec.Selftest("base_test", c.selftest)
+		}
 		It("MUST handle LANDLOCK_ADD_RULE_QUIET on "+c.what+" from ABI 10 and reject the flag below with EINVAL",
-			spec.Feature("add_rule.quiet", 10), spec.ID(c.id), func() {
+			spec.Feature("add_rule.quiet", 10), spec.ID(c.id), selftest, func() {
 				// Below ABI 10 the quiet fields cannot be set: the same rule goes to a
 				// ruleset the kernel accepts, and only the flag is left to reject.
 				attr := c.attr
@@ -273,6 +372,34 @@ var _ = Describe("add_rule QUIET flag", func() {
 				spec.FeatureVerdict("add_rule.quiet", 10)
 			})
 	}
+
+	// The selftest then checks that the refused rule is not in the ruleset: a domain made
+	// from it must still deny what the rule would have allowed. On every ABI, since below
+	// ABI 10 the flag is unknown and the rule refused all the same.
+	It("MUST leave out of the ruleset a path rule refused for its QUIET flag: READ_DIR stays denied beneath its directory",
+		spec.Feature("add_rule.quiet", 10), spec.ID("useless_quiet_rule_fs.not_added"), spec.Selftest("base_test", "useless_quiet_rule_fs"), func() {
+			dir := GinkgoT().TempDir()
+			rs := newRuleset(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadDir})
+			err := pathRule(rs, landlock.AccessFSReadDir, openFd(dir, unix.O_PATH), landlock.AddRuleQuiet)
+			spec.ExpectErr(err, unix.EINVAL, "ABI %d: handled read_dir, no quiet_access_fs: add_rule(read_dir beneath a directory, QUIET)", kernelABI())
+			var openErr error
+			onThread(func() error {
+				if err := setNoNewPrivs(); err != nil {
+					return err
+				}
+				if err := landlock.RestrictSelf(rs, 0); err != nil {
+					return fmt.Errorf("restrict_self(ruleset handling read_dir): %w", err)
+				}
+				fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err == nil {
+					unix.Close(fd)
+				}
+				openErr = err
+				return nil
+			})
+			spec.ExpectErr(openErr, unix.EACCES, "domain from the ruleset whose QUIET rule was refused: open(O_RDONLY|O_DIRECTORY) of the rule's directory")
+			spec.FeatureVerdict("add_rule.quiet", 10)
+		})
 })
 
 var _ = Describe("add_rule error order", func() {
@@ -290,6 +417,8 @@ var _ = Describe("add_rule error order", func() {
 		call func() error
 		// want returns the errnos the kernel may answer, in order of preference.
 		want func() []error
+		// ordering marks the calls of base_test's add_rule_checks_ordering.
+		ordering bool
 	}
 	always := func(err error) func() []error { return func() []error { return []error{err} } }
 	sinceNet := func(ok, before error) func() []error {
@@ -311,12 +440,17 @@ var _ = Describe("add_rule error order", func() {
 			call: func() error {
 				return landlock.AddRuleRaw(closedFd(), 0, nil, 1<<1)
 			},
-			want: always(unix.EINVAL)},
+			want: always(unix.EINVAL), ordering: true},
 		{id: "ruleset_fd_before_rule_type", what: "a bad ruleset fd before an unknown rule type (EBADF from ABI 4; EBADF or EINVAL below)",
 			call: func() error {
 				return landlock.AddRuleRaw(closedFd(), 0, nil, 0)
 			},
-			want: sinceNet(unix.EBADF, unix.EINVAL)},
+			want: sinceNet(unix.EBADF, unix.EINVAL), ordering: true},
+		{id: "rule_type_before_attr", what: "an unknown rule type before a NULL rule attr (EINVAL)",
+			call: func() error {
+				return landlock.AddRuleRaw(fsRuleset(), 0, nil, 0)
+			},
+			want: always(unix.EINVAL), ordering: true},
 		{id: "ruleset_fd_before_attr", what: "a bad ruleset fd before a NULL rule attr (EBADF from ABI 4; EBADF or EFAULT below)",
 			call: func() error {
 				return landlock.AddRuleRaw(closedFd(), landlock.RulePathBeneath, nil, 0)
@@ -345,7 +479,11 @@ var _ = Describe("add_rule error order", func() {
 			want: func() []error { return []error{want(10, unix.EBADF, unix.EINVAL)} }},
 	}
 	for _, c := range cases {
-		It("MUST report "+c.what, spec.Feature("add_rule.error_order", 1), spec.ID("add_rule.order."+c.id), func() {
+		var selftest Labels
+		if c.ordering {
+			selftest = spec.Selftest("base_test", "add_rule_checks_ordering")
+		}
+		It("MUST report "+c.what, spec.Feature("add_rule.error_order", 1), spec.ID("add_rule.order."+c.id), selftest, func() {
 			got, accepted := c.call(), c.want()
 			if !slices.ContainsFunc(accepted, func(w error) bool { return errors.Is(got, w) }) {
 				names := make([]string, len(accepted))

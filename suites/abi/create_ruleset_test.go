@@ -52,6 +52,8 @@ var _ = Describe("create_ruleset flags", func() {
 			what: "VERSION with NULL attr and size 8", buf: nil, size: 8, flags: version},
 		{id: "create_ruleset.version.attr_size_8", feature: "create_ruleset.version", abi: 1,
 			what: "VERSION with an attr and size 8", buf: attr, size: 8, flags: version},
+		{id: "create_ruleset.version.unknown_flag", feature: "create_ruleset.version", abi: 1,
+			what: "VERSION with the unknown flag 1<<31", buf: nil, size: 0, flags: version | 1<<31},
 		{id: "create_ruleset.errata.attr_size_0", feature: "create_ruleset.errata", abi: 7,
 			what: "ERRATA with an attr and size 0", buf: attr, size: 0, flags: errata},
 		{id: "create_ruleset.errata.null_size_8", feature: "create_ruleset.errata", abi: 7,
@@ -60,9 +62,16 @@ var _ = Describe("create_ruleset flags", func() {
 			what: "ERRATA with an attr and size 8", buf: attr, size: 8, flags: errata},
 		{id: "create_ruleset.errata.with_version", feature: "create_ruleset.errata", abi: 7,
 			what: "VERSION|ERRATA", buf: nil, size: 0, flags: version | errata},
+		{id: "create_ruleset.errata.unknown_flag", feature: "create_ruleset.errata", abi: 7,
+			what: "ERRATA with the unknown flag 1<<31", buf: nil, size: 0, flags: errata | 1<<31},
 	}
 	for _, c := range badQueries {
-		It(fmt.Sprintf("MUST reject %s with EINVAL", c.what), spec.Feature(c.feature, c.abi), spec.ID(c.id), func() {
+		// The selftests abi_version and errata make these calls, each for its query.
+		selftest := spec.Selftest("base_test", "abi_version")
+		if c.feature == "create_ruleset.errata" {
+			selftest = spec.Selftest("base_test", "errata")
+		}
+		It(fmt.Sprintf("MUST reject %s with EINVAL", c.what), spec.Feature(c.feature, c.abi), spec.ID(c.id), selftest, func() {
 			// A non-nil buffer passes its address whatever the size, which is how a
 			// caller passes an attr with size 0.
 			_, err := landlock.CreateRulesetRaw(c.buf, c.size, c.flags)
@@ -74,6 +83,42 @@ var _ = Describe("create_ruleset flags", func() {
 			}
 		})
 	}
+})
+
+var _ = Describe("create_ruleset error order", func() {
+	BeforeEach(spec.RequireLandlock)
+
+	It("MUST check an unknown flag before the attr, then a size above a page (E2BIG) or below 8 bytes (EINVAL)",
+		spec.Feature("create_ruleset.error_order", 1), spec.ID("create_ruleset_checks_ordering"),
+		spec.Selftest("base_test", "create_ruleset_checks_ordering"), func() {
+			requireKnownABI()
+			const unknown = landlock.CreateRulesetErrata << 1 // the first flag no ABI knows
+			attr := attrBytes(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile}, 0)
+			calls := []struct {
+				what  string
+				buf   []byte
+				size  int
+				flags uint32
+				want  error
+			}{
+				{"NULL, 0, unknown flag", nil, 0, unknown, unix.EINVAL},
+				{"attr, 0, unknown flag", attr, 0, unknown, unix.EINVAL},
+				{"NULL, 8, unknown flag", nil, 8, unknown, unix.EINVAL},
+				{"attr, 8, unknown flag", attr, 8, unknown, unix.EINVAL},
+				{"attr, (size_t)-1, 0", attr, -1, 0, unix.E2BIG},
+				{"attr, 0, 0", attr, 0, 0, unix.EINVAL},
+				{"attr, 1, 0", attr, 1, 0, unix.EINVAL},
+				{"attr, 8, 0", attr, 8, 0, nil},
+			}
+			for _, c := range calls {
+				fd, err := landlock.CreateRulesetRaw(c.buf, c.size, c.flags)
+				if err == nil {
+					unix.Close(fd)
+				}
+				spec.ExpectErr(err, c.want, "create_ruleset(%s) with handled_access_fs=read_file", c.what)
+			}
+			spec.FeatureVerdict("create_ruleset.error_order", 1)
+		})
 })
 
 var _ = Describe("create_ruleset attr size", func() {
@@ -88,14 +133,17 @@ var _ = Describe("create_ruleset attr size", func() {
 		build func() ([]byte, int)
 		// needsLayout marks cases that rely on knowing the kernel's struct size.
 		needsLayout bool
+		// selftest marks the cases base_test's inconsistent_attr checks.
+		selftest bool
 	}
 	cases := []sizeCase{
-		{id: "null_size_8", what: "a NULL attr with size 8 (EFAULT)", build: func() ([]byte, int) { return nil, 8 }},
+		{id: "null_size_8", what: "a NULL attr with size 8 (EFAULT)", build: func() ([]byte, int) { return nil, 8 }, selftest: true},
 		{id: "null_size_0", what: "a NULL attr with size 0 (EFAULT)", build: func() ([]byte, int) { return nil, 0 }},
-		{id: "size_0", what: "an attr with size 0 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 0 }},
-		{id: "size_1", what: "an attr with size 1 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 1 }},
+		{id: "null_size_1", what: "a NULL attr with size 1 (EFAULT)", build: func() ([]byte, int) { return nil, 1 }, selftest: true},
+		{id: "size_0", what: "an attr with size 0 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 0 }, selftest: true},
+		{id: "size_1", what: "an attr with size 1 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 1 }, selftest: true},
 		{id: "size_4", what: "an attr with size 4 (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 4 }},
-		{id: "size_7", what: "an attr with size 7, below the first ABI's 8 bytes (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 7 }},
+		{id: "size_7", what: "an attr with size 7, below the first ABI's 8 bytes (EINVAL)", build: func() ([]byte, int) { return attrBytes(valid, 0), 7 }, selftest: true},
 		{id: "size_v1", what: "the first ABI's size 8 (accepted)", build: func() ([]byte, int) { return attrBytes(valid, 0), 8 }},
 		{id: "size_kernel", what: "the kernel's own struct size (accepted)", needsLayout: true, build: func() ([]byte, int) {
 			n := landlock.RulesetAttr{}.Size(kernelABI())
@@ -106,7 +154,7 @@ var _ = Describe("create_ruleset attr size", func() {
 		}},
 		{id: "size_64_zero_tail", what: "size 64 with a zero tail (accepted)", build: func() ([]byte, int) { return attrBytes(valid, 64), 64 }},
 		{id: "size_page_zero_tail", what: "a page-size attr with a zero tail (accepted)", build: func() ([]byte, int) { return attrBytes(valid, page), page }},
-		{id: "size_page_nonzero_tail", what: "a page-size attr with a non-zero last byte (E2BIG)", build: func() ([]byte, int) {
+		{id: "size_page_nonzero_tail", what: "a page-size attr with a non-zero last byte (E2BIG)", selftest: true, build: func() ([]byte, int) {
 			b := attrBytes(valid, page)
 			b[page-1] = 1
 			return b, page
@@ -117,13 +165,17 @@ var _ = Describe("create_ruleset attr size", func() {
 			b[n] = 1
 			return b, n + 8
 		}},
-		{id: "size_page_plus_1", what: "a size of one page plus one byte, all zero past the struct (E2BIG)", build: func() ([]byte, int) {
+		{id: "size_page_plus_1", what: "a size of one page plus one byte, all zero past the struct (E2BIG)", selftest: true, build: func() ([]byte, int) {
 			return attrBytes(valid, page+1), page + 1
 		}},
 		{id: "size_1mib", what: "a size of 1 MiB (E2BIG)", build: func() ([]byte, int) { return attrBytes(valid, 1<<20), 1 << 20 }},
 	}
 	for _, c := range cases {
-		It("MUST handle "+c.what, spec.Feature("create_ruleset.attr_size", 1), spec.ID("create_ruleset.attr_size."+c.id), func() {
+		var selftest Labels
+		if c.selftest {
+			selftest = spec.Selftest("base_test", "inconsistent_attr")
+		}
+		It("MUST handle "+c.what, spec.Feature("create_ruleset.attr_size", 1), spec.ID("create_ruleset.attr_size."+c.id), selftest, func() {
 			if c.needsLayout {
 				requireKnownABI()
 			}
@@ -145,7 +197,7 @@ var _ = Describe("create_ruleset attr size", func() {
 	} {
 		size := e.size
 		It(fmt.Sprintf("MUST reject an attr of size %d handling nothing with ENOMSG", size), spec.Feature("create_ruleset.empty", 1),
-			spec.ID("create_ruleset.empty."+e.id), func() {
+			spec.ID("create_ruleset.empty."+e.id), spec.Selftest("base_test", "inconsistent_attr"), func() {
 				spec.ExpectErr(tryCreate(attrBytes(landlock.RulesetAttr{}, size), size), unix.ENOMSG, "create_ruleset(empty attr, size %d)", size)
 				spec.FeatureVerdict("create_ruleset.empty", 1)
 			})
@@ -232,7 +284,7 @@ var _ = Describe("create_ruleset attr fields", func() {
 			below = fmt.Sprintf(", or E2BIG below ABI %d", f.abi)
 		}
 		It(fmt.Sprintf("MUST reject every bit of %s beyond the known rights, each alone (EINVAL%s)", f.name, below),
-			spec.Feature(f.feature, f.abi), spec.ID(fmt.Sprintf("create_ruleset.attr.%s.unknown_bits", f.name)), func() {
+			spec.Feature(f.feature, f.abi), spec.ID(fmt.Sprintf("create_ruleset.attr.%s.unknown_bits", f.name)), unknownBitsSelftest[f.name], func() {
 				requireKnownABI()
 				var wrong bitRuns
 				for b := 0; b < 64; b++ {
@@ -258,23 +310,32 @@ var _ = Describe("create_ruleset attr fields", func() {
 		if !f.quiet {
 			continue
 		}
-		// A quiet mask must be a subset of its handled mask: the lowest right handled
-		// and the next one quiet.
+		// A quiet mask must be a subset of its handled mask: with the lowest right handled,
+		// neither the next right nor a bit beyond every right may be quiet.
 		rights := rightsOf(f.kind)
-		handled, quiet := rights[0], rights[1]
-		It(fmt.Sprintf("MUST reject %s not a subset of its handled mask with EINVAL from ABI %d (E2BIG below)", f.name, f.abi),
-			spec.Feature(f.feature, f.abi), spec.ID("invalid_quiet_bits_1."+f.name), func() {
-				var attr landlock.RulesetAttr
-				f.set(&attr, handled.Bit)
-				var only landlock.RulesetAttr
-				f.set(&only, quiet.Bit)
-				// Keep the handled mask, take the quiet mask from the second right.
-				attr.QuietAccessFS, attr.QuietAccessNet, attr.QuietScoped = only.QuietAccessFS, only.QuietAccessNet, only.QuietScoped
-				buf := attrBytes(attr, f.end)
-				want := want(f.abi, unix.EINVAL, unix.E2BIG)
-				spec.ExpectErr(tryCreate(buf, f.end), want, "ABI %d: create_ruleset(%s, size %d)", kernelABI(), describeAttr(attr), f.end)
-				spec.FeatureVerdict(f.feature, f.abi)
-			})
+		handled := rights[0]
+		for _, q := range []struct {
+			selftest string // and the spec's id, with the field
+			what     string
+			bit      uint64
+		}{
+			{selftest: "invalid_quiet_bits_1", what: "a right not handled", bit: rights[1].Bit},
+			{selftest: "invalid_quiet_bits_2", what: "bit 63, beyond every right,", bit: 1 << 63},
+		} {
+			It(fmt.Sprintf("MUST reject %s in %s with EINVAL from ABI %d (E2BIG below)", q.what, f.name, f.abi),
+				spec.Feature(f.feature, f.abi), spec.ID(q.selftest+"."+f.name), spec.Selftest("base_test", q.selftest), func() {
+					var attr landlock.RulesetAttr
+					f.set(&attr, handled.Bit)
+					var only landlock.RulesetAttr
+					f.set(&only, q.bit)
+					// Keep the handled mask, take the quiet mask from q.
+					attr.QuietAccessFS, attr.QuietAccessNet, attr.QuietScoped = only.QuietAccessFS, only.QuietAccessNet, only.QuietScoped
+					buf := attrBytes(attr, f.end)
+					want := want(f.abi, unix.EINVAL, unix.E2BIG)
+					spec.ExpectErr(tryCreate(buf, f.end), want, "ABI %d: create_ruleset(%s, size %d)", kernelABI(), describeAttr(attr), f.end)
+					spec.FeatureVerdict(f.feature, f.abi)
+				})
+		}
 	}
 
 	It("MUST reject a known right combined with bit 32 of handled_access_fs with EINVAL (no 32-bit truncation)", spec.Feature("attr.handled_access_fs", 1), spec.ID("create_ruleset.attr.handled_access_fs.bit_32"), func() {
@@ -285,6 +346,14 @@ var _ = Describe("create_ruleset attr fields", func() {
 		spec.FeatureVerdict("attr.handled_access_fs", 1)
 	})
 })
+
+// unknownBitsSelftest names the selftests that create a ruleset with each unknown bit of a
+// handled field alone.
+var unknownBitsSelftest = map[string]Labels{
+	"handled_access_fs":  spec.Selftest("fs_test", "layout0.ruleset_with_unknown_access"),
+	"handled_access_net": spec.Selftest("net_test", "mini.ruleset_with_unknown_access"),
+	"scoped":             spec.Selftest("scoped_test", "ruleset_with_unknown_scope"),
+}
 
 // bitRuns collects per-bit mismatches, merging consecutive bits with the same outcome so
 // that a failure reads "bits 4-63: got EINVAL, want E2BIG" rather than sixty lines.

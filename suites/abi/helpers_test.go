@@ -233,3 +233,19 @@ func want(abi int, ok, otherwise error) error {
 	}
 	return otherwise
 }
+
+// baseTests labels a spec with the tests of base_test.c it checks, if any.
+func baseTests(tests ...string) Labels {
+	var labels Labels
+	for _, t := range tests {
+		labels = append(labels, spec.Selftest("base_test", t)...)
+	}
+	return labels
+}
+
+// devNull opens /dev/null for the duration of the spec: the selftests' descriptor that is
+// not a ruleset.
+func devNull() int {
+	GinkgoHelper()
+	return openFd("/dev/null", unix.O_RDONLY)
+}

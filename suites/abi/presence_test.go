@@ -73,7 +73,7 @@ var _ = Describe("Landlock presence", func() {
 			}
 		})
 
-	It("MUST report an ABI version of at least 1, the same on every query", spec.Feature("abi.version", 1), spec.ID("presence.version"), func() {
+	It("MUST report an ABI version of at least 1, the same on every query", spec.Feature("abi.version", 1), spec.ID("presence.version"), spec.Selftest("base_test", "abi_version"), func() {
 		spec.RequireLandlock()
 		for range 3 {
 			v, err := landlock.Version()
@@ -84,7 +84,7 @@ var _ = Describe("Landlock presence", func() {
 		spec.FeatureVerdict("abi.version", 1)
 	})
 
-	It("MUST accept the errata query from ABI 7 (below, EINVAL unless backported)", spec.Feature("create_ruleset.errata", 7), spec.ID("presence.errata"), func() {
+	It("MUST accept the errata query from ABI 7 (below, EINVAL unless backported)", spec.Feature("create_ruleset.errata", 7), spec.ID("presence.errata"), spec.Selftest("base_test", "errata"), func() {
 		spec.RequireLandlock()
 		errata, err := landlock.Errata()
 		switch {

@@ -84,20 +84,24 @@ var _ = Describe("restrict_self descriptors", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	cases := []struct {
-		id   string // appended to "restrict_self.ruleset_fd."
-		what string
-		fd   func() int
-		want error
+		id        string // appended to "restrict_self.ruleset_fd."
+		what      string
+		fd        func() int
+		want      error
+		selftests []string // of base_test
 	}{
 		{id: "closed", what: "a descriptor that is not open (EBADF)", fd: closedFd, want: unix.EBADF},
-		{id: "minus_1", what: "-1 without flags (EBADF)", fd: func() int { return -1 }, want: unix.EBADF},
-		{id: "regular_file", what: "a regular file (EBADFD)", fd: func() int { return openFd(tempFile(), unix.O_RDWR) }, want: unix.EBADFD},
+		{id: "minus_1", what: "-1 without flags (EBADF)", fd: func() int { return -1 }, want: unix.EBADF,
+			selftests: []string{"restrict_self_checks_ordering", "restrict_self_flags"}},
+		{id: "regular_file", what: "a regular file (EBADFD)", fd: func() int { return openFd(tempFile(), unix.O_RDWR) }, want: unix.EBADFD,
+			selftests: []string{"restrict_self_fd"}},
+		{id: "dev_null", what: "/dev/null (EBADFD)", fd: devNull, want: unix.EBADFD, selftests: []string{"restrict_self_fd"}},
 		{id: "pipe", what: "a pipe (EBADFD)", fd: pipeFd, want: unix.EBADFD},
 		{id: "o_path_ruleset", what: "an O_PATH descriptor of a ruleset (EBADF)", fd: func() int { return pathRef(layerRuleset()) }, want: unix.EBADF},
-		{id: "ruleset", what: "a ruleset (accepted)", fd: layerRuleset, want: nil},
+		{id: "ruleset", what: "a ruleset (accepted)", fd: layerRuleset, want: nil, selftests: []string{"restrict_self_checks_ordering"}},
 	}
 	for _, c := range cases {
-		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), spec.ID("restrict_self.ruleset_fd."+c.id), func() {
+		It("MUST handle as ruleset_fd "+c.what, spec.Feature("restrict_self.ruleset_fd", 1), spec.ID("restrict_self.ruleset_fd."+c.id), baseTests(c.selftests...), func() {
 			res := restrictOn(withNNP, 0, -1, c.fd(), 0)
 			spec.ExpectErr(res.err, c.want, "restrict_self(%s, 0) with no_new_privs", c.what)
 			spec.FeatureVerdict("restrict_self.ruleset_fd", 1)
@@ -109,7 +113,7 @@ var _ = Describe("restrict_self privileges", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	It("MUST refuse a thread without CAP_SYS_ADMIN nor no_new_privs with EPERM, and accept it once no_new_privs is set",
-		spec.Feature("restrict_self.privileges", 1), spec.ID("restrict_self.privileges.unprivileged"), func() {
+		spec.Feature("restrict_self.privileges", 1), spec.ID("restrict_self.privileges.unprivileged"), spec.Selftest("base_test", "restrict_self_checks_ordering"), spec.Selftest("fs_test", "layout0.unpriv"), func() {
 			requireNewPrivs()
 			rs := layerRuleset()
 			var before, after error
@@ -153,14 +157,18 @@ var _ = Describe("restrict_self privileges", func() {
 			want: func() error { return want(11, unix.EINVAL, unix.EPERM) }},
 	}
 	for _, c := range orderCases {
-		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order."+c.id), func() {
+		var selftest Labels
+		if c.id != "eperm_before_log_subdomains_off" {
+			selftest = spec.Selftest("base_test", "restrict_self_checks_ordering")
+		}
+		It("MUST report, without CAP_SYS_ADMIN nor no_new_privs, "+c.what, spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order."+c.id), selftest, func() {
 			res := restrictOn(unprivileged, 0, -1, c.fd(), c.flags)
 			spec.ExpectErr(res.err, c.want(), "ABI %d: restrict_self(%s) %s", kernelABI(), c.what, unprivileged)
 			spec.FeatureVerdict("restrict_self.error_order", 1)
 		})
 	}
 
-	It("MUST report an unknown flag before a bad fd with EINVAL", spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order.flag_before_fd"), func() {
+	It("MUST report an unknown flag before a bad fd with EINVAL", spec.Feature("restrict_self.error_order", 1), spec.ID("restrict_self.order.flag_before_fd"), baseTests("restrict_self_checks_ordering", "restrict_self_flags"), func() {
 		res := restrictOn(withNNP, 0, -1, closedFd(), 1<<31)
 		spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(closed fd, 1<<31) with no_new_privs")
 		spec.FeatureVerdict("restrict_self.error_order", 1)
@@ -174,7 +182,11 @@ var _ = Describe("restrict_self flags", func() {
 	// since on success it restricts every thread of the process.
 	for bit := 5; bit < 32; bit++ {
 		flag := uint32(1) << bit
-		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("restrict_self.flags", 1), spec.ID(fmt.Sprintf("restrict_self.flags.bit_%d", bit)), func() {
+		var selftest Labels
+		if flag == landlock.RestrictSelfNoNewPrivs<<1 {
+			selftest = spec.Selftest("base_test", "restrict_self_flags")
+		}
+		It(fmt.Sprintf("MUST reject the unknown flag 1<<%d with EINVAL", bit), spec.Feature("restrict_self.flags", 1), spec.ID(fmt.Sprintf("restrict_self.flags.bit_%d", bit)), selftest, func() {
 			requireKnownABI()
 			res := restrictOn(withNNP, 0, -1, layerRuleset(), flag)
 			spec.ExpectErr(res.err, unix.EINVAL, "restrict_self(ruleset, %#x) with no_new_privs", flag)
@@ -208,29 +220,45 @@ var _ = Describe("restrict_self flags", func() {
 		})
 
 	// ruleset_fd -1 is allowed with LOG_SUBDOMAINS_OFF alone (it then only changes the
-	// thread's logging); with any other flag, -1 is a bad descriptor.
+	// thread's logging); with any other flag, -1 is a bad descriptor, and a descriptor
+	// other than -1 must be a ruleset.
 	minus1 := func() int { return -1 }
+	const (
+		sameExecOff   = landlock.RestrictSelfLogSameExecOff
+		newExecOn     = landlock.RestrictSelfLogNewExecOn
+		subdomainsOff = landlock.RestrictSelfLogSubdomainsOff
+	)
+	flagsCase := []string{"restrict_self_flags"}
 	noRuleset := []struct {
-		id    string
-		what  string
-		fd    func() int
-		flags uint32
-		want  error // from ABI 7; below, every LOG flag is unknown (EINVAL)
+		id        string
+		what      string
+		fd        func() int
+		flags     uint32
+		want      error    // from ABI 7; below, every LOG flag is unknown (EINVAL)
+		selftests []string // of base_test
 	}{
-		{id: "restrict_self_fd_flags", what: "-1 with LOG_SUBDOMAINS_OFF (accepted)",
-			fd: minus1, flags: landlock.RestrictSelfLogSubdomainsOff, want: nil},
+		{id: "restrict_self.log_fd.minus_1_subdomains_off", what: "-1 with LOG_SUBDOMAINS_OFF (accepted)",
+			fd: minus1, flags: subdomainsOff, want: nil, selftests: flagsCase},
 		{id: "restrict_self.log_fd.minus_1_same_exec_off", what: "-1 with LOG_SAME_EXEC_OFF (EBADF)",
-			fd: minus1, flags: landlock.RestrictSelfLogSameExecOff, want: unix.EBADF},
+			fd: minus1, flags: sameExecOff, want: unix.EBADF, selftests: flagsCase},
 		{id: "restrict_self.log_fd.minus_1_new_exec_on", what: "-1 with LOG_NEW_EXEC_ON (EBADF)",
-			fd: minus1, flags: landlock.RestrictSelfLogNewExecOn, want: unix.EBADF},
+			fd: minus1, flags: newExecOn, want: unix.EBADF, selftests: flagsCase},
 		{id: "restrict_self.log_fd.minus_1_subdomains_off_same_exec_off", what: "-1 with LOG_SUBDOMAINS_OFF|LOG_SAME_EXEC_OFF (EBADF)",
-			fd: minus1, flags: landlock.RestrictSelfLogSubdomainsOff | landlock.RestrictSelfLogSameExecOff, want: unix.EBADF},
+			fd: minus1, flags: subdomainsOff | sameExecOff, want: unix.EBADF, selftests: flagsCase},
+		{id: "restrict_self.log_fd.minus_1_subdomains_off_new_exec_on", what: "-1 with LOG_SUBDOMAINS_OFF|LOG_NEW_EXEC_ON (EBADF)",
+			fd: minus1, flags: subdomainsOff | newExecOn, want: unix.EBADF, selftests: flagsCase},
+		{id: "restrict_self.log_fd.minus_1_same_exec_off_new_exec_on", what: "-1 with LOG_SAME_EXEC_OFF|LOG_NEW_EXEC_ON (EBADF)",
+			fd: minus1, flags: sameExecOff | newExecOn, want: unix.EBADF, selftests: flagsCase},
+		{id: "restrict_self.log_fd.minus_2_subdomains_off", what: "-2 with LOG_SUBDOMAINS_OFF (EBADF)",
+			fd: func() int { return -2 }, flags: subdomainsOff, want: unix.EBADF, selftests: flagsCase},
 		{id: "restrict_self.log_fd.closed_subdomains_off", what: "a closed fd other than -1 with LOG_SUBDOMAINS_OFF (EBADF)",
-			fd: closedFd, flags: landlock.RestrictSelfLogSubdomainsOff, want: unix.EBADF},
+			fd: closedFd, flags: subdomainsOff, want: unix.EBADF},
+		{id: "restrict_self_fd_flags.log_subdomains_off", what: "/dev/null with LOG_SUBDOMAINS_OFF (EBADFD)",
+			fd: devNull, flags: subdomainsOff, want: unix.EBADFD, selftests: []string{"restrict_self_fd_flags"}},
 	}
 	for _, c := range noRuleset {
 		It(fmt.Sprintf("MUST handle %s from ABI 7 and reject it below with EINVAL", c.what),
-			spec.Feature("restrict_self.log_subdomains_off", 7), spec.ID(c.id), func() {
+			spec.Feature("restrict_self.log_subdomains_off", 7), spec.ID(c.id), baseTests(c.selftests...), func() {
 				res := restrictOn(withNNP, 0, -1, c.fd(), c.flags)
 				spec.ExpectErr(res.err, want(7, c.want, unix.EINVAL), "ABI %d: restrict_self(%s)", kernelABI(), c.what)
 				spec.FeatureVerdict("restrict_self.log_subdomains_off", 7)
@@ -244,29 +272,39 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 	// no_new_privs must be set if and only if the call succeeds: so on every failing call,
 	// including one that fails after the ruleset was looked up (E2BIG at the 17th layer),
 	// the thread must still be without it.
+	const nnp = landlock.RestrictSelfNoNewPrivs
 	cases := []struct {
-		id     string // appended to "restrict_self.no_new_privs."
-		what   string
-		state  threadState
-		layers int
-		fd     func() int
-		flags  uint32
-		want   error // from ABI 11
+		id        string
+		what      string
+		state     threadState
+		layers    int
+		fd        func() int
+		flags     uint32
+		want      error    // from ABI 11
+		selftests []string // of base_test
 	}{
-		{id: "unprivileged", what: "a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
-			state: unprivileged, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: nil},
-		{id: "cap_sys_admin", what: "a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
-			state: capOnly, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: nil},
-		{id: "bad_fd", what: "a bad fd (EBADF, no_new_privs left unset)",
-			state: unprivileged, layers: 0, fd: closedFd, flags: landlock.RestrictSelfNoNewPrivs, want: unix.EBADF},
-		{id: "unknown_flag", what: "an unknown flag (EINVAL, no_new_privs left unset)",
-			state: unprivileged, layers: 0, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs | 1<<31, want: unix.EINVAL},
-		{id: "layer_17", what: "a 17th layer (E2BIG, no_new_privs left unset)",
-			state: capOnly, layers: 16, fd: layerRuleset, flags: landlock.RestrictSelfNoNewPrivs, want: unix.E2BIG},
+		{id: "restrict_self.no_new_privs.unprivileged", what: "a ruleset, without CAP_SYS_ADMIN nor no_new_privs (accepted, sets no_new_privs)",
+			state: unprivileged, layers: 0, fd: layerRuleset, flags: nnp, want: nil, selftests: []string{"restrict_self_no_new_privs"}},
+		{id: "restrict_self.no_new_privs.cap_sys_admin", what: "a ruleset, with CAP_SYS_ADMIN (accepted, sets no_new_privs)",
+			state: capOnly, layers: 0, fd: layerRuleset, flags: nnp, want: nil},
+		{id: "restrict_self.no_new_privs.bad_fd", what: "a bad fd (EBADF, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: closedFd, flags: nnp, want: unix.EBADF},
+		{id: "restrict_self.no_new_privs.minus_1", what: "-1 (EBADF, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: func() int { return -1 }, flags: nnp, want: unix.EBADF,
+			selftests: []string{"restrict_self_checks_ordering", "restrict_self_flags", "restrict_self_no_new_privs"}},
+		{id: "restrict_self.no_new_privs.minus_1_log_subdomains_off", what: "-1 and LOG_SUBDOMAINS_OFF (EBADF, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: func() int { return -1 }, flags: nnp | landlock.RestrictSelfLogSubdomainsOff, want: unix.EBADF,
+			selftests: []string{"restrict_self_flags"}},
+		{id: "restrict_self_fd_flags.no_new_privs", what: "/dev/null (EBADFD, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: devNull, flags: nnp, want: unix.EBADFD, selftests: []string{"restrict_self_fd_flags"}},
+		{id: "restrict_self.no_new_privs.unknown_flag", what: "an unknown flag (EINVAL, no_new_privs left unset)",
+			state: unprivileged, layers: 0, fd: layerRuleset, flags: nnp | 1<<31, want: unix.EINVAL},
+		{id: "restrict_self.no_new_privs.layer_17", what: "a 17th layer (E2BIG, no_new_privs left unset)",
+			state: capOnly, layers: 16, fd: layerRuleset, flags: nnp, want: unix.E2BIG, selftests: []string{"restrict_self_max_layers"}},
 	}
 	for _, c := range cases {
 		It("MUST handle NO_NEW_PRIVS with "+c.what+" from ABI 11 and reject it below",
-			spec.Feature("restrict_self.no_new_privs", 11), spec.ID("restrict_self.no_new_privs."+c.id), func() {
+			spec.Feature("restrict_self.no_new_privs", 11), spec.ID(c.id), baseTests(c.selftests...), func() {
 				fd := c.fd()
 				res := restrictOn(c.state, c.layers, fd, fd, c.flags)
 				// Below ABI 11 the flag is unknown, but the privilege check came first
@@ -289,7 +327,7 @@ var _ = Describe("restrict_self NO_NEW_PRIVS flag", func() {
 var _ = Describe("restrict_self layers", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST accept 16 nested layers from one ruleset fd and reject the 17th with E2BIG", spec.Feature("restrict_self.layers", 1), spec.ID("restrict_self_max_layers"), func() {
+	It("MUST accept 16 nested layers from one ruleset fd and reject the 17th with E2BIG", spec.Feature("restrict_self.layers", 1), spec.ID("restrict_self_max_layers"), spec.Selftest("base_test", "restrict_self_max_layers"), func() {
 		rs := layerRuleset()
 		var errs []error
 		var logOnly error

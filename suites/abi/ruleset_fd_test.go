@@ -24,7 +24,7 @@ var _ = Describe("ruleset file descriptors", func() {
 		spec.FeatureVerdict("ruleset_fd.cloexec", 1)
 	})
 
-	It("MUST fail read() and write() with EINVAL", spec.Feature("ruleset_fd.read_write", 1), spec.ID("ruleset_fd_io"), func() {
+	It("MUST fail read() and write() with EINVAL", spec.Feature("ruleset_fd.read_write", 1), spec.ID("ruleset_fd_io"), spec.Selftest("base_test", "ruleset_fd_io"), func() {
 		rs := fsRuleset()
 		buf := make([]byte, 8)
 		_, err := unix.Read(rs, buf)

@@ -1,0 +1,3 @@
+#include "common.h"
+TEST(other) {}
+TEST_HARNESS_MAIN

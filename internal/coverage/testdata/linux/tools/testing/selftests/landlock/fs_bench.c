@@ -1,0 +1,2 @@
+/* Not a *_test.c file: not in the inventory. */
+TEST(benchmark) {}
