@@ -122,13 +122,10 @@ func expectConnect(port int) func(audit.Access) {
 }
 
 var blockerCases = []blockerCase{
-	{blocker: "fs.execute", abi: 1, selftest: "execute_make", policy: fsOnly(landlock.AccessFSExecute), act: func(dir string) (func() error, func(audit.Access)) {
-		// A script whose interpreter does not exist: if Landlock wrongly allowed the
-		// execve, it would fail with ENOENT rather than replace the runner.
-		p := filepath.Join(dir, "script")
-		Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
-		return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
-	}, want: unix.EACCES},
+	{blocker: "fs.execute", abi: 1, selftest: "execute_make", policy: fsOnly(landlock.AccessFSExecute), act: execScript, want: unix.EACCES},
+	// execve opens the file for reading too: with READ_FILE also handled, both are missing.
+	{blocker: "fs.execute,fs.read_file", abi: 1, selftest: "execute_read", policy: fsOnly(landlock.AccessFSExecute | landlock.AccessFSReadFile),
+		act: execScript, want: unix.EACCES, feature: "audit.blockers_list"},
 	{blocker: "fs.write_file", abi: 1, selftest: "write_file", policy: fsOnly(landlock.AccessFSWriteFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_WRONLY) }, expectFile(p)
@@ -250,6 +247,14 @@ var blockerCases = []blockerCase{
 					Expect(a.Path.Value).To(Equal("\x00"+name), "path= of the peer socket")
 				}
 		}, want: unix.EPERM},
+}
+
+// execScript returns a denied execve of a script whose interpreter does not exist: if
+// Landlock wrongly allowed it, it would fail with ENOENT rather than replace the runner.
+func execScript(dir string) (func() error, func(audit.Access)) {
+	p := filepath.Join(dir, "script")
+	Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
+	return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
 }
 
 func openClose(path string, flags int) error {
