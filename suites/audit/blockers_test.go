@@ -28,6 +28,8 @@ type blockerCase struct {
 	want unix.Errno
 	// feature overrides the verdict's feature, "audit.<blocker>" by default.
 	feature string
+	// selftest is the fs_test.c audit_layout1 test whose record this case checks.
+	selftest string
 }
 
 func (c blockerCase) featureName() string {
@@ -35,6 +37,14 @@ func (c blockerCase) featureName() string {
 		return c.feature
 	}
 	return "audit." + c.blocker
+}
+
+// selftests labels the case's spec with its fs_test.c audit_layout1 test, if any.
+func (c blockerCase) selftests() Labels {
+	if c.selftest == "" {
+		return nil
+	}
+	return spec.Selftest("fs_test", "audit_layout1."+c.selftest)
 }
 
 // inoOf returns the inode number of path, for the ino= check.
@@ -112,18 +122,15 @@ func expectConnect(port int) func(audit.Access) {
 }
 
 var blockerCases = []blockerCase{
-	{blocker: "fs.execute", abi: 1, policy: fsOnly(landlock.AccessFSExecute), act: func(dir string) (func() error, func(audit.Access)) {
-		// A script whose interpreter does not exist: if Landlock wrongly allowed the
-		// execve, it would fail with ENOENT rather than replace the runner.
-		p := filepath.Join(dir, "script")
-		Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
-		return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
-	}, want: unix.EACCES},
-	{blocker: "fs.write_file", abi: 1, policy: fsOnly(landlock.AccessFSWriteFile), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.execute", abi: 1, selftest: "execute_make", policy: fsOnly(landlock.AccessFSExecute), act: execScript, want: unix.EACCES},
+	// execve opens the file for reading too: with READ_FILE also handled, both are missing.
+	{blocker: "fs.execute,fs.read_file", abi: 1, selftest: "execute_read", policy: fsOnly(landlock.AccessFSExecute | landlock.AccessFSReadFile),
+		act: execScript, want: unix.EACCES, feature: "audit.blockers_list"},
+	{blocker: "fs.write_file", abi: 1, selftest: "write_file", policy: fsOnly(landlock.AccessFSWriteFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_WRONLY) }, expectFile(p)
 	}, want: unix.EACCES},
-	{blocker: "fs.read_file", abi: 1, policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.read_file", abi: 1, selftest: "read_file", policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_RDONLY) }, expectFile(p)
 	}, want: unix.EACCES},
@@ -131,29 +138,29 @@ var blockerCases = []blockerCase{
 		p := fileIn(dir, "f")
 		return func() error { return openClose(p, unix.O_RDWR) }, expectFile(p)
 	}, want: unix.EACCES, feature: "audit.blockers_list"},
-	{blocker: "fs.read_dir", abi: 1, policy: fsOnly(landlock.AccessFSReadDir), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.read_dir", abi: 1, selftest: "read_dir", policy: fsOnly(landlock.AccessFSReadDir), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return openClose(dir, unix.O_RDONLY|unix.O_DIRECTORY) }, expectFile(dir)
 	}, want: unix.EACCES},
-	{blocker: "fs.remove_dir", abi: 1, policy: fsOnly(landlock.AccessFSRemoveDir), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.remove_dir", abi: 1, selftest: "remove_dir", policy: fsOnly(landlock.AccessFSRemoveDir), act: func(dir string) (func() error, func(audit.Access)) {
 		Expect(os.Mkdir(filepath.Join(dir, "d"), 0o755)).To(Succeed())
 		return func() error { return unix.Rmdir(filepath.Join(dir, "d")) }, expectFile(dir)
 	}, want: unix.EACCES},
-	{blocker: "fs.remove_file", abi: 1, policy: fsOnly(landlock.AccessFSRemoveFile), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.remove_file", abi: 1, selftest: "remove_file", policy: fsOnly(landlock.AccessFSRemoveFile), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return unix.Unlink(p) }, expectFile(dir)
 	}, want: unix.EACCES},
-	{blocker: "fs.make_char", abi: 1, policy: fsOnly(landlock.AccessFSMakeChar), act: mknodIn(unix.S_IFCHR, int(unix.Mkdev(1, 3))), want: unix.EACCES},
-	{blocker: "fs.make_dir", abi: 1, policy: fsOnly(landlock.AccessFSMakeDir), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.make_char", abi: 1, selftest: "make_char", policy: fsOnly(landlock.AccessFSMakeChar), act: mknodIn(unix.S_IFCHR, int(unix.Mkdev(1, 3))), want: unix.EACCES},
+	{blocker: "fs.make_dir", abi: 1, selftest: "make_dir", policy: fsOnly(landlock.AccessFSMakeDir), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return unix.Mkdir(filepath.Join(dir, "d"), 0o755) }, expectFile(dir)
 	}, want: unix.EACCES},
-	{blocker: "fs.make_reg", abi: 1, policy: fsOnly(landlock.AccessFSMakeReg), act: mknodIn(unix.S_IFREG, 0), want: unix.EACCES},
-	{blocker: "fs.make_sock", abi: 1, policy: fsOnly(landlock.AccessFSMakeSock), act: mknodIn(unix.S_IFSOCK, 0), want: unix.EACCES},
-	{blocker: "fs.make_fifo", abi: 1, policy: fsOnly(landlock.AccessFSMakeFifo), act: mknodIn(unix.S_IFIFO, 0), want: unix.EACCES},
-	{blocker: "fs.make_block", abi: 1, policy: fsOnly(landlock.AccessFSMakeBlock), act: mknodIn(unix.S_IFBLK, int(unix.Mkdev(7, 0))), want: unix.EACCES},
-	{blocker: "fs.make_sym", abi: 1, policy: fsOnly(landlock.AccessFSMakeSym), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.make_reg", abi: 1, selftest: "make_reg", policy: fsOnly(landlock.AccessFSMakeReg), act: mknodIn(unix.S_IFREG, 0), want: unix.EACCES},
+	{blocker: "fs.make_sock", abi: 1, selftest: "make_sock", policy: fsOnly(landlock.AccessFSMakeSock), act: mknodIn(unix.S_IFSOCK, 0), want: unix.EACCES},
+	{blocker: "fs.make_fifo", abi: 1, selftest: "make_fifo", policy: fsOnly(landlock.AccessFSMakeFifo), act: mknodIn(unix.S_IFIFO, 0), want: unix.EACCES},
+	{blocker: "fs.make_block", abi: 1, selftest: "make_block", policy: fsOnly(landlock.AccessFSMakeBlock), act: mknodIn(unix.S_IFBLK, int(unix.Mkdev(7, 0))), want: unix.EACCES},
+	{blocker: "fs.make_sym", abi: 1, selftest: "make_sym", policy: fsOnly(landlock.AccessFSMakeSym), act: func(dir string) (func() error, func(audit.Access)) {
 		return func() error { return unix.Symlink("target", filepath.Join(dir, "s")) }, expectFile(dir)
 	}, want: unix.EACCES},
-	{blocker: "fs.refer", abi: 2, policy: func(dir string) sandbox.Policy {
+	{blocker: "fs.refer", abi: 2, selftest: "refer_rename_half", policy: func(dir string) sandbox.Policy {
 		// REFER allowed from the source directory only: the record names the
 		// destination directory, the one parent that denies.
 		return sandbox.FS(landlock.AccessFSRefer, sandbox.PathRule{Path: filepath.Join(dir, "a"), Access: landlock.AccessFSRefer})
@@ -164,11 +171,11 @@ var blockerCases = []blockerCase{
 		src := fileIn(a, "f")
 		return func() error { return unix.Rename(src, filepath.Join(b, "f")) }, expectFile(b)
 	}, want: unix.EXDEV},
-	{blocker: "fs.truncate", abi: 3, policy: fsOnly(landlock.AccessFSTruncate), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.truncate", abi: 3, selftest: "truncate", policy: fsOnly(landlock.AccessFSTruncate), act: func(dir string) (func() error, func(audit.Access)) {
 		p := fileIn(dir, "f")
 		return func() error { return unix.Truncate(p, 0) }, expectFile(p)
 	}, want: unix.EACCES},
-	{blocker: "fs.ioctl_dev", abi: 5, policy: fsOnly(landlock.AccessFSIoctlDev), act: func(string) (func() error, func(audit.Access)) {
+	{blocker: "fs.ioctl_dev", abi: 5, selftest: "ioctl_dev", policy: fsOnly(landlock.AccessFSIoctlDev), act: func(string) (func() error, func(audit.Access)) {
 		const dev = "/dev/null"
 		return func() error {
 				fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -184,7 +191,7 @@ var blockerCases = []blockerCase{
 				Expect(a.IoctlCmd).To(Equal(fmt.Sprintf("%#x", unix.TCGETS)), "ioctlcmd=")
 			}
 	}, want: unix.EACCES},
-	{blocker: "fs.resolve_unix", abi: 9, policy: fsOnly(landlock.AccessFSResolveUnix), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.resolve_unix", abi: 9, selftest: "resolve_unix", policy: fsOnly(landlock.AccessFSResolveUnix), act: func(dir string) (func() error, func(audit.Access)) {
 		p := filepath.Join(dir, "sock")
 		l, err := net.Listen("unix", p)
 		Expect(err).NotTo(HaveOccurred(), "listen on %s outside the domain", p)
@@ -198,7 +205,7 @@ var blockerCases = []blockerCase{
 			return unix.Connect(fd, &unix.SockaddrUnix{Name: p})
 		}, expectFile(p)
 	}, want: unix.EACCES},
-	{blocker: "fs.change_topology", abi: 1, policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
+	{blocker: "fs.change_topology", abi: 1, selftest: "mount", policy: fsOnly(landlock.AccessFSReadFile), act: func(dir string) (func() error, func(audit.Access)) {
 		mnt := filepath.Join(dir, "mnt")
 		Expect(os.Mkdir(mnt, 0o755)).To(Succeed())
 		DeferCleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) }) // only if wrongly allowed
@@ -242,6 +249,14 @@ var blockerCases = []blockerCase{
 		}, want: unix.EPERM},
 }
 
+// execScript returns a denied execve of a script whose interpreter does not exist: if
+// Landlock wrongly allowed it, it would fail with ENOENT rather than replace the runner.
+func execScript(dir string) (func() error, func(audit.Access)) {
+	p := filepath.Join(dir, "script")
+	Expect(os.WriteFile(p, []byte("#!/nonexistent/interpreter\n"), 0o755)).To(Succeed())
+	return func() error { return unix.Exec(p, []string{p}, nil) }, expectFile(p)
+}
+
 func openClose(path string, flags int) error {
 	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -260,7 +275,7 @@ var _ = Describe("ACCESS records", func() {
 	for _, c := range blockerCases {
 		abi := max(c.abi, 7)
 		It(fmt.Sprintf("MUST log a denial of %s as exactly one ACCESS record with blockers=%s, the denying domain and the object's fields", c.blocker, c.blocker),
-			spec.Feature(c.featureName(), abi), spec.Needs("audit", "root"), spec.ID("access."+strings.ReplaceAll(c.blocker, ",", "-")), func() {
+			spec.Feature(c.featureName(), abi), spec.Needs("audit", "root"), spec.ID("access."+strings.ReplaceAll(c.blocker, ",", "-")), c.selftests(), func() {
 				if !spec.SupportedOrRejected(c.featureName(), abi, func() { expectBlockerAbsent(c) }) {
 					return
 				}

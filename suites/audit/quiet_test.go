@@ -49,7 +49,7 @@ func expectQuietRejected(feature string, attr landlock.RulesetAttr) {
 
 var _ = Describe("quiet rules", func() {
 	It("MUST NOT log fs denials that a QUIET rule and quiet_access_fs of the denying layer cover, and log the others",
-		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs"), func() {
+		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs"), spec.Selftest("fs_test", "audit_quiet_layout1.base"), func() {
 			e := requireQuiet("audit.quiet_access_fs", landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile, QuietAccessFS: landlock.AccessFSReadFile})
 			if e == nil {
 				return
@@ -83,7 +83,7 @@ var _ = Describe("quiet rules", func() {
 		})
 
 	It("MUST NOT let a quiet inner layer hide a denial by an outer layer",
-		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs.outer_layer"), func() {
+		spec.Feature("audit.quiet_access_fs", 10), spec.Needs("audit", "root"), spec.ID("quiet.fs.outer_layer"), spec.Selftest("fs_test", "audit_quiet_layout1.base"), func() {
 			e := requireQuiet("audit.quiet_access_fs", landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile, QuietAccessFS: landlock.AccessFSReadFile})
 			if e == nil {
 				return

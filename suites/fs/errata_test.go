@@ -56,7 +56,7 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		spec.RequireRoot()
 	})
 
-	It("MUST guard whiteout creation (mknod S_IFCHR 0:0, renameat2 RENAME_WHITEOUT) with MAKE_REG, not MAKE_CHAR, where erratum 4 is advertised", spec.ID("errata.e4.whiteout_mknod"), func() {
+	It("MUST guard whiteout creation (mknod S_IFCHR 0:0, renameat2 RENAME_WHITEOUT) with MAKE_REG, not MAKE_CHAR, where erratum 4 is advertised", spec.ID("errata.e4.whiteout_mknod"), selftests("layout1.rename_whiteout_denied", "layout1.rename_whiteout_allowed", "layout1.make_whiteout"), func() {
 		w := tree()
 		for _, p := range []string{"p1", "c1", "g1"} {
 			must(unix.Mkfifo(filepath.Join(w, p), 0o600), "mkfifo %s", p)
@@ -93,7 +93,7 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 
 	// rename_whiteout_exchange of the kernel selftests: an exchange moves an existing
 	// whiteout into the other directory, which must grant what creating it there needs.
-	It("MUST require MAKE_REG, not MAKE_CHAR, in the directory a whiteout is exchanged into, where erratum 4 is advertised", spec.ID("layout1.rename_whiteout_exchange"), func() {
+	It("MUST require MAKE_REG, not MAKE_CHAR, in the directory a whiteout is exchanged into, where erratum 4 is advertised", spec.ID("layout1.rename_whiteout_exchange"), selftests("layout1.rename_whiteout_exchange"), func() {
 		if !spec.Supports(2) {
 			spec.Skip("a cross-directory exchange needs REFER (ABI 2); the kernel has ABI %d", spec.Kernel().ABI)
 		}

@@ -31,6 +31,16 @@ func fsRight(b uint64) landlock.Right {
 	panic(fmt.Sprintf("unknown fs right %#x", b)) // a programming error in a table
 }
 
+// selftests labels a spec with the fs_test.c tests (fixture.name or name) whose behaviour
+// it checks.
+func selftests(tests ...string) Labels {
+	var l Labels
+	for _, t := range tests {
+		l = append(l, spec.Selftest("fs_test", t)...)
+	}
+	return l
+}
+
 // names formats an fs mask for failure messages.
 func names(mask uint64) string { return spec.Bits(landlock.KindFS, mask) }
 

@@ -68,7 +68,7 @@ func f(dir string) string { return filepath.Join(dir, "f") }
 var _ = Describe("rule hierarchy", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), spec.ID("hierarchy.beneath"), func() {
+	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), spec.ID("hierarchy.beneath"), selftests("layout1.effective_access"), func() {
 		w, a, b, c, x := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
 			opened(f(w), unix.O_RDONLY, unix.EACCES),
@@ -84,7 +84,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
-	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), spec.ID("layout1.ruleset_overlap"), func() {
+	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), spec.ID("layout1.ruleset_overlap"), selftests("layout1.ruleset_overlap", "layout1.layer_rule_unions"), func() {
 		_, _, b, c, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRead), rule(b, rDir), rule(c, rWrite)),
 			opened(f(b), unix.O_RDONLY, nil),
@@ -95,7 +95,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.rule_union", 1)
 	})
 
-	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), spec.ID("layout1.layer_rule_unions"), func() {
+	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), spec.ID("layout1.layer_rule_unions"), selftests("layout1.layer_rule_unions"), func() {
 		_, _, b, c, _ := layout()
 		outer := sandbox.FS(rRW, rule(b, rRead), rule(c, rWrite))
 		inner := sandbox.FS(rRW, rule(b, rWrite))
@@ -108,7 +108,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
-	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), spec.ID("hierarchy.unhandled"), func() {
+	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), spec.ID("hierarchy.unhandled"), selftests("layout1.unhandled_access", "layout1.non_overlapping_accesses", "layout1.empty_or_same_ruleset"), func() {
 		w, _, b, _, _ := layout()
 		readOnly := sandbox.FS(rRead, rule(b, rRead))
 		makeOnly := sandbox.FS(landlock.AccessFSMakeDir)
@@ -123,7 +123,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.unhandled", 1)
 	})
 
-	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), spec.ID("layout0.max_layers"), func() {
+	It("MUST enforce 16 nested layers, refuse a 17th with E2BIG and keep the 16 in force", spec.Feature("fs.layers", 1), spec.ID("layout0.max_layers"), selftests("layout0.max_layers"), func() {
 		w, a, _, _, x := layout()
 		p := sandbox.Policy{}
 		for range 16 {
@@ -141,7 +141,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.layers", 1)
 	})
 
-	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), spec.ID("layout1.inherit_superset"), func() {
+	It("MUST NOT widen a domain when the same ruleset, given more rules, is enforced again", spec.Feature("fs.layers", 1), spec.ID("layout1.inherit_superset"), selftests("layout1.inherit_superset", "layout1.inherit_subset"), func() {
 		_, a, b, c, _ := layout()
 		var errs [4]error
 		err := sandbox.OnThread(func() error {
@@ -214,7 +214,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.opened_fd", 1)
 	})
 
-	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), spec.ID("hierarchy.o_path"), func() {
+	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), spec.ID("hierarchy.o_path"), selftests("layout1.effective_access", "layout1.relative_open", "layout1.relative_chdir"), func() {
 		w, a, b, _, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
 			opened(w, unix.O_PATH, nil),
@@ -228,7 +228,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.o_path", 1)
 	})
 
-	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), spec.ID("layout1.proc_unlinked_file"), func() {
+	It("MUST check a reopen through /proc/self/fd like an open of the file itself, unlinked or not", spec.Feature("fs.proc_magic_link", 1), spec.ID("layout1.proc_unlinked_file"), selftests("layout1.proc_unlinked_file"), func() {
 		_, _, b, _, _ := layout()
 		var errs [4]error
 		err := sandbox.OnThread(func() error {
@@ -259,7 +259,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.proc_magic_link", 1)
 	})
 
-	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), spec.ID("hierarchy.anonymous_files"), func() {
+	It("MUST NOT restrict pipes, memfds and socketpairs, nor their /proc/self/fd reopens", spec.Feature("fs.anonymous_files", 1), spec.ID("hierarchy.anonymous_files"), selftests("layout1.proc_pipe", "memfd_ftruncate_and_ioctl"), func() {
 		var errs [5]error
 		err := sandbox.OnThread(func() error {
 			if err := sandbox.FS(allFS()).Enforce(); err != nil {
@@ -291,7 +291,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.FeatureVerdict("fs.anonymous_files", 1)
 	})
 
-	It("MUST allow opening /proc/self/ns/mnt (a disconnected nsfs path) while denying /proc, and refuse it as a rule parent with EBADFD", spec.Feature("fs.procfs", 1), spec.ID("layout0.proc_nsfs"), func() {
+	It("MUST allow opening /proc/self/ns/mnt (a disconnected nsfs path) while denying /proc, and refuse it as a rule parent with EBADFD", spec.Feature("fs.procfs", 1), spec.ID("layout0.proc_nsfs"), selftests("layout0.proc_nsfs"), func() {
 		expectChecks(sandbox.FS(rRO),
 			opened("/proc", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened("/proc/self/status", unix.O_RDONLY, unix.EACCES),
@@ -304,7 +304,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
-	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), spec.ID("hierarchy.procfs_rule"), func() {
+	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), spec.ID("hierarchy.procfs_rule"), selftests("layout3_fs.tag_inode_dir_child"), func() {
 		expectChecks(sandbox.FS(rRO, rule("/proc/self", rRead)),
 			opened("/proc/self/status", unix.O_RDONLY, nil),
 			opened("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
@@ -313,7 +313,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
-	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), spec.ID("hierarchy.sysfs_rule"), func() {
+	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), spec.ID("hierarchy.sysfs_rule"), selftests("layout3_fs.tag_inode_dir_child"), func() {
 		inside, outside := sysfsFiles()
 		expectChecks(sandbox.FS(rRO, rule("/sys/kernel", rRead)),
 			opened(inside, unix.O_RDONLY, nil),
@@ -323,7 +323,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.sysfs", 1)
 	})
 
-	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), spec.ID("layout1.rule_over_root_allow_then_deny"), func() {
+	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), spec.ID("layout1.rule_over_root_allow_then_deny"), selftests("layout1.rule_over_root_allow_then_deny", "layout1.rule_over_root_deny"), func() {
 		w, _, _, _, _ := layout()
 		expectChecks(sandbox.FS(rRW, rule("/", rRO)),
 			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, nil),
@@ -338,7 +338,7 @@ var _ = Describe("rule hierarchy", func() {
 		spec.EnforcedVerdict("fs.beneath", 1)
 	})
 
-	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), spec.ID("layout1.rule_with_unhandled_access"), func() {
+	It("MUST refuse a rule granting a right its ruleset does not handle (EINVAL) or granting nothing (ENOMSG)", spec.Feature("fs.rule_validation", 1), spec.ID("layout1.rule_with_unhandled_access"), selftests("layout1.rule_with_unhandled_access", "layout0.rule_with_unknown_access", "layout1.inval"), func() {
 		w, _, _, _, _ := layout()
 		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSExecute}, landlock.RulesetAttrSizeV1, 0)
 		must(err, "create_ruleset handling execute")

@@ -158,7 +158,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 
 	fionread := []ioctlCmd{{name: "FIONREAD", cmd: ioFIONREAD}}
 	for _, dev := range []string{"/dev/null", "/dev/zero"} {
-		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), spec.ID("ioctl.fionread."+strings.TrimPrefix(dev, "/dev/")), func() {
+		It(fmt.Sprintf("MUST deny FIONREAD on %s with EACCES when IOCTL_DEV is handled and not granted, and allow it when granted on /dev or on the device or when unhandled", dev), spec.ID("ioctl.fionread."+strings.TrimPrefix(dev, "/dev/")), selftests("ioctl.handle_dir_access_file", "ioctl.handle_file_access_file"), func() {
 			if !supportsOrRejected(ioctlRight) {
 				return
 			}
@@ -183,7 +183,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		})
 	}
 
-	It("MUST always allow the generic fs/ioctl.c commands on a device and deny every other command with EACCES", spec.ID("layout1.blanket_permitted_ioctls"), func() {
+	It("MUST always allow the generic fs/ioctl.c commands on a device and deny every other command with EACCES", spec.ID("layout1.blanket_permitted_ioctls"), selftests("layout1.blanket_permitted_ioctls", "ioctl.handle_dir_access_file", "ioctl.handle_file_access_file"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}
@@ -244,7 +244,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
 
-	It("MUST NOT restrict ioctls on regular files, directories, pipes and sockets", spec.ID("ioctl.non_device"), func() {
+	It("MUST NOT restrict ioctls on regular files, directories, pipes and sockets", spec.ID("ioctl.non_device"), selftests("ioctl.handle_dir_access_dir"), func() {
 		if !supportsOrRejected(ioctlRight) {
 			return
 		}

@@ -408,7 +408,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 
 	topoOps := []string{"mount", "remount", "bind", "propagation", "move_mount", "umount", "pivot_root"}
 
-	It("MUST deny mount, remount, bind mount, propagation changes, move_mount, umount and pivot_root with EPERM inside a domain handling any fs right", spec.Feature("fs.change_topology", 1), spec.ID("mount.topology_denied"), func() {
+	It("MUST deny mount, remount, bind mount, propagation changes, move_mount, umount and pivot_root with EPERM inside a domain handling any fs right", spec.Feature("fs.change_topology", 1), spec.ID("mount.topology_denied"), selftests("layout1.mount_and_pivot", "layout1.move_mount", "layout1.topology_changes_with_net_and_fs"), func() {
 		for _, op := range topoOps {
 			want := error(nil)
 			if op == "pivot_root" {
@@ -420,7 +420,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.change_topology", 1)
 	})
 
-	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), spec.ID("layout1.topology_changes_with_net_only"), func() {
+	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), spec.ID("layout1.topology_changes_with_net_only"), selftests("layout1.topology_changes_with_net_only"), func() {
 		if !spec.Supports(4) {
 			spec.Skip("a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d", spec.Kernel().ABI)
 		}
@@ -434,7 +434,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.FeatureVerdict("fs.change_topology", 4)
 	})
 
-	It("MUST apply a rule on a bind mount's source to both paths, and a rule above its mount point to the bind path only", spec.Feature("fs.bind_mount", 1), spec.ID("mount.bind_mount"), func() {
+	It("MUST apply a rule on a bind mount's source to both paths, and a rule above its mount point to the bind path only", spec.Feature("fs.bind_mount", 1), spec.ID("mount.bind_mount"), selftests("layout1.rule_over_mountpoint", "layout1_bind.same_content_same_file", "layout3_fs.tag_inode_dir_parent"), func() {
 		expect("bind/rule-on-source/via-bind", nil, "read_file granted on the bind source: open through the bind mount")
 		expect("bind/rule-on-source/via-source", nil, "read_file granted on the bind source: open through the source path")
 		expect("bind/rule-on-source/source-parent", unix.EACCES, "read_file granted on the bind source: open of its parent's file")
@@ -443,7 +443,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.bind_mount", 1)
 	})
 
-	It("MUST check a directory moved out of a bind mount against both its real hierarchy and the mount point's, where erratum 3 is advertised", spec.Erratum(3), spec.ID("errata.e3.disconnected_bind"), func() {
+	It("MUST check a directory moved out of a bind mount against both its real hierarchy and the mount point's, where erratum 3 is advertised", spec.Erratum(3), spec.ID("errata.e3.disconnected_bind"), selftests("layout1_bind.path_disconnected"), func() {
 		seen := func(key string) error {
 			GinkgoHelper()
 			got, ok := obs[key]
@@ -477,7 +477,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.ErratumVerdict(3, kind, "openat(disconnected directory, f, O_RDONLY), read_file handled: "+detail)
 	})
 
-	It("MUST allow chroot inside a domain and keep the domain's rules in force through it", spec.Feature("fs.chroot", 1), spec.ID("mount.chroot"), func() {
+	It("MUST allow chroot inside a domain and keep the domain's rules in force through it", spec.Feature("fs.chroot", 1), spec.ID("mount.chroot"), selftests("layout1.relative_chroot_only", "layout1.relative_chroot_chdir", "layout1.relative_chdir"), func() {
 		expect("chroot/here/chroot", nil, "chroot(.) inside a domain")
 		expect("chroot/here/dotdot", nil, "after chroot(.) into a granted directory: open(..), the new root")
 		expect("chroot/here/root-file", nil, "after chroot: open(/f) granted read")
@@ -489,7 +489,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.chroot", 1)
 	})
 
-	It("MUST apply a rule on a mount point to the mounted tree, and MUST NOT let a rule on a covered directory grant the mount covering it", spec.Feature("fs.mount_point", 1), spec.ID("mount.mount_point"), func() {
+	It("MUST apply a rule on a mount point to the mounted tree, and MUST NOT let a rule on a covered directory grant the mount covering it", spec.Feature("fs.mount_point", 1), spec.ID("mount.mount_point"), selftests("layout1.rule_on_mountpoint", "layout1.covered_rule", "layout3_fs.tag_inode_dir_mnt", "layout3_fs.release_inodes"), func() {
 		expect("mountpoint/rule-on-mount/file", nil, "read granted on a tmpfs mount point: open of a file in it")
 		expect("mountpoint/rule-on-mount/other", unix.EACCES, "read granted on a tmpfs mount point: open of a file beside it")
 		expect("mountpoint/covered/before", nil, "no domain: open of the covering mount")
@@ -497,7 +497,7 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.mount_point", 1)
 	})
 
-	It("MUST check overlayfs files by their merged path only, and let the overlay's own copy-up and whiteouts happen", spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), spec.ID("mount.overlayfs"), func() {
+	It("MUST check overlayfs files by their merged path only, and let the overlay's own copy-up and whiteouts happen", spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), spec.ID("mount.overlayfs"), selftests("layout2_overlay.same_content_different_file", "layout2_overlay.rename_in_overlay_without_make_reg"), func() {
 		switch avail := obs["overlay/available"]; avail {
 		case "yes":
 		case "no":

@@ -225,7 +225,7 @@ var _ = Describe("REFER across layers", func() {
 	BeforeEach(spec.RequireLandlock)
 
 	for _, c := range referOrders {
-		It(c.it+" ("+c.selftest+")", spec.Feature(referRight.Feature(), 2), spec.ID("layout1."+c.selftest), func() {
+		It(c.it+" ("+c.selftest+")", spec.Feature(referRight.Feature(), 2), spec.ID("layout1."+c.selftest), selftests("layout1."+c.selftest), func() {
 			if !supportsOrRejected(referRight) {
 				return
 			}
@@ -248,7 +248,7 @@ var _ = Describe("REFER across layers", func() {
 	}
 
 	for _, c := range exdevCases {
-		It(c.it+" ("+c.selftest+")", spec.Feature(referRight.Feature(), 2), spec.ID("layout1."+c.selftest), func() {
+		It(c.it+" ("+c.selftest+")", spec.Feature(referRight.Feature(), 2), spec.ID("layout1."+c.selftest), selftests("layout1."+c.selftest), func() {
 			if !supportsOrRejected(referRight) {
 				return
 			}

@@ -45,7 +45,7 @@ var referRight = fsRight(rRefer)
 var _ = Describe("reparenting (link and rename across directories)", func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST deny cross-directory link and rename with EXDEV in a domain that does not handle REFER, and allow them within one directory", spec.Feature("fs.reparent", 1), spec.ID("refer.unhandled_exdev"), func() {
+	It("MUST deny cross-directory link and rename with EXDEV in a domain that does not handle REFER, and allow them within one directory", spec.Feature("fs.reparent", 1), spec.ID("refer.unhandled_exdev"), selftests("layout1.link", "layout1.rename_file", "layout1.rename_dir"), func() {
 		s, d := referLayout()
 		// The ABI 1 rights only: what an ABI 1 program would handle.
 		all1 := landlock.Mask(landlock.KindFS, 1)
@@ -59,7 +59,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict("fs.reparent", 1)
 	})
 
-	It("MUST deny a cross-directory rename with EXDEV when a second layer does not handle REFER although the first grants it", spec.Feature(referRight.Feature(), 2), spec.ID("layout1.refer_denied_by_default1"), func() {
+	It("MUST deny a cross-directory rename with EXDEV when a second layer does not handle REFER although the first grants it", spec.Feature(referRight.Feature(), 2), spec.ID("layout1.refer_denied_by_default1"), selftests("layout1.refer_denied_by_default1"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}
@@ -77,7 +77,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
-	It("MUST allow cross-directory link, rename and exchange only with REFER on both sides (EXDEV otherwise)", spec.Feature(referRight.Feature(), 2), spec.ID("refer.both_sides"), func() {
+	It("MUST allow cross-directory link, rename and exchange only with REFER on both sides (EXDEV otherwise)", spec.Feature(referRight.Feature(), 2), spec.ID("refer.both_sides"), selftests("layout1.reparent_refer", "layout1.reparent_link", "layout1.reparent_rename"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}
@@ -102,7 +102,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
-	It("MUST return EACCES rather than EXDEV when creation or removal is denied as well", spec.Feature(referRight.Feature(), 2), spec.ID("refer.eacces_before_exdev"), func() {
+	It("MUST return EACCES rather than EXDEV when creation or removal is denied as well", spec.Feature(referRight.Feature(), 2), spec.ID("refer.eacces_before_exdev"), selftests("layout1.reparent_link", "layout1.reparent_rename", "layout1.rename_file"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}
@@ -122,7 +122,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
-	It("MUST deny with EXDEV a move that would gain rights, and allow the reverse move that loses them", spec.Feature(referRight.Feature(), 2), spec.ID("refer.gain_denied"), func() {
+	It("MUST deny with EXDEV a move that would gain rights, and allow the reverse move that loses them", spec.Feature(referRight.Feature(), 2), spec.ID("refer.gain_denied"), selftests("layout1.reparent_dom_superset"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}
@@ -138,7 +138,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
-	It("MUST count a moved directory's own rules: moving it keeps them, so only rights it lacked are a gain", spec.Feature(referRight.Feature(), 2), spec.ID("refer.moved_dir_own_rules"), func() {
+	It("MUST count a moved directory's own rules: moving it keeps them, so only rights it lacked are a gain", spec.Feature(referRight.Feature(), 2), spec.ID("refer.moved_dir_own_rules"), selftests("layout1.reparent_rename", "layout1.reparent_dom_superset"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}
@@ -154,7 +154,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		spec.EnforcedVerdict(referRight.Feature(), 2)
 	})
 
-	It("MUST need REMOVE_FILE or REMOVE_DIR matching the type of the object moved away or replaced, before the VFS type errors", spec.Feature(referRight.Feature(), 2), spec.ID("layout1.reparent_remove"), func() {
+	It("MUST need REMOVE_FILE or REMOVE_DIR matching the type of the object moved away or replaced, before the VFS type errors", spec.Feature(referRight.Feature(), 2), spec.ID("layout1.reparent_remove"), selftests("layout1.reparent_remove"), func() {
 		if !supportsOrRejected(referRight) {
 			return
 		}

@@ -54,18 +54,21 @@ var sockKinds = []struct {
 	name   string
 	typ    int
 	sendto bool
+	// selftest names the kind in fs_test.c's scoped_domains tests: the server outside
+	// the client's domain is their "_to_parent" case.
+	selftest string
 }{
-	{id: "stream_connect", name: "stream connect", typ: unix.SOCK_STREAM},
-	{id: "seqpacket_connect", name: "seqpacket connect", typ: unix.SOCK_SEQPACKET},
-	{id: "dgram_connect", name: "datagram connect", typ: unix.SOCK_DGRAM},
-	{id: "dgram_sendto", name: "datagram sendto", typ: unix.SOCK_DGRAM, sendto: true},
+	{id: "stream_connect", name: "stream connect", typ: unix.SOCK_STREAM, selftest: "unix_stream_connect"},
+	{id: "seqpacket_connect", name: "seqpacket connect", typ: unix.SOCK_SEQPACKET, selftest: "unix_seqpacket_connect"},
+	{id: "dgram_connect", name: "datagram connect", typ: unix.SOCK_DGRAM, selftest: "unix_dgram_connect"},
+	{id: "dgram_sendto", name: "datagram sendto", typ: unix.SOCK_DGRAM, sendto: true, selftest: "unix_dgram_sendmsg"},
 }
 
 var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), resolveRight.ABI), func() {
 	BeforeEach(spec.RequireLandlock)
 
 	for _, k := range sockKinds {
-		It(fmt.Sprintf("MUST deny %s to a socket bound outside the domain with EACCES unless a rule grants RESOLVE_UNIX on its directory or on the socket", k.name), spec.ID("resolve_unix."+k.id+".denied"), func() {
+		It(fmt.Sprintf("MUST deny %s to a socket bound outside the domain with EACCES unless a rule grants RESOLVE_UNIX on its directory or on the socket", k.name), spec.ID("resolve_unix."+k.id+".denied"), selftests("scoped_domains."+k.selftest+"_to_parent", "scoped_domains."+k.selftest+"_to_parent_full"), func() {
 			if !supportsOrRejected(resolveRight) {
 				return
 			}
@@ -89,7 +92,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 		})
 	}
 
-	It("MUST allow connecting to sockets bound inside the same domain, and deny those bound in a parent domain once a nested layer handles RESOLVE_UNIX", spec.ID("resolve_unix.nested_domains"), func() {
+	It("MUST allow connecting to sockets bound inside the same domain, and deny those bound in a parent domain once a nested layer handles RESOLVE_UNIX", spec.ID("resolve_unix.nested_domains"), selftests("scoped_domains.unix_stream_connect_to_parent"), func() {
 		if !supportsOrRejected(resolveRight) {
 			return
 		}

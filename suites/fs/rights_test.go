@@ -35,6 +35,9 @@ type rightCase struct {
 	// grantAt returns the rule paths of the "granted" and "denied" variants: w by default;
 	// execute grants / because the executed binary lives outside w.
 	grantAt func(w string) []string
+	// selftests are the fs_test.c tests whose allowed and denied cases the "granted" and
+	// "denied" specs check; fileRuleSelftests those the "file_rule" spec checks.
+	selftests, fileRuleSelftests []string
 }
 
 func (c rightCase) right() landlock.Right { return fsRight(c.bit) }
@@ -258,20 +261,24 @@ func mknodObjects(w string, mode uint32, dev int, names ...string) {
 
 var abi1Rights = []rightCase{
 	{bit: landlock.AccessFSExecute, object: "file",
-		grantAt: func(string) []string { return []string{"/"} },
-		ops:     []fsOp{execOp()}},
+		selftests: []string{"layout1.execute"},
+		grantAt:   func(string) []string { return []string{"/"} },
+		ops:       []fsOp{execOp()}},
 	{bit: landlock.AccessFSWriteFile, object: "file",
-		setup: func(w string) { mkObjects(w, []string{"f"}, nil) },
+		fileRuleSelftests: []string{"layout1.effective_access"},
+		setup:             func(w string) { mkObjects(w, []string{"f"}, nil) },
 		ops: []fsOp{openOp("f", unix.O_WRONLY), openOp("f", unix.O_RDWR), openOp("f", unix.O_WRONLY|unix.O_APPEND),
 			openatOp("f", unix.O_WRONLY)}},
 	{bit: landlock.AccessFSReadFile, object: "file",
-		setup: func(w string) { mkObjects(w, []string{"f"}, nil) },
-		ops:   []fsOp{openOp("f", unix.O_RDONLY), openOp("f", unix.O_RDWR), openatOp("f", unix.O_RDONLY)}},
+		fileRuleSelftests: []string{"layout1.effective_access", "layout3_fs.tag_inode_file"},
+		setup:             func(w string) { mkObjects(w, []string{"f"}, nil) },
+		ops:               []fsOp{openOp("f", unix.O_RDONLY), openOp("f", unix.O_RDWR), openatOp("f", unix.O_RDONLY)}},
 	{bit: landlock.AccessFSReadDir, object: "directory",
 		setup: func(w string) { mkObjects(w, []string{"sub/x"}, nil) },
 		ops:   []fsOp{readDirOp("sub", false), readDirOp("sub", true), readDirOp(".", false)}},
 	{bit: landlock.AccessFSRemoveDir, object: "directory",
-		setup: func(w string) { mkObjects(w, nil, []string{"d1", "d2", "d3"}) },
+		selftests: []string{"layout1.remove_dir", "layout1.rename_dir"},
+		setup:     func(w string) { mkObjects(w, nil, []string{"d1", "d2", "d3"}) },
 		ops: []fsOp{
 			{name: "rmdir(d1)", do: func(w string) error { return unix.Rmdir(filepath.Join(w, "d1")) }},
 			{name: "unlinkat(d2, AT_REMOVEDIR)", do: func(w string) error {
@@ -279,26 +286,31 @@ var abi1Rights = []rightCase{
 			}},
 			renameOp("d3", "d3b")}},
 	{bit: landlock.AccessFSRemoveFile, object: "directory",
-		setup: func(w string) { mkObjects(w, []string{"r1", "r2", "r3"}, nil) },
+		selftests: []string{"layout1.remove_file", "layout1.rename_file"},
+		setup:     func(w string) { mkObjects(w, []string{"r1", "r2", "r3"}, nil) },
 		ops: []fsOp{
 			{name: "unlink(r1)", do: func(w string) error { return unix.Unlink(filepath.Join(w, "r1")) }},
 			{name: "unlinkat(r2, 0)", do: func(w string) error { return unix.Unlinkat(unix.AT_FDCWD, filepath.Join(w, "r2"), 0) }},
 			renameOp("r3", "r3b")}},
 	{bit: landlock.AccessFSMakeChar, object: "directory", root: true,
-		setup: func(w string) { mknodObjects(w, unix.S_IFCHR, int(unix.Mkdev(1, 3)), "c0", "c0r") },
-		ops:   []fsOp{mknodOp("c1", unix.S_IFCHR, int(unix.Mkdev(1, 3))), linkOp("c0", "c0link"), renameOp("c0r", "c0r2")}},
+		selftests: []string{"layout1.make_char"},
+		setup:     func(w string) { mknodObjects(w, unix.S_IFCHR, int(unix.Mkdev(1, 3)), "c0", "c0r") },
+		ops:       []fsOp{mknodOp("c1", unix.S_IFCHR, int(unix.Mkdev(1, 3))), linkOp("c0", "c0link"), renameOp("c0r", "c0r2")}},
 	{bit: landlock.AccessFSMakeDir, object: "directory",
-		setup: func(w string) { mkObjects(w, nil, []string{"dd0"}) },
+		selftests: []string{"layout1.make_dir"},
+		setup:     func(w string) { mkObjects(w, nil, []string{"dd0"}) },
 		ops: []fsOp{
 			{name: "mkdir(n1)", do: func(w string) error { return unix.Mkdir(filepath.Join(w, "n1"), 0o700) }},
 			{name: "mkdirat(n2)", do: func(w string) error { return unix.Mkdirat(unix.AT_FDCWD, filepath.Join(w, "n2"), 0o700) }},
 			renameOp("dd0", "dd0b")}},
 	{bit: landlock.AccessFSMakeReg, object: "directory",
-		setup: func(w string) { mkObjects(w, []string{"r0", "r0r"}, nil) },
+		selftests: []string{"layout1.make_reg_1", "layout1.make_reg_2", "layout1.link"},
+		setup:     func(w string) { mkObjects(w, []string{"r0", "r0r"}, nil) },
 		ops: []fsOp{mknodOp("m1", unix.S_IFREG, 0), mknodOp("m2", 0, 0),
 			openOp("o1", unix.O_WRONLY|unix.O_CREAT), openOp("o2", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC),
 			linkOp("r0", "r0link"), renameOp("r0r", "r0r2")}},
 	{bit: landlock.AccessFSMakeSock, object: "directory",
+		selftests: []string{"layout1.make_sock"},
 		ops: []fsOp{mknodOp("s1", unix.S_IFSOCK, 0),
 			{name: "bind(AF_UNIX, s2)", do: func(w string) error {
 				fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -309,14 +321,17 @@ var abi1Rights = []rightCase{
 				return unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(w, "s2")})
 			}}}},
 	{bit: landlock.AccessFSMakeFifo, object: "directory",
-		setup: func(w string) { mknodObjects(w, unix.S_IFIFO, 0, "p0", "p0r") },
+		selftests: []string{"layout1.make_fifo"},
+		setup:     func(w string) { mknodObjects(w, unix.S_IFIFO, 0, "p0", "p0r") },
 		ops: []fsOp{mknodOp("p1", unix.S_IFIFO, 0),
 			{name: "mkfifo(p2)", do: func(w string) error { return unix.Mkfifo(filepath.Join(w, "p2"), 0o600) }},
 			linkOp("p0", "p0link"), renameOp("p0r", "p0r2")}},
 	{bit: landlock.AccessFSMakeBlock, object: "directory", root: true,
-		setup: func(w string) { mknodObjects(w, unix.S_IFBLK, int(unix.Mkdev(7, 0)), "b0", "b0r") },
-		ops:   []fsOp{mknodOp("b1", unix.S_IFBLK, int(unix.Mkdev(7, 0))), linkOp("b0", "b0link"), renameOp("b0r", "b0r2")}},
+		selftests: []string{"layout1.make_block"},
+		setup:     func(w string) { mknodObjects(w, unix.S_IFBLK, int(unix.Mkdev(7, 0)), "b0", "b0r") },
+		ops:       []fsOp{mknodOp("b1", unix.S_IFBLK, int(unix.Mkdev(7, 0))), linkOp("b0", "b0link"), renameOp("b0r", "b0r2")}},
 	{bit: landlock.AccessFSMakeSym, object: "directory",
+		selftests: []string{"layout1.make_sym"},
 		setup: func(w string) {
 			must(os.Symlink("none", filepath.Join(w, "l0")), "symlink l0")
 			must(os.Symlink("none", filepath.Join(w, "l0r")), "symlink l0r")
@@ -375,11 +390,11 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 			labels = append(labels, spec.Needs("root"))
 		}
 		Context(r.String(), labels, func() {
-			It(fmt.Sprintf("MUST allow %s when a rule on the %s's hierarchy grants %s", opNames(c), c.object, r), spec.ID("rights."+r.Name+".granted"), func() {
+			It(fmt.Sprintf("MUST allow %s when a rule on the %s's hierarchy grants %s", opNames(c), c.object, r), spec.ID("rights."+r.Name+".granted"), selftests(c.selftests...), func() {
 				all := allFS()
 				runRightCase(c, all, c.rulesGranting(all), nil, "granted by a rule")
 			})
-			It(fmt.Sprintf("MUST deny %s with EACCES when %s is handled and every other right is granted", opNames(c), r), spec.ID("rights."+r.Name+".denied"), func() {
+			It(fmt.Sprintf("MUST deny %s with EACCES when %s is handled and every other right is granted", opNames(c), r), spec.ID("rights."+r.Name+".denied"), selftests(c.selftests...), func() {
 				all := allFS()
 				runRightCase(c, all, c.rulesGranting(all&^c.bit), unix.EACCES, "handled, not granted")
 			})
@@ -388,7 +403,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 				runRightCase(c, rest, c.rulesGranting(rest), nil, "not handled")
 			})
 			if c.object == "file" {
-				It(fmt.Sprintf("MUST allow %s when a rule on the file itself grants %s", opNames(c), r), spec.ID("rights."+r.Name+".file_rule"), func() {
+				It(fmt.Sprintf("MUST allow %s when a rule on the file itself grants %s", opNames(c), r), spec.ID("rights."+r.Name+".file_rule"), selftests(c.fileRuleSelftests...), func() {
 					all := allFS()
 					others := c.rulesGranting(all &^ c.bit)
 					runRightCase(c, all, func(w string) []sandbox.PathRule {
@@ -396,7 +411,7 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 					}, nil, "granted by a rule on the file")
 				})
 			} else {
-				It(fmt.Sprintf("MUST refuse %s in a rule on a regular file with EINVAL and accept it on a directory", r), spec.ID("rights."+r.Name+".file_rule_refused"), func() {
+				It(fmt.Sprintf("MUST refuse %s in a rule on a regular file with EINVAL and accept it on a directory", r), spec.ID("rights."+r.Name+".file_rule_refused"), selftests("layout1.file_and_dir_access_rights"), func() {
 					spec.RequireLandlock()
 					expectFileRuleRefused(r)
 					spec.FeatureVerdict(r.Feature(), r.ABI)

@@ -36,7 +36,7 @@ func ftruncatedAfterOpen(path string, want error) check {
 var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI), func() {
 	BeforeEach(spec.RequireLandlock)
 
-	It("MUST deny truncate(2), ftruncate, O_TRUNC and creat of an existing file with EACCES without TRUNCATE, and allow them with it", spec.ID("layout1.truncate"), func() {
+	It("MUST deny truncate(2), ftruncate, O_TRUNC and creat of an existing file with EACCES without TRUNCATE, and allow them with it", spec.ID("layout1.truncate"), selftests("layout1.truncate", "ftruncate.open_and_ftruncate"), func() {
 		if !supportsOrRejected(truncRight) {
 			return
 		}
@@ -58,7 +58,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
-	It("MUST decide ftruncate at open time: a descriptor keeps the truncation right it was opened with", spec.ID("layout1.ftruncate"), func() {
+	It("MUST decide ftruncate at open time: a descriptor keeps the truncation right it was opened with", spec.ID("layout1.ftruncate"), selftests("layout1.ftruncate"), func() {
 		if !supportsOrRejected(truncRight) {
 			return
 		}
@@ -97,7 +97,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
-	It("MUST keep denying ftruncate on a descriptor opened without TRUNCATE once it is used outside the domain", spec.ID("ftruncate.open_and_ftruncate_in_different_processes"), func() {
+	It("MUST keep denying ftruncate on a descriptor opened without TRUNCATE once it is used outside the domain", spec.ID("ftruncate.open_and_ftruncate_in_different_processes"), selftests("ftruncate.open_and_ftruncate_in_different_processes"), func() {
 		if !supportsOrRejected(truncRight) {
 			return
 		}
@@ -114,7 +114,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
-	It("MUST NOT restrict truncation when TRUNCATE is unknown (below ABI 3) or not handled, even with every other right handled", spec.ID("layout1.truncate_unhandled"), func() {
+	It("MUST NOT restrict truncation when TRUNCATE is unknown (below ABI 3) or not handled, even with every other right handled", spec.ID("layout1.truncate_unhandled"), selftests("layout1.truncate_unhandled"), func() {
 		w := tree("f", "g")
 		handled := allFS() &^ rTrunc
 		var pre error
@@ -137,7 +137,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		spec.FeatureVerdict(truncRight.Feature(), truncRight.ABI)
 	})
 
-	It("MUST return EBADF, not EACCES, for ftruncate and ioctl on O_PATH descriptors", spec.ID("layout1.o_path_ftruncate_and_ioctl"), func() {
+	It("MUST return EBADF, not EACCES, for ftruncate and ioctl on O_PATH descriptors", spec.ID("layout1.o_path_ftruncate_and_ioctl"), selftests("layout1.o_path_ftruncate_and_ioctl"), func() {
 		w := tree("f")
 		opath := func() error {
 			fd, err := unix.Open(f(w), unix.O_PATH|unix.O_CLOEXEC, 0)
