@@ -190,6 +190,8 @@ func TestOtherCommandsBadInputs(t *testing.T) {
 		{[]string{"report", "merge", "-o", filepath.Join(dir, "m.json"), bad}, "not an llconform result"},
 		{[]string{"report", "merge", "-o", filepath.Join(dir, "nope", "m.json"), bad}, "-o: cannot write"},
 		{[]string{"kernels", "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"specs", "--check", filepath.Join(dir, "nope.yaml")}, "--check: stat"},
+		{[]string{"specs", "extra"}, "unexpected arguments [extra]"},
 	} {
 		code, err := dispatch(context.Background(), tc.args)
 		if code != exitUsage || err == nil || !strings.Contains(err.Error(), tc.want) {

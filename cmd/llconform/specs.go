@@ -32,6 +32,15 @@ func specsCmd(ctx context.Context, args []string) (int, error) {
 	if *out != "" && *check != "" {
 		return exitUsage, fmt.Errorf("-o and --check exclude each other")
 	}
+	// The committed files a check compares with, read before the suites' dry runs.
+	for flag, path := range map[string]string{"--check": *check, "--selftests": *selftests, "--gaps": *gaps} {
+		if path == "" || (flag == "--selftests" && *from != "") {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil && (flag == "--check" || *cov != "" || *todo) {
+			return exitUsage, fmt.Errorf("%s: %w", flag, err)
+		}
+	}
 	if *from != "" {
 		inv, err := coverage.ReadSelftests(*from, *kernel)
 		if err != nil {
