@@ -20,6 +20,8 @@ type badAddress struct {
 	sa   func() []byte
 	len  int
 	want unix.Errno
+	// selftest is the net_test TEST_F that checks the same, if any.
+	selftest string
 }
 
 func badAddresses() []badAddress {
@@ -28,10 +30,13 @@ func badAddresses() []badAddress {
 		f := f
 		full := func() []byte { return f.addr(1) }
 		for _, op := range []string{"bind", "connect"} {
+			// test_bind_and_connect() of protocol.bind and protocol.connect tries
+			// addrlen 0 and one byte short of the minimum on both calls.
+			st := "protocol." + op
 			cases = append(cases,
-				badAddress{id: "addrlen0", what: "addrlen 0", op: op, fam: f, sa: full, len: 0, want: unix.EINVAL},
+				badAddress{id: "addrlen0", what: "addrlen 0", op: op, fam: f, sa: full, len: 0, want: unix.EINVAL, selftest: st},
 				badAddress{id: "addrlen1", what: "addrlen 1 (no whole sa_family)", op: op, fam: f, sa: full, len: 1, want: unix.EINVAL},
-				badAddress{id: "addrlen_short", what: "addrlen one byte short of the family's minimum", op: op, fam: f, sa: full, len: f.min - 1, want: unix.EINVAL},
+				badAddress{id: "addrlen_short", what: "addrlen one byte short of the family's minimum", op: op, fam: f, sa: full, len: f.min - 1, want: unix.EINVAL, selftest: st},
 			)
 		}
 	}
@@ -44,7 +49,7 @@ func badAddresses() []badAddress {
 		// IPv6 case is left out: Linux 6.7 answered EINVAL there, later kernels
 		// EAFNOSUPPORT like the stack, and no erratum tells them apart.)
 		badAddress{id: "unspec_loopback", what: "AF_UNSPEC with the loopback address", op: "bind", fam: ipv4,
-			sa: func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, len: ipv4.size, want: unix.EAFNOSUPPORT},
+			sa: func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, len: ipv4.size, want: unix.EAFNOSUPPORT, selftest: "protocol.bind_unspec"},
 	)
 	return cases
 }
@@ -52,7 +57,11 @@ func badAddresses() []badAddress {
 var _ = Describe("malformed TCP addresses", func() {
 	for _, c := range badAddresses() {
 		c := c
-		It("MUST keep the network stack's "+unix.ErrnoName(c.want)+" for "+c.op+"() with "+c.what+" on an "+c.fam.name+" socket, not EACCES", spec.Feature("net."+c.op+"_tcp", 4), spec.ID("tcp.badaddr."+c.op+"."+c.fam.id()+"."+c.id), func() {
+		selftest := Labels{}
+		if c.selftest != "" {
+			selftest = spec.Selftest("net_test", c.selftest)
+		}
+		It("MUST keep the network stack's "+unix.ErrnoName(c.want)+" for "+c.op+"() with "+c.what+" on an "+c.fam.name+" socket, not EACCES", spec.Feature("net."+c.op+"_tcp", 4), spec.ID("tcp.badaddr."+c.op+"."+c.fam.id()+"."+c.id), selftest, func() {
 			feature := "net." + c.op + "_tcp"
 			if !netSupported(feature, 4, tcpRights) {
 				return
@@ -71,7 +80,7 @@ var _ = Describe("malformed TCP addresses", func() {
 		})
 	}
 
-	It("MUST deny bind(AF_UNSPEC, INADDR_ANY) on an IPv4 socket like an AF_INET bind, with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp.ipv4.bind.unspec_any"), func() {
+	It("MUST deny bind(AF_UNSPEC, INADDR_ANY) on an IPv4 socket like an AF_INET bind, with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp.ipv4.bind.unspec_any"), spec.Selftest("net_test", "protocol.bind_unspec"), func() {
 		if !netSupported("net.bind_tcp", 4, bindTCP) {
 			return
 		}
