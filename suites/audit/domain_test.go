@@ -121,7 +121,7 @@ var _ = Describe("DOMAIN records", func() {
 				}
 			}
 			Expect(len(steps16)).To(BeNumerically(">", 1), "steps between 16 domain ids %v: all equal, not random", ids)
-			e.waitLog("16 deallocated records", func(l *audit.Log) bool {
+			l = e.waitLog("16 deallocated records", func(l *audit.Log) bool {
 				for _, id := range ids {
 					if _, ok := l.Deallocated(id); !ok {
 						return false
@@ -132,6 +132,15 @@ var _ = Describe("DOMAIN records", func() {
 			for _, id := range ids {
 				e.waitDeallocated(id, 1)
 			}
+			// The last reference to the innermost domain frees the chain of its
+			// ancestors in one walk, innermost first.
+			var freed []audit.DomainID
+			for _, d := range l.Domains(func(d audit.Domain) bool { return d.Status == audit.Deallocated && slices.Contains(ids, d.ID) }) {
+				freed = append(freed, d.ID)
+			}
+			lifo := slices.Clone(ids)
+			slices.Reverse(lifo)
+			Expect(freed).To(Equal(lifo), "order of the deallocated records: innermost domain first\nrecords:\n%s", dump(l))
 			spec.EnforcedVerdict("audit.domain_id", 7)
 		})
 

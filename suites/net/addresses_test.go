@@ -24,6 +24,10 @@ type badAddress struct {
 	selftest string
 }
 
+// storageSize is sizeof(struct sockaddr_storage), the length the selftests pass with an
+// AF_UNSPEC address.
+const storageSize = 128
+
 func badAddresses() []badAddress {
 	var cases []badAddress
 	for _, f := range families {
@@ -45,11 +49,17 @@ func badAddresses() []badAddress {
 	cases = append(cases,
 		badAddress{id: "sockaddr_in", what: "a sockaddr_in on an IPv6 socket", op: "bind", fam: ipv6, sa: v4on6, len: ipv4.size, want: unix.EINVAL},
 		badAddress{id: "sockaddr_in", what: "a sockaddr_in on an IPv6 socket", op: "connect", fam: ipv6, sa: v4on6, len: ipv4.size, want: unix.EINVAL},
-		// AF_UNSPEC with a non-ANY address is refused by the IPv4 stack for bind. (The
-		// IPv6 case is left out: Linux 6.7 answered EINVAL there, later kernels
-		// EAFNOSUPPORT like the stack, and no erratum tells them apart.)
+		// AF_UNSPEC with a non-ANY address is refused by the IPv4 stack for bind, and
+		// AF_UNSPEC with any address by the IPv6 stack. (Linux 6.7 answered EINVAL to the
+		// IPv6 case, later kernels EAFNOSUPPORT like the stack; no erratum tells them
+		// apart, and the 7.3 selftest asserts EAFNOSUPPORT.)
 		badAddress{id: "unspec_loopback", what: "AF_UNSPEC with the loopback address", op: "bind", fam: ipv4,
 			sa: func() []byte { return ipv4.addrAs(unix.AF_UNSPEC, 1) }, len: ipv4.size, want: unix.EAFNOSUPPORT, selftest: "protocol.bind_unspec"},
+		badAddress{id: "unspec_loopback", what: "AF_UNSPEC with the loopback address", op: "bind", fam: ipv6,
+			sa: func() []byte { return ipv6.addrAs(unix.AF_UNSPEC, 1) }, len: ipv6.size, want: unix.EAFNOSUPPORT, selftest: "protocol.bind_unspec"},
+		badAddress{id: "unspec_any", what: "AF_UNSPEC with INADDR_ANY in a sockaddr_storage", op: "bind", fam: ipv6,
+			sa: func() []byte { return append(any4(unix.AF_UNSPEC, 1), make([]byte, storageSize-ipv4.size)...) }, len: storageSize,
+			want: unix.EAFNOSUPPORT, selftest: "protocol.bind_unspec"},
 	)
 	return cases
 }
