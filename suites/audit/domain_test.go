@@ -88,7 +88,7 @@ var _ = Describe("DOMAIN records", func() {
 		})
 
 	It("MUST give nested domains unique ids of at least 2^32, increasing with a random step, and name the youngest domain in each denial",
-		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("audit.layers"), func() {
+		spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("audit.layers"), spec.Selftest("audit_test", "audit.layers"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
 			// Sixteen layers (the maximum), a denial in each: every denial is the
@@ -121,7 +121,7 @@ var _ = Describe("DOMAIN records", func() {
 				}
 			}
 			Expect(len(steps16)).To(BeNumerically(">", 1), "steps between 16 domain ids %v: all equal, not random", ids)
-			e.waitLog("16 deallocated records", func(l *audit.Log) bool {
+			l = e.waitLog("16 deallocated records", func(l *audit.Log) bool {
 				for _, id := range ids {
 					if _, ok := l.Deallocated(id); !ok {
 						return false
@@ -132,6 +132,15 @@ var _ = Describe("DOMAIN records", func() {
 			for _, id := range ids {
 				e.waitDeallocated(id, 1)
 			}
+			// The last reference to the innermost domain frees the chain of its
+			// ancestors in one walk, innermost first.
+			var freed []audit.DomainID
+			for _, d := range l.Domains(func(d audit.Domain) bool { return d.Status == audit.Deallocated && slices.Contains(ids, d.ID) }) {
+				freed = append(freed, d.ID)
+			}
+			lifo := slices.Clone(ids)
+			slices.Reverse(lifo)
+			Expect(freed).To(Equal(lifo), "order of the deallocated records: innermost domain first\nrecords:\n%s", dump(l))
 			spec.EnforcedVerdict("audit.domain_id", 7)
 		})
 
@@ -180,4 +189,24 @@ var _ = Describe("DOMAIN records", func() {
 		Expect(slices.Contains(l.AllocatedBy(p2), a1[0])).To(BeFalse())
 		spec.EnforcedVerdict("audit.domain_id", 7)
 	})
+
+	It("MUST log the thread group's pid, not the thread's, as the creator of a domain a second thread enforced, and log its deallocation when that thread ends",
+		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("audit.thread"), spec.Selftest("audit_test", "audit.thread"), func() {
+			e := requireAuditABI()
+			me := os.Getpid()
+			h := startSteps(sandbox.Policy{}, threadDenyStep(me), syncStep)
+			// The helper's second thread has enforced its domain, been denied and ended;
+			// the helper itself lives on until resumed, so that the deallocation can only
+			// come from the thread's end.
+			h.reached()
+			pid := h.p.Pid()
+			l := e.log()
+			ids := signalDenials(l, pid, me)
+			Expect(ids).To(HaveLen(1), "logged denials of the helper's second thread\nrecords:\n%s", dump(l))
+			expectAllocated(l, ids[0], pid)
+			e.waitDeallocated(ids[0], 1)
+			h.resume()
+			expectErrnos(h.wait(), unix.EPERM)
+			spec.EnforcedVerdict("audit.domain", 7)
+		})
 })

@@ -103,32 +103,50 @@ var _ = Describe("quiet rules", func() {
 			spec.EnforcedVerdict("audit.quiet_access_fs", 10)
 		})
 
-	It("MUST NOT log net denials that a QUIET port rule and quiet_access_net cover, and log the others",
-		spec.Feature("audit.quiet_access_net", 10), spec.Needs("audit", "root"), spec.ID("quiet.net"), func() {
-			e := requireQuiet("audit.quiet_access_net", landlock.RulesetAttr{HandledAccessNet: landlock.AccessNetBindTCP, QuietAccessNet: landlock.AccessNetBindTCP})
-			if e == nil {
-				return
+	for _, v := range netVariants {
+		for _, op := range []netOp{opBind, opConnect} {
+			// The IPv4 TCP bind keeps the id it had as the only case.
+			id := "quiet.net"
+			if v.id() != "ipv4_tcp" || op != opBind {
+				id = fmt.Sprintf("quiet.net.%s.%s", v.id(), op)
 			}
-			p := sandbox.Policy{Layers: []sandbox.Layer{{
-				Attr:  landlock.RulesetAttr{HandledAccessNet: landlock.AccessNetBindTCP, QuietAccessNet: landlock.AccessNetBindTCP},
-				Ports: []sandbox.PortRule{{Port: testPort, Access: 0, Flags: landlock.AddRuleQuiet}},
-			}}}
-			bind := func(port int) func() error {
-				return sockOp(unix.SOCK_STREAM, func(fd int) error { return unix.Bind(fd, inet(port)) })
-			}
-			res := sandbox.Thread(p, func() error {
-				if err := bind(testPort)(); err != unix.EACCES {
-					return fmt.Errorf("bind(port %d, quiet rule): got %s, want EACCES", testPort, spec.ErrnoName(err))
-				}
-				return bind(testPort + 1)()
-			})
-			spec.ExpectErrno(res, unix.EACCES, "bind to a quiet port, then to another")
-			l := e.log()
-			ours := deniedBy(l, os.Getpid())
-			Expect(ours).To(HaveLen(1), "only the bind to the port without a quiet rule is logged\nrecords:\n%s", dump(l))
-			Expect(ours[0].Src).To(Equal(testPort+1), "src= of the logged bind")
-			spec.EnforcedVerdict("audit.quiet_access_net", 10)
-		})
+			_, blocker := v.right(op)
+			It(fmt.Sprintf("MUST NOT log %s %s denials that a QUIET port rule and quiet_access_net cover, and log the others", v, op),
+				spec.Feature("audit.quiet_access_net", 10), spec.Needs("audit", "root"), spec.ID(id), spec.Selftest("net_test", "audit."+string(op)), func() {
+					attr := landlock.RulesetAttr{HandledAccessNet: v.bind | v.conn, QuietAccessNet: v.bind | v.conn}
+					e := requireQuiet("audit.quiet_access_net", attr)
+					if e == nil {
+						return
+					}
+					quiet, loud := testPort, testPort+1
+					p := sandbox.Policy{Layers: []sandbox.Layer{{
+						Attr:  attr,
+						Ports: []sandbox.PortRule{{Port: uint64(quiet), Access: 0, Flags: landlock.AddRuleQuiet}},
+					}}}
+					res := sandbox.Thread(p, func() error {
+						for _, port := range []int{quiet, loud} {
+							if err := v.sock(func(fd int) error { return v.do(op, fd, port) })(); err != unix.EACCES {
+								return fmt.Errorf("%s(port %d): got %s, want EACCES", op, port, spec.ErrnoName(err))
+							}
+						}
+						return nil
+					})
+					spec.ExpectErrno(res, nil, "%s and its quiet bits handled, QUIET rule for port %d: %s %s to ports %d and %d",
+						spec.Bits(landlock.KindNet, v.bind|v.conn), quiet, v, op, quiet, loud)
+					l := e.log()
+					ours := deniedBy(l, os.Getpid())
+					Expect(ours).To(HaveLen(1), "only the %s to the port without a quiet rule is logged\nrecords:\n%s", op, dump(l))
+					Expect(ours[0].BlockerList()).To(Equal(blocker), "blockers=")
+					if op == opBind {
+						expectBind(v.fam, loud)(ours[0])
+					} else {
+						expectConnect(v.fam, loud)(ours[0])
+					}
+					Expect(l.AllocatedBy(os.Getpid())).To(Equal([]audit.DomainID{ours[0].Domain}), "the domain is logged once")
+					spec.EnforcedVerdict("audit.quiet_access_net", 10)
+				})
+		}
+	}
 
 	It("MUST NOT log scope denials selected by quiet_scoped, and log the other scopes",
 		spec.Feature("audit.quiet_scoped", 10), spec.Needs("audit", "root"), spec.ID("quiet.scope"), func() {
@@ -147,4 +165,79 @@ var _ = Describe("quiet rules", func() {
 			Expect(l.AllocatedBy(pid)).To(Equal(ids), "only the loud domain is logged")
 			spec.EnforcedVerdict("audit.quiet_scoped", 10)
 		})
+
+	type scopedCase struct {
+		id            string // the selftest's variant
+		scoped, quiet uint64
+		logged        bool
+	}
+	for _, c := range []scopedCase{
+		{id: "no_quiet", scoped: landlock.ScopeAbstractUnixSocket, quiet: 0, logged: true},
+		{id: "quiet_abstract_socket", scoped: landlock.ScopeAbstractUnixSocket, quiet: landlock.ScopeAbstractUnixSocket, logged: false},
+		{id: "quiet_abstract_socket_2", scoped: landlock.ScopeAbstractUnixSocket | landlock.ScopeSignal, quiet: landlock.ScopeAbstractUnixSocket | landlock.ScopeSignal, logged: false},
+		{id: "quiet_unrelated", scoped: landlock.ScopeAbstractUnixSocket | landlock.ScopeSignal, quiet: landlock.ScopeSignal, logged: true},
+	} {
+		feature, abi := "audit.quiet_scoped", 10
+		if c.quiet == 0 {
+			feature, abi = "audit.scope.abstract_unix_socket", 7
+		}
+		attr := landlock.RulesetAttr{Scoped: c.scoped, QuietScoped: c.quiet}
+		It(fmt.Sprintf("MUST %s a datagram connect to an abstract socket outside the domain, with scoped=%s and quiet_scoped=%s",
+			map[bool]string{true: "log", false: "NOT log"}[c.logged], spec.Bits(landlock.KindScope, c.scoped), spec.Bits(landlock.KindScope, c.quiet)),
+			spec.Feature(feature, abi), spec.Needs("audit", "root"), spec.ID("scoped_audit."+c.id+".connect_to_child"),
+			spec.Selftest("scoped_abstract_unix_test", "scoped_audit.connect_to_child"), func() {
+				var e *env
+				if c.quiet == 0 {
+					if !spec.SupportedOrRejected(feature, abi, func() { expectBlockerAbsent(abstractUnixCase()) }) {
+						return
+					}
+					e = openAudit()
+				} else if e = requireQuiet(feature, attr); e == nil {
+					return
+				}
+				name := "llconform-audit-dgram-" + filepath.Base(e.dir)
+				srv, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				Expect(err).NotTo(HaveOccurred(), "socket(AF_UNIX, SOCK_DGRAM)")
+				DeferCleanup(unix.Close, srv)
+				Expect(unix.Bind(srv, &unix.SockaddrUnix{Name: "@" + name})).To(Succeed(), "bind the abstract datagram socket outside the domain")
+				p := sandbox.Policy{Layers: []sandbox.Layer{{Attr: attr}}}
+				res := sandbox.Thread(p, func() error {
+					fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						return spec.SetupFailed("socket(AF_UNIX, SOCK_DGRAM)", err)
+					}
+					defer unix.Close(fd)
+					return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + name})
+				})
+				spec.ExpectErrno(res, unix.EPERM, "scoped=%s, quiet_scoped=%s: datagram connect to an abstract socket outside the domain",
+					spec.Bits(landlock.KindScope, c.scoped), spec.Bits(landlock.KindScope, c.quiet))
+				l := e.log()
+				ours := deniedBy(l, os.Getpid())
+				if !c.logged {
+					Expect(ours).To(BeEmpty(), "ACCESS records of a quieted denial\nrecords:\n%s", dump(l))
+					Expect(l.AllocatedBy(os.Getpid())).To(BeEmpty(), "a domain that logged nothing is never logged")
+					spec.EnforcedVerdict(feature, abi)
+					return
+				}
+				Expect(ours).To(HaveLen(1), "ACCESS records of the denied connect\nrecords:\n%s", dump(l))
+				a := ours[0]
+				Expect(a.BlockerList()).To(Equal("scope.abstract_unix_socket"), "blockers=")
+				Expect(a.Path).NotTo(BeNil(), "path= of the peer socket")
+				Expect(a.Path.Hex).To(BeTrue(), "an abstract name (leading NUL) is hex-encoded")
+				Expect(a.Path.Value).To(Equal("\x00"+name), "path= of the peer socket")
+				expectFields(a, "path")
+				expectAllocated(l, a.Domain, os.Getpid())
+				spec.EnforcedVerdict(feature, abi)
+			})
+	}
 })
+
+// abstractUnixCase is the ACCESS records case of scope.abstract_unix_socket.
+func abstractUnixCase() blockerCase {
+	for _, c := range blockerCases {
+		if c.blocker == "scope.abstract_unix_socket" {
+			return c
+		}
+	}
+	panic("no scope.abstract_unix_socket case in blockerCases")
+}

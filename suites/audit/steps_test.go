@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -35,6 +36,13 @@ func restrictNoRuleset(flags uint32) step {
 	return step{Op: "restrict-1", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
 }
 
+// restrictReadDir enforces one more layer handling READ_DIR without any rule, so that
+// opening any directory is a denial.
+func restrictReadDir() step { return step{Op: "restrict-readdir"} }
+
+// openDir opens path as a directory and closes it.
+func openDir(path string) step { return step{Op: "opendir", Args: []string{path}} }
+
 // syncStep writes a line to the runner and waits for one back.
 var syncStep = step{Op: "sync"}
 
@@ -47,6 +55,10 @@ func forkKill(pid int) step { return step{Op: "fork-kill", Args: []string{strcon
 func forkRestrictKill(pid int) step {
 	return step{Op: "fork-restrict-kill", Args: []string{strconv.Itoa(pid)}}
 }
+
+// threadDenyStep runs, on a second thread of the helper that ends afterwards, a
+// signal-scoping domain and signal 0 to pid, and reports the errno of the signal.
+func threadDenyStep(pid int) step { return step{Op: "thread-kill", Args: []string{strconv.Itoa(pid)}} }
 
 // execSteps executes the test binary again as a helper running sub (fork + execve).
 func execSteps(sub ...step) step { return step{Op: "exec", Sub: sub} }
@@ -86,6 +98,17 @@ func runSteps(steps []step) (stepResults, error) {
 				return res, err
 			}
 			res = append(res, errnoOf(restrictSignal(flags)))
+		case "restrict-readdir":
+			res = append(res, errnoOf(restrictReadDirLayer()))
+		case "opendir":
+			if len(s.Args) != 1 || s.Args[0] == "" {
+				return res, fmt.Errorf("step %s: want one path argument, got %q", s.Op, s.Args)
+			}
+			fd, err := unix.Open(s.Args[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			res = append(res, errnoOf(err))
 		case "restrict-1":
 			flags, err := flagsArg(s)
 			if err != nil {
@@ -120,6 +143,16 @@ func runSteps(steps []step) (stepResults, error) {
 			}
 			e, err := forkChild(fd, pid)
 			unix.Close(fd)
+			if err != nil {
+				return res, err
+			}
+			res = append(res, e)
+		case "thread-kill":
+			pid, err := pidArg(s)
+			if err != nil {
+				return res, err
+			}
+			e, err := threadKill(pid)
 			if err != nil {
 				return res, err
 			}
@@ -178,6 +211,45 @@ func restrictSignal(flags uint32) error {
 	}
 	defer unix.Close(fd)
 	return landlock.RestrictSelf(fd, flags)
+}
+
+// restrictReadDirLayer enforces a layer handling READ_DIR with no rule.
+func restrictReadDirLayer() error {
+	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadDir}, landlock.RulesetAttrSizeV1, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return landlock.RestrictSelf(fd, 0)
+}
+
+// threadKill enforces a signal-scoping domain on a new thread, which is not the thread
+// group leader, sends signal 0 to pid from it and returns the errno; the thread ends with
+// its goroutine, locked and never unlocked, and its domain with it.
+func threadKill(pid int) (int, error) {
+	type out struct {
+		errno int
+		err   error
+	}
+	done := make(chan out, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the runtime ends the thread with the goroutine
+		if unix.Gettid() == unix.Getpid() {
+			done <- out{err: errors.New("thread-kill: the new goroutine runs on the main thread")}
+			return
+		}
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			done <- out{err: fmt.Errorf("thread-kill: no_new_privs: %w", err)}
+			return
+		}
+		if err := restrictSignal(0); err != nil {
+			done <- out{err: fmt.Errorf("thread-kill: restrict_self: %w", err)}
+			return
+		}
+		done <- out{errno: errnoOf(unix.Kill(pid, 0))}
+	}()
+	o := <-done
+	return o.errno, o.err
 }
 
 // forkChild forks with a raw clone; the child enforces rulesetFd if it is not -1, sends

@@ -181,7 +181,7 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 	for _, c := range cases {
 		call := fmt.Sprintf("restrict_self(%s, %s)", fdName(c.withRuleset), tsyncFlagName(c.flags))
 		It(fmt.Sprintf("MUST %s a sibling thread's LOG_SUBDOMAINS_OFF with %s: its denials %s before the call, %s in a domain it stacks after",
-			c.verb, call, loggedWord(c.before), loggedWord(c.after)), spec.Feature(feature, 8), spec.Needs("audit", "root"), spec.ID(c.id), func() {
+			c.verb, call, loggedWord(c.before), loggedWord(c.after)), spec.Feature(feature, 8), spec.Needs("audit", "root"), spec.ID(c.id), spec.Selftest("audit_test", c.id), func() {
 			spec.RequireLandlock()
 			if !spec.Supports(8) {
 				spec.Skip("ABI %d has no TSYNC (ABI 8): its rejection (EINVAL) is checked by the specs below", spec.Kernel().ABI)

@@ -114,11 +114,17 @@ func erratum1Unfixed(p streamProtocol) erratum1Expect {
 var _ = Describe("erratum 1: TCP rights restrict only TCP", func() {
 	for _, p := range streamProtocols() {
 		p := p
-		needs := Labels{}
+		labels := Labels{}
 		if p.needs != "" {
-			needs = spec.Needs("module:" + p.needs)
+			labels = spec.Needs("module:" + p.needs)
 		}
-		It(fmt.Sprintf("MUST NOT restrict %s %s stream sockets with TCP rights where erratum 1 is fixed", p.fam.name, p.name), spec.Erratum(1), needs, spec.ID(fmt.Sprintf("errata.e1.%s.%s", strings.ToLower(p.name), p.fam.id())), func() {
+		// net_test's protocol fixture has MPTCP variants under a TCP policy; SCTP and SMC
+		// have no selftest.
+		if p.proto == unix.IPPROTO_MPTCP {
+			labels = append(labels, spec.Selftest("net_test", "protocol.bind")...)
+			labels = append(labels, spec.Selftest("net_test", "protocol.connect")...)
+		}
+		It(fmt.Sprintf("MUST NOT restrict %s %s stream sockets with TCP rights where erratum 1 is fixed", p.fam.name, p.name), spec.Erratum(1), labels, spec.ID(fmt.Sprintf("errata.e1.%s.%s", strings.ToLower(p.name), p.fam.id())), func() {
 			if !netSupported("net.bind_tcp", 4, tcpRights) {
 				return
 			}

@@ -3,6 +3,7 @@ package net_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"unsafe"
 
@@ -90,7 +91,17 @@ func connectRaw(fd int, sa []byte, n int) error {
 }
 
 func sendtoRaw(fd int, data []byte, sa []byte, n int) error {
-	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), ptr(data), uintptr(len(data)), unix.MSG_NOSIGNAL, ptr(sa), uintptr(n))
+	return sendtoFlags(fd, data, sa, n, 0)
+}
+
+// sendtoFlags is sendtoRaw with more flags than MSG_NOSIGNAL, e.g. MSG_FASTOPEN. A send
+// that returns fewer bytes than given is reported as EINTR, like the kernel's selftests do:
+// it is neither a success nor a denial.
+func sendtoFlags(fd int, data []byte, sa []byte, n int, flags int) error {
+	sent, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), ptr(data), uintptr(len(data)), uintptr(flags|unix.MSG_NOSIGNAL), ptr(sa), uintptr(n))
+	if e == 0 && int(sent) != len(data) {
+		return unix.EINTR
+	}
 	return errnoOf(e)
 }
 
@@ -173,10 +184,39 @@ func reservePort(f ipFamily, typ int) int {
 // tcpListener returns the port of an unrestricted TCP listener on the loopback address.
 func tcpListener(f ipFamily) int {
 	GinkgoHelper()
+	_, port := tcpServer(f)
+	return port
+}
+
+// tcpServer returns an unrestricted TCP listener on the loopback address and its port.
+func tcpServer(f ipFamily) (int, int) {
+	GinkgoHelper()
 	fd := socketFor(f, unix.SOCK_STREAM, 0)
 	port := bindLoopback(fd, f)
 	Expect(unix.Listen(fd, 16)).To(Succeed(), "listen")
-	return port
+	return fd, port
+}
+
+// acceptRead accepts the next connection on listener and reads want from it, proving
+// that a connection Landlock allowed really carried its data.
+func acceptRead(listener int, want string, what string) {
+	GinkgoHelper()
+	c, _, err := unix.Accept4(listener, unix.SOCK_CLOEXEC)
+	spec.ExpectErr(err, nil, "%s: accept on the server", what)
+	defer unix.Close(c)
+	// A bound on the wait: the bytes were sent before accept returned.
+	tv := unix.Timeval{Sec: 10}
+	Expect(unix.SetsockoptTimeval(c, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)).To(Succeed(), "SO_RCVTIMEO")
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, len(want))
+	for len(got) < len(want) {
+		n, err := unix.Read(c, buf[:len(want)-len(got)])
+		if err != nil || n == 0 {
+			Fail(fmt.Sprintf("%s: read %q of %q on the server, then %s", what, got, want, spec.ErrnoName(err)))
+		}
+		got = append(got, buf[:n]...)
+	}
+	Expect(string(got)).To(Equal(want), "%s: bytes received by the server", what)
 }
 
 // udpServer returns an unrestricted UDP socket bound to the loopback address, and its port.

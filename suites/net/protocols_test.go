@@ -13,7 +13,7 @@ var _ = Describe("sockets that TCP rights do not cover", func() {
 	for _, f := range families {
 		f := f
 		// On ABI 4 to 9 UDP has no right at all: a TCP-only policy must leave it alone.
-		It("MUST NOT restrict "+f.name+" UDP bind, connect or sendto when only TCP rights are handled", spec.Feature("net.bind_tcp", 4), spec.ID("tcp_only.udp_free."+f.id()), func() {
+		It("MUST NOT restrict "+f.name+" UDP bind, connect or sendto when only TCP rights are handled", spec.Feature("net.bind_tcp", 4), spec.ID("tcp_only.udp_free."+f.id()), spec.Selftest("net_test", "protocol.bind"), spec.Selftest("net_test", "protocol.connect"), spec.Selftest("net_test", "protocol.sendmsg_dgram"), func() {
 			if !netSupported("net.bind_tcp", 4, tcpRights) {
 				return
 			}
@@ -31,7 +31,7 @@ var _ = Describe("sockets that TCP rights do not cover", func() {
 		})
 	}
 
-	It("MUST NOT restrict AF_UNIX sockets given inet addresses: they keep EINVAL", spec.Feature("net.bind_tcp", 4), spec.ID("ipv4.from_unix_to_inet"), func() {
+	It("MUST NOT restrict AF_UNIX sockets given inet addresses: they keep EINVAL", spec.Feature("net.bind_tcp", 4), spec.ID("ipv4.from_unix_to_inet"), spec.Selftest("net_test", "ipv4.from_unix_to_inet"), func() {
 		if !netSupported("net.bind_tcp", 4, tcpRights) {
 			return
 		}

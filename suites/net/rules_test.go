@@ -1,6 +1,10 @@
 package net_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
@@ -21,21 +25,22 @@ func tcpRuleset() int {
 
 var _ = Describe("net port rules", func() {
 	type ruleCase struct {
-		id     string // the case in spec ids
-		what   string
-		access uint64
-		port   uint64
-		want   error
+		id       string // the case in spec ids
+		what     string
+		access   uint64
+		port     uint64
+		want     error
+		selftest string // the net_test TEST_F that checks the same
 	}
 	cases := []ruleCase{
-		{id: "max", what: "port 65535", access: bindTCP, port: 65535, want: nil},
-		{id: "over_u16", what: "port 65536", access: bindTCP, port: 65536, want: unix.EINVAL},
-		{id: "over_u32", what: "port 2^32+1", access: bindTCP, port: 1<<32 + 1, want: unix.EINVAL},
-		{id: "no_access", what: "no access right", access: 0, port: 1024, want: unix.ENOMSG},
+		{id: "max", what: "port 65535", access: bindTCP, port: 65535, want: nil, selftest: "mini.tcp_port_overflow"},
+		{id: "over_u16", what: "port 65536", access: bindTCP, port: 65536, want: unix.EINVAL, selftest: "mini.tcp_port_overflow"},
+		{id: "over_u32", what: "port 2^32+1", access: bindTCP, port: 1<<32 + 1, want: unix.EINVAL, selftest: "mini.tcp_port_overflow"},
+		{id: "no_access", what: "no access right", access: 0, port: 1024, want: unix.ENOMSG, selftest: "mini.inval"},
 	}
 	for _, c := range cases {
 		c := c
-		It("add_rule MUST return "+spec.ErrnoName(c.want)+" for a net port rule with "+c.what, spec.Feature("rule.net_port", 4), spec.ID("rule.port."+c.id), func() {
+		It("add_rule MUST return "+spec.ErrnoName(c.want)+" for a net port rule with "+c.what, spec.Feature("rule.net_port", 4), spec.ID("rule.port."+c.id), spec.Selftest("net_test", c.selftest), func() {
 			if !netSupported("rule.net_port", 4, bindTCP) {
 				return
 			}
@@ -45,7 +50,7 @@ var _ = Describe("net port rules", func() {
 		})
 	}
 
-	It("add_rule MUST reject with EINVAL a net port rule allowing a right the ruleset does not handle", spec.Feature("rule.net_port", 4), spec.ID("rule.port.unhandled_access"), func() {
+	It("add_rule MUST reject with EINVAL a net port rule allowing a right the ruleset does not handle", spec.Feature("rule.net_port", 4), spec.ID("rule.port.unhandled_access"), spec.Selftest("net_test", "mini.inval"), func() {
 		if !netSupported("rule.net_port", 4, bindTCP) {
 			return
 		}
@@ -57,7 +62,60 @@ var _ = Describe("net port rules", func() {
 		spec.FeatureVerdict("rule.net_port", 4)
 	})
 
-	It("create_ruleset MUST reject with EINVAL every handled_access_net bit above the kernel's ABI", spec.Feature("attr.handled_access_net", 4), spec.ID("mini.ruleset_with_unknown_access"), func() {
+	It("add_rule MUST reject with EINVAL a net port rule allowing any right the ruleset does not handle, known or not",
+		spec.Feature("rule.net_port", 4), spec.ID("mini.rule_with_unhandled_access"),
+		spec.Selftest("net_test", "mini.rule_with_unhandled_access"), spec.Selftest("net_test", "mini.rule_with_unknown_access"), func() {
+			if !netSupported("rule.net_port", 4, bindTCP) {
+				return
+			}
+			known := landlock.Mask(landlock.KindNet, spec.Kernel().ABI)
+			for _, handled := range []uint64{bindTCP, known} {
+				fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessNet: handled}, landlock.RulesetAttrSizeV4, 0)
+				Expect(err).NotTo(HaveOccurred(), "create_ruleset(handled_access_net=%s)", spec.Bits(landlock.KindNet, handled))
+				DeferCleanup(unix.Close, fd)
+				for bit := uint64(1); bit != 0; bit <<= 1 {
+					want := error(unix.EINVAL)
+					if bit&handled != 0 {
+						want = nil
+					}
+					err := landlock.AddNetPort(fd, landlock.NetPortAttr{AllowedAccess: bit, Port: 1024}, 0)
+					spec.ExpectErr(err, want, "handled_access_net=%s: add_rule(port 1024, allowed_access=%#x)", spec.Bits(landlock.KindNet, handled), bit)
+				}
+			}
+			spec.FeatureVerdict("rule.net_port", 4)
+		})
+
+	It("MUST enforce the fs and the net rights of one ruleset together", spec.Feature("net.bind_tcp", 4), spec.ID("ipv4_tcp.with_fs"), spec.Selftest("net_test", "ipv4_tcp.with_fs"), func() {
+		if !netSupported("net.bind_tcp", 4, bindTCP) {
+			return
+		}
+		dir := GinkgoT().TempDir()
+		sub := filepath.Join(dir, "allowed")
+		Expect(os.Mkdir(sub, 0o755)).To(Succeed())
+		allowed, denied := reservePort(ipv4, unix.SOCK_STREAM), reservePort(ipv4, unix.SOCK_STREAM)
+		p := sandbox.Policy{Layers: []sandbox.Layer{{
+			Attr:  landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadDir, HandledAccessNet: bindTCP},
+			Paths: []sandbox.PathRule{{Path: sub, Access: landlock.AccessFSReadDir}},
+			Ports: []sandbox.PortRule{{Port: uint64(allowed), Access: bindTCP}},
+		}}}
+		openDir := func(path string) func() error {
+			return func() error {
+				fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+				if err == nil {
+					unix.Close(fd)
+				}
+				return err
+			}
+		}
+		const rules = "READ_DIR|BIND_TCP handled, READ_DIR rule beneath %s, BIND_TCP rule for port %d: %s"
+		spec.ExpectErrno(sandbox.Thread(p, openDir(sub)), nil, rules, sub, allowed, "open(the rule's directory)")
+		spec.ExpectErrno(sandbox.Thread(p, openDir(dir)), unix.EACCES, rules, sub, allowed, "open(its parent)")
+		spec.ExpectErrno(tcpBind(p, ipv4, allowed), nil, rules, sub, allowed, fmt.Sprintf("bind(port %d)", allowed))
+		spec.ExpectErrno(tcpBind(p, ipv4, denied), unix.EACCES, rules, sub, allowed, fmt.Sprintf("bind(port %d)", denied))
+		spec.EnforcedVerdict("net.bind_tcp", 4)
+	})
+
+	It("create_ruleset MUST reject with EINVAL every handled_access_net bit above the kernel's ABI", spec.Feature("attr.handled_access_net", 4), spec.ID("mini.ruleset_with_unknown_access"), spec.Selftest("net_test", "mini.ruleset_with_unknown_access"), func() {
 		if !netSupported("attr.handled_access_net", 4, bindTCP) {
 			return
 		}
@@ -75,7 +133,7 @@ var _ = Describe("net port rules", func() {
 		spec.FeatureVerdict("attr.handled_access_net", 4)
 	})
 
-	It("MUST restrict ports in host byte order as given in the rule", spec.Feature("rule.net_port", 4), spec.ID("ipv4_tcp.port_endianness"), func() {
+	It("MUST restrict ports in host byte order as given in the rule", spec.Feature("rule.net_port", 4), spec.ID("ipv4_tcp.port_endianness"), spec.Selftest("net_test", "ipv4_tcp.port_endianness"), func() {
 		if !netSupported("rule.net_port", 4, connectTCP) {
 			return
 		}

@@ -1,6 +1,7 @@
 package net_test
 
 import (
+	"errors"
 	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -32,7 +33,7 @@ func tcpConnect(p sandbox.Policy, f ipFamily, port int) sandbox.Result {
 var _ = Describe("TCP bind and connect", func() {
 	for _, f := range families {
 		Context(f.name, func() {
-			It("MUST allow bind to a port with a BIND_TCP rule and deny other ports with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.rule"), func() {
+			It("MUST allow bind to a port with a BIND_TCP rule and deny other ports with EACCES", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.rule"), spec.Selftest("net_test", "protocol.bind"), func() {
 				if !netSupported("net.bind_tcp", 4, bindTCP) {
 					return
 				}
@@ -43,7 +44,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST allow connect to a port with a CONNECT_TCP rule and deny other ports with EACCES", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.rule"), func() {
+			It("MUST allow connect to a port with a CONNECT_TCP rule and deny other ports with EACCES", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.rule"), spec.Selftest("net_test", "protocol.connect"), func() {
 				if !netSupported("net.connect_tcp", 4, connectTCP) {
 					return
 				}
@@ -54,7 +55,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST allow every port that has a rule among several and deny the others", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.several_rules"), func() {
+			It("MUST allow every port that has a rule among several and deny the others", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.several_rules"), spec.Selftest("net_test", "protocol.connect"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}
@@ -68,7 +69,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.FeatureVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST treat a port 0 rule as the right to bind an ephemeral port, and nothing else", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.port_zero"), func() {
+			It("MUST treat a port 0 rule as the right to bind an ephemeral port, and nothing else", spec.Feature("net.bind_tcp", 4), spec.ID("tcp."+f.id()+".bind.port_zero"), spec.Selftest("net_test", "port_specific.bind_connect_zero"), func() {
 				if !netSupported("net.bind_tcp", 4, tcpRights) {
 					return
 				}
@@ -92,7 +93,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.FeatureVerdict("net.connect_tcp", 4)
 			})
 
-			It("MUST intersect nested layers: an access is allowed only if every layer handling it allows it", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".layers"), func() {
+			It("MUST intersect nested layers: an access is allowed only if every layer handling it allows it", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".layers"), spec.Selftest("net_test", "tcp_layers.ruleset_overlap"), spec.Selftest("net_test", "tcp_layers.ruleset_expand"), func() {
 				if !netSupported("net.connect_tcp", 4, tcpRights) {
 					return
 				}
@@ -131,7 +132,7 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.EnforcedVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST always allow disconnecting with connect(AF_UNSPEC), and check the reconnection", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.unspec_disconnect"), func() {
+			It("MUST always allow disconnecting with connect(AF_UNSPEC), and check the reconnection", spec.Feature("net.connect_tcp", 4), spec.ID("tcp."+f.id()+".connect.unspec_disconnect"), spec.Selftest("net_test", "protocol.connect_unspec"), func() {
 				if !netSupported("net.connect_tcp", 4, tcpRights) {
 					return
 				}
@@ -184,6 +185,43 @@ var _ = Describe("TCP bind and connect", func() {
 				Expect(<-connected).To(Succeed(), "unrestricted client connect to port %d", port)
 				spec.FeatureVerdict("net.bind_tcp", 4)
 			})
+
+			It("MUST check a sendto with MSG_FASTOPEN, which connects, against CONNECT_TCP, and leave UDP's MSG_FASTOPEN alone",
+				spec.Feature("net.connect_tcp", 4), spec.ID("protocol."+f.id()+".tcp_fastopen"), spec.Selftest("net_test", "protocol.tcp_fastopen"), func() {
+					if !netSupported("net.connect_tcp", 4, connectTCP) {
+						return
+					}
+					srv, port := tcpServer(f)
+					// Control outside Landlock: a Fast Open client is a sysctl away from
+					// being disabled (net.ipv4.tcp_fastopen without bit 0).
+					err := sendtoFlags(socketFor(f, unix.SOCK_STREAM, 0), []byte("A"), f.addr(port), f.size, unix.MSG_FASTOPEN)
+					if errors.Is(err, unix.EOPNOTSUPP) {
+						spec.Skip("TCP Fast Open clients are disabled here (net.ipv4.tcp_fastopen): unrestricted sendto(MSG_FASTOPEN) gave %s", spec.ErrnoName(err))
+					}
+					spec.ExpectErr(err, nil, "unrestricted %s sendto(port %d, MSG_FASTOPEN)", f.name, port)
+					acceptRead(srv, "A", "unrestricted sendto(MSG_FASTOPEN)")
+
+					fastOpen := func(p sandbox.Policy, data string, to []byte) sandbox.Result {
+						fd := socketFor(f, unix.SOCK_STREAM, 0)
+						return sandbox.Thread(p, func() error { return sendtoFlags(fd, []byte(data), to, len(to), unix.MSG_FASTOPEN) })
+					}
+					deny := sandbox.Net(connectTCP)
+					// Without an address there is nothing to connect to: the stack's own EINVAL.
+					spec.ExpectErrno(fastOpen(deny, "", nil), unix.EINVAL, "CONNECT_TCP handled, no rule: %s sendto(no address, MSG_FASTOPEN)", f.name)
+					spec.ExpectErrno(fastOpen(deny, "A", f.addr(port)), unix.EACCES, "CONNECT_TCP handled, no rule: %s sendto(port %d, MSG_FASTOPEN)", f.name, port)
+					allow := sandbox.Net(connectTCP, sandbox.PortRule{Port: uint64(port), Access: connectTCP})
+					spec.ExpectErrno(fastOpen(allow, "B", f.addr(port)), nil, "CONNECT_TCP rule for port %d: %s sendto(port %d, MSG_FASTOPEN)", port, f.name, port)
+					acceptRead(srv, "B", "sendto(MSG_FASTOPEN) with a CONNECT_TCP rule")
+
+					udpSrv, udpPort := udpServer(f)
+					udp := socketFor(f, unix.SOCK_DGRAM, 0)
+					res := sandbox.Thread(deny, func() error {
+						return sendtoFlags(udp, []byte("x"), f.addr(udpPort), f.size, unix.MSG_FASTOPEN)
+					})
+					spec.ExpectErrno(res, nil, "CONNECT_TCP handled, no rule: %s UDP sendto(port %d, MSG_FASTOPEN)", f.name, udpPort)
+					expectDatagram(udpSrv, "UDP sendto(MSG_FASTOPEN) under a TCP policy")
+					spec.EnforcedVerdict("net.connect_tcp", 4)
+				})
 		})
 	}
 })

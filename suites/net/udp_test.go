@@ -1,6 +1,8 @@
 package net_test
 
 import (
+	"fmt"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
@@ -24,7 +26,7 @@ func udpRun(p sandbox.Policy, f ipFamily, action func(fd int) error) sandbox.Res
 var _ = Describe("UDP rights", func() {
 	for _, r := range []landlock.Right{landlock.NetRights[2], landlock.NetRights[3]} {
 		r := r
-		It("MUST accept "+r.String()+" in handled_access_net and in port rules from ABI 10, and reject it below", spec.Feature(r.Feature(), r.ABI), spec.ID("udp.attr."+r.Name), func() {
+		It("MUST accept "+r.String()+" in handled_access_net and in port rules from ABI 10, and reject it below", spec.Feature(r.Feature(), r.ABI), spec.ID("udp.attr."+r.Name), spec.Selftest("net_test", "mini.network_access_rights"), func() {
 			if !netSupported(r.Feature(), r.ABI, r.Bit) {
 				return
 			}
@@ -39,7 +41,7 @@ var _ = Describe("UDP rights", func() {
 
 	for _, f := range families {
 		Context(f.name, func() {
-			It("MUST allow bind to a port with a BIND_UDP rule and deny other ports with EACCES", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".bind.rule"), func() {
+			It("MUST allow bind to a port with a BIND_UDP rule and deny other ports with EACCES", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".bind.rule"), spec.Selftest("net_test", "protocol.bind"), func() {
 				if !netSupported("net.bind_udp", 10, bindUDP) {
 					return
 				}
@@ -56,7 +58,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
-			It("MUST deny connect, sendto and sendmsg to a port without a CONNECT_SEND_UDP rule with EACCES", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".send.rule"), func() {
+			It("MUST deny connect, sendto and sendmsg to a port without a CONNECT_SEND_UDP rule with EACCES", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".send.rule"), spec.Selftest("net_test", "protocol.connect"), spec.Selftest("net_test", "protocol.sendmsg_dgram"), func() {
 				if !netSupported("net.connect_send_udp", 10, sendUDP) {
 					return
 				}
@@ -73,7 +75,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
-			It("MUST check an explicit destination on a connected socket, and leave sends to the preset peer and AF_UNSPEC disconnection free", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".connected"), func() {
+			It("MUST check an explicit destination on a connected socket, and leave sends to the preset peer and AF_UNSPEC disconnection free", spec.Feature("net.connect_send_udp", 10), spec.ID("udp."+f.id()+".connected"), spec.Selftest("net_test", "protocol.sendmsg_dgram"), spec.Selftest("net_test", "protocol.connect_unspec"), func() {
 				if !netSupported("net.connect_send_udp", 10, udpRights) {
 					return
 				}
@@ -93,7 +95,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.connect_send_udp", 10)
 			})
 
-			It("MUST check the implicit bind of connect and of a first send as a bind to port 0", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".autobind"), func() {
+			It("MUST check the implicit bind of connect and of a first send as a bind to port 0", spec.Feature("net.bind_udp", 10), spec.ID("udp."+f.id()+".autobind"), spec.Selftest("net_test", "protocol.sendmsg_dgram"), func() {
 				if !netSupported("net.bind_udp", 10, bindUDP) {
 					return
 				}
@@ -123,7 +125,7 @@ var _ = Describe("UDP rights", func() {
 				spec.EnforcedVerdict("net.bind_udp", 10)
 			})
 
-			It("MUST NOT restrict TCP sockets when only UDP rights are handled", spec.Feature("net.bind_udp", 10), spec.ID("udp_only.tcp_free."+f.id()), func() {
+			It("MUST NOT restrict TCP sockets when only UDP rights are handled", spec.Feature("net.bind_udp", 10), spec.ID("udp_only.tcp_free."+f.id()), spec.Selftest("net_test", "protocol.bind"), spec.Selftest("net_test", "protocol.connect"), func() {
 				if !netSupported("net.bind_udp", 10, udpRights) {
 					return
 				}
@@ -133,10 +135,46 @@ var _ = Describe("UDP rights", func() {
 				spec.ExpectErrno(tcpConnect(deny, f, listener), nil, "BIND_UDP|CONNECT_SEND_UDP handled, no rule: TCP connect(%d)", listener)
 				spec.FeatureVerdict("net.bind_udp", 10)
 			})
+
+			It("MUST NOT restrict sends on TCP sockets when UDP rights are handled, whatever address sendto names",
+				spec.Feature("net.connect_send_udp", 10), spec.ID("protocol."+f.id()+".sendmsg_stream"), spec.Selftest("net_test", "protocol.sendmsg_stream"), func() {
+					if !netSupported("net.connect_send_udp", 10, udpRights) {
+						return
+					}
+					srv, port := tcpServer(f)
+					other := reservePort(f, unix.SOCK_STREAM)
+					client := socketFor(f, unix.SOCK_STREAM, 0)
+					// A TCP socket ignores the address of a send: truncated or naming
+					// another port, it goes to the peer, or fails with EPIPE before there is one.
+					short := f.addr(port)[:f.min-1]
+					steps := []struct {
+						what string
+						do   func() error
+						want error
+					}{
+						{what: "send without address, unconnected", do: func() error { return sendtoRaw(client, []byte("A"), nil, 0) }, want: unix.EPIPE},
+						{what: "sendto(truncated address), unconnected", do: func() error { return sendtoRaw(client, []byte("B"), short, len(short)) }, want: unix.EPIPE},
+						{what: fmt.Sprintf("connect(port %d)", port), do: func() error { return connect(client, f, port) }, want: nil},
+						{what: "send without address, connected", do: func() error { return sendtoRaw(client, []byte("C"), nil, 0) }, want: nil},
+						{what: "sendto(truncated address), connected", do: func() error { return sendtoRaw(client, []byte("D"), short, len(short)) }, want: nil},
+						{what: fmt.Sprintf("sendto(port %d), connected to port %d", other, port), do: func() error { return sendto(client, f, other) }, want: nil},
+					}
+					res := sandbox.Thread(sandbox.Net(udpRights), func() error {
+						for _, st := range steps {
+							if err := st.do(); !spec.IsErrno(err, st.want) {
+								return fmt.Errorf("%s: got %s, want %s", st.what, spec.ErrnoName(err), spec.ErrnoName(st.want))
+							}
+						}
+						return nil
+					})
+					spec.ExpectErrno(res, nil, "BIND_UDP|CONNECT_SEND_UDP handled, no rule: %s TCP sends", f.name)
+					acceptRead(srv, "CDx", "TCP sends under a UDP policy")
+					spec.FeatureVerdict("net.connect_send_udp", 10)
+				})
 		})
 	}
 
-	It("MUST check an IPv4 sendto to an AF_UNSPEC address as one to AF_INET", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv4.sendto_unspec"), func() {
+	It("MUST check an IPv4 sendto to an AF_UNSPEC address as one to AF_INET", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv4.sendto_unspec"), spec.Selftest("net_test", "protocol.sendmsg_unspec"), func() {
 		if !netSupported("net.connect_send_udp", 10, sendUDP) {
 			return
 		}
@@ -153,7 +191,7 @@ var _ = Describe("UDP rights", func() {
 		spec.EnforcedVerdict("net.connect_send_udp", 10)
 	})
 
-	It("MUST deny every IPv6 sendto to an AF_UNSPEC address with EACCES when CONNECT_SEND_UDP is handled, as documented", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv6.sendto_unspec"), func() {
+	It("MUST deny every IPv6 sendto to an AF_UNSPEC address with EACCES when CONNECT_SEND_UDP is handled, as documented", spec.Feature("net.connect_send_udp", 10), spec.ID("udp.ipv6.sendto_unspec"), spec.Selftest("net_test", "protocol.sendmsg_unspec"), func() {
 		if !netSupported("net.connect_send_udp", 10, sendUDP) {
 			return
 		}
