@@ -9,9 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/internal/landlock"
+	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
 )
+
+// fastOpenFeature is CONNECT_TCP's check of a connecting sendto (MSG_FASTOPEN), which came
+// with ABI 10's sendmsg hook.
+const fastOpenFeature = "net.connect_tcp.fastopen"
 
 const (
 	bindTCP    = landlock.AccessNetBindTCP
@@ -186,8 +191,8 @@ var _ = Describe("TCP bind and connect", func() {
 				spec.FeatureVerdict("net.bind_tcp", 4)
 			})
 
-			It("MUST check a sendto with MSG_FASTOPEN, which connects, against CONNECT_TCP, and leave UDP's MSG_FASTOPEN alone",
-				spec.Feature("net.connect_tcp", 4), spec.ID("protocol."+f.id()+".tcp_fastopen"), spec.Selftest("net_test", "protocol.tcp_fastopen"), func() {
+			It("MUST check a sendto with MSG_FASTOPEN, which connects, against CONNECT_TCP (from ABI 10, whose sendmsg hook brought the check), and leave UDP's MSG_FASTOPEN alone",
+				spec.Feature(fastOpenFeature, 10), spec.ID("protocol."+f.id()+".tcp_fastopen"), spec.Selftest("net_test", "protocol.tcp_fastopen"), func() {
 					if !netSupported("net.connect_tcp", 4, connectTCP) {
 						return
 					}
@@ -206,6 +211,25 @@ var _ = Describe("TCP bind and connect", func() {
 						return sandbox.Thread(p, func() error { return sendtoFlags(fd, []byte(data), to, len(to), unix.MSG_FASTOPEN) })
 					}
 					deny := sandbox.Net(connectTCP)
+					if !spec.Supports(10) {
+						// Before ABI 10 Landlock had no sendmsg hook: upstream and every stable
+						// kernel let a Fast Open connect through unchecked, and no erratum
+						// tells the fix apart. Record which this kernel does; anything else fails.
+						res := fastOpen(deny, "A", f.addr(port))
+						Expect(res.Setup).NotTo(HaveOccurred(), "set-up of the sandboxed sendto")
+						detail := "a Fast Open connect is not checked against CONNECT_TCP, as upstream before ABI 10"
+						switch {
+						case spec.IsErrno(res.Err, nil):
+							acceptRead(srv, "A", "sendto(MSG_FASTOPEN) before ABI 10")
+						case spec.IsErrno(res.Err, unix.EACCES):
+							detail = "a Fast Open connect is checked against CONNECT_TCP: the ABI 10 check is backported"
+						default:
+							Fail(fmt.Sprintf("CONNECT_TCP handled, no rule, kernel below ABI 10: %s sendto(port %d, MSG_FASTOPEN): got %s, want success (unchecked, as upstream then) or EACCES (a backported check)",
+								f.name, port, spec.ErrnoName(res.Err)))
+						}
+						spec.Verdict(report.Verdict{Feature: fastOpenFeature, ABI: 10, Outcome: report.Absent, Detail: detail})
+						return
+					}
 					// Without an address there is nothing to connect to: the stack's own EINVAL.
 					spec.ExpectErrno(fastOpen(deny, "", nil), unix.EINVAL, "CONNECT_TCP handled, no rule: %s sendto(no address, MSG_FASTOPEN)", f.name)
 					spec.ExpectErrno(fastOpen(deny, "A", f.addr(port)), unix.EACCES, "CONNECT_TCP handled, no rule: %s sendto(port %d, MSG_FASTOPEN)", f.name, port)
@@ -220,7 +244,7 @@ var _ = Describe("TCP bind and connect", func() {
 					})
 					spec.ExpectErrno(res, nil, "CONNECT_TCP handled, no rule: %s UDP sendto(port %d, MSG_FASTOPEN)", f.name, udpPort)
 					expectDatagram(udpSrv, "UDP sendto(MSG_FASTOPEN) under a TCP policy")
-					spec.EnforcedVerdict("net.connect_tcp", 4)
+					spec.EnforcedVerdict(fastOpenFeature, 10)
 				})
 		})
 	}
