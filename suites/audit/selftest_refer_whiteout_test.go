@@ -162,15 +162,26 @@ var (
 var _ = Describe("ACCESS records of reparenting and whiteouts", spec.Needs("audit", "root"), func() {
 	for _, c := range referAuditCases {
 		It(c.it, spec.Feature("audit.fs.refer", 7), spec.ID("audit_layout1."+c.selftest), spec.Selftest("fs_test", "audit_layout1."+c.selftest), func() {
-			e := requireAuditABI()
-			layout1(e.dir)
-			Expect(os.Remove(filepath.Join(e.dir, "s1d1/s1d2/s1d3/f1"))).To(Succeed())
-			p := c.policy(e.dir)
-			res := sandbox.Thread(p, c.act(e.dir))
-			spec.ExpectErrno(res, c.want, "%s denied in thread mode", c.selftest)
-			l := e.log()
-			ours := deniedBy(l, os.Getpid())
-			got, want := denialsOf(ours), c.records(e.dir)
+			deny := func() (string, *audit.Log, []audit.Access) {
+				GinkgoHelper()
+				e := openAudit()
+				layout1(e.dir)
+				Expect(os.Remove(filepath.Join(e.dir, "s1d1/s1d2/s1d3/f1"))).To(Succeed())
+				res := sandbox.Thread(c.policy(e.dir), c.act(e.dir))
+				spec.ExpectErrno(res, c.want, "%s denied in thread mode", c.selftest)
+				l := e.log()
+				return e.dir, l, deniedBy(l, os.Getpid())
+			}
+			// Below ABI 7 the same denial must emit no Landlock record at all.
+			if !spec.SupportedOrRejected("audit.fs.refer", 7, func() {
+				if _, _, ours := deny(); len(ours) != 0 {
+					Fail(fmt.Sprintf("Landlock records below ABI 7: %s", denialsText(denialsOf(ours))))
+				}
+			}) {
+				return
+			}
+			dir, l, ours := deny()
+			got, want := denialsOf(ours), c.records(dir)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				Fail(fmt.Sprintf("%s: ACCESS records: got %s, want %s\nrecords:\n%s", c.selftest, denialsText(got), denialsText(want), dump(l)))
 			}
@@ -184,7 +195,7 @@ var _ = Describe("ACCESS records of reparenting and whiteouts", spec.Needs("audi
 
 	It("MUST log a denied whiteout (mknod S_IFCHR 0:0) as fs.make_reg on its directory where erratum 4 is advertised",
 		spec.Erratum(4), spec.ID("audit_layout1.make_whiteout"), spec.Selftest("fs_test", "audit_layout1.make_whiteout"), func() {
-			e := requireAuditABI()
+			e := openAudit()
 			layout1(e.dir)
 			s1d3 := filepath.Join(e.dir, "s1d1/s1d2/s1d3")
 			Expect(os.Remove(filepath.Join(s1d3, "f1"))).To(Succeed())
@@ -194,6 +205,12 @@ var _ = Describe("ACCESS records of reparenting and whiteouts", spec.Needs("audi
 			spec.ExpectErrno(res, unix.EACCES, "mknod(s1d3/f1, S_IFCHR, 0:0) in a domain handling every right")
 			l := e.log()
 			got := denialsOf(deniedBy(l, os.Getpid()))
+			if !spec.Supports(7) {
+				if len(got) != 0 {
+					Fail(fmt.Sprintf("Landlock records below ABI 7: %s", denialsText(got)))
+				}
+				spec.Skip("Landlock ABI %d has no audit records (ABI 7): erratum 4 cannot be observed through them; errata.e4.whiteout_mknod observes it", spec.Kernel().ABI)
+			}
 			if len(got) != 1 || got[0].path != s1d3 {
 				Fail(fmt.Sprintf("ACCESS records of the denied whiteout: got %s, want one naming %s\nrecords:\n%s", denialsText(got), s1d3, dump(l)))
 			}
