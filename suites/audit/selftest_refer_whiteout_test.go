@@ -155,8 +155,8 @@ var referAuditCases = []referAuditCase{
 // Sentinels for the right a whiteout denial is logged as, so that ClassifyErratum can
 // compare the records of a fixed and an unfixed kernel.
 var (
-	loggedMakeReg  = errors.New("logged as fs.make_reg")
-	loggedMakeChar = errors.New("logged as fs.make_char")
+	errLoggedMakeReg  = errors.New("logged as fs.make_reg")
+	errLoggedMakeChar = errors.New("logged as fs.make_char")
 )
 
 var _ = Describe("ACCESS records of reparenting and whiteouts", spec.Needs("audit", "root"), func() {
@@ -217,14 +217,14 @@ var _ = Describe("ACCESS records of reparenting and whiteouts", spec.Needs("audi
 			var seen error
 			switch got[0].blockers {
 			case "fs.make_reg":
-				seen = loggedMakeReg
+				seen = errLoggedMakeReg
 			case "fs.make_char":
-				seen = loggedMakeChar
+				seen = errLoggedMakeChar
 			default:
 				seen = fmt.Errorf("logged as %s", got[0].blockers)
 			}
 			kind, detail := spec.ClassifyErratum([]spec.Observation{
-				{What: "mknod(S_IFCHR 0:0) denied in a domain handling every right", Seen: seen, Fixed: loggedMakeReg, Unfixed: loggedMakeChar},
+				{What: "mknod(S_IFCHR 0:0) denied in a domain handling every right", Seen: seen, Fixed: errLoggedMakeReg, Unfixed: errLoggedMakeChar},
 			})
 			spec.ErratumVerdict(4, kind, detail)
 		})
