@@ -126,3 +126,92 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, REFER on %s, MAKE_REG on in, MAKE_CHAR on out: %s", names(handled), w, detail))
 	})
 })
+
+// The kernel's path_disconnected_rename and path_disconnected_link: a directory opened
+// through a bind mount is moved out of the mount's source, then renamed or linked from,
+// into and within through its descriptor (the helper in selftest_gaps_mountns_test.go runs
+// them). A kernel with erratum 3 fixed continues the walk from a disconnected directory at
+// the mount's root; one without stops at the filesystem's root. The selftests' own steps
+// mostly find their rights before that point and agree on both kernels; a rename (or link)
+// within the disconnected directory granted only by a rule on the bind mount's root tells
+// them apart, after controls without Landlock and with a rule on the real parent.
+var _ = Describe("erratum 3: renames and links through disconnected directories", spec.Erratum(3), spec.Needs("root"), func() {
+	BeforeEach(func() {
+		spec.RequireLandlock()
+		spec.RequireRoot()
+	})
+
+	// erratum3Spec checks a scenario's steps, each with what the fixed and the unfixed
+	// kernel give, after its controls.
+	erratum3Spec := func(scenario, outside, granted string, steps []spec.Observation) {
+		GinkgoHelper()
+		if !supportsOrRejected(referRight) {
+			return
+		}
+		requireGapScenario(scenario)
+		if err := gapSeen(scenario + "/" + outside); err != nil {
+			spec.Skip("without Landlock, %s fails with %s: erratum 3 cannot be observed here", outside, spec.ErrnoName(err))
+		}
+		expectGap(scenario+"/"+granted, nil, "a domain whose rule on the directory's new parent grants the right: %s", granted)
+		for i := range steps {
+			steps[i].Seen = gapSeen(scenario + "/" + steps[i].What)
+		}
+		kind, detail := spec.ClassifyErratum(steps)
+		spec.ErratumVerdict(3, kind, scenario+": "+detail)
+	}
+	same := func(what string, want error) spec.Observation {
+		return spec.Observation{What: what, Fixed: want, Unfixed: want}
+	}
+
+	It("MUST evaluate renames from, to and within a directory disconnected from its bind mount against both its hierarchy and the mount's, where erratum 3 is advertised",
+		spec.ID("layout1_bind.path_disconnected_rename"), spec.Selftest("fs_test", "layout1_bind.path_disconnected_rename"), func() {
+			erratum3Spec("disconnected_rename", "outside_rename", "real_parent_rule_rename", []spec.Observation{
+				same("open_f1", nil),
+				same("dotdot_connected", unix.EACCES),
+				same("dotdot_disconnected", unix.ENOENT),
+				// Layer 2 grants reads on s1d2 only, the bind mount's source root.
+				{What: "l2_open_f1", Fixed: nil, Unfixed: unix.EACCES},
+				same("l2_open_s4d2_f1", unix.EACCES),
+				same("l2_rename_back", unix.EXDEV),
+				same("l2_renameat_out", unix.EXDEV),
+				// make_reg and remove_file granted only on the bind mount's root.
+				{What: "mount_root_rule_rename", Fixed: nil, Unfixed: unix.EACCES},
+				same("rename_back", nil),
+				same("l2_connected_open_fd", nil),
+				same("l2_connected_open_path", nil),
+				same("disconnect_again", nil),
+				same("rename_within", nil),
+				same("open_f2", nil),
+				same("rename_out", nil),
+				same("open_out_bind", nil),
+				same("open_out_source", nil),
+				same("rename_in", nil),
+				same("reconnect", nil),
+				same("final_open_fd", nil),
+				same("final_open_path", nil),
+			})
+		})
+
+	It("MUST evaluate links from, to and within a directory disconnected from its bind mount against both its hierarchy and the mount's, where erratum 3 is advertised",
+		spec.ID("layout1_bind.path_disconnected_link"), spec.Selftest("fs_test", "layout1_bind.path_disconnected_link"), func() {
+			erratum3Spec("disconnected_link", "outside_link", "real_parent_rule_link", []spec.Observation{
+				same("open_f1_connected", nil),
+				// make_reg granted only on the bind mount's root.
+				{What: "mount_root_rule_link", Fixed: nil, Unfixed: unix.EACCES},
+				same("link_out", nil),
+				same("open_new", nil),
+				same("open_old", nil),
+				same("unlink_old", nil),
+				same("link_in", nil),
+				same("open_in", nil),
+				same("unlink_out", nil),
+				same("link_same_dir", nil),
+				same("open_same_dir_path", nil),
+				same("open_same_dir_fd", nil),
+				same("unlink_f2", nil),
+				same("link_sub", nil),
+				same("open_sub_path", nil),
+				same("open_sub_fd", nil),
+			})
+		})
+})
