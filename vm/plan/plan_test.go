@@ -164,6 +164,12 @@ func TestFindSuites(t *testing.T) {
 	if want := []string{"abi", "fs", "new", "audit"}; !slices.Equal(got, want) {
 		t.Errorf("suites %v, want %v", got, want)
 	}
+	// A relative directory gives absolute paths: suites run in another working directory.
+	t.Chdir(filepath.Dir(dir))
+	rel, err := FindSuites(filepath.Base(dir))
+	if err != nil || rel[0].Path != filepath.Join(dir, "abi"+SuiteExt) {
+		t.Errorf("FindSuites(%q) = %+v, %v; want absolute paths", filepath.Base(dir), rel, err)
+	}
 	if _, err := FindSuites(t.TempDir()); err == nil || !strings.Contains(err.Error(), "run make build") {
 		t.Errorf("empty directory: %v", err)
 	}

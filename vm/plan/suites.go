@@ -22,6 +22,11 @@ type Binary struct {
 // directory is the one list of suites: whatever make build compiled runs, so a new suite
 // folder cannot be built and then silently left out.
 func FindSuites(dir string) ([]Binary, error) {
+	// Absolute: a suite runs with its output directory as working directory.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*"+SuiteExt))
 	if err != nil {
 		return nil, err
