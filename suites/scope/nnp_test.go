@@ -13,18 +13,7 @@ import (
 
 // dropSysAdmin removes CAP_SYS_ADMIN from the calling thread's effective set (capset
 // works per thread), so that restrict_self needs no_new_privs.
-func dropSysAdmin() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	return nil
-}
+func dropSysAdmin() error { return dropEffective(unix.CAP_SYS_ADMIN) }
 
 // noNewPrivs reads the calling thread's no_new_privs (0 or 1).
 func noNewPrivs() (int, error) {
