@@ -64,6 +64,33 @@ func signalID(sig unix.Signal) string {
 	return strings.ToLower(unix.SignalName(sig))
 }
 
+// scopingSignals are the signals of the selftests' scoping_signals fixture. Delivered,
+// most of them would end or stop a Go process: targets receiving them are kept stopped,
+// and a thread raising one to itself blocks it first and takes it back.
+var scopingSignals = []unix.Signal{unix.SIGTRAP, unix.SIGURG, unix.SIGHUP, unix.SIGTSTP}
+
+// raiseBlocked raises sig on the calling throw-away thread with sig blocked, reports
+// whether it was sent and became pending on the thread, and takes it back unhandled.
+func raiseBlocked(sig unix.Signal) (sendErr error, pending bool, err error) {
+	var set unix.Sigset_t
+	set.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
+		return nil, false, fmt.Errorf("block signal %d: %w", sig, err)
+	}
+	sendErr = unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
+	if pending, err = threadPending(sig); err != nil {
+		return nil, false, err
+	}
+	if pending {
+		var zero unix.Timespec
+		_, _, e := unix.Syscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&set)), 0, uintptr(unsafe.Pointer(&zero)), 8, 0, 0)
+		if e != 0 {
+			return nil, false, fmt.Errorf("take back signal %d: %w", sig, e)
+		}
+	}
+	return sendErr, pending, nil
+}
+
 type sent struct {
 	what string
 	err  error
@@ -131,6 +158,52 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: tgkill(self, own thread, 0)")
 			spec.FeatureVerdict(feature, 6)
 		})
+	})
+
+	Context("with the selftest's signals and a stopped target outside any domain", Ordered, func() {
+		var pid int
+		BeforeAll(func() {
+			spec.RequireLandlock()
+			if !spec.Supports(6) {
+				return // each spec checks the rejection instead, without a target
+			}
+			target, err := startTarget(sandbox.Policy{})
+			Expect(err).NotTo(HaveOccurred(), "start target")
+			DeferCleanup(killTarget, target)
+			pid = target.Pid()
+			stopAndWait(pid)
+		})
+
+		for _, sig := range scopingSignals {
+			sig := sig
+			name := unix.SignalName(sig)
+			It(fmt.Sprintf("MUST deny kill with %s from a scoped domain to a process outside it with EPERM, and let the scoped thread raise it", name),
+				spec.ID("signal.scoping_signals."+signalID(sig)), spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"), func() {
+					if !scopeSupported(feature, scopeSignal) {
+						return
+					}
+					Expect(sharedPending(pid, sig)).To(BeFalse(), "%s pending before the spec", name)
+					var denied, raised error
+					var raisedPending bool
+					onThread(func() error {
+						if err := enforce(scoped); err != nil {
+							return err
+						}
+						denied = unix.Kill(pid, sig)
+						var err error
+						raised, raisedPending, err = raiseBlocked(sig)
+						return err
+					})
+					spec.ExpectErr(denied, unix.EPERM, "SCOPE_SIGNAL: kill(pid %d, %s) to a process of no domain", pid, name)
+					Expect(sharedPending(pid, sig)).To(BeFalse(), "SCOPE_SIGNAL: %s reached a process of no domain although kill failed", name)
+					spec.ExpectErr(raised, nil, "SCOPE_SIGNAL: tgkill(own thread, %s)", name)
+					Expect(raisedPending).To(BeTrue(), "SCOPE_SIGNAL: %s raised by the scoped thread to itself is not pending on it", name)
+					// Control outside any domain: the signal reaches the target.
+					spec.ExpectErr(unix.Kill(pid, sig), nil, "no domain: kill(pid %d, %s)", pid, name)
+					Expect(sharedPending(pid, sig)).To(BeTrue(), "no domain: kill(pid %d, %s) succeeded but the signal is not pending", pid, name)
+					spec.EnforcedVerdict(feature, 6)
+				})
+		}
 	})
 
 	// relation runs one domain arrangement on a throw-away thread: before is enforced,
