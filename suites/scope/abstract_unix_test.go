@@ -109,7 +109,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 
 	for _, t := range unixTypes {
 		t := t
-		It("MUST deny connect to an abstract "+t.name+" socket bound outside the domain with EPERM", spec.ID("abstract_unix."+t.name+".outside_domain"), func() {
+		It("MUST deny connect to an abstract "+t.name+" socket bound outside the domain with EPERM", spec.ID("abstract_unix."+t.name+".outside_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
@@ -121,7 +121,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", spec.ID("abstract_unix."+t.name+".same_domain"), func() {
+		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", spec.ID("abstract_unix."+t.name+".same_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
@@ -139,7 +139,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		})
 	}
 
-	It("MUST deny sendto from an unconnected datagram socket to an abstract socket bound outside the domain with EPERM", spec.ID("abstract_unix.dgram.sendto_outside_domain"), func() {
+	It("MUST deny sendto from an unconnected datagram socket to an abstract socket bound outside the domain with EPERM", spec.ID("abstract_unix.dgram.sendto_outside_domain"), spec.Selftest("scoped_abstract_unix_test", "datagram_sockets"), spec.Selftest("scoped_abstract_unix_test", "various_address_sockets.scoped_pathname_sockets"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -149,7 +149,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST allow sending on sockets connected before the domain, and on unnamed socket pairs", spec.ID("abstract_unix.connected_before_domain"), func() {
+	It("MUST allow sending on sockets connected before the domain, and on unnamed socket pairs", spec.ID("abstract_unix.connected_before_domain"), spec.Selftest("scoped_abstract_unix_test", "datagram_sockets"), spec.Selftest("scoped_abstract_unix_test", "various_address_sockets.scoped_pathname_sockets"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -173,7 +173,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST NOT restrict connect to a pathname socket bound outside the domain", spec.ID("abstract_unix.pathname_unrestricted"), func() {
+	It("MUST NOT restrict connect to a pathname socket bound outside the domain", spec.ID("abstract_unix.pathname_unrestricted"), spec.Selftest("scoped_abstract_unix_test", "various_address_sockets.scoped_pathname_sockets"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -188,7 +188,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.FeatureVerdict(feature, 6)
 	})
 
-	It("MUST deny a nested scoped domain access to a socket of its parent domain, and allow it when only the parent is scoped", spec.ID("abstract_unix.nested.to_parent"), func() {
+	It("MUST deny a nested scoped domain access to a socket of its parent domain, and allow it when only the parent is scoped", spec.ID("abstract_unix.nested.to_parent"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -220,7 +220,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST deny connect to an abstract socket of a sibling domain with EPERM", spec.ID("abstract_unix.sibling"), func() {
+	It("MUST deny connect to an abstract socket of a sibling domain with EPERM", spec.ID("abstract_unix.sibling"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_child"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
@@ -240,7 +240,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		spec.EnforcedVerdict(feature, 6)
 	})
 
-	It("MUST allow a scoped domain to connect to an abstract socket bound in a nested child domain", spec.ID("abstract_unix.nested.to_child"), func() {
+	It("MUST allow a scoped domain to connect to an abstract socket bound in a nested child domain", spec.ID("abstract_unix.nested.to_child"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_child"), func() {
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}

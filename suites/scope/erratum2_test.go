@@ -196,7 +196,7 @@ func threadSignals(pid, plain, other int) []sent {
 }
 
 var _ = Describe("erratum 2: signals between threads of one process", spec.Erratum(2), func() {
-	It("MUST let a scoped thread signal any thread of its own process, whatever their domains, where erratum 2 is fixed", spec.ID("errata.e2.same_process_threads"), func() {
+	It("MUST let a scoped thread signal any thread of its own process, whatever their domains, where erratum 2 is fixed", spec.ID("errata.e2.same_process_threads"), spec.Selftest("scoped_signal_test", "signal_scoping_thread_before"), func() {
 		if !scopeSupported("scope.signal", scopeSignal) {
 			return
 		}

@@ -182,7 +182,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 		})
 
 		// Each spec uses its own signal, so they cannot see each other's.
-		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), func() {
+		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -204,7 +204,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", spec.ID("fown.sigurg.outside_domain"), func() {
+		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", spec.ID("fown.sigurg.outside_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -229,7 +229,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", spec.ID("fown.sigio.setown_before_domain"), func() {
+		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", spec.ID("fown.sigio.setown_before_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -281,7 +281,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.FeatureVerdict(feature, 6)
 		})
 
-	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", spec.ID("fown.sigurg.same_domain"), func() {
+	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", spec.ID("fown.sigurg.same_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}

@@ -37,7 +37,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.RequireRoot()
 	})
 
-	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", spec.ID("nnp.flag_sets_no_new_privs"), func() {
+	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", spec.ID("nnp.flag_sets_no_new_privs"), spec.Selftest("base_test", "restrict_self_no_new_privs"), func() {
 		var o nnpObservation
 		onThread(func() error {
 			if err := dropSysAdmin(); err != nil {
@@ -76,7 +76,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.EnforcedVerdict(feature, 11)
 	})
 
-	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", spec.ID("nnp.failure_leaves_unset"), func() {
+	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", spec.ID("nnp.failure_leaves_unset"), spec.Selftest("base_test", "restrict_self_no_new_privs"), spec.Selftest("base_test", "restrict_self_max_layers"), func() {
 		var badFd, tooDeep error
 		var nnpAfterBadFd, nnpAfterTooDeep int
 		onThread(func() error {
@@ -112,7 +112,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.FeatureVerdict(feature, 11)
 	})
 
-	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), spec.ID("nnp.tsync_all_threads"), func() {
+	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), spec.ID("nnp.tsync_all_threads"), spec.Selftest("tsync_test", "multi_threaded.restrict"), func() {
 		if !spec.SupportedOrRejected(feature, 11, func() {
 			spec.ExpectErr(landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs|landlock.RestrictSelfTSync), unix.EINVAL,
 				"ABI %d: restrict_self(-1, TSYNC|NO_NEW_PRIVS)", spec.Kernel().ABI)

@@ -129,7 +129,7 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 		requirePtrace()
 	})
 
-	It("MUST deny a domain tracing a process outside any domain", spec.ID("ptrace.to_outside_domain"), func() {
+	It("MUST deny a domain tracing a process outside any domain", spec.ID("ptrace.to_outside_domain"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		target, err := startTarget(sandbox.Policy{})
 		Expect(err).NotTo(HaveOccurred(), "start target")
 		DeferCleanup(killTarget, target)
@@ -145,18 +145,18 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 		spec.EnforcedVerdict(feature, 1)
 	})
 
-	It("MUST deny a nested domain tracing a process of its parent domain", spec.ID("ptrace.to_parent"), func() {
+	It("MUST deny a nested domain tracing a process of its parent domain", spec.ID("ptrace.to_parent"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, otherDomain), false, "in a child domain, target in the parent domain")
 		spec.EnforcedVerdict(feature, 1)
 	})
 
-	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", spec.ID("ptrace.to_same_and_child"), func() {
+	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", spec.ID("ptrace.to_same_and_child"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, sandbox.Policy{}), true, "in the target's own domain")
 		expectTrace(traceFrom(otherDomain, otherDomain, sandbox.Policy{}), true, "in the parent domain of the target's")
 		spec.FeatureVerdict(feature, 1)
 	})
 
-	It("MUST allow a process outside any domain to trace a sandboxed process", spec.ID("ptrace.from_outside_domain"), func() {
+	It("MUST allow a process outside any domain to trace a sandboxed process", spec.ID("ptrace.from_outside_domain"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(sandbox.Policy{}, otherDomain, sandbox.Policy{}), true, "in no domain, target sandboxed")
 		spec.FeatureVerdict(feature, 1)
 	})

@@ -136,7 +136,13 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			m := m
 			for _, sig := range probeSignals {
 				sig := sig
-				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), spec.ID("signal.outside_domain."+m.name+"."+signalID(sig)), func() {
+				decorations := []any{spec.ID("signal.outside_domain." + m.name + "." + signalID(sig))}
+				if m.name == "kill" {
+					// The selftests send with kill(2) only.
+					decorations = append(decorations, spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"),
+						spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"))
+				}
+				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), append(decorations, func() {
 					if !scopeSupported(feature, scopeSignal) {
 						return
 					}
@@ -146,11 +152,11 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 					spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return m.send(pid, sig) }), nil,
 						"domain without SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
 					spec.EnforcedVerdict(feature, 6)
-				})
+				})...)
 			}
 		}
 
-		It("MUST still allow a scoped thread to signal itself", spec.ID("signal.self_thread"), func() {
+		It("MUST still allow a scoped thread to signal itself", spec.ID("signal.self_thread"), spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"), spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -240,19 +246,24 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		before, target, after sandbox.Policy
 		want                  error  // nil (allowed) or EPERM (denied)
 		relation              string // the target as the failure message names it
+		selftest              string // the scoped_signal_test.c test it checks, if any
 	}
 	for _, c := range []relationCase{
 		{id: "signal.same_domain", sentence: "MUST allow signals to a process in the same domain",
-			before: scoped, target: sandbox.Policy{}, after: sandbox.Policy{}, want: nil, relation: "in the same domain"},
+			before: scoped, target: sandbox.Policy{}, after: sandbox.Policy{}, want: nil, relation: "in the same domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.to_child", sentence: "MUST allow signals to a process in a nested child domain",
-			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain"},
+			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.scoped.to_parent", sentence: "MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM",
-			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain"},
+			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.unscoped_nested.to_parent", sentence: "MUST allow signals to the domain that scoped them from a nested unscoped domain",
 			before: scoped, target: sandbox.Policy{}, after: otherDomain, want: nil, relation: "in the scoped parent domain of an unscoped child"},
 	} {
 		c := c
-		It(c.sentence, spec.ID(c.id), func() {
+		decorations := []any{spec.ID(c.id)}
+		if c.selftest != "" {
+			decorations = append(decorations, spec.Selftest("scoped_signal_test", c.selftest))
+		}
+		It(c.sentence, append(decorations, func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -262,10 +273,10 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			} else {
 				spec.EnforcedVerdict(feature, 6)
 			}
-		})
+		})...)
 	}
 
-	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), func() {
+	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}

@@ -319,7 +319,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 		spec.RequireRoot()
 	})
 
-	It("MUST restrict every thread of the process, including one with an earlier domain, and give them no_new_privs", spec.ID("tsync.all_threads"), func() {
+	It("MUST restrict every thread of the process, including one with an earlier domain, and give them no_new_privs", spec.ID("tsync.all_threads"), spec.Selftest("tsync_test", "multi_threaded.restrict"), spec.Selftest("tsync_test", "multi_threaded_success_despite_diverging_domains"), func() {
 		expectFlagKnown(landlock.RestrictSelfTSync, 8, "TSYNC")
 		if !spec.Supports(8) {
 			spec.FeatureVerdict(feature, 8)
@@ -333,7 +333,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_TSYNC", spec.Feature("restrict_self.tsy
 		spec.EnforcedVerdict(feature, 8)
 	})
 
-	It("MUST accept ruleset_fd -1 with TSYNC only together with LOG_SUBDOMAINS_OFF", spec.ID("tsync_without_ruleset.check"), func() {
+	It("MUST accept ruleset_fd -1 with TSYNC only together with LOG_SUBDOMAINS_OFF", spec.ID("tsync_without_ruleset.check"), spec.Selftest("tsync_test", "tsync_without_ruleset.check"), func() {
 		expectFlagKnown(landlock.RestrictSelfTSync, 8, "TSYNC")
 		if !spec.Supports(8) {
 			spec.FeatureVerdict(feature, 8)
