@@ -24,7 +24,7 @@ var _ = Describe("the scoped attribute", func() {
 		})
 	}
 
-	It("create_ruleset MUST reject every unknown scoped bit with EINVAL", spec.Feature("attr.scoped", 6), spec.ID("ruleset_with_unknown_scope"), func() {
+	It("create_ruleset MUST reject every unknown scoped bit with EINVAL", spec.Feature("attr.scoped", 6), spec.ID("ruleset_with_unknown_scope"), spec.Selftest("scoped_test", "ruleset_with_unknown_scope"), func() {
 		if !scopeSupported("attr.scoped", landlock.ScopeSignal) {
 			return
 		}

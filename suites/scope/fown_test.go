@@ -1,6 +1,14 @@
 package scope_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
@@ -13,6 +21,99 @@ import (
 // whoever called fcntl(F_SETOWN), as it was at that call. The target is kept stopped,
 // so that a signal the kernel sends stays pending in its ShdPnd mask: the check is
 // deterministic, with no waiting for delivery.
+
+func init() {
+	// pgrp-wait: a target that leads a process group of its own, then behaves like wait.
+	sandbox.Register("pgrp-wait", func([]string) ([]byte, error) {
+		if err := unix.Setpgid(0, 0); err != nil {
+			return nil, fmt.Errorf("setpgid(0, 0): %w", err)
+		}
+		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
+			return nil, err
+		}
+		_, err := io.Copy(io.Discard, os.Stdin)
+		return nil, err
+	})
+	// pgid-sigio: joins process group args[0] ("self": a new one of its own), then makes
+	// the group the owner of a pipe's I/O signal from a throw-away thread in a domain
+	// scoping signals, signal args[1], and writes to the pipe. With args[2], a control
+	// does the same first from a thread in a domain scoping nothing, with that signal. It
+	// reports whether the scoped owner's signal reached this process, whose leader is in
+	// no domain.
+	sandbox.Register("pgid-sigio", func(args []string) ([]byte, error) {
+		sig, err := parseSignal(args[1])
+		if err != nil {
+			return nil, err
+		}
+		got := make(chan os.Signal, 1)
+		signal.Notify(got, sig)
+		pgid := 0
+		if args[0] != "self" {
+			if pgid, err = strconv.Atoi(args[0]); err != nil {
+				return nil, err
+			}
+		}
+		if err := unix.Setpgid(0, pgid); err != nil {
+			return nil, fmt.Errorf("setpgid(0, %d): %w", pgid, err)
+		}
+		pgid = unix.Getpgrp()
+		trigger := func(p sandbox.Policy, sig unix.Signal) error {
+			var fds [2]int
+			if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+				return fmt.Errorf("pipe2: %w", err)
+			}
+			defer unix.Close(fds[0])
+			defer unix.Close(fds[1])
+			if err := sandbox.OnThread(func() error {
+				if err := p.Enforce(); err != nil {
+					return err
+				}
+				return setOwner(fds[0], -pgid, sig)
+			}); err != nil {
+				return fmt.Errorf("F_SETOWN(-%d) with signal %d: %w", pgid, sig, err)
+			}
+			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+				return fmt.Errorf("write to the pipe: %w", err)
+			}
+			return nil
+		}
+		if len(args) > 2 {
+			control, err := parseSignal(args[2])
+			if err != nil {
+				return nil, err
+			}
+			if err := trigger(otherDomain, control); err != nil {
+				return nil, fmt.Errorf("control: %w", err)
+			}
+		}
+		if err := trigger(sandbox.Scoped(scopeSignal), sig); err != nil {
+			return nil, err
+		}
+		received := false
+		select {
+		case <-got:
+			received = true
+		case <-time.After(10 * time.Second):
+		}
+		return json.Marshal(received)
+	})
+}
+
+func parseSignal(s string) (unix.Signal, error) {
+	n, err := strconv.Atoi(s)
+	return unix.Signal(n), err
+}
+
+// runPgidSigio runs the pgid-sigio helper and returns whether its own process received
+// the scoped owner's signal.
+func runPgidSigio(args ...string) bool {
+	GinkgoHelper()
+	res := sandbox.Process(sandbox.Policy{}, "pgid-sigio", args...)
+	spec.ExpectErrno(res, nil, "pgid-sigio helper %v", args)
+	var received bool
+	Expect(json.Unmarshal(res.Data, &received)).To(Succeed(), "pgid-sigio report")
+	return received
+}
 
 // asyncPipe returns a pipe whose read end will signal its owner when written to.
 func asyncPipe() (r, w int) {
@@ -81,7 +182,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 		})
 
 		// Each spec uses its own signal, so they cannot see each other's.
-		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), func() {
+		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -103,7 +204,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", spec.ID("fown.sigurg.outside_domain"), func() {
+		It("MUST NOT deliver SIGURG to a process outside the domain that called F_SETOWN", spec.ID("fown.sigurg.outside_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -128,7 +229,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", spec.ID("fown.sigio.setown_before_domain"), func() {
+		It("MUST deliver SIGIO when F_SETOWN was called before the domain was created", spec.ID("fown.sigio.setown_before_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -150,7 +251,37 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 		})
 	})
 
-	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", spec.ID("fown.sigurg.same_domain"), func() {
+	It("MUST NOT deliver SIGIO to the members of a process group outside the domain that called F_SETOWN on the group",
+		spec.ID("fown.sigio_to_pgid_members"), spec.Selftest("scoped_signal_test", "sigio_to_pgid_members"), func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			target, err := startReady(sandbox.Policy{}, "pgrp-wait")
+			Expect(err).NotTo(HaveOccurred(), "start target")
+			DeferCleanup(killTarget, target)
+			pgid := target.Pid()
+			stopAndWait(pgid)
+			// The helper joins the target's group last, so it heads the group's task list:
+			// the case where the kernel used to take the group for the caller's own process
+			// and record no domain.
+			received := runPgidSigio(strconv.Itoa(pgid), strconv.Itoa(int(unix.SIGUSR2)), strconv.Itoa(int(unix.SIGUSR1)))
+			Expect(sharedPending(pgid, unix.SIGUSR1)).To(BeTrue(), "control: SIGIO (as SIGUSR1) to the group, F_SETOWN from a domain without SCOPE_SIGNAL: the member of no domain did not get it")
+			Expect(received).To(BeTrue(), "SCOPE_SIGNAL: SIGIO (as SIGUSR2) to the group did not reach the F_SETOWN caller's own process")
+			Expect(sharedPending(pgid, unix.SIGUSR2)).To(BeFalse(), "SCOPE_SIGNAL: SIGIO (as SIGUSR2) to the group reached a member outside the F_SETOWN caller's domain")
+			spec.EnforcedVerdict(feature, 6)
+		})
+
+	It("MUST deliver SIGIO to the F_SETOWN caller's own process when a scoped thread set its process group as owner",
+		spec.ID("fown.sigio_to_pgid_self"), spec.Selftest("scoped_signal_test", "sigio_to_pgid_self"), func() {
+			if !scopeSupported(feature, scopeSignal) {
+				return
+			}
+			Expect(runPgidSigio("self", strconv.Itoa(int(unix.SIGUSR2)))).To(BeTrue(),
+				"SCOPE_SIGNAL: SIGIO (as SIGUSR2) to its own process group, owner set by a scoped non-leader thread, did not reach its own process")
+			spec.FeatureVerdict(feature, 6)
+		})
+
+	It("MUST deliver SIGURG to a process in the same domain as the F_SETOWN caller", spec.ID("fown.sigurg.same_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}

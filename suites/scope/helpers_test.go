@@ -41,8 +41,11 @@ var otherDomain = sandbox.FS(landlock.AccessFSMakeBlock)
 // startTarget starts a "wait" helper under p from the calling thread, so that the helper
 // inherits that thread's domain, and returns once p is in force in it. Callers must stop
 // it with stopTarget.
-func startTarget(p sandbox.Policy) (*sandbox.Proc, error) {
-	pr, err := sandbox.Start(p, "wait")
+func startTarget(p sandbox.Policy) (*sandbox.Proc, error) { return startReady(p, "wait") }
+
+// startReady starts a helper that says "ready" once in place, and waits for that.
+func startReady(p sandbox.Policy, action string, args ...string) (*sandbox.Proc, error) {
+	pr, err := sandbox.Start(p, action, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +53,7 @@ func startTarget(p sandbox.Policy) (*sandbox.Proc, error) {
 	if err != nil || line != "ready\n" {
 		pr.Stdin.Close()
 		res := pr.Wait()
-		return nil, fmt.Errorf("target not ready (read %q, %v): setup %v, error %v", line, err, res.Setup, res.Err)
+		return nil, fmt.Errorf("%s not ready (read %q, %v): setup %v, error %v", action, line, err, res.Setup, res.Err)
 	}
 	return pr, nil
 }
@@ -71,6 +74,45 @@ func killTarget(pr *sandbox.Proc) { pr.Kill() }
 func onThread(fn func() error) {
 	GinkgoHelper()
 	Expect(sandbox.OnThread(fn)).To(Succeed(), "sandbox thread")
+}
+
+// worker is a throw-away thread that runs the steps it is given, in order, so that a spec
+// can interleave the steps of threads in different domains. Stop ends it.
+type worker struct {
+	steps chan func()
+	done  chan error
+}
+
+func startWorker() *worker {
+	w := &worker{steps: make(chan func()), done: make(chan error, 1)}
+	go func() {
+		w.done <- sandbox.OnThread(func() error {
+			for step := range w.steps {
+				step()
+			}
+			return nil
+		})
+	}()
+	return w
+}
+
+// run runs step on the worker's thread and returns its error.
+func (w *worker) run(step func() error) error {
+	errc := make(chan error, 1)
+	w.steps <- func() {
+		defer func() {
+			if r := recover(); r != nil {
+				errc <- fmt.Errorf("panic on worker thread: %v", r)
+			}
+		}()
+		errc <- step()
+	}
+	return <-errc
+}
+
+func (w *worker) stop() {
+	close(w.steps)
+	<-w.done
 }
 
 // scopeSupported starts a behaviour spec of a scope (spec.SupportedOrRejected): true where
@@ -95,6 +137,23 @@ func expectScopeRejected(bits uint64) {
 	spec.ExpectErr(err, want, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
 }
 
+// dropEffective removes caps from the calling thread's effective set (capset works per
+// thread, so only throw-away threads and helpers may call it).
+func dropEffective(caps ...int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	for _, c := range caps {
+		data[c/32].Effective &^= 1 << (uint(c) % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
 // enforce restricts the calling thread with p (sandbox threads only).
 func enforce(p sandbox.Policy) error {
 	if err := p.Enforce(); err != nil {
@@ -115,15 +174,33 @@ func stopAndWait(pid int) {
 // sharedPending reports whether sig is pending for the whole process pid (ShdPnd).
 func sharedPending(pid int, sig unix.Signal) bool {
 	GinkgoHelper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	Expect(err).NotTo(HaveOccurred(), "read status of %d", pid)
+	mask, err := pendingMask(fmt.Sprintf("/proc/%d/status", pid), "ShdPnd")
+	Expect(err).NotTo(HaveOccurred())
+	return mask&sigBit(sig) != 0
+}
+
+// threadPending reports whether sig is pending for the calling thread only (SigPnd).
+func threadPending(sig unix.Signal) (bool, error) {
+	mask, err := pendingMask(fmt.Sprintf("/proc/self/task/%d/status", unix.Gettid()), "SigPnd")
+	return mask&sigBit(sig) != 0, err
+}
+
+func sigBit(sig unix.Signal) uint64 { return 1 << (uint(sig) - 1) }
+
+// pendingMask reads a signal mask line (ShdPnd, SigPnd) of a /proc status file.
+func pendingMask(path, field string) (uint64, error) {
+	status, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			Expect(err).NotTo(HaveOccurred(), "parse ShdPnd %q", v)
-			return mask&(1<<(uint(sig)-1)) != 0
+			if err != nil {
+				return 0, fmt.Errorf("parse %s %q of %s: %w", field, v, path, err)
+			}
+			return mask, nil
 		}
 	}
-	Fail(fmt.Sprintf("no ShdPnd line in /proc/%d/status", pid))
-	return false
+	return 0, fmt.Errorf("no %s line in %s", field, path)
 }

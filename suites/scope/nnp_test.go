@@ -13,18 +13,7 @@ import (
 
 // dropSysAdmin removes CAP_SYS_ADMIN from the calling thread's effective set (capset
 // works per thread), so that restrict_self needs no_new_privs.
-func dropSysAdmin() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	data[0].Effective &^= 1 << unix.CAP_SYS_ADMIN
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	return nil
-}
+func dropSysAdmin() error { return dropEffective(unix.CAP_SYS_ADMIN) }
 
 // noNewPrivs reads the calling thread's no_new_privs (0 or 1).
 func noNewPrivs() (int, error) {
@@ -48,7 +37,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.RequireRoot()
 	})
 
-	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", spec.ID("nnp.flag_sets_no_new_privs"), func() {
+	It("MUST refuse restrict_self with EPERM without no_new_privs or CAP_SYS_ADMIN, and with the flag set no_new_privs and enforce", spec.ID("nnp.flag_sets_no_new_privs"), spec.Selftest("base_test", "restrict_self_no_new_privs"), func() {
 		var o nnpObservation
 		onThread(func() error {
 			if err := dropSysAdmin(); err != nil {
@@ -87,7 +76,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.EnforcedVerdict(feature, 11)
 	})
 
-	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", spec.ID("nnp.failure_leaves_unset"), func() {
+	It("MUST leave no_new_privs unset when restrict_self with NO_NEW_PRIVS fails", spec.ID("nnp.failure_leaves_unset"), spec.Selftest("base_test", "restrict_self_no_new_privs"), spec.Selftest("base_test", "restrict_self_max_layers"), func() {
 		var badFd, tooDeep error
 		var nnpAfterBadFd, nnpAfterTooDeep int
 		onThread(func() error {
@@ -123,7 +112,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		spec.FeatureVerdict(feature, 11)
 	})
 
-	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), spec.ID("nnp.tsync_all_threads"), func() {
+	It("MUST give every thread no_new_privs when combined with TSYNC", spec.Feature("restrict_self.tsync", 8), spec.ID("nnp.tsync_all_threads"), spec.Selftest("tsync_test", "multi_threaded.restrict"), func() {
 		if !spec.SupportedOrRejected(feature, 11, func() {
 			spec.ExpectErr(landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs|landlock.RestrictSelfTSync), unix.EINVAL,
 				"ABI %d: restrict_self(-1, TSYNC|NO_NEW_PRIVS)", spec.Kernel().ABI)

@@ -15,24 +15,39 @@ import (
 	"github.com/llconform/llconform/internal/spec"
 )
 
+// yamaScope returns Yama's ptrace_scope, or -1 without Yama.
+func yamaScope() int {
+	GinkgoHelper()
+	raw, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
+	if errors.Is(err, os.ErrNotExist) {
+		return -1
+	}
+	Expect(err).NotTo(HaveOccurred(), "read Yama ptrace_scope")
+	scope, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	Expect(err).NotTo(HaveOccurred(), "parse Yama ptrace_scope %q", raw)
+	return scope
+}
+
 // requirePtrace skips the spec where Yama, not Landlock, would decide: ptrace_scope 3
 // forbids every attach, and scopes 1 and 2 need CAP_SYS_PTRACE for what the specs do
 // (scope 1 also allows descendants, which every target here is, but only root is sure to
 // pass scope 2).
 func requirePtrace() {
 	GinkgoHelper()
-	raw, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope")
-	if errors.Is(err, os.ErrNotExist) {
-		return // no Yama
-	}
-	Expect(err).NotTo(HaveOccurred(), "read Yama ptrace_scope")
-	scope, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	Expect(err).NotTo(HaveOccurred(), "parse Yama ptrace_scope %q", raw)
-	switch {
+	switch scope := yamaScope(); {
 	case scope >= 3:
 		spec.Skip("Yama ptrace_scope=%d forbids every PTRACE_ATTACH, so Landlock's decision cannot be observed", scope)
 	case scope == 2 && os.Geteuid() != 0:
 		spec.Skip("Yama ptrace_scope=2 allows PTRACE_ATTACH only with CAP_SYS_PTRACE (running as uid %d)", os.Geteuid())
+	}
+}
+
+// requireAttachToParent skips the spec where Yama would stop a child attaching to its
+// parent: ptrace_scope 1 allows only descendants without CAP_SYS_PTRACE.
+func requireAttachToParent() {
+	GinkgoHelper()
+	if scope := yamaScope(); scope == 1 && os.Geteuid() != 0 {
+		spec.Skip("Yama ptrace_scope=1 lets a child attach to its parent only with CAP_SYS_PTRACE (running as uid %d)", os.Geteuid())
 	}
 }
 
@@ -114,7 +129,7 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 		requirePtrace()
 	})
 
-	It("MUST deny a domain tracing a process outside any domain", spec.ID("ptrace.to_outside_domain"), func() {
+	It("MUST deny a domain tracing a process outside any domain", spec.ID("ptrace.to_outside_domain"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		target, err := startTarget(sandbox.Policy{})
 		Expect(err).NotTo(HaveOccurred(), "start target")
 		DeferCleanup(killTarget, target)
@@ -130,18 +145,18 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 		spec.EnforcedVerdict(feature, 1)
 	})
 
-	It("MUST deny a nested domain tracing a process of its parent domain", spec.ID("ptrace.to_parent"), func() {
+	It("MUST deny a nested domain tracing a process of its parent domain", spec.ID("ptrace.to_parent"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, otherDomain), false, "in a child domain, target in the parent domain")
 		spec.EnforcedVerdict(feature, 1)
 	})
 
-	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", spec.ID("ptrace.to_same_and_child"), func() {
+	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", spec.ID("ptrace.to_same_and_child"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, sandbox.Policy{}), true, "in the target's own domain")
 		expectTrace(traceFrom(otherDomain, otherDomain, sandbox.Policy{}), true, "in the parent domain of the target's")
 		spec.FeatureVerdict(feature, 1)
 	})
 
-	It("MUST allow a process outside any domain to trace a sandboxed process", spec.ID("ptrace.from_outside_domain"), func() {
+	It("MUST allow a process outside any domain to trace a sandboxed process", spec.ID("ptrace.from_outside_domain"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
 		expectTrace(traceFrom(sandbox.Policy{}, otherDomain, sandbox.Policy{}), true, "in no domain, target sandboxed")
 		spec.FeatureVerdict(feature, 1)
 	})

@@ -64,6 +64,33 @@ func signalID(sig unix.Signal) string {
 	return strings.ToLower(unix.SignalName(sig))
 }
 
+// scopingSignals are the signals of the selftests' scoping_signals fixture. Delivered,
+// most of them would end or stop a Go process: targets receiving them are kept stopped,
+// and a thread raising one to itself blocks it first and takes it back.
+var scopingSignals = []unix.Signal{unix.SIGTRAP, unix.SIGURG, unix.SIGHUP, unix.SIGTSTP}
+
+// raiseBlocked raises sig on the calling throw-away thread with sig blocked, reports
+// whether it was sent and became pending on the thread, and takes it back unhandled.
+func raiseBlocked(sig unix.Signal) (sendErr error, pending bool, err error) {
+	var set unix.Sigset_t
+	set.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
+		return nil, false, fmt.Errorf("block signal %d: %w", sig, err)
+	}
+	sendErr = unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
+	if pending, err = threadPending(sig); err != nil {
+		return nil, false, err
+	}
+	if pending {
+		var zero unix.Timespec
+		_, _, e := unix.Syscall6(unix.SYS_RT_SIGTIMEDWAIT, uintptr(unsafe.Pointer(&set)), 0, uintptr(unsafe.Pointer(&zero)), 8, 0, 0)
+		if e != 0 {
+			return nil, false, fmt.Errorf("take back signal %d: %w", sig, e)
+		}
+	}
+	return sendErr, pending, nil
+}
+
 type sent struct {
 	what string
 	err  error
@@ -109,7 +136,13 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			m := m
 			for _, sig := range probeSignals {
 				sig := sig
-				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), spec.ID("signal.outside_domain."+m.name+"."+signalID(sig)), func() {
+				decorations := []any{spec.ID("signal.outside_domain." + m.name + "." + signalID(sig))}
+				if m.name == "kill" {
+					// The selftests send with kill(2) only.
+					decorations = append(decorations, spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"),
+						spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"))
+				}
+				It(fmt.Sprintf("MUST deny %s with signal %d from a scoped domain with EPERM", m.name, sig), append(decorations, func() {
 					if !scopeSupported(feature, scopeSignal) {
 						return
 					}
@@ -119,11 +152,11 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 					spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return m.send(pid, sig) }), nil,
 						"domain without SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
 					spec.EnforcedVerdict(feature, 6)
-				})
+				})...)
 			}
 		}
 
-		It("MUST still allow a scoped thread to signal itself", spec.ID("signal.self_thread"), func() {
+		It("MUST still allow a scoped thread to signal itself", spec.ID("signal.self_thread"), spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"), spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"), func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -131,6 +164,53 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: tgkill(self, own thread, 0)")
 			spec.FeatureVerdict(feature, 6)
 		})
+	})
+
+	// Each spec sends its own signal, so one failing leaves the others meaningful.
+	Context("with the selftest's signals and a stopped target outside any domain", Ordered, ContinueOnFailure, func() {
+		var pid int
+		BeforeAll(func() {
+			spec.RequireLandlock()
+			if !spec.Supports(6) {
+				return // each spec checks the rejection instead, without a target
+			}
+			target, err := startTarget(sandbox.Policy{})
+			Expect(err).NotTo(HaveOccurred(), "start target")
+			DeferCleanup(killTarget, target)
+			pid = target.Pid()
+			stopAndWait(pid)
+		})
+
+		for _, sig := range scopingSignals {
+			sig := sig
+			name := unix.SignalName(sig)
+			It(fmt.Sprintf("MUST deny kill with %s from a scoped domain to a process outside it with EPERM, and let the scoped thread raise it", name),
+				spec.ID("signal.scoping_signals."+signalID(sig)), spec.Selftest("scoped_signal_test", "scoping_signals.send_sig_to_parent"), func() {
+					if !scopeSupported(feature, scopeSignal) {
+						return
+					}
+					Expect(sharedPending(pid, sig)).To(BeFalse(), "%s pending before the spec", name)
+					var denied, raised error
+					var raisedPending bool
+					onThread(func() error {
+						if err := enforce(scoped); err != nil {
+							return err
+						}
+						denied = unix.Kill(pid, sig)
+						var err error
+						raised, raisedPending, err = raiseBlocked(sig)
+						return err
+					})
+					spec.ExpectErr(denied, unix.EPERM, "SCOPE_SIGNAL: kill(pid %d, %s) to a process of no domain", pid, name)
+					Expect(sharedPending(pid, sig)).To(BeFalse(), "SCOPE_SIGNAL: %s reached a process of no domain although kill failed", name)
+					spec.ExpectErr(raised, nil, "SCOPE_SIGNAL: tgkill(own thread, %s)", name)
+					Expect(raisedPending).To(BeTrue(), "SCOPE_SIGNAL: %s raised by the scoped thread to itself is not pending on it", name)
+					// Control outside any domain: the signal reaches the target.
+					spec.ExpectErr(unix.Kill(pid, sig), nil, "no domain: kill(pid %d, %s)", pid, name)
+					Expect(sharedPending(pid, sig)).To(BeTrue(), "no domain: kill(pid %d, %s) succeeded but the signal is not pending", pid, name)
+					spec.EnforcedVerdict(feature, 6)
+				})
+		}
 	})
 
 	// relation runs one domain arrangement on a throw-away thread: before is enforced,
@@ -167,19 +247,24 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		before, target, after sandbox.Policy
 		want                  error  // nil (allowed) or EPERM (denied)
 		relation              string // the target as the failure message names it
+		selftest              string // the scoped_signal_test.c test it checks, if any
 	}
 	for _, c := range []relationCase{
 		{id: "signal.same_domain", sentence: "MUST allow signals to a process in the same domain",
-			before: scoped, target: sandbox.Policy{}, after: sandbox.Policy{}, want: nil, relation: "in the same domain"},
+			before: scoped, target: sandbox.Policy{}, after: sandbox.Policy{}, want: nil, relation: "in the same domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.to_child", sentence: "MUST allow signals to a process in a nested child domain",
-			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain"},
+			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.scoped.to_parent", sentence: "MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM",
-			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain"},
+			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.unscoped_nested.to_parent", sentence: "MUST allow signals to the domain that scoped them from a nested unscoped domain",
 			before: scoped, target: sandbox.Policy{}, after: otherDomain, want: nil, relation: "in the scoped parent domain of an unscoped child"},
 	} {
 		c := c
-		It(c.sentence, spec.ID(c.id), func() {
+		decorations := []any{spec.ID(c.id)}
+		if c.selftest != "" {
+			decorations = append(decorations, spec.Selftest("scoped_signal_test", c.selftest))
+		}
+		It(c.sentence, append(decorations, func() {
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
@@ -189,10 +274,10 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 			} else {
 				spec.EnforcedVerdict(feature, 6)
 			}
-		})
+		})...)
 	}
 
-	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), func() {
+	It("MUST deny signals to a process of a sibling domain with EPERM", spec.ID("signal.sibling"), spec.Selftest("scoped_signal_test", "scoped_domains.check_access_signal"), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
