@@ -28,9 +28,12 @@ type Spec struct {
 	Suite   string `yaml:"suite"`
 	Feature string `yaml:"feature"`
 	// ABI is the Landlock ABI that introduced the feature; 0 only in a spec Lint rejects.
-	ABI     int      `yaml:"abi"`
-	Erratum int      `yaml:"erratum,omitempty"`
-	Needs   []string `yaml:"needs,omitempty"`
+	ABI     int `yaml:"abi"`
+	Erratum int `yaml:"erratum,omitempty"`
+	// Since is the kernel version that introduced a feature outside the Landlock ABI
+	// (spec.Since), such as the trace events.
+	Since string   `yaml:"since,omitempty"`
+	Needs []string `yaml:"needs,omitempty"`
 	// Statement is the spec's MUST sentence: its container texts and its own text.
 	Statement string `yaml:"statement"`
 }
@@ -59,6 +62,7 @@ func FromDryRun(suite string, data []byte) ([]Spec, error) {
 			Feature:   sp.Feature,
 			ABI:       sp.ABI,
 			Erratum:   sp.Erratum,
+			Since:     sp.Since,
 			Needs:     sp.Needs,
 			Statement: sp.Text,
 		})
@@ -231,6 +235,7 @@ func changes(a, b Spec) string {
 	field("feature", a.Feature, b.Feature)
 	field("abi", a.ABI, b.ABI)
 	field("erratum", a.Erratum, b.Erratum)
+	field("since", a.Since, b.Since)
 	field("needs", a.Needs, b.Needs)
 	field("statement", fmt.Sprintf("%q", a.Statement), fmt.Sprintf("%q", b.Statement))
 	return strings.Join(ch, "; ")

@@ -283,7 +283,7 @@ var featureCodes = []struct {
 	meaning string
 }{
 	{report.Works, "W", "works"},
-	{report.Absent, "A", "correctly absent (above the kernel's ABI, cleanly rejected)"},
+	{report.Absent, "A", "correctly absent (above the kernel's ABI, cleanly rejected; or, outside the ABI, not in this kernel)"},
 	{report.Broken, "B!", "broken"},
 	{report.ErratumFixed, "F", "erratum fixed, as advertised"},
 	{report.ErratumNotFixedAdvertised, "N", "erratum not fixed, as advertised"},

@@ -33,9 +33,11 @@ type KernelInfo = landlock.Info
 type Outcome string
 
 const (
-	Works  Outcome = "works"            // supported by the kernel's ABI and behaves as specified
-	Absent Outcome = "correctly-absent" // above the kernel's ABI and cleanly rejected
-	Broken Outcome = "broken"           // a spec of the feature failed
+	Works Outcome = "works" // supported by the kernel's ABI and behaves as specified
+	// Absent: above the kernel's ABI and cleanly rejected, or, for a feature outside the
+	// ABI (spec.Since, e.g. trace events), not provided by the kernel at all.
+	Absent Outcome = "correctly-absent"
+	Broken Outcome = "broken" // a spec of the feature failed
 	// Errata outcomes: the fixed behaviour was observed, or not, against what the kernel claims.
 	ErratumFixed              Outcome = "fixed"
 	ErratumNotFixedAdvertised Outcome = "not-fixed-as-advertised"

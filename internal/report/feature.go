@@ -2,9 +2,12 @@ package report
 
 // FeatureResult is the outcome of one feature (or erratum) on one kernel.
 type FeatureResult struct {
-	Feature string  `json:"feature"`
-	ABI     int     `json:"abi,omitempty"`
-	Erratum int     `json:"erratum,omitempty"`
+	Feature string `json:"feature"`
+	ABI     int    `json:"abi,omitempty"`
+	Erratum int    `json:"erratum,omitempty"`
+	// Since is set for a feature outside the Landlock ABI (spec.Since): the kernel version
+	// that introduced it. Such a feature never counts for or against the effective ABI.
+	Since   string  `json:"since,omitempty"`
 	Outcome Outcome `json:"outcome"`
 	// Detail explains the outcome: the failed spec, the verdicts that disagree, the skip reason.
 	Detail string `json:"detail,omitempty"`

@@ -151,6 +151,7 @@ func convertSpec(suite string, sr types.SpecReport) (Spec, error) {
 		Feature:  li.Feature,
 		ABI:      li.ABI,
 		Erratum:  li.Erratum,
+		Since:    li.Since,
 		Needs:    li.Needs,
 		Duration: sr.RunTime,
 	}

@@ -208,12 +208,15 @@ type Spec struct {
 	// Text is the full text: container texts and the It's text, space separated.
 	Text   string   `json:"text"`
 	Labels []string `json:"labels,omitempty"`
-	// Feature, ABI, Erratum and Needs are parsed from Labels (see ParseLabels).
-	Feature string   `json:"feature,omitempty"`
-	ABI     int      `json:"abi,omitempty"`
-	Erratum int      `json:"erratum,omitempty"`
-	Needs   []string `json:"needs,omitempty"`
-	State   State    `json:"state"`
+	// Feature, ABI, Erratum, Since and Needs are parsed from Labels (see ParseLabels).
+	Feature string `json:"feature,omitempty"`
+	ABI     int    `json:"abi,omitempty"`
+	Erratum int    `json:"erratum,omitempty"`
+	// Since is the kernel version that introduced a feature outside the Landlock ABI
+	// (spec.Since), "" for an ABI element.
+	Since string   `json:"since,omitempty"`
+	Needs []string `json:"needs,omitempty"`
+	State State    `json:"state"`
 	// Failure is set for failed and infra-error specs.
 	Failure *Failure `json:"failure,omitempty"`
 	// SkipReason says why a skipped spec did not run.
@@ -240,13 +243,16 @@ type LabelInfo struct {
 	Feature string
 	ABI     int
 	Erratum int
-	Needs   []string
+	// Since is the "since:<version>" label's version (spec.Since): the feature is not an
+	// element of the Landlock ABI.
+	Since string
+	Needs []string
 }
 
 // ParseLabels reads the project's label conventions: the feature is the first label with a
 // dot and no colon ("fs.truncate"); "abi:N" and "erratum:N" give numbers; "needs:X" adds X
-// to Needs. Other labels are left alone. A malformed number is an error rather than a silent
-// zero, which would misfile the spec under the wrong ABI.
+// to Needs; "since:V" gives Since. Other labels are left alone. A malformed number is an
+// error rather than a silent zero, which would misfile the spec under the wrong ABI.
 func ParseLabels(labels []string) (LabelInfo, error) {
 	var info LabelInfo
 	for _, l := range labels {
@@ -270,6 +276,11 @@ func ParseLabels(labels []string) (LabelInfo, error) {
 			}
 		case "needs":
 			info.Needs = append(info.Needs, val)
+		case "since":
+			if val == "" || (info.Since != "" && info.Since != val) {
+				return LabelInfo{}, fmt.Errorf("label %q: want one kernel version after \"since:\"", l)
+			}
+			info.Since = val
 		case "id":
 			if info.Key != "" {
 				return LabelInfo{}, fmt.Errorf("two ids: %q and %q", info.Key, val)

@@ -67,6 +67,23 @@ func Erratum(n int) ginkgo.Labels {
 	return ginkgo.Label(e.Feature, family(e.Feature), fmt.Sprintf("abi:%d", e.ABI), fmt.Sprintf("erratum:%d", n))
 }
 
+// sincePattern is a kernel version as Since takes it: "<major>.<minor>".
+var sincePattern = regexp.MustCompile(`^[1-9][0-9]*\.[0-9]+$`)
+
+// Since labels the specs of a feature that is not an element of the Landlock ABI but came
+// with a kernel version, as "since:<version>" (e.g. the trace events of Linux 7.3, which
+// also depend on the kernel's configuration). Such a feature is present or absent whatever
+// the kernel's ABI: its specs record their own outcome (works, or correctly absent where
+// the kernel has no such feature), and package verdict never lets it cap, fail or verify
+// the effective ABI. The spec's Feature label still carries the ABI of the operations it
+// observes. A malformed version panics at tree construction, like ID.
+func Since(version string) ginkgo.Labels {
+	if !sincePattern.MatchString(version) {
+		panic(fmt.Sprintf("since %q: want a kernel version <major>.<minor>", version))
+	}
+	return ginkgo.Label("since:" + version)
+}
+
 // idPattern is what a spec id may hold: Ginkgo labels refuse &|!,()/ and spaces.
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 

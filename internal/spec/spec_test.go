@@ -55,3 +55,19 @@ func TestSelftestLabel(t *testing.T) {
 		}()
 	}
 }
+
+func TestSinceLabel(t *testing.T) {
+	if got := Since("7.3"); len(got) != 1 || got[0] != "since:7.3" {
+		t.Errorf("Since = %v", got)
+	}
+	for _, bad := range []string{"", "7", "v7.3", "7.3.1", "07.3", "7.x"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Since(%q) did not panic", bad)
+				}
+			}()
+			Since(bad)
+		}()
+	}
+}

@@ -54,6 +54,9 @@ var severity = map[report.Outcome]int{
 
 type featureAcc struct {
 	abi, erratum int
+	// since is the version of a feature outside the Landlock ABI (spec.Since), from the
+	// labels of its specs.
+	since        string
 	failed       []string
 	failedKnown  []*report.Known // Known of each failed spec, nil where none
 	infra        []string
@@ -116,6 +119,9 @@ func evaluateFeatures(r *report.Run) []report.FeatureResult {
 				if f == sp.Feature {
 					setOnce(&a.abi, sp.ABI)
 					setOnce(&a.erratum, sp.Erratum)
+					if a.since == "" {
+						a.since = sp.Since
+					}
 				}
 				switch sp.State {
 				case report.Failed:
@@ -180,7 +186,7 @@ func setOnce(dst *int, v int) {
 }
 
 func decideFeature(info *report.KernelInfo, f string, a *featureAcc) report.FeatureResult {
-	fr := report.FeatureResult{Feature: f, ABI: a.abi, Erratum: a.erratum}
+	fr := report.FeatureResult{Feature: f, ABI: a.abi, Erratum: a.erratum, Since: a.since}
 	switch {
 	case len(a.failed) > 0:
 		fr.Outcome = report.Broken
@@ -382,8 +388,10 @@ type effectiveResult struct {
 }
 
 // effective computes the effective ABI of a run from its accepted ABI and its feature
-// results; nil when suites/abi did not report the accepted ABI. Erratum features and the
-// abi.* features (which are about the claims themselves) do not cap it.
+// results; nil when suites/abi did not report the accepted ABI. Erratum features, the
+// abi.* features (which are about the claims themselves) and features outside the ABI
+// (Since set: trace events, which a kernel of any ABI may have or not) do not cap it, and
+// a spec of a feature outside the ABI shows no ABI step enforced.
 func effective(r *report.Run, features []report.FeatureResult) *effectiveResult {
 	if r.AcceptedABI == nil {
 		return nil
@@ -391,7 +399,7 @@ func effective(r *report.Run, features []report.FeatureResult) *effectiveResult 
 	e := &effectiveResult{Accepted: *r.AcceptedABI}
 	limit := e.Accepted
 	for i, f := range features {
-		if f.Outcome != report.Broken || f.Known != nil || f.Erratum > 0 || f.ABI < 1 || strings.HasPrefix(f.Feature, "abi.") {
+		if f.Outcome != report.Broken || f.Known != nil || !abiElement(f) {
 			continue
 		}
 		if f.ABI <= limit {
@@ -402,7 +410,7 @@ func effective(r *report.Run, features []report.FeatureResult) *effectiveResult 
 	shown := map[int]bool{}
 	for _, s := range r.Suites {
 		for _, sp := range s.Specs {
-			if sp.State != report.Passed {
+			if sp.State != report.Passed || sp.Since != "" {
 				continue
 			}
 			for _, v := range sp.Verdicts {
@@ -424,6 +432,13 @@ func effective(r *report.Run, features []report.FeatureResult) *effectiveResult 
 	return e
 }
 
+// abiElement reports whether a feature is one step of the Landlock ABI whose behaviour
+// bears on the effective ABI: not an erratum, not a claim about the ABI itself (abi.*),
+// not a feature outside the ABI (Since).
+func abiElement(f report.FeatureResult) bool {
+	return f.Erratum == 0 && f.ABI >= 1 && f.Since == "" && !strings.HasPrefix(f.Feature, "abi.")
+}
+
 // VerifiableABI is the part of the kernel's ABI claim llconform can check: up to the newest
 // ABI it knows.
 func VerifiableABI(info report.KernelInfo) int { return min(info.ABI, landlock.MaxABI) }
@@ -437,7 +452,7 @@ func stepOutcomes(features []report.FeatureResult, n int) string {
 	}
 	var groups []group
 	for _, f := range features {
-		if f.ABI != n || f.Erratum > 0 || strings.HasPrefix(f.Feature, "abi.") {
+		if f.ABI != n || !abiElement(f) {
 			continue
 		}
 		why := string(f.Outcome)

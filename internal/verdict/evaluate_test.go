@@ -27,6 +27,9 @@ func TestParseLabels(t *testing.T) {
 			report.LabelInfo{Feature: "net.tcp", ABI: 4, Erratum: 1, Needs: []string{"module:sctp", "root"}}},
 		{[]string{"needs:module:nf.x", "scope.signal"}, report.LabelInfo{Feature: "scope.signal", Needs: []string{"module:nf.x"}}},
 		{[]string{"fs.truncate", "id:truncate.ftruncate", "abi:3"}, report.LabelInfo{Key: "truncate.ftruncate", Feature: "fs.truncate", ABI: 3}},
+		// A feature outside the ABI; a container and its spec may both give the version.
+		{[]string{"since:7.3", "trace.deny_access_fs", "trace", "abi:1", "since:7.3"},
+			report.LabelInfo{Feature: "trace.deny_access_fs", ABI: 1, Since: "7.3"}},
 	}
 	for _, tt := range tests {
 		got, err := report.ParseLabels(tt.labels)
@@ -38,10 +41,13 @@ func TestParseLabels(t *testing.T) {
 			t.Errorf("ParseLabels(%q) = %+v, want %+v", tt.labels, got, tt.want)
 		}
 	}
-	for _, bad := range []string{"abi:", "abi:x", "abi:0", "erratum:-1"} {
+	for _, bad := range []string{"abi:", "abi:x", "abi:0", "erratum:-1", "since:"} {
 		if _, err := report.ParseLabels([]string{bad}); err == nil {
 			t.Errorf("ParseLabels(%q): no error", bad)
 		}
+	}
+	if _, err := report.ParseLabels([]string{"since:7.3", "since:7.4"}); err == nil {
+		t.Error("ParseLabels with two versions: no error")
 	}
 	if _, err := report.ParseLabels([]string{"id:a", "id:b"}); err == nil {
 		t.Error("ParseLabels with two ids: no error")
@@ -440,6 +446,79 @@ func TestEffectiveABI(t *testing.T) {
 	}
 	if effective(runOf(7, 0), nil) != nil {
 		t.Error("an effective ABI without suites/abi's accepted ABI")
+	}
+}
+
+// since marks specs as those of a feature outside the Landlock ABI (spec.Since).
+func since(specs ...report.Spec) []report.Spec {
+	for i := range specs {
+		specs[i].Since = "7.3"
+	}
+	return specs
+}
+
+// A feature outside the ABI (trace events) is judged on its own: broken fails the run, but
+// never caps the effective ABI or counts as an ABI step enforced; absent is no failure,
+// whatever the kernel's ABI.
+func TestFeaturesOutsideTheABI(t *testing.T) {
+	all := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	okCheck := report.Check{Name: "effective-abi", OK: true, Message: "kernel claims ABI 11 and behaves as ABI 11: every step accepted and seen enforced"}
+	tests := []struct {
+		name       string
+		run        *report.Run
+		outcome    report.Outcome
+		abi        int
+		unshown    []int
+		check      report.Check
+		conclusion report.Conclusion
+	}{
+		{"broken trace event fails the run without capping the ABI",
+			abiRun(11, 11, all, since(spec("t", "trace.deny_access_fs", 1, 0, report.Failed))...),
+			report.Broken, 11, nil, okCheck, report.ConclusionFail},
+		{"absent trace event on the newest ABI is no failure",
+			abiRun(11, 11, all, since(spec("t", "trace.deny_access_fs", 1, 0, report.Passed,
+				report.Verdict{Feature: "trace.deny_access_fs", ABI: 1, Outcome: report.Absent, Detail: "no events/landlock"}))...),
+			report.Absent, 11, nil, okCheck, report.ConclusionPass},
+		{"working trace event",
+			abiRun(11, 11, all, since(spec("t", "trace.deny_access_net", 4, 0, report.Passed,
+				report.Verdict{Feature: "trace.deny_access_net", ABI: 4, Outcome: report.Works}))...),
+			report.Works, 11, nil, okCheck, report.ConclusionPass},
+		{"a trace spec's enforced verdict shows no ABI step",
+			abiRun(11, 11, []int{1, 2, 3, 5, 6, 7, 8, 9, 10, 11}, since(enforced("t", "trace.add_rule_net_port", 4))...),
+			report.Works, 11, []int{4},
+			report.Check{Name: "effective-abi", Unverified: true, Message: "kernel claims ABI 11; no passing spec saw ABI step [4] enforced: ABI 4: no spec of this ABI ran"},
+			report.ConclusionUnverified},
+		{"the same failure of an ABI element caps it (control)",
+			abiRun(11, 11, all, spec("t", "fs.read_dir", 1, 0, report.Failed)),
+			report.Broken, 0, nil,
+			report.Check{Name: "effective-abi", Message: "kernel claims ABI 11, behaves as ABI 0: fs.read_dir (ABI 1) is accepted but broken (failed: t)"},
+			report.ConclusionFail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			features := evaluateFeatures(tt.run)
+			i := slices.IndexFunc(features, func(f report.FeatureResult) bool {
+				return f.Feature == tt.run.Suites[0].Specs[len(tt.run.Suites[0].Specs)-1].Feature
+			})
+			if i < 0 || features[i].Outcome != tt.outcome {
+				t.Fatalf("features = %+v, want the last spec's feature %s", features, tt.outcome)
+			}
+			if features[i].Since != tt.run.Suites[0].Specs[len(tt.run.Suites[0].Specs)-1].Since {
+				t.Errorf("feature Since = %q", features[i].Since)
+			}
+			e := effective(tt.run, features)
+			if e.ABI != tt.abi || !reflect.DeepEqual(e.Unshown, tt.unshown) {
+				t.Errorf("effective ABI %d, unshown %v; want %d, %v", e.ABI, e.Unshown, tt.abi, tt.unshown)
+			}
+			checks := checksOf(tt.run)
+			j := slices.IndexFunc(checks, func(c report.Check) bool { return c.Name == "effective-abi" })
+			if j < 0 || checks[j] != tt.check {
+				t.Errorf("checks = %+v\nwant effective-abi %+v", checks, tt.check)
+			}
+			if got := concludeRun(tt.run); got != tt.conclusion {
+				t.Errorf("conclusion %s, want %s", got, tt.conclusion)
+			}
+		})
 	}
 }
 

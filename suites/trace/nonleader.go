@@ -1,0 +1,6 @@
+package trace
+
+import "errors"
+
+// ErrNonLeaderUnsupported is ForkNonLeader's error where it is not written.
+var ErrNonLeaderUnsupported = errors.New("a process with a zombie leader is only written for linux/amd64")
