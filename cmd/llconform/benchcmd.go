@@ -40,7 +40,7 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 		return exitUsage, err
 	}
 	// The Audit scenario turns auditing on and raises the backlog limit.
-	restore, err := guardHostAudit(ctx)
+	restore, err := guardHostState(ctx)
 	if err != nil {
 		return 1, err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/filelock"
+	"github.com/llconform/llconform/internal/tracefs"
 )
 
 // interruptTarget is the host state the interrupt tests start from: auditing off and the
@@ -218,14 +220,23 @@ func TestInterruptRestoresHost(t *testing.T) {
 func TestSecondInterruptForcesExit(t *testing.T) {
 	suites := t.TempDir()
 	started := filepath.Join(suites, "started")
-	stuck := "#!/bin/sh\ntrap '' TERM\ntouch \"$TMPDIR/left-behind\" && touch " + started + "\nwhile :; do sleep 1; done\n"
+	// The stuck suite also leaves a trace instance named as the trace suite names its own,
+	// in tracefs mounted in a mount namespace of its own (tracefs instances are global).
+	instance := "llconform-$$"
+	stuck := "#!/bin/sh\ntrap '' TERM\ntouch \"$TMPDIR/left-behind\"\n" +
+		"unshare -m sh -c 'mount -t tracefs none /sys/kernel/tracing && mkdir /sys/kernel/tracing/instances/" + instance + "'\n" +
+		"touch " + started + "\nwhile :; do sleep 1; done\n"
 	if err := os.WriteFile(filepath.Join(suites, "stuck.test"), []byte(stuck), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	before := traceInstances(t)
 	r := startHostRun(t, []string{"--suites", suites}, func(*hostRun) bool {
 		_, err := os.Stat(started)
 		return err == nil
 	})
+	if after := traceInstances(t); len(after) <= len(before) {
+		t.Fatalf("the stuck suite made no trace instance (before %v, after %v)", before, after)
+	}
 	if _, err := (audit.Snapshot{Enabled: 1, BacklogLimit: audit.MinBacklog, Pid: interruptTarget.Pid}).Restore(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +251,20 @@ func TestSecondInterruptForcesExit(t *testing.T) {
 		t.Errorf("exit status %d after two SIGINTs, want %d", code, exitForced)
 	}
 	checkHostRestored(t, r)
+	fs, err := tracefs.Open()
+	if err != nil {
+		t.Fatalf("tracefs: %v", err)
+	}
+	defer fs.Close()
+	names, err := fs.List("instances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, tracefs.InstancePrefix) && !slices.Contains(before, n) {
+			t.Errorf("trace instance %s of the killed suite left behind", n)
+		}
+	}
 }
 
 // A suite killed outright (SIGKILL: a hang past the kill grace, a crash, the OOM killer)
@@ -321,4 +346,19 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// traceInstances lists the llconform trace instances that exist now.
+func traceInstances(t *testing.T) []string {
+	t.Helper()
+	fs, err := tracefs.Open()
+	if err != nil {
+		t.Skipf("tracefs unusable here: %v", err)
+	}
+	defer fs.Close()
+	names, err := fs.List("instances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return !strings.HasPrefix(n, tracefs.InstancePrefix) })
 }

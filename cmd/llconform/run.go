@@ -15,6 +15,7 @@ import (
 	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/tracefs"
 	"github.com/llconform/llconform/internal/verdict"
 	"github.com/llconform/llconform/vm/plan"
 )
@@ -60,7 +61,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return verdict.ExitInfra, err
 	}
-	restore, err := guardHostAudit(ctx)
+	restore, err := guardHostState(ctx)
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
@@ -101,28 +102,28 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	return out.finish(res, func(res *report.Result) error { return render.WriteSummary(os.Stdout, &res.Runs[0]) })
 }
 
-// guardHostAudit snapshots the host's audit configuration, which the audit suite changes,
-// and returns the function that puts it back; it also runs on a forced exit. The suites'
-// clients restore it themselves when they end normally, but a suite killed at its timeout or
-// when the run is interrupted does not.
-func guardHostAudit(ctx context.Context) (func(), error) {
-	if _, err := audit.TakeSnapshot(); errors.Is(err, audit.ErrUnavailable) {
-		return func() {}, nil // no audit here: nothing a suite could change
-	}
-	lock, err := audit.LockHost(ctx, func() {
-		fmt.Fprintf(os.Stderr, "waiting for another llconform process that is using this host's audit configuration (%s)\n", audit.HostLockFile)
-	})
-	if err != nil {
-		return nil, err
-	}
-	snap, err := audit.TakeSnapshot()
-	if err != nil {
-		lock.Release()
-		return nil, fmt.Errorf("snapshot the host audit configuration: %w", err)
-	}
-	var once sync.Once
-	restore := func() {
-		once.Do(func() {
+// guardHostState snapshots the host state the suites change and returns the function that
+// puts it back; it also runs on a forced exit. The suites restore it themselves when they
+// end normally, but a suite killed at its timeout or when the run is interrupted does not:
+// the audit configuration (the audit suite, the Audit benchmark) and trace instances (the
+// trace suite).
+func guardHostState(ctx context.Context) (func(), error) {
+	restoreAudit := func() {}
+	release := func() {}
+	if _, err := audit.TakeSnapshot(); !errors.Is(err, audit.ErrUnavailable) {
+		lock, err := audit.LockHost(ctx, func() {
+			fmt.Fprintf(os.Stderr, "waiting for another llconform process that is using this host's audit configuration (%s)\n", audit.HostLockFile)
+		})
+		if err != nil {
+			return nil, err
+		}
+		snap, err := audit.TakeSnapshot()
+		if err != nil {
+			lock.Release()
+			return nil, fmt.Errorf("snapshot the host audit configuration: %w", err)
+		}
+		release = lock.Release
+		restoreAudit = func() {
 			changed, err := snap.Restore()
 			if len(changed) > 0 {
 				fmt.Fprintf(os.Stderr, "host audit configuration put back: %s\n", strings.Join(changed, ", "))
@@ -130,10 +131,34 @@ func guardHostAudit(ctx context.Context) (func(), error) {
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "llconform: WARNING: could not put back the host audit configuration: %v\n", err)
 			}
+		}
+	}
+	var once sync.Once
+	restore := func() {
+		once.Do(func() {
+			removeStaleTraceInstances()
+			restoreAudit()
 		})
 	}
 	unregister := onForcedExit(restore)
-	return func() { restore(); unregister(); lock.Release() }, nil
+	return func() { restore(); unregister(); release() }, nil
+}
+
+// removeStaleTraceInstances removes the trace instances of suites that were killed before
+// they could remove their own (the trace suite records through a private instance).
+func removeStaleTraceInstances() {
+	fs, err := tracefs.Open()
+	if err != nil {
+		return // no tracefs here: no instance a suite could have left
+	}
+	defer fs.Close()
+	removed, err := fs.RemoveStale()
+	if len(removed) > 0 {
+		fmt.Fprintf(os.Stderr, "trace instances left by killed suites removed: %s\n", strings.Join(removed, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "llconform: WARNING: %v\n", err)
+	}
 }
 
 func describeCounts(s report.Suite) string {

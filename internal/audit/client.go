@@ -27,6 +27,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/proc"
 )
 
 // Audit message types used here (include/uapi/linux/audit.h).
@@ -526,7 +528,7 @@ func (c *Client) recoverCrashed() error {
 		c.removeState()
 		return nil
 	}
-	if st.Pid != os.Getpid() && alive(st.Pid) {
+	if st.Pid != os.Getpid() && proc.Alive(st.Pid) {
 		return nil // its owner is alive and will restore it
 	}
 	if st.PrevBacklog != 0 {

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/internal/filelock"
+	"github.com/llconform/llconform/internal/proc"
 )
 
 // Snapshot is the audit configuration a run may change: the suites' clients turn auditing
@@ -63,7 +63,7 @@ func (s Snapshot) Restore() ([]string, error) {
 		}
 		changed = append(changed, fmt.Sprintf("%s %d -> %d", field, from, to))
 	}
-	if cur.Pid != s.Pid && cur.Pid != 0 && !alive(int(cur.Pid)) {
+	if cur.Pid != s.Pid && cur.Pid != 0 && !proc.Alive(int(cur.Pid)) {
 		set("pid", cur.Pid, 0, Status{Mask: statusPid})
 	}
 	if cur.BacklogLimit != s.BacklogLimit {
@@ -84,7 +84,7 @@ func (s Snapshot) removeDeadRecord() {
 		return
 	}
 	st, ok := readState(s.stateFile)
-	if ok && st.Pid != os.Getpid() && alive(st.Pid) {
+	if ok && st.Pid != os.Getpid() && proc.Alive(st.Pid) {
 		return // a live client (another run) will restore it
 	}
 	_ = os.Remove(s.stateFile)
@@ -115,19 +115,4 @@ func LockHost(ctx context.Context, onWait func()) (*filelock.Lock, error) {
 		return nil, fmt.Errorf("lock the host audit configuration (%s): %w", HostLockFile, err)
 	}
 	return l, nil
-}
-
-// alive reports whether process pid exists and is not a zombie: a killed child that its
-// parent has not reaped yet still answers kill(pid, 0).
-func alive(pid int) bool {
-	if unix.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no procfs: trust kill
-	}
-	// pid (comm) state ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

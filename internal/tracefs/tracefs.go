@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llconform/llconform/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -336,7 +337,7 @@ func (fs *FS) RemoveStale() ([]string, error) {
 			continue
 		}
 		pid, err := strconv.Atoi(s)
-		if err != nil || pid <= 0 || pid == os.Getpid() || !errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+		if err != nil || pid <= 0 || pid == os.Getpid() || proc.Alive(pid) {
 			continue
 		}
 		if err := unix.Unlinkat(fs.root, path.Join("instances", n), unix.AT_REMOVEDIR); err != nil {
