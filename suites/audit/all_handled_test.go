@@ -237,7 +237,7 @@ var allHandledCases = []allHandledCase{
 			return err
 		}, unix.EACCES, "fs.ioctl_dev", func(a audit.Access) {
 			GinkgoHelper()
-			expectFile(dev)(a)
+			expectFileAnd(dev, "ioctlcmd")(a)
 			Expect(a.IoctlCmd).To(Equal(fmt.Sprintf("%#x", unix.TIOCINQ)), "ioctlcmd=")
 		})}
 	}},
