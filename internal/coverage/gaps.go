@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/llconform/llconform/internal/yamlfile"
 )
 
@@ -62,23 +60,16 @@ var gapsOptions = yamlfile.Options{
 // empty file has no gaps. Whether each selftest exists is Build's business, which knows
 // the inventory.
 func ParseGaps(data []byte, file string) ([]Gap, error) {
-	var list []gapYAML
-	err := yamlfile.Decode(file, data, &list, gapsOptions)
-	if errors.Is(err, yamlfile.ErrEmpty) {
-		return nil, nil
-	}
+	list, lines, err := yamlfile.DecodeList[gapYAML](file, data, gapsOptions)
 	if err != nil {
 		return nil, err
 	}
-	// Where each entry starts; Decode accepted data, so this cannot fail.
-	var pos []yaml.Node
-	_ = yaml.Unmarshal(data, &pos)
 	var out []Gap
 	var errs []error
 	seen := map[string]string{}
 	for i, y := range list {
 		g := Gap{Selftest: y.Selftest, Status: Status(y.Status), Reason: strings.TrimSpace(y.Reason),
-			Where: fmt.Sprintf("%s:%d", file, pos[i].Line)}
+			Where: fmt.Sprintf("%s:%d", file, lines[i])}
 		switch {
 		case g.Selftest == "":
 			errs = append(errs, fmt.Errorf("%s: no selftest", g.Where))

@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/yamlfile"
 )
@@ -248,22 +246,15 @@ var knownIssuesOptions = yamlfile.Options{
 // in errors, which look like "known-issues.yaml:12: unknown key \"kernal\"". An empty file
 // is an empty list; a key without a value is an empty string.
 func ParseKnownIssues(data []byte, file string) ([]KnownIssue, error) {
-	var list []issueYAML
-	err := yamlfile.Decode(file, data, &list, knownIssuesOptions)
-	if errors.Is(err, yamlfile.ErrEmpty) {
-		return nil, nil
-	}
+	list, lines, err := yamlfile.DecodeList[issueYAML](file, data, knownIssuesOptions)
 	if err != nil {
 		return nil, err
 	}
-	// Where each entry starts, for Where; Decode accepted data, so this cannot fail.
-	var pos []yaml.Node
-	_ = yaml.Unmarshal(data, &pos)
 	var out []KnownIssue
 	var errs []error
 	for i, y := range list {
 		k := KnownIssue{Spec: y.Spec, Feature: y.Feature, Kernel: y.Kernel, Reason: y.Reason, Link: y.Link,
-			Where: fmt.Sprintf("%s:%d", file, pos[i].Line)}
+			Where: fmt.Sprintf("%s:%d", file, lines[i])}
 		if _, err := compileIssue(k); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", k.Where, err))
 			continue

@@ -190,3 +190,27 @@ func nulls(n *yaml.Node) []lineError {
 	}
 	return out
 }
+
+// DecodeList decodes a file holding a YAML list, as Decode does, and returns with it the line
+// where each entry starts, for messages that point at one. A file with no document is an
+// empty list.
+func DecodeList[T any](file string, data []byte, opts Options) ([]T, []int, error) {
+	var list []T
+	err := Decode(file, data, &list, opts)
+	if errors.Is(err, ErrEmpty) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// Decode accepted data, so this cannot fail.
+	var nodes []yaml.Node
+	_ = yaml.Unmarshal(data, &nodes)
+	lines := make([]int, len(list))
+	for i := range lines {
+		if i < len(nodes) {
+			lines[i] = nodes[i].Line
+		}
+	}
+	return list, lines, nil
+}

@@ -83,3 +83,16 @@ func TestDecodeEmpty(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeList(t *testing.T) {
+	list, lines, err := DecodeList[inner]("f.yaml", []byte("# two entries\n- a: x\n  n: 1\n\n- a: y\n"), Options{})
+	if err != nil || len(list) != 2 || list[1].A != "y" || !reflect.DeepEqual(lines, []int{2, 5}) {
+		t.Errorf("DecodeList = %+v, %v, %v; want two entries starting on lines 2 and 5", list, lines, err)
+	}
+	if list, lines, err := DecodeList[inner]("f.yaml", []byte("# nothing\n"), Options{}); err != nil || list != nil || lines != nil {
+		t.Errorf("empty file: %v, %v, %v; want an empty list", list, lines, err)
+	}
+	if _, _, err := DecodeList[inner]("f.yaml", []byte("- b: x\n"), Options{}); err == nil || !strings.HasPrefix(err.Error(), "f.yaml:1:") {
+		t.Errorf("unknown key: %v, want an error at f.yaml:1", err)
+	}
+}

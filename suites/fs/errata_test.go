@@ -148,13 +148,13 @@ var _ = Describe("erratum 3: renames and links through disconnected directories"
 		if !supportsOrRejected(referRight) {
 			return
 		}
-		requireGapScenario(scenario)
-		if err := gapSeen(scenario + "/" + outside); err != nil {
+		gaps.require(scenario)
+		if err := gaps.seen(scenario + "/" + outside); err != nil {
 			spec.Skip("without Landlock, %s fails with %s: erratum 3 cannot be observed here", outside, spec.ErrnoName(err))
 		}
-		expectGap(scenario+"/"+granted, nil, "a domain whose rule on the directory's new parent grants the right: %s", granted)
+		gaps.expect(scenario+"/"+granted, nil, "a domain whose rule on the directory's new parent grants the right: %s", granted)
 		for i := range steps {
-			steps[i].Seen = gapSeen(scenario + "/" + steps[i].What)
+			steps[i].Seen = gaps.seen(scenario + "/" + steps[i].What)
 		}
 		kind, detail := spec.ClassifyErratum(steps)
 		spec.ErratumVerdict(3, kind, scenario+": "+detail)

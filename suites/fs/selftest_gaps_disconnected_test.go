@@ -215,14 +215,14 @@ var _ = Describe("kernel selftest gaps: disconnected directories", spec.Needs("r
 			scenario := short + "/" + v.name
 			run := func() (seen [4]error, what string) {
 				GinkgoHelper()
-				requireGapScenario(scenario)
+				gaps.require(scenario)
 				for ctl, want := range fx.controls {
-					if got := gapSeen(scenario + "/" + ctl); !spec.IsErrno(got, want) {
+					if got := gaps.seen(scenario + "/" + ctl); !spec.IsErrno(got, want) {
 						Fail(fmt.Sprintf("set-up: %s without a domain: got %s, want %s", ctl, spec.ErrnoName(got), spec.ErrnoName(want)))
 					}
 				}
 				for op, name := range disconnOps {
-					seen[op] = gapSeen(scenario + "/" + name)
+					seen[op] = gaps.seen(scenario + "/" + name)
 				}
 				return seen, fmt.Sprintf("%s handled, rules %s", names(disconnHandled), v.rulesText())
 			}

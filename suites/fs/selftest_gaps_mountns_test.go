@@ -783,53 +783,60 @@ func (g *gapRun) layout5(v disconnVariant) error {
 	})
 }
 
-// gaps holds the helper's observations, gathered once per suite process by the first spec
-// that needs them.
-var gaps struct {
-	once sync.Once
-	res  map[string]gapResult
-	err  error
+// helperObservations are what a mount-namespace helper action recorded, gathered once per
+// suite process by the first spec that needs them.
+type helperObservations struct {
+	action string // the sandbox action, run in a helper process
+	once   sync.Once
+	res    map[string]gapResult
+	err    error
 }
 
-// gapObservations runs the helper once and returns its observations, failing the spec when
-// the helper could not run.
-func gapObservations() map[string]gapResult {
+// gaps and partials are the observations of the two helpers of the selftest specs.
+var (
+	gaps     = &helperObservations{action: gapsNSAction}
+	partials = &helperObservations{action: partialsNSAction}
+)
+
+// all runs the helper once and returns its observations, failing the spec when the helper
+// could not run.
+func (h *helperObservations) all() map[string]gapResult {
 	GinkgoHelper()
-	gaps.once.Do(func() {
-		base, err := os.MkdirTemp("", "llconform-fs-gaps-")
+	h.once.Do(func() {
+		base, err := os.MkdirTemp("", "llconform-"+h.action+"-")
 		if err != nil {
-			gaps.err = err
+			h.err = err
 			return
 		}
 		// The tmpfs lives in the helper's namespace only: the directory stays empty here.
 		defer os.Remove(base)
-		res := sandbox.Process(sandbox.Policy{}, gapsNSAction, base)
+		res := sandbox.Process(sandbox.Policy{}, h.action, base)
 		switch {
 		case res.Setup != nil:
-			gaps.err = res.Setup
+			h.err = res.Setup
 		case res.Err != nil:
-			gaps.err = res.Err
+			h.err = res.Err
 		default:
-			gaps.err = json.Unmarshal(res.Data, &gaps.res)
+			h.err = json.Unmarshal(res.Data, &h.res)
 		}
 	})
-	must(gaps.err, "mount-namespace helper")
-	return gaps.res
+	must(h.err, "mount-namespace helper")
+	return h.res
 }
 
-// requireGapScenario fails the spec when its scenario could not be set up.
-func requireGapScenario(name string) {
+// require fails the spec when its scenario could not be set up.
+func (h *helperObservations) require(name string) {
 	GinkgoHelper()
-	if r, ok := gapObservations()[name+"/error"]; ok {
+	if r, ok := h.all()[name+"/error"]; ok {
 		Fail(fmt.Sprintf("set-up: scenario %s: %s", name, r.Msg))
 	}
 }
 
-// gapSeen returns what the helper recorded for key: nil, the errno, or an error carrying
-// a message that is no errno (which matches no expectation).
-func gapSeen(key string) error {
+// seen returns what the helper recorded for key: nil, the errno, or an error carrying a
+// message that is no errno (which matches no expectation).
+func (h *helperObservations) seen(key string) error {
 	GinkgoHelper()
-	r, ok := gapObservations()[key]
+	r, ok := h.all()[key]
 	switch {
 	case !ok:
 		Fail(fmt.Sprintf("the helper recorded nothing for %s", key))
@@ -841,10 +848,10 @@ func gapSeen(key string) error {
 	return nil
 }
 
-// expectGap asserts what the helper recorded for key.
-func expectGap(key string, want error, what string, args ...any) {
+// expect asserts what the helper recorded for key.
+func (h *helperObservations) expect(key string, want error, what string, args ...any) {
 	GinkgoHelper()
-	spec.ExpectErr(gapSeen(key), want, "%s (%s)", fmt.Sprintf(what, args...), key)
+	spec.ExpectErr(h.seen(key), want, "%s (%s)", fmt.Sprintf(what, args...), key)
 }
 
 var _ = Describe("kernel selftest gaps: mounts, pivot_root and bind mounts", spec.Needs("root"), func() {
@@ -855,11 +862,11 @@ var _ = Describe("kernel selftest gaps: mounts, pivot_root and bind mounts", spe
 
 	It("MUST apply a rule added after pivot_root to the old root, reached by a relative path, and deny the new root",
 		spec.Feature("fs.mount_point", 1), spec.ID("layout1.rule_inside_mount_ns"), spec.Selftest("fs_test", "layout1.rule_inside_mount_ns"), func() {
-			requireGapScenario("inside_ns")
-			expectGap("inside_ns/pivot_root", nil, "pivot_root(s3d2, s3d2/s3d3) without a domain")
-			expectGap("inside_ns/chdir", nil, "chdir(/) after pivot_root")
-			expectGap("inside_ns/open_s3d3", nil, "read granted on s3d3 (the old root), read and write handled: open(s3d3, O_RDONLY)")
-			expectGap("inside_ns/open_root", unix.EACCES, "read granted on s3d3 only: open(/, O_RDONLY) of the new root")
+			gaps.require("inside_ns")
+			gaps.expect("inside_ns/pivot_root", nil, "pivot_root(s3d2, s3d2/s3d3) without a domain")
+			gaps.expect("inside_ns/chdir", nil, "chdir(/) after pivot_root")
+			gaps.expect("inside_ns/open_s3d3", nil, "read granted on s3d3 (the old root), read and write handled: open(s3d3, O_RDONLY)")
+			gaps.expect("inside_ns/open_root", unix.EACCES, "read granted on s3d3 only: open(/, O_RDONLY) of the new root")
 			spec.EnforcedVerdict("fs.mount_point", 1)
 		})
 
@@ -868,31 +875,31 @@ var _ = Describe("kernel selftest gaps: mounts, pivot_root and bind mounts", spe
 			if !spec.Supports(4) {
 				spec.Skip("a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d", spec.Kernel().ABI)
 			}
-			requireGapScenario("topology_control")
-			requireGapScenario("topology_netonly")
+			gaps.require("topology_control")
+			gaps.require("topology_netonly")
 			for _, op := range []string{"mount", "make_private", "move_mount", "umount", "pivot_root", "chdir"} {
-				control := gapSeen("topology/control/" + op)
-				expectGap("topology/netonly/"+op, nil, "domain handling net.bind_tcp and net.connect_tcp only: %s (without a domain it gives %s)", op, spec.ErrnoName(control))
+				control := gaps.seen("topology/control/" + op)
+				gaps.expect("topology/netonly/"+op, nil, "domain handling net.bind_tcp and net.connect_tcp only: %s (without a domain it gives %s)", op, spec.ErrnoName(control))
 			}
 			spec.FeatureVerdict("fs.change_topology", 4)
 		})
 
 	It("MUST let a ruleset's mount be unmounted before enforcement, the rules on it then granting nothing",
 		spec.Feature("fs.mount_point", 1), spec.ID("layout1.release_inodes"), spec.Selftest("fs_test", "layout1.release_inodes"), func() {
-			requireGapScenario("release_inodes")
-			expectGap("release_inodes/umount", nil, "umount of a tmpfs that a ruleset holds rules on")
-			expectGap("release_inodes/open_s1d1_f1", nil, "read granted on s1d1: open(s1d1/f1, O_RDONLY)")
-			expectGap("release_inodes/open_s3d2", unix.EACCES, "the rule was on the unmounted tmpfs's root: open(s3d2, O_RDONLY) of the directory it covered")
-			expectGap("release_inodes/open_s3d3", unix.ENOENT, "open(s3d2/s3d3) after the umount")
+			gaps.require("release_inodes")
+			gaps.expect("release_inodes/umount", nil, "umount of a tmpfs that a ruleset holds rules on")
+			gaps.expect("release_inodes/open_s1d1_f1", nil, "read granted on s1d1: open(s1d1/f1, O_RDONLY)")
+			gaps.expect("release_inodes/open_s3d2", unix.EACCES, "the rule was on the unmounted tmpfs's root: open(s3d2, O_RDONLY) of the directory it covered")
+			gaps.expect("release_inodes/open_s3d3", unix.ENOENT, "open(s3d2/s3d3) after the umount")
 			spec.EnforcedVerdict("fs.mount_point", 1)
 		})
 
 	It("MUST NOT keep the mount a sandboxed program was executed from busy once that program executed another one",
 		spec.Feature("fs.mount_point", 1), spec.ID("layout1.umount_sandboxer"), spec.Selftest("fs_test", "layout1.umount_sandboxer"), func() {
-			requireGapScenario("umount_sandboxer")
-			expectGap("umount_sandboxer/while_sandboxer_runs", unix.EBUSY, "umount of the mount the running sandboxer was executed from")
-			expectGap("umount_sandboxer/after_it_executed", nil, "umount of that mount once the sandboxer executed a program from elsewhere")
-			expectGap("umount_sandboxer/child", nil, "the sandboxer and the program it executed")
+			gaps.require("umount_sandboxer")
+			gaps.expect("umount_sandboxer/while_sandboxer_runs", unix.EBUSY, "umount of the mount the running sandboxer was executed from")
+			gaps.expect("umount_sandboxer/after_it_executed", nil, "umount of that mount once the sandboxer executed a program from elsewhere")
+			gaps.expect("umount_sandboxer/child", nil, "the sandboxer and the program it executed")
 			spec.FeatureVerdict("fs.mount_point", 1)
 		})
 
@@ -901,8 +908,8 @@ var _ = Describe("kernel selftest gaps: mounts, pivot_root and bind mounts", spe
 			if !supportsOrRejected(referRight) {
 				return
 			}
-			requireGapScenario("refer_part_mount")
-			expectGap("refer_part_mount/rename", nil, "refer and make_reg granted on s3d1 above the s3d2 mount, and remove_file on s3d2/s3d4: rename(s3d4/f1, s3d3/f1)")
+			gaps.require("refer_part_mount")
+			gaps.expect("refer_part_mount/rename", nil, "refer and make_reg granted on s3d1 above the s3d2 mount, and remove_file on s3d2/s3d4: rename(s3d4/f1, s3d3/f1)")
 			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
 
@@ -911,12 +918,12 @@ var _ = Describe("kernel selftest gaps: mounts, pivot_root and bind mounts", spe
 			if !supportsOrRejected(referRight) {
 				return
 			}
-			requireGapScenario("cross_mount")
+			gaps.require("cross_mount")
 			what := "refer granted on s2d1, execute on s2d2/s1d3 (through the bind mount)"
-			expectGap("cross_mount/s1d1_to_s1d2", unix.EXDEV, "%s: rename(s1d1/f1, s1d1/s1d2/f1), no REFER there", what)
-			expectGap("cross_mount/s2d1_to_bind", unix.EXDEV, "%s: rename(s2d1/f1, s2d1/s2d2/f1), a real cross-mount move", what)
-			expectGap("cross_mount/bind_to_bind_s1d3", unix.EXDEV, "%s: rename(s2d2/f1, s2d2/s1d3/f1), which would gain EXECUTE", what)
-			expectGap("cross_mount/bind_s1d3_to_bind", nil, "%s: rename(s2d2/s1d3/f1, s2d2/f1), which loses EXECUTE", what)
+			gaps.expect("cross_mount/s1d1_to_s1d2", unix.EXDEV, "%s: rename(s1d1/f1, s1d1/s1d2/f1), no REFER there", what)
+			gaps.expect("cross_mount/s2d1_to_bind", unix.EXDEV, "%s: rename(s2d1/f1, s2d1/s2d2/f1), a real cross-mount move", what)
+			gaps.expect("cross_mount/bind_to_bind_s1d3", unix.EXDEV, "%s: rename(s2d2/f1, s2d2/s1d3/f1), which would gain EXECUTE", what)
+			gaps.expect("cross_mount/bind_s1d3_to_bind", nil, "%s: rename(s2d2/s1d3/f1, s2d2/f1), which loses EXECUTE", what)
 			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
 })

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	"golang.org/x/sys/unix"
@@ -96,7 +95,7 @@ func expectLayeredOpens(key string, layers []nsLayer) {
 	GinkgoHelper()
 	for i, l := range layers {
 		for j, o := range l.opens {
-			got := partialSeen(fmt.Sprintf("%s/%d/%d", key, i, j))
+			got := partials.seen(fmt.Sprintf("%s/%d/%d", key, i, j))
 			spec.ExpectErr(got, o.want, "after layer %d (%s): open(%s, %s)", i+1, l.text(), o.path, openFlags(o.flags))
 		}
 	}
@@ -571,67 +570,6 @@ func runPartialsNS(args []string) ([]byte, error) {
 	return json.Marshal(g.res)
 }
 
-// partials holds the helper's observations, gathered once per suite process by the first
-// spec that needs them.
-var partials struct {
-	once sync.Once
-	res  map[string]gapResult
-	err  error
-}
-
-func partialObservations() map[string]gapResult {
-	GinkgoHelper()
-	partials.once.Do(func() {
-		base, err := os.MkdirTemp("", "llconform-fs-partials-")
-		if err != nil {
-			partials.err = err
-			return
-		}
-		// The tmpfs lives in the helper's namespace only: the directory stays empty here.
-		defer os.Remove(base)
-		res := sandbox.Process(sandbox.Policy{}, partialsNSAction, base)
-		switch {
-		case res.Setup != nil:
-			partials.err = res.Setup
-		case res.Err != nil:
-			partials.err = res.Err
-		default:
-			partials.err = json.Unmarshal(res.Data, &partials.res)
-		}
-	})
-	must(partials.err, "mount-namespace helper")
-	return partials.res
-}
-
-// requirePartial fails the spec when its scenario could not be set up.
-func requirePartial(name string) {
-	GinkgoHelper()
-	if r, ok := partialObservations()[name+"/error"]; ok {
-		Fail(fmt.Sprintf("set-up: scenario %s: %s", name, r.Msg))
-	}
-}
-
-// partialSeen returns what the helper recorded for key: nil, the errno, or an error
-// carrying a message that is no errno (which matches no expectation).
-func partialSeen(key string) error {
-	GinkgoHelper()
-	r, ok := partialObservations()[key]
-	switch {
-	case !ok:
-		Fail(fmt.Sprintf("the helper recorded nothing for %s", key))
-	case r.Msg != "":
-		return fmt.Errorf("%s", r.Msg)
-	case r.Errno != 0:
-		return unix.Errno(r.Errno)
-	}
-	return nil
-}
-
-func expectPartial(key string, want error, what string, args ...any) {
-	GinkgoHelper()
-	spec.ExpectErr(partialSeen(key), want, "%s (%s)", fmt.Sprintf(what, args...), key)
-}
-
 var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() {
 	BeforeEach(func() {
 		spec.RequireLandlock()
@@ -640,7 +578,7 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 
 	It("MUST apply a rule above a mount point to the filesystem mounted beneath it",
 		spec.Feature("fs.mount_point", 1), spec.ID("layout1.rule_over_mountpoint"), selftests("layout1.rule_over_mountpoint"), func() {
-			requirePartial("rule_over_mountpoint")
+			partials.require("rule_over_mountpoint")
 			expectLayeredOpens("rule_over_mountpoint", ruleOverMountpoint)
 			spec.EnforcedVerdict("fs.mount_point", 1)
 		})
@@ -659,27 +597,27 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 			}) {
 				return
 			}
-			requirePartial("topology_net_fs")
+			partials.require("topology_net_fs")
 			for _, op := range []string{"mount", "make_private", "move_mount", "umount", "pivot_root"} {
-				expectPartial("topology_net_fs/control/"+op, nil, "without a domain: %s", op)
-				expectPartial("topology_net_fs/netfs/"+op, unix.EPERM, "domain handling net.bind_tcp, net.connect_tcp and fs.execute: %s", op)
+				partials.expect("topology_net_fs/control/"+op, nil, "without a domain: %s", op)
+				partials.expect("topology_net_fs/netfs/"+op, unix.EPERM, "domain handling net.bind_tcp, net.connect_tcp and fs.execute: %s", op)
 			}
 			spec.EnforcedVerdict("fs.change_topology", 1)
 		})
 
 	It("MUST check a bind-mounted file through either path against the same inode's rules, across four layers ruling on the mount points' parents, both mount points, the shared source and the bind side's file",
 		spec.Feature("fs.bind_mount", 1), spec.ID("layout1_bind.same_content_same_file"), selftests("layout1_bind.same_content_same_file"), func() {
-			requirePartial("same_content_same_file")
+			partials.require("same_content_same_file")
 			expectLayeredOpens("same_content_same_file", sameContentSameFile)
 			spec.EnforcedVerdict("fs.bind_mount", 1)
 		})
 
 	It("MUST check overlayfs files, lower and upper, by their merged path only, across five layers ruling on the layers' parents, data directories, subdirectories and files",
 		spec.Feature("fs.overlayfs", 1), spec.Needs("module:overlay"), spec.ID("layout2_overlay.same_content_different_file"), selftests("layout2_overlay.same_content_different_file"), func() {
-			if err := partialSeen("overlay2/available"); err != nil {
+			if err := partials.seen("overlay2/available"); err != nil {
 				spec.Skip("overlay filesystem unavailable: %v", err)
 			}
-			requirePartial("overlay2")
+			partials.require("overlay2")
 			expectLayeredOpens("overlay2", sameContentDifferentFile)
 			spec.EnforcedVerdict("fs.overlayfs", 1)
 		})
@@ -689,15 +627,15 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 			if !supportsOrRejected(referRight) {
 				return
 			}
-			requirePartial("path_disconnected")
+			partials.require("path_disconnected")
 			k := "path_disconnected/"
 			// Controls: before and after the move, a layer granting everything on the
 			// tree allows the reads on both kernels.
 			for _, f := range []string{"l1_f1", "l1_f2", "l1_dotdot", "moved_f1", "moved_f2"} {
-				expectPartial(k+f, nil, "layer 1 granting every right on the tree: %s", f)
+				partials.expect(k+f, nil, "layer 1 granting every right on the tree: %s", f)
 			}
 			same := func(key, what string, want error) spec.Observation {
-				return spec.Observation{What: what, Seen: partialSeen(k + key), Fixed: want, Unfixed: want}
+				return spec.Observation{What: what, Seen: partials.seen(k + key), Fixed: want, Unfixed: want}
 			}
 			// Before the fix the walk from a disconnected directory stopped at its
 			// filesystem's root, never reaching the bind mount's root s1d2.
@@ -707,7 +645,7 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 				same("l2_f1", "layer 2: openat(fd, f1)", nil),
 				same("l2_f2", "layer 2: openat(fd, f2)", unix.EACCES),
 				same("l3_path_f1", "layer 3 (read_file on s1d2, the bind mount's root): open(s4d1/f1)", unix.EACCES),
-				{What: "layer 3: openat(fd, f1)", Seen: partialSeen(k + "l3_f1"), Fixed: nil, Unfixed: unix.EACCES},
+				{What: "layer 3: openat(fd, f1)", Seen: partials.seen(k + "l3_f1"), Fixed: nil, Unfixed: unix.EACCES},
 				same("l3_f2", "layer 3: openat(fd, f2)", unix.EACCES),
 			})
 			spec.ErratumVerdict(3, seen, "layout1_bind.path_disconnected: "+detail)
@@ -718,17 +656,17 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 			It(fmt.Sprintf("MUST apply a read_file rule %s to a file of a %s mount, and deny it under a second layer without rules", t.it, v.name),
 				spec.Feature(v.feature, 1), spec.ID("layout3_fs."+t.name+"."+v.name), selftests("layout3_fs."+t.name), func() {
 					key := "layout3/" + v.name
-					requirePartial(key)
-					if err := partialSeen(key + "/available"); err != nil {
+					partials.require(key)
+					if err := partials.seen(key + "/available"); err != nil {
 						spec.Skip("%s variant unavailable: %v", v.name, err)
 					}
 					tkey := key + "/" + t.name
-					if r, ok := partialObservations()[tkey+"/error"]; ok {
+					if r, ok := partials.all()[tkey+"/error"]; ok {
 						Fail(fmt.Sprintf("set-up: %s: %s", tkey, r.Msg))
 					}
 					what := fmt.Sprintf("%s mounted on tmp, file tmp/%s, rule on %s", v.fstype, v.file, t.rulePath(v))
 					for _, op := range layout3Ops {
-						got := partialSeen(tkey + "/" + op.key)
+						got := partials.seen(tkey + "/" + op.key)
 						if op.controlBefore && got != nil {
 							Fail(fmt.Sprintf("set-up: %s: %s: got %s, want success", what, op.what, spec.ErrnoName(got)))
 						}
