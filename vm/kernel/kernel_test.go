@@ -12,7 +12,7 @@ func TestParse(t *testing.T) {
 kernels:
   - name: bookworm
     debian: {package: linux-image-6.1.0-56-cloud-amd64, version: 6.1.192-2}
-    expect: {abi: 2, errata: [3, 4]}
+    expect: {abi: 2, errata: [3, 4], missing_modules: [smc]}
   - name: trixie-bpo
     debian:
       newest: "linux-image-7.3.*-cloud-amd64"
@@ -33,7 +33,7 @@ kernels:
 	abi := 2
 	want := []Entry{
 		{Name: "bookworm", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
-			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}, MissingModules: []string{"smc"}}},
 		{Name: "trixie-bpo", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
 			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1"},
 		{Name: "mine", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
@@ -48,6 +48,8 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expct: {abi: 1}\n", `kernels.yaml:4: unknown key "expct"`},
 		{"kernel:\n  - name: a\n", `kernels.yaml:1: unknown key "kernel"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: sctp}\n", "kernels.yaml:4: missing_modules must be a list of module names"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: [sctp, SMC.ko]}\n", `kernels.yaml:4: bad module name "SMC.ko" in missing_modules`},
 		{"kernels:\n  - name: a\n    debian: {pakage: p}\n", `kernels.yaml:3: unknown key "pakage"`},
 		{"kernels:\n  - name: a\n", `kernels.yaml:2: a: needs a source`},
 		{"kernels:\n  - debian: {package: p}\n", `kernels.yaml:2: missing key "name"`},

@@ -45,8 +45,9 @@ type localYAML struct {
 }
 
 type expectYAML struct {
-	ABI    *integer  `yaml:"abi"`
-	Errata []integer `yaml:"errata"`
+	ABI            *integer  `yaml:"abi"`
+	Errata         []integer `yaml:"errata"`
+	MissingModules []scalar  `yaml:"missing_modules"`
 }
 
 // scalar is a non-empty string and the line it is on, for messages about its value.
@@ -79,6 +80,7 @@ var kernelsOptions = yamlfile.Options{
 	Want: map[reflect.Type]string{
 		reflect.TypeFor[[]entryYAML](): "kernels must be a list",
 		reflect.TypeFor[[]integer]():   "errata must be a list of integers",
+		reflect.TypeFor[[]scalar]():    "missing_modules must be a list of module names",
 	},
 	NoNull: true,
 }
@@ -92,7 +94,7 @@ var kernelsOptions = yamlfile.Options{
 //	kernels:
 //	  - name: bookworm
 //	    debian: {package: linux-image-6.1.0-56-cloud-amd64}
-//	    expect: {abi: 2, errata: [3, 4]}
+//	    expect: {abi: 2, errata: [3, 4], missing_modules: [smc]}
 //	  - name: trixie-bpo
 //	    debian: {newest: "linux-image-7.3.*-cloud-amd64", suite: trixie-backports}
 //	    cpus: 1
@@ -174,6 +176,12 @@ func (y entryYAML) entry(file string, line int) (Entry, error) {
 		}
 		for _, n := range x.Errata {
 			e.Expect.Errata = append(e.Expect.Errata, int(n))
+		}
+		for _, m := range x.MissingModules {
+			if !moduleRE.MatchString(m.s) {
+				return e, errorf(m.line, "bad module name %q in missing_modules (a module's name, such as sctp)", m.s)
+			}
+			e.Expect.MissingModules = append(e.Expect.MissingModules, m.s)
 		}
 	}
 	if e.CPU != "" && !cpuRE.MatchString(e.CPU) {
