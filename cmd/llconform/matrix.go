@@ -66,10 +66,12 @@ type matrixFlags struct {
 	bench   bool
 	benchSc string
 	icount  string
+	gate    gateFlags
 }
 
-func matrixCmd(ctx context.Context, args []string) (int, error) {
+func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	var m matrixFlags
+	defer func() { code = m.gate.exit(code, m.out.interrupted) }()
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	fs.StringVar(&m.kernels, "kernels", "kernels.yaml", "kernel list; ignored when --kernel is given")
 	fs.Var(&m.adhoc, "kernel", "ad-hoc kernel instead of the list, repeatable: debian:<package> or file:<bzImage>")
@@ -88,11 +90,15 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
 	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed")
 	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
+	m.gate.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
+	}
+	if err := m.gate.check(m.filters); err != nil {
+		return exitUsage, err
 	}
 	// Every input is read and checked here, before the first download or boot.
 	if err := m.check(); err != nil {
@@ -198,6 +204,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 			return verdict.ExitInfra, err
 		}
 	}
+	m.gate.apply(res)
 	code, err = m.out.finish(res, printMatrix)
 	if len(benches) > 0 {
 		fmt.Println()
