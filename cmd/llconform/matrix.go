@@ -67,6 +67,7 @@ type matrixFlags struct {
 	benchSc string
 	icount  string
 	gate    gateFlags
+	mirror  mirrorFlags
 }
 
 func matrixCmd(ctx context.Context, args []string) (code int, err error) {
@@ -91,6 +92,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed")
 	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
 	m.gate.register(fs)
+	m.mirror.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
@@ -111,6 +113,10 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		return exitUsage, err
 	}
 	entries, err := m.entries()
+	if err != nil {
+		return exitUsage, err
+	}
+	mirror, err := m.mirror.resolve(m.kernels, len(m.adhoc) == 0)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -172,6 +178,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		Retry:    m.retry,
 		Refresh:  m.refresh,
 		Progress: prog.event,
+		Mirror:   mirror,
 	})
 	if err != nil {
 		return verdict.ExitInfra, err
@@ -433,6 +440,8 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	file := fs.String("kernels", "kernels.yaml", "kernel list")
 	fetch := fs.Bool("fetch", false, "resolve and download every kernel into the cache")
 	cache := fs.String("cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
+	var mf mirrorFlags
+	mf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
@@ -443,12 +452,16 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
+	mirror, err := mf.resolve(*file, true)
+	if err != nil {
+		return exitUsage, err
+	}
 	if *cache == "" {
 		if *cache, err = kernel.DefaultCacheDir(); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
-	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
+	f := &kernel.Fetcher{CacheDir: *cache, Mirror: mirror, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	code := 0
 	for _, e := range entries {
 		line := fmt.Sprintf("%-14s %s", e.Name, collect.Source(e))

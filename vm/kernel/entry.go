@@ -88,11 +88,20 @@ var cpuRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(,[+-]?[A-Za-z0-9][A-
 
 // ParseFile reads a kernels.yaml file.
 func ParseFile(file string) ([]Entry, error) {
+	c, err := ParseConfigFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return c.Entries, nil
+}
+
+// ParseConfigFile reads a kernels.yaml file with its settings (ParseConfig).
+func ParseConfigFile(file string) (*Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path.Base(file), b)
+	return ParseConfig(path.Base(file), b)
 }
 
 func (e *Entry) setDefaults() {

@@ -44,6 +44,26 @@ kernels:
 	}
 }
 
+func TestParseMirror(t *testing.T) {
+	c, err := ParseConfig("kernels.yaml", []byte("debian_mirror:\n  archive: http://mirror.invalid/debian\n  security: https://mirror.invalid/debian-security/\nkernels:\n  - name: a\n    debian: {package: p}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (MirrorConfig{Archive: "http://mirror.invalid/debian", Security: "https://mirror.invalid/debian-security/"}); c.Mirror != want || len(c.Entries) != 1 {
+		t.Errorf("config %+v", c)
+	}
+	for src, want := range map[string]string{
+		"debian_mirror: {archive: mirror.invalid}\nkernels:\n  - name: a\n    debian: {package: p}\n":                            `kernels.yaml:1: debian_mirror: the Debian archive mirror "mirror.invalid": want an http:// or https:// URL`,
+		"debian_mirror: {archiv: http://m.invalid/d}\nkernels:\n  - name: a\n    debian: {package: p}\n":                         `kernels.yaml:1: unknown key "archiv"`,
+		"debian_mirror:\n  security: http://m.invalid/d\nkernels:\n  - name: a\n    debian: {package: p}\n":                      "kernels.yaml:2: debian_mirror: a Debian security mirror or keyring is set without the archive's URI",
+		"debian_mirror: {archive: http://m.invalid/d, keyring: /nonexistent}\nkernels:\n  - name: a\n    debian: {package: p}\n": "no such file",
+	} {
+		if _, err := ParseConfig("kernels.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expct: {abi: 1}\n", `kernels.yaml:4: unknown key "expct"`},
