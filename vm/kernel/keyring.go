@@ -49,16 +49,12 @@ func loadKeyring(file string) (openpgp.EntityList, string, error) {
 	return kr, what, nil
 }
 
-// fingerprints lists the primary keys of a keyring, one "FINGERPRINT name" each.
+// fingerprints lists the primary keys of a keyring, one "FINGERPRINT name" each (the user
+// id's name, without its address).
 func fingerprints(kr openpgp.EntityList) []string {
 	var out []string
 	for _, e := range kr {
-		name := ""
-		for n := range e.Identities {
-			name = n
-			break
-		}
-		out = append(out, strings.TrimSpace(fmt.Sprintf("%X %s", e.PrimaryKey.Fingerprint, name)))
+		out = append(out, strings.TrimSpace(fmt.Sprintf("%X %s", e.PrimaryKey.Fingerprint, keyName(e))))
 	}
 	return out
 }

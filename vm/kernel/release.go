@@ -104,11 +104,26 @@ func checkSignatures(block *clearsign.Block, keyring openpgp.EntityList, now tim
 	return "", fmt.Errorf("no good signature by a key of the Debian archive keyring (%s)", strings.Join(errs, "; "))
 }
 
+// describeKey names a key by its fingerprint and its user id's name and comment (without
+// the address).
 func describeKey(e *openpgp.Entity) string {
-	for _, id := range e.Identities {
-		return fmt.Sprintf("%X (%s)", e.PrimaryKey.Fingerprint, id.Name)
+	if name := keyName(e); name != "" {
+		return fmt.Sprintf("%X (%s)", e.PrimaryKey.Fingerprint, name)
 	}
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
+}
+
+func keyName(e *openpgp.Entity) string {
+	for _, id := range e.Identities {
+		if u := id.UserId; u != nil && u.Name != "" {
+			if u.Comment != "" {
+				return u.Name + " (" + u.Comment + ")"
+			}
+			return u.Name
+		}
+		return id.Name
+	}
+	return ""
 }
 
 // parseRelease reads the fields of a Release file that fetching needs. Unknown fields are
