@@ -40,7 +40,8 @@ build:
 	done
 
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
-# fetch kernels, are part of every Debian system.
+# fetch kernels, are part of every Debian system. Elsewhere, set a Debian mirror (README,
+# "Kernels on any host"): kernels are then fetched and verified in Go.
 deps:
 	@command -v qemu-system-x86_64 >/dev/null || { \
 		echo "installing qemu-system-x86"; \

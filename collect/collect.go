@@ -29,7 +29,7 @@ import (
 func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Source: Source(r.Entry)}}
 	if e := r.Entry.Expect; e != nil {
-		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata}
+		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata, MissingModules: e.MissingModules}
 	}
 	if k := r.Kernel; k != nil {
 		run.Kernel.Release, run.Kernel.Package, run.Kernel.Version = k.Release, k.Package, k.Version

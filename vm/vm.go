@@ -57,6 +57,8 @@ type Options struct {
 	QEMU    string // default qemu.DefaultBinary
 	// Progress, if set, is called from several goroutines.
 	Progress func(Event)
+	// Mirror is the Debian mirror setting (kernel.Fetcher.Mirror); zero: the apt sources'.
+	Mirror kernel.MirrorConfig
 }
 
 // Stage of a kernel in a run.
@@ -135,7 +137,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		return nil, err
 	}
 	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels))}
-	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh}
+	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh, Mirror: o.Mirror}
 
 	ready := make(chan int)
 	go func() {

@@ -66,10 +66,13 @@ type matrixFlags struct {
 	bench   bool
 	benchSc string
 	icount  string
+	gate    gateFlags
+	mirror  mirrorFlags
 }
 
-func matrixCmd(ctx context.Context, args []string) (int, error) {
+func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	var m matrixFlags
+	defer func() { code = m.gate.exit(code, m.out.interrupted) }()
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	fs.StringVar(&m.kernels, "kernels", "kernels.yaml", "kernel list; ignored when --kernel is given")
 	fs.Var(&m.adhoc, "kernel", "ad-hoc kernel instead of the list, repeatable: debian:<package> or file:<bzImage>")
@@ -88,11 +91,16 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
 	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed")
 	fs.StringVar(&m.filters.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
+	m.gate.register(fs)
+	m.mirror.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("matrix: unexpected arguments %q", fs.Args())
+	}
+	if err := m.gate.check(m.filters); err != nil {
+		return exitUsage, err
 	}
 	// Every input is read and checked here, before the first download or boot.
 	if err := m.check(); err != nil {
@@ -105,6 +113,10 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		return exitUsage, err
 	}
 	entries, err := m.entries()
+	if err != nil {
+		return exitUsage, err
+	}
+	mirror, err := m.mirror.resolve(m.kernels, len(m.adhoc) == 0)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -166,6 +178,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		Retry:    m.retry,
 		Refresh:  m.refresh,
 		Progress: prog.event,
+		Mirror:   mirror,
 	})
 	if err != nil {
 		return verdict.ExitInfra, err
@@ -198,6 +211,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 			return verdict.ExitInfra, err
 		}
 	}
+	m.gate.apply(res)
 	code, err = m.out.finish(res, printMatrix)
 	if len(benches) > 0 {
 		fmt.Println()
@@ -426,6 +440,8 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	file := fs.String("kernels", "kernels.yaml", "kernel list")
 	fetch := fs.Bool("fetch", false, "resolve and download every kernel into the cache")
 	cache := fs.String("cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
+	var mf mirrorFlags
+	mf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
@@ -436,12 +452,16 @@ func kernelsCmd(ctx context.Context, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
+	mirror, err := mf.resolve(*file, true)
+	if err != nil {
+		return exitUsage, err
+	}
 	if *cache == "" {
 		if *cache, err = kernel.DefaultCacheDir(); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
-	f := &kernel.Fetcher{CacheDir: *cache, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
+	f := &kernel.Fetcher{CacheDir: *cache, Mirror: mirror, Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}
 	code := 0
 	for _, e := range entries {
 		line := fmt.Sprintf("%-14s %s", e.Name, collect.Source(e))

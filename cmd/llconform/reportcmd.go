@@ -13,7 +13,7 @@ import (
 
 func reportCmd(_ context.Context, args []string) (int, error) {
 	if len(args) == 0 {
-		return exitUsage, fmt.Errorf("report: want a subcommand: merge -o OUT FILE..., or show FILE")
+		return exitUsage, fmt.Errorf("report: want a subcommand: merge -o OUT FILE..., show FILE, or diff BASE NEW")
 	}
 	switch args[0] {
 	case "merge":
@@ -45,6 +45,8 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 			return verdict.ExitInfra, err
 		}
 		return verdict.ExitCode(merged), printMatrix(merged)
+	case "diff":
+		return reportDiff(args[1:])
 	case "show":
 		if len(args) != 2 {
 			return exitUsage, fmt.Errorf("report show: want one result file")
@@ -56,7 +58,7 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 		verdict.Evaluate(r)
 		return verdict.ExitCode(r), printMatrix(r)
 	}
-	return exitUsage, fmt.Errorf("report: unknown subcommand %q (want merge or show)", args[0])
+	return exitUsage, fmt.Errorf("report: unknown subcommand %q (want merge, show or diff)", args[0])
 }
 
 func readResult(path string) (*report.Result, error) {

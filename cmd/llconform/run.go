@@ -22,20 +22,26 @@ import (
 
 const generator = "llconform"
 
-func runCmd(ctx context.Context, args []string) (int, error) {
+func runCmd(ctx context.Context, args []string) (code int, err error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	suiteDir := fs.String("suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
+	var gate gateFlags
 	var out outputs
+	defer func() { code = gate.exit(code, out.interrupted) }()
+	suiteDir := fs.String("suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
 	out.register(fs, "out/host")
 	var f filters
 	fs.StringVar(&f.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed, e.g. 'fs && abi<=5'")
 	fs.StringVar(&f.focus, "focus", "", "Ginkgo focus regexp passed to every suite")
 	timeout := fs.Duration("timeout", 10*time.Minute, "time limit of each suite")
+	gate.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage, err
 	}
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("run: unexpected arguments %q", fs.Args())
+	}
+	if err := gate.check(f); err != nil {
+		return exitUsage, err
 	}
 	if *timeout <= 0 {
 		return exitUsage, fmt.Errorf("--timeout %s: want a positive duration", *timeout)
@@ -99,6 +105,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	}
 
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}
+	gate.apply(res)
 	return out.finish(res, func(res *report.Result) error { return render.WriteSummary(os.Stdout, &res.Runs[0]) })
 }
 

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 // Spec is one entry of conformance.yaml.
@@ -41,6 +42,27 @@ type Spec struct {
 // Document is the content of conformance.yaml.
 type Document struct {
 	Specs []Spec `yaml:"specs"`
+	// NotApplicable are the reasons for which a spec may skip in a certified run (--certified);
+	// any other skip fails it. They come from verdict.NotApplicableReasons.
+	NotApplicable []NotApplicable `yaml:"not_applicable"`
+}
+
+// NotApplicable is one reason for which a spec may skip in a certified run.
+type NotApplicable struct {
+	// Reason names it, as the certified check counts it: root, module, abi, no-landlock.
+	Reason string `yaml:"reason"`
+	// When says when such a skip is allowed.
+	When string `yaml:"when"`
+	// Skip is the regular expression (Go syntax) the skip message matches.
+	Skip string `yaml:"skip"`
+}
+
+func notApplicable() []NotApplicable {
+	var out []NotApplicable
+	for _, n := range verdict.NotApplicableReasons {
+		out = append(out, NotApplicable{Reason: n.Reason, When: n.When, Skip: n.Skip})
+	}
+	return out
 }
 
 // FromDryRun reads the Ginkgo JSON report of a dry run of the suite binary named suite
@@ -105,7 +127,7 @@ func lastLines(s string, n int) string {
 // depend on the order suites ran or Ginkgo shuffled them. Two specs with one ID are an
 // error: the file could not tell them apart.
 func New(specs []Spec) (*Document, error) {
-	d := &Document{Specs: slices.Clone(specs)}
+	d := &Document{Specs: slices.Clone(specs), NotApplicable: notApplicable()}
 	slices.SortFunc(d.Specs, func(a, b Spec) int { return strings.Compare(a.ID, b.ID) })
 	for i := 1; i < len(d.Specs); i++ {
 		if d.Specs[i].ID == d.Specs[i-1].ID {
@@ -115,8 +137,9 @@ func New(specs []Spec) (*Document, error) {
 	return d, nil
 }
 
-const header = `# conformance.yaml: the Landlock behaviour llconform checks, one MUST statement per spec.
-# Generated from the suites' Ginkgo dry runs; do not edit. Regenerate it after changing a
+const header = `# conformance.yaml: the Landlock behaviour llconform checks, one MUST statement per spec,
+# and (not_applicable, at the end) the only reasons for which a spec may skip in a certified
+# run. Generated from the suites' Ginkgo dry runs; do not edit. Regenerate it after changing a
 # spec, and review the difference: it is a change of the specification.
 `
 
@@ -164,11 +187,22 @@ func Check(committed, generated []byte) error {
 		return fmt.Errorf("generated %w", err)
 	}
 	diff := Diff(old, cur)
+	if na := notApplicableDiff(old, cur); na != "" {
+		diff = append(diff, na)
+	}
 	if len(diff) == 0 {
 		return fmt.Errorf("conformance.yaml is out of date: same specs, different formatting or order; regenerate it")
 	}
 	return fmt.Errorf("conformance.yaml is out of date (%d difference%s); regenerate it and review:\n%s",
 		len(diff), plural(len(diff)), strings.Join(diff, "\n"))
+}
+
+// notApplicableDiff says whether the not_applicable reasons differ, as one line.
+func notApplicableDiff(old, cur *Document) string {
+	if slices.Equal(old.NotApplicable, cur.NotApplicable) {
+		return ""
+	}
+	return "~ not_applicable: the reasons a certified run accepts for a skip changed"
 }
 
 func plural(n int) string {

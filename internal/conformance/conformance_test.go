@@ -149,7 +149,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("identical files: %v", err)
 	}
 
-	changed := &Document{Specs: slices.Clone(d.Specs)}
+	changed := &Document{Specs: slices.Clone(d.Specs), NotApplicable: d.NotApplicable}
 	added := Spec{ID: "fs/zzz MUST be new", Suite: "fs", Feature: "fs.new", ABI: 12, Statement: "zzz MUST be new"}
 	removed := changed.Specs[0]
 	changed.Specs = append(changed.Specs[1:], added)
@@ -175,6 +175,16 @@ func TestCheck(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Check message lacks %q:\n%s", want, msg)
 		}
+	}
+
+	// A change of the reasons a certified run accepts is a change of the specification too.
+	fewer := &Document{Specs: d.Specs, NotApplicable: d.NotApplicable[1:]}
+	generated, err = fewer.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(committed, generated); err == nil || !strings.Contains(err.Error(), "~ not_applicable: ") {
+		t.Errorf("not_applicable changed: err = %v", err)
 	}
 
 	reformatted := bytes.Replace(committed, []byte("# conformance.yaml"), []byte("#  conformance.yaml"), 1)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llconform/llconform/internal/diff"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
 )
@@ -26,6 +27,9 @@ type HTMLOptions struct {
 	Dir string
 	// Plots are SVG figures (benchmark plots) shown in their own section, in this order.
 	Plots []Plot
+	// Comparison, when set, is shown as a "Compared with" section: what changed since a
+	// baseline result (llconform report diff --html).
+	Comparison *diff.Diff
 }
 
 // Plot is one inline SVG figure.
@@ -70,6 +74,7 @@ type htmlPage struct {
 	Legend                 []htmlLegend
 	Plots                  []htmlPlot
 	Notices                []report.Notice
+	Comparison             *htmlComparison
 }
 
 type htmlTally struct {
@@ -187,7 +192,7 @@ func conclusionClass(c report.Conclusion) string {
 }
 
 func buildPage(res *report.Result, opts HTMLOptions) (*htmlPage, error) {
-	p := &htmlPage{Title: opts.Title, Generator: res.Generator}
+	p := &htmlPage{Title: opts.Title, Generator: res.Generator, Comparison: buildComparison(opts.Comparison)}
 	if p.Title == "" {
 		p.Title = "llconform report"
 	}

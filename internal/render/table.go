@@ -79,6 +79,8 @@ func WriteSummary(w io.Writer, r *report.Run) error {
 		switch {
 		case c.Unverified:
 			mark = "UNVERIFIED"
+		case !c.OK && c.Name == verdict.CheckCertified:
+			mark = "FAILED" // a skip certification does not allow: not a claim mismatch
 		case !c.OK:
 			mark = "MISMATCH"
 		}
@@ -198,6 +200,8 @@ func writeWhy(t *table, r *report.Run) {
 		switch {
 		case c.Unverified:
 			lines = append(lines, "unverified "+c.Name+": "+c.Message)
+		case !c.OK && c.Name == verdict.CheckCertified:
+			lines = append(lines, "failed "+c.Name+": "+c.Message)
 		case !c.OK:
 			lines = append(lines, "mismatch "+c.Name+": "+c.Message)
 		}

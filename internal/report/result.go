@@ -54,6 +54,10 @@ type Run struct {
 	// or errata bit it does not know, an ABI step no spec showed enforced): such a run ends
 	// UNVERIFIED with exit status 0 instead of ExitUnverified.
 	AcceptUnverified bool `json:"accept_unverified,omitempty"`
+	// Certified is set on a run made in certified mode (--certified): no spec may skip
+	// except as not applicable for a reason the conformance document lists (see package
+	// verdict); any other skip fails the run. Nil for an ordinary run.
+	Certified *Certification `json:"certified,omitempty"`
 	// Expect is what the kernel must provide (kernels.yaml `expect:`); nil when not gated.
 	Expect *Expect `json:"expect,omitempty"`
 	// Checks are the expectation checks. Like EffectiveABI, Features and Conclusion, they are
@@ -109,6 +113,17 @@ type Expect struct {
 	// Errata lists the erratum numbers the kernel must claim fixed, exactly: a kernel that
 	// claims more or fewer mismatches. An empty, non-nil list expects none.
 	Errata []int `json:"errata"`
+	// MissingModules are kernel modules the kernel is known not to have (kernels.yaml
+	// expect: {missing-modules: [...]}): in a certified run, a spec skipped because one of
+	// them is missing is not applicable.
+	MissingModules []string `json:"missing_modules,omitempty"`
+}
+
+// Certification records that a run was made in certified mode, and what it was given.
+type Certification struct {
+	// MissingModules are modules declared missing for the run (llconform run
+	// --missing-modules), besides those of Expect.
+	MissingModules []string `json:"missing_modules,omitempty"`
 }
 
 // Check is one comparison of what a kernel claims with what it should claim.

@@ -28,6 +28,9 @@ func Evaluate(res *report.Result) {
 		// Each derived field is computed once, from the ones before it.
 		r.Features = evaluateFeatures(r)
 		r.Checks = checkExpect(r, r.Features)
+		if c, ok := certifiedCheck(r); ok {
+			r.Checks = append(r.Checks, c)
+		}
 		r.EffectiveABI = nil
 		if e := effective(r, r.Features); e != nil {
 			r.EffectiveABI = &e.ABI
@@ -527,6 +530,13 @@ func conclude(r *report.Run, features []report.FeatureResult, checks []report.Ch
 	}
 	for _, f := range features {
 		if f.Fails() {
+			return report.ConclusionFail
+		}
+	}
+	// A certified run fails on a skip its conformance document does not allow: coverage
+	// lost is a failure of certification, not a claim mismatch.
+	for _, c := range checks {
+		if c.Name == CheckCertified && !c.OK {
 			return report.ConclusionFail
 		}
 	}

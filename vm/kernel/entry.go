@@ -71,7 +71,13 @@ type LocalSource struct {
 type Expect struct {
 	ABI    *int  `json:"abi,omitempty"`
 	Errata []int `json:"errata,omitempty"`
+	// MissingModules are modules the kernel does not have: in a certified run, the specs
+	// that need one of them may skip.
+	MissingModules []string `json:"missing_modules,omitempty"`
 }
+
+// moduleRE is a kernel module's name.
+var moduleRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 var memoryRE = regexp.MustCompile(`^[1-9][0-9]*[MG]?$`)
@@ -82,11 +88,20 @@ var cpuRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(,[+-]?[A-Za-z0-9][A-
 
 // ParseFile reads a kernels.yaml file.
 func ParseFile(file string) ([]Entry, error) {
+	c, err := ParseConfigFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return c.Entries, nil
+}
+
+// ParseConfigFile reads a kernels.yaml file with its settings (ParseConfig).
+func ParseConfigFile(file string) (*Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path.Base(file), b)
+	return ParseConfig(path.Base(file), b)
 }
 
 func (e *Entry) setDefaults() {

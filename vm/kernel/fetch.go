@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -46,7 +47,8 @@ func DefaultCacheDir() (string, error) {
 // from several goroutines; fetches run one at a time.
 type Fetcher struct {
 	CacheDir string // must be set; see DefaultCacheDir
-	// EtcApt is where the machine's apt sources are read; default /etc/apt.
+	// EtcApt is where the machine's apt sources are read; default $LLCONFORM_APT_SOURCES,
+	// else /etc/apt.
 	EtcApt string
 	// Refresh forces apt-get update; otherwise the lists are refreshed
 	// when older than MaxAge (default 24h).
@@ -54,8 +56,15 @@ type Fetcher struct {
 	MaxAge  time.Duration
 	// Progress, if set, receives lines such as "fetching X (26 MB)".
 	Progress func(msg string)
+	// Mirror, when its Archive is set, makes the Fetcher download from that Debian mirror
+	// and verify in Go (signatures against Debian's archive keyring, sizes and checksums
+	// against the signed indexes), without apt-get or the host's apt sources. Without it,
+	// the mirror comes from the apt sources under EtcApt, through apt-get when the host has
+	// it, else through the same Go code.
+	Mirror MirrorConfig
 
 	mu       sync.Mutex
+	src      packageSource
 	idx      index
 	idxErr   error
 	idxReady bool
@@ -68,6 +77,54 @@ func (f *Fetcher) progress(format string, args ...any) {
 }
 
 func (f *Fetcher) apt() apt { return apt{dir: filepath.Join(f.CacheDir, "apt")} }
+
+// source chooses where packages come from, once: a configured mirror through the Go
+// fetcher; else the apt sources' Debian mirror, through apt-get when it is installed and
+// the Go fetcher otherwise.
+func (f *Fetcher) source() (packageSource, error) {
+	if f.src != nil {
+		return f.src, nil
+	}
+	if err := f.Mirror.Check(); err != nil {
+		return nil, err
+	}
+	goDir := filepath.Join(f.CacheDir, "debian")
+	if f.Mirror.Archive != "" {
+		s, err := newArchiveSource(f.Mirror.mirrors(), f.Mirror.Keyring, goDir, f.progress)
+		if err != nil {
+			return nil, err
+		}
+		f.src = s
+		return s, nil
+	}
+	etc := f.EtcApt
+	if etc == "" {
+		etc = os.Getenv(EnvAptSources)
+	}
+	if etc == "" {
+		etc = "/etc/apt"
+	}
+	mirrors, err := ReadMirrors(etc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: set a Debian mirror (%s, --debian-mirror, or debian_mirror: {archive: URI} in kernels.yaml)", err, EnvMirror)
+	}
+	if _, err := exec.LookPath("apt-get"); err == nil {
+		f.src = aptSource{a: f.apt(), mirrors: mirrors}
+		return f.src, nil
+	}
+	keyring := mirrors.Archive.SignedBy
+	if keyring != "" {
+		if _, err := os.Stat(keyring); err != nil {
+			keyring = "" // a keyring the apt sources name but the host lacks: use ours
+		}
+	}
+	s, err := newArchiveSource(mirrors, keyring, goDir, f.progress)
+	if err != nil {
+		return nil, err
+	}
+	f.src = s
+	return s, nil
+}
 
 // Fetch acquires the entry's kernel: for a Debian entry it resolves the
 // package, downloads and verifies it and its kernel dependencies (offline
@@ -143,40 +200,44 @@ func (f *Fetcher) index(ctx context.Context) (index, error) {
 }
 
 func (f *Fetcher) loadIndex(ctx context.Context) (index, error) {
-	a := f.apt()
-	etc := f.EtcApt
-	if etc == "" {
-		etc = "/etc/apt"
-	}
-	mirrors, err := ReadMirrors(etc)
+	src, err := f.source()
 	if err != nil {
 		return nil, err
 	}
-	// One apt state per cache: two runs must not update it at once.
-	unlock, err := lockFile(ctx, a.path("llconform.lock"), f.progress)
+	// One state per source and cache: two runs must not update it at once.
+	if err := os.MkdirAll(src.dir(), 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(src.dir(), "llconform.lock"), f.progress)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := a.setup(mirrors); err != nil {
-		return nil, fmt.Errorf("apt configuration: %w", err)
+	if err := src.prepare(); err != nil {
+		return nil, err
 	}
 	maxAge := f.MaxAge
 	if maxAge == 0 {
 		maxAge = 24 * time.Hour
 	}
-	st, err := os.Stat(a.path("updated"))
-	if f.Refresh || err != nil || time.Since(st.ModTime()) > maxAge {
-		f.progress("updating package lists (%s)", strings.Join(Suites, ", "))
-		if err := a.update(ctx); err != nil {
-			if idx, lerr := loadIndex(a.path("lists")); lerr == nil {
-				f.progress("using stale package lists: %v", err)
-				return idx, nil
-			}
-			return nil, err
+	st, err := os.Stat(filepath.Join(src.dir(), "updated"))
+	fresh := !f.Refresh && err == nil && time.Since(st.ModTime()) <= maxAge
+	if fresh {
+		idx, err := src.load()
+		if err == nil {
+			return idx, nil
 		}
+		f.progress("package lists unusable, fetching them again: %v", err)
 	}
-	return loadIndex(a.path("lists"))
+	f.progress("updating package lists (%s) with %s", strings.Join(Suites, ", "), src.describe())
+	if err := src.update(ctx); err != nil {
+		if idx, lerr := src.load(); lerr == nil {
+			f.progress("using stale package lists: %v", err)
+			return idx, nil
+		}
+		return nil, err
+	}
+	return src.load()
 }
 
 func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
@@ -337,7 +398,11 @@ func (f *Fetcher) deb(ctx context.Context, p pkgVersion) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	unlock, err := lockFile(ctx, f.apt().path("llconform.lock"), f.progress)
+	src, err := f.source()
+	if err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(src.dir(), "llconform.lock"), f.progress)
 	if err != nil {
 		return "", err
 	}
@@ -353,7 +418,7 @@ func (f *Fetcher) deb(ctx context.Context, p pkgVersion) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		got, err := f.apt().download(ctx, p, tmp)
+		got, err := src.download(ctx, p, tmp)
 		if err == nil {
 			err = os.Rename(got, dst)
 		}
@@ -445,7 +510,16 @@ func unpack(ctx context.Context, tree string, debs []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
+	// dpkg-deb where the host has it (every Debian and Ubuntu host); llconform's own
+	// extraction elsewhere.
+	_, lookErr := exec.LookPath("dpkg-deb")
 	for _, deb := range debs {
+		if lookErr != nil {
+			if err := extractDeb(deb, tmp); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := runCmd(ctx, DpkgTimeout, "dpkg-deb -x "+deb, "", filepath.Dir(tree), nil, "dpkg-deb", "-x", deb, tmp); err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ func TestParse(t *testing.T) {
 kernels:
   - name: bookworm
     debian: {package: linux-image-6.1.0-56-cloud-amd64, version: 6.1.192-2}
-    expect: {abi: 2, errata: [3, 4]}
+    expect: {abi: 2, errata: [3, 4], missing_modules: [smc]}
   - name: trixie-bpo
     debian:
       newest: "linux-image-7.3.*-cloud-amd64"
@@ -33,7 +33,7 @@ kernels:
 	abi := 2
 	want := []Entry{
 		{Name: "bookworm", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
-			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}, MissingModules: []string{"smc"}}},
 		{Name: "trixie-bpo", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
 			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1"},
 		{Name: "mine", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
@@ -44,10 +44,32 @@ kernels:
 	}
 }
 
+func TestParseMirror(t *testing.T) {
+	c, err := ParseConfig("kernels.yaml", []byte("debian_mirror:\n  archive: http://mirror.invalid/debian\n  security: https://mirror.invalid/debian-security/\nkernels:\n  - name: a\n    debian: {package: p}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (MirrorConfig{Archive: "http://mirror.invalid/debian", Security: "https://mirror.invalid/debian-security/"}); c.Mirror != want || len(c.Entries) != 1 {
+		t.Errorf("config %+v", c)
+	}
+	for src, want := range map[string]string{
+		"debian_mirror: {archive: mirror.invalid}\nkernels:\n  - name: a\n    debian: {package: p}\n":                            `kernels.yaml:1: debian_mirror: the Debian archive mirror "mirror.invalid": want an http:// or https:// URL`,
+		"debian_mirror: {archiv: http://m.invalid/d}\nkernels:\n  - name: a\n    debian: {package: p}\n":                         `kernels.yaml:1: unknown key "archiv"`,
+		"debian_mirror:\n  security: http://m.invalid/d\nkernels:\n  - name: a\n    debian: {package: p}\n":                      "kernels.yaml:2: debian_mirror: a Debian security mirror or keyring is set without the archive's URI",
+		"debian_mirror: {archive: http://m.invalid/d, keyring: /nonexistent}\nkernels:\n  - name: a\n    debian: {package: p}\n": "no such file",
+	} {
+		if _, err := ParseConfig("kernels.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expct: {abi: 1}\n", `kernels.yaml:4: unknown key "expct"`},
 		{"kernel:\n  - name: a\n", `kernels.yaml:1: unknown key "kernel"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: sctp}\n", "kernels.yaml:4: missing_modules must be a list of module names"},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: [sctp, SMC.ko]}\n", `kernels.yaml:4: bad module name "SMC.ko" in missing_modules`},
 		{"kernels:\n  - name: a\n    debian: {pakage: p}\n", `kernels.yaml:3: unknown key "pakage"`},
 		{"kernels:\n  - name: a\n", `kernels.yaml:2: a: needs a source`},
 		{"kernels:\n  - debian: {package: p}\n", `kernels.yaml:2: missing key "name"`},

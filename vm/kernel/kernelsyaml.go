@@ -14,7 +14,23 @@ import (
 
 // kernelsFile is kernels.yaml as written; Parse checks it and turns it into Entries.
 type kernelsFile struct {
-	Kernels []entryYAML `yaml:"kernels"`
+	Kernels      []entryYAML `yaml:"kernels"`
+	DebianMirror *mirrorYAML `yaml:"debian_mirror"`
+}
+
+// mirrorYAML is the optional debian_mirror key: where to fetch Debian's kernels from on a
+// host whose apt sources list no Debian archive (see MirrorConfig).
+type mirrorYAML struct {
+	Archive  scalar `yaml:"archive"`
+	Security scalar `yaml:"security"`
+	Keyring  scalar `yaml:"keyring"`
+}
+
+// Config is the content of a kernels.yaml file.
+type Config struct {
+	Entries []Entry
+	// Mirror is the debian_mirror setting; zero when the file has none.
+	Mirror MirrorConfig
 }
 
 type entryYAML struct {
@@ -45,8 +61,9 @@ type localYAML struct {
 }
 
 type expectYAML struct {
-	ABI    *integer  `yaml:"abi"`
-	Errata []integer `yaml:"errata"`
+	ABI            *integer  `yaml:"abi"`
+	Errata         []integer `yaml:"errata"`
+	MissingModules []scalar  `yaml:"missing_modules"`
 }
 
 // scalar is a non-empty string and the line it is on, for messages about its value.
@@ -79,6 +96,7 @@ var kernelsOptions = yamlfile.Options{
 	Want: map[reflect.Type]string{
 		reflect.TypeFor[[]entryYAML](): "kernels must be a list",
 		reflect.TypeFor[[]integer]():   "errata must be a list of integers",
+		reflect.TypeFor[[]scalar]():    "missing_modules must be a list of module names",
 	},
 	NoNull: true,
 }
@@ -92,7 +110,7 @@ var kernelsOptions = yamlfile.Options{
 //	kernels:
 //	  - name: bookworm
 //	    debian: {package: linux-image-6.1.0-56-cloud-amd64}
-//	    expect: {abi: 2, errata: [3, 4]}
+//	    expect: {abi: 2, errata: [3, 4], missing_modules: [smc]}
 //	  - name: trixie-bpo
 //	    debian: {newest: "linux-image-7.3.*-cloud-amd64", suite: trixie-backports}
 //	    cpus: 1
@@ -105,6 +123,22 @@ var kernelsOptions = yamlfile.Options{
 //	  - name: mine
 //	    local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0, config: build/.config}
 func Parse(file string, data []byte) ([]Entry, error) {
+	c, err := ParseConfig(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return c.Entries, nil
+}
+
+// ParseConfig reads kernels.yaml content like Parse, with its optional debian_mirror key:
+//
+//	debian_mirror:
+//	  archive: http://mirror.example/debian             # the directory with dists/ and pool/
+//	  security: http://mirror.example/debian-security   # optional
+//	  keyring: /path/to/debian-archive-keyring.gpg       # optional
+//	kernels:
+//	  ...
+func ParseConfig(file string, data []byte) (*Config, error) {
 	var f kernelsFile
 	err := yamlfile.Decode(file, data, &f, kernelsOptions)
 	if errors.Is(err, yamlfile.ErrEmpty) {
@@ -138,7 +172,15 @@ func Parse(file string, data []byte) ([]Entry, error) {
 		seen[e.Name] = line
 		entries = append(entries, e)
 	}
-	return entries, nil
+	c := &Config{Entries: entries}
+	if m := f.DebianMirror; m != nil {
+		c.Mirror = MirrorConfig{Archive: m.Archive.s, Security: m.Security.s, Keyring: m.Keyring.s}
+		if err := c.Mirror.Check(); err != nil {
+			line := max(m.Archive.line, m.Security.line, m.Keyring.line)
+			return nil, fmt.Errorf("%s:%d: debian_mirror: %v", file, line, err)
+		}
+	}
+	return c, nil
 }
 
 // entry checks what typed decoding cannot (values, and keys that go together) and returns
@@ -174,6 +216,12 @@ func (y entryYAML) entry(file string, line int) (Entry, error) {
 		}
 		for _, n := range x.Errata {
 			e.Expect.Errata = append(e.Expect.Errata, int(n))
+		}
+		for _, m := range x.MissingModules {
+			if !moduleRE.MatchString(m.s) {
+				return e, errorf(m.line, "bad module name %q in missing_modules (a module's name, such as sctp)", m.s)
+			}
+			e.Expect.MissingModules = append(e.Expect.MissingModules, m.s)
 		}
 	}
 	if e.CPU != "" && !cpuRE.MatchString(e.CPU) {
