@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,10 @@ func init() {
 	// wait: a target process. It says when its policy is in force, then blocks until
 	// the spec closes its standard input.
 	sandbox.Register("wait", func([]string) ([]byte, error) {
+		// A program started with SIGHUP ignored (under nohup, say) keeps it ignored, and the
+		// target would discard the SIGHUP a spec sends it: catch it instead, so that it stays
+		// pending on a stopped target as every other signal does.
+		signal.Notify(make(chan os.Signal, 1), unix.SIGHUP)
 		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
 			return nil, err
 		}
