@@ -145,12 +145,14 @@ func (g *gapRun) inNestedNS(fn func() error) error {
 	})
 }
 
-func runGapsNS(args []string) ([]byte, error) {
+// newGapRun sets up a helper's private mount namespace, with a tmpfs on base, held by a
+// descriptor the scenarios enter; the caller closes g.ns.
+func newGapRun(base string) (*gapRun, error) {
 	abi, err := landlock.Version()
 	if err != nil {
 		return nil, fmt.Errorf("Landlock ABI: %w", err)
 	}
-	g := &gapRun{nsRun: &nsRun{base: args[0]}, abi: abi, res: map[string]gapResult{}}
+	g := &gapRun{nsRun: &nsRun{base: base}, abi: abi, res: map[string]gapResult{}}
 	err = sandbox.OnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
@@ -168,6 +170,14 @@ func runGapsNS(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up the mount namespace: %w", err)
 	}
+	return g, nil
+}
+
+func runGapsNS(args []string) ([]byte, error) {
+	g, err := newGapRun(args[0])
+	if err != nil {
+		return nil, err
+	}
 	defer unix.Close(g.ns)
 	scenarios := []struct {
 		name string
@@ -178,14 +188,14 @@ func runGapsNS(args []string) ([]byte, error) {
 		{name: "release_inodes", fn: g.releaseInodes},
 		{name: "umount_sandboxer", fn: g.umountSandboxer},
 	}
-	if abi >= 4 {
+	if g.abi >= 4 {
 		net := sandbox.Net(landlock.AccessNetBindTCP | landlock.AccessNetConnectTCP)
 		scenarios = append(scenarios, struct {
 			name string
 			fn   func() error
 		}{name: "topology_netonly", fn: func() error { return g.topologySequence("netonly", &net) }})
 	}
-	if abi >= 2 {
+	if g.abi >= 2 {
 		scenarios = append(scenarios, []struct {
 			name string
 			fn   func() error

@@ -503,27 +503,9 @@ func (g *gapRun) overlaySameContent() error {
 }
 
 func runPartialsNS(args []string) ([]byte, error) {
-	abi, err := landlock.Version()
+	g, err := newGapRun(args[0])
 	if err != nil {
-		return nil, fmt.Errorf("Landlock ABI: %w", err)
-	}
-	g := &gapRun{nsRun: &nsRun{base: args[0]}, abi: abi, res: map[string]gapResult{}}
-	err = sandbox.OnThread(func() error {
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("make / private: %w", err)
-		}
-		if err := unix.Mount("llconform", g.base, "tmpfs", 0, "mode=0755"); err != nil {
-			return fmt.Errorf("mount tmpfs on %s: %w", g.base, err)
-		}
-		ns, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		g.ns = ns
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("set up the mount namespace: %w", err)
+		return nil, err
 	}
 	defer unix.Close(g.ns)
 	type scenario struct {
@@ -553,10 +535,10 @@ func runPartialsNS(args []string) ([]byte, error) {
 		}},
 		{name: "overlay2", fn: g.overlaySameContent},
 	}
-	if abi >= 2 {
+	if g.abi >= 2 {
 		scenarios = append(scenarios, scenario{name: "path_disconnected", fn: g.pathDisconnected})
 	}
-	if abi >= 4 {
+	if g.abi >= 4 {
 		scenarios = append(scenarios, scenario{name: "topology_net_fs", fn: g.topologyNetFS})
 	}
 	for _, v := range layout3Variants {

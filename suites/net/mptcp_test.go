@@ -118,29 +118,8 @@ var _ = Describe("MPTCP sockets under TCP and UDP policies", func() {
 				srv, port := mptcpServer(f)
 				_, other := mptcpServer(f)
 				client := mptcp(f).socket()
-				// Like TCP, MPTCP ignores the address of a send: truncated or naming another
-				// port, it goes to the peer, or fails with EPIPE before there is one.
-				short := f.addr(port)[:f.min-1]
-				steps := []struct {
-					what string
-					do   func() error
-					want error
-				}{
-					{what: "send without address, unconnected", do: func() error { return sendtoRaw(client, []byte("A"), nil, 0) }, want: unix.EPIPE},
-					{what: "sendto(truncated address), unconnected", do: func() error { return sendtoRaw(client, []byte("B"), short, len(short)) }, want: unix.EPIPE},
-					{what: fmt.Sprintf("connect(port %d)", port), do: func() error { return connect(client, f, port) }, want: nil},
-					{what: "send without address, connected", do: func() error { return sendtoRaw(client, []byte("C"), nil, 0) }, want: nil},
-					{what: "sendto(truncated address), connected", do: func() error { return sendtoRaw(client, []byte("D"), short, len(short)) }, want: nil},
-					{what: fmt.Sprintf("sendto(port %d), connected to port %d", other, port), do: func() error { return sendto(client, f, other) }, want: nil},
-				}
-				res := sandbox.Thread(sandbox.Net(udpRights), func() error {
-					for _, st := range steps {
-						if err := st.do(); !spec.IsErrno(err, st.want) {
-							return fmt.Errorf("%s: got %s, want %s", st.what, spec.ErrnoName(err), spec.ErrnoName(st.want))
-						}
-					}
-					return nil
-				})
+				// Like TCP, MPTCP ignores the address of a send.
+				res := sandbox.Thread(sandbox.Net(udpRights), func() error { return streamSends(client, f, port, other) })
 				spec.ExpectErrno(res, nil, "BIND_UDP|CONNECT_SEND_UDP handled, no rule: %s MPTCP sends", f.name)
 				acceptRead(srv, "CDx", "MPTCP sends under a UDP policy")
 				spec.FeatureVerdict("net.connect_send_udp", 10)

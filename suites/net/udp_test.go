@@ -144,29 +144,7 @@ var _ = Describe("UDP rights", func() {
 					srv, port := tcpServer(f)
 					other := reservePort(f, unix.SOCK_STREAM)
 					client := socketFor(f, unix.SOCK_STREAM, 0)
-					// A TCP socket ignores the address of a send: truncated or naming
-					// another port, it goes to the peer, or fails with EPIPE before there is one.
-					short := f.addr(port)[:f.min-1]
-					steps := []struct {
-						what string
-						do   func() error
-						want error
-					}{
-						{what: "send without address, unconnected", do: func() error { return sendtoRaw(client, []byte("A"), nil, 0) }, want: unix.EPIPE},
-						{what: "sendto(truncated address), unconnected", do: func() error { return sendtoRaw(client, []byte("B"), short, len(short)) }, want: unix.EPIPE},
-						{what: fmt.Sprintf("connect(port %d)", port), do: func() error { return connect(client, f, port) }, want: nil},
-						{what: "send without address, connected", do: func() error { return sendtoRaw(client, []byte("C"), nil, 0) }, want: nil},
-						{what: "sendto(truncated address), connected", do: func() error { return sendtoRaw(client, []byte("D"), short, len(short)) }, want: nil},
-						{what: fmt.Sprintf("sendto(port %d), connected to port %d", other, port), do: func() error { return sendto(client, f, other) }, want: nil},
-					}
-					res := sandbox.Thread(sandbox.Net(udpRights), func() error {
-						for _, st := range steps {
-							if err := st.do(); !spec.IsErrno(err, st.want) {
-								return fmt.Errorf("%s: got %s, want %s", st.what, spec.ErrnoName(err), spec.ErrnoName(st.want))
-							}
-						}
-						return nil
-					})
+					res := sandbox.Thread(sandbox.Net(udpRights), func() error { return streamSends(client, f, port, other) })
 					spec.ExpectErrno(res, nil, "BIND_UDP|CONNECT_SEND_UDP handled, no rule: %s TCP sends", f.name)
 					acceptRead(srv, "CDx", "TCP sends under a UDP policy")
 					spec.FeatureVerdict("net.connect_send_udp", 10)
@@ -211,3 +189,29 @@ var _ = Describe("UDP rights", func() {
 		spec.EnforcedVerdict("net.connect_send_udp", 10)
 	})
 })
+
+// streamSends runs, on a fresh stream socket client, sends with and without an address
+// before and after connecting to port: a stream socket ignores the address of a send
+// (truncated, or naming port other), which goes to the peer, or fails with EPIPE before
+// there is one. The peer reads "CDx".
+func streamSends(client int, f ipFamily, port, other int) error {
+	short := f.addr(port)[:f.min-1]
+	steps := []struct {
+		what string
+		do   func() error
+		want error
+	}{
+		{what: "send without address, unconnected", do: func() error { return sendtoRaw(client, []byte("A"), nil, 0) }, want: unix.EPIPE},
+		{what: "sendto(truncated address), unconnected", do: func() error { return sendtoRaw(client, []byte("B"), short, len(short)) }, want: unix.EPIPE},
+		{what: fmt.Sprintf("connect(port %d)", port), do: func() error { return connect(client, f, port) }, want: nil},
+		{what: "send without address, connected", do: func() error { return sendtoRaw(client, []byte("C"), nil, 0) }, want: nil},
+		{what: "sendto(truncated address), connected", do: func() error { return sendtoRaw(client, []byte("D"), short, len(short)) }, want: nil},
+		{what: fmt.Sprintf("sendto(port %d), connected to port %d", other, port), do: func() error { return sendto(client, f, other) }, want: nil},
+	}
+	for _, st := range steps {
+		if err := st.do(); !spec.IsErrno(err, st.want) {
+			return fmt.Errorf("%s: got %s, want %s", st.what, spec.ErrnoName(err), spec.ErrnoName(st.want))
+		}
+	}
+	return nil
+}
