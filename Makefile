@@ -18,7 +18,12 @@ export CGO_ENABLED := 0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test-deps matrix run bench test lint conformance unit host vm-smoke clean
+# make bench-matrix: the default matrix BENCH_RUNS times, then where each kernel's time went,
+# beside the figures of TIMINGS_BASELINE (the runs before a change; see llconform timings).
+BENCH_RUNS       ?= 2
+TIMINGS_BASELINE ?= docs/matrix-timings-before.json
+
+.PHONY: all build deps test-deps matrix run bench bench-matrix test lint conformance unit host vm-smoke clean
 
 all: build
 
@@ -64,6 +69,22 @@ run: build
 # What Landlock costs on this machine: table, bench.json, benchstat text and SVG plots.
 bench: build
 	$(SUDO) $(BIN)/llconform bench --out $(OUT)/bench
+
+# How fast the matrix runs: per kernel fetch, initramfs, boot, each suite, transfer, total and
+# QEMU's CPU time, as medians over the runs and beside the baseline's; the whole run's wall
+# time as min / median / max, with the machine's load. The runs' own timings are kept in
+# $(OUT)/bench-matrix/timings.json, to become the next baseline.
+bench-matrix: deps build
+	@rm -rf $(OUT)/bench-matrix && mkdir -p $(OUT)/bench-matrix
+	@for i in $$(seq $(BENCH_RUNS)); do \
+		echo "bench-matrix: run $$i of $(BENCH_RUNS) (log: $(OUT)/bench-matrix/run$$i.log)"; \
+		$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) \
+			--out $(OUT)/bench-matrix/run$$i >$(OUT)/bench-matrix/run$$i.log 2>&1; \
+		s=$$?; [ $$s -le 1 ] || { tail -20 $(OUT)/bench-matrix/run$$i.log; exit $$s; }; \
+	done
+	$(BIN)/llconform timings $(if $(wildcard $(TIMINGS_BASELINE)),--baseline $(TIMINGS_BASELINE)) \
+		--label "$$(git describe --always --dirty 2>/dev/null)" --save $(OUT)/bench-matrix/timings.json \
+		$(OUT)/bench-matrix/run*/result.json
 
 test: lint unit host vm-smoke
 

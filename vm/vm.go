@@ -67,8 +67,9 @@ const (
 	Fetching Stage = "fetching" // Message carries the fetcher's lines
 	Fetched  Stage = "fetched"
 	Booting  Stage = "booting"
+	Ready    Stage = "ready"   // the agent is set up; Duration is the time since QEMU started
 	Running  Stage = "running" // Suite is the agent's event: a suite starting or ending
-	Done     Stage = "done"    // Duration is the boot time
+	Done     Stage = "done"    // Duration is the boot time; Timings is set
 	Failed   Stage = "failed"
 )
 
@@ -77,11 +78,13 @@ type Event struct {
 	Kernel  string
 	Stage   Stage
 	Message string // what happened, for every stage but Running
-	// Duration is the fetch time (Fetched), the boot's (Done), or the suite's run time
-	// (Running, when the suite ended).
+	// Duration is the fetch time (Fetched), the time from QEMU's start to the agent's
+	// (Ready), the boot's (Done), or the suite's run time (Running, when the suite ended).
 	Duration time.Duration
 	// Suite is set with Stage Running: which suite of the plan started, or ended and how.
 	Suite *plan.Event
+	// Timings is set with Stage Done: where the kernel's time went.
+	Timings *Timings
 }
 
 // Result is what happened to one kernel.
@@ -105,12 +108,35 @@ type Result struct {
 	// host's clock.
 	ICount   string
 	Attempts int
-	Fetch    time.Duration
-	Boot     time.Duration // total over attempts
+	// Timings says where the kernel's time went.
+	Timings Timings
 	// Interrupted is set when Run's context was canceled (SIGINT, SIGTERM) before this
 	// kernel's fetch or boot ended well: Err or Outcome then says how far it got, and
 	// QEMU's "timeout" class only means that the boot was cut short, not that it overran.
 	Interrupted bool
+}
+
+// Timings is where one kernel's time went, on the host's clock unless said otherwise. The
+// stages inside a boot are timed by when the host sees the agent's events on the console
+// (plan.Event), to within the console follower's period.
+type Timings struct {
+	Fetch     time.Duration // resolving the kernel, and downloading or verifying it
+	Initramfs time.Duration // writing its initrd
+	Queued    time.Duration // fetched and ready, waiting for a free VM slot
+	// Boot is the time of every boot, QEMU's start to its exit, attempts added up.
+	Boot time.Duration
+	// Ready is, in the last boot, the time from QEMU's start to the agent's ready event:
+	// firmware, kernel, initramfs and the agent's set-up; 0 when the agent never said.
+	Ready time.Duration
+	// Uptime is the guest's own clock at the agent's ready event: Ready less what came
+	// before the kernel started (QEMU, firmware, loading the kernel and initrd).
+	Uptime time.Duration
+	// Done is, in the last boot, the time from QEMU's start to the agent's done event
+	// (every frame sent); 0 when the agent never said.
+	Done time.Duration
+	// CPU is QEMU's CPU time, attempts added up: unlike the wall-clock figures, it does
+	// not grow when other processes load the host.
+	CPU time.Duration
 }
 
 // cutShort tells whether a kernel's fetch or boot that ended with fetchErr or outcome was
@@ -134,7 +160,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels))}
+	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels)), fetched: make([]time.Time, len(o.Kernels))}
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh}
 
 	ready := make(chan int)
@@ -224,6 +250,8 @@ type runner struct {
 	base    string
 	fetcher *kernel.Fetcher
 	results []Result
+	// fetched holds when each kernel was fetched, for Timings.Queued.
+	fetched []time.Time
 
 	kvmOnce   sync.Once
 	kvmOK     bool
@@ -242,7 +270,7 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 	start := time.Now()
 	r.fetcher.Progress = func(msg string) { r.progress(Event{Kernel: e.Name, Stage: Fetching, Message: msg}) }
 	k, err := r.fetcher.Fetch(ctx, e)
-	res.Fetch = time.Since(start)
+	res.Timings.Fetch = time.Since(start)
 	if err != nil {
 		res.Err = err
 		res.Interrupted = cutShort(ctx.Err(), err, "")
@@ -250,11 +278,12 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 		return false
 	}
 	res.Kernel = k
+	r.fetched[i] = time.Now()
 	msg := fmt.Sprintf("%s %s", k.Release, k.Version)
 	if k.ModulesUnavailable != "" {
 		msg += "; modules unavailable: " + k.ModulesUnavailable
 	}
-	r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: msg, Duration: res.Fetch})
+	r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: msg, Duration: res.Timings.Fetch})
 	return true
 }
 
@@ -273,12 +302,17 @@ func (r *runner) boot(ctx context.Context, i int) {
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
 		return
 	}
+	if i < len(r.fetched) && !r.fetched[i].IsZero() {
+		res.Timings.Queued = time.Since(r.fetched[i])
+	}
 	dir := filepath.Join(r.o.OutDir, e.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		res.Err = err
 		return
 	}
+	start := time.Now()
 	initrd, mods, err := r.initrd(dir, k)
+	res.Timings.Initramfs = time.Since(start)
 	if err != nil {
 		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
@@ -304,11 +338,25 @@ func (r *runner) boot(ctx context.Context, i int) {
 			msg += " icount " + res.ICount
 		}
 		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
+		t := &res.Timings
+		t.Ready, t.Uptime, t.Done = 0, 0, 0
+		start := time.Now()
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
+			// Called from one goroutine, which Boot waits for before it returns.
 			OnConsole: func(line string) {
-				if ev, ok := plan.ParseEvent(line); ok {
+				ev, ok := plan.ParseEvent(line)
+				if !ok {
+					return
+				}
+				switch ev.Agent {
+				case plan.AgentReady:
+					t.Ready, t.Uptime = time.Since(start), time.Duration(ev.UptimeMS)*time.Millisecond
+					r.progress(Event{Kernel: e.Name, Stage: Ready, Message: fmt.Sprintf("agent up, guest uptime %s", t.Uptime.Round(100*time.Millisecond)), Duration: t.Ready})
+				case plan.AgentDone:
+					t.Done = time.Since(start)
+				default:
 					var d time.Duration
 					if ev.Status != nil {
 						d = time.Duration(ev.Status.DurationMS) * time.Millisecond
@@ -317,7 +365,8 @@ func (r *runner) boot(ctx context.Context, i int) {
 				}
 			},
 		})
-		res.Boot += res.Outcome.Duration
+		t.Boot += res.Outcome.Duration
+		t.CPU += res.Outcome.CPU
 		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {
 			break
 		}
@@ -334,7 +383,8 @@ func (r *runner) boot(ctx context.Context, i int) {
 	if res.Outcome.Detail != "" {
 		msg += " " + res.Outcome.Detail
 	}
-	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration})
+	timings := res.Timings
+	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration, Timings: &timings})
 }
 
 // keepAttemptLogs renames attempt n's console.log and qemu.log in dir to

@@ -102,7 +102,10 @@ func TestBootDebian(t *testing.T) {
 		events[1].Status == nil || events[1].Status.ExitCode != 0 {
 		t.Errorf("progress events = %+v, want tiny 1/1 starting then ending with exit 0", events)
 	}
-	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Boot, ar.Channel, r.Modules.Order)
+	if tm := r.Timings; tm.Ready <= 0 || tm.Done < tm.Ready || tm.Boot < tm.Done || tm.Uptime <= 0 || tm.CPU <= 0 || tm.Initramfs <= 0 {
+		t.Errorf("timings %+v: want 0 < ready <= done <= boot, an uptime, CPU time and an initramfs time", tm)
+	}
+	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Timings.Boot, ar.Channel, r.Modules.Order)
 }
 
 func build(t *testing.T, out, pkg string) {
@@ -153,7 +156,7 @@ func TestBootDebianICount(t *testing.T) {
 	if got, want := string(r.Suites["tiny"].Report), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}
-	t.Logf("boot to end frame under icount: %v", r.Boot)
+	t.Logf("boot to end frame under icount: %v", r.Timings.Boot)
 }
 
 // A retry keeps the first attempt's console log: console.log is the last attempt's, the

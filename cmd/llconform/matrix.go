@@ -154,6 +154,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		})
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
+	timings := &report.RunTimings{Jobs: m.jobs, CPUs: runtime.NumCPU(), LoadStart: loadAverage()}
 	prog := newProgress(len(entries))
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels:  entries,
@@ -174,7 +175,8 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 	// A kernel cut short by SIGINT/SIGTERM makes the whole result partial: it must not
 	// replace a complete one (outputs.finish writes result.interrupted.json instead).
 	m.out.interrupted = slices.ContainsFunc(results, func(r vm.Result) bool { return r.Interrupted })
-	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
+	timings.Wall, timings.LoadEnd = time.Since(prog.start), loadAverage()
+	res := &report.Result{Generator: generator, Time: prog.start.UTC(), Timings: timings}
 	var benches []*bench.Result
 	var benchNames []string
 	for _, r := range results {
@@ -383,6 +385,20 @@ func benchPlots(dir string, results []*bench.Result) ([]render.Plot, error) {
 	return plots, nil
 }
 
+func roundSeconds(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
+// loadAverage is the host's 1-minute load average, 0 where it cannot be read: timings are
+// read beside it.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, _ := strconv.ParseFloat(f, 64)
+	return v
+}
+
 // progress prints one line per kernel stage and per suite a guest finishes: plain lines
 // read well both on a terminal and in a CI log.
 type progress struct {
@@ -402,7 +418,16 @@ func (p *progress) event(e vm.Event) {
 	defer p.mu.Unlock()
 	msg := e.Message
 	switch e.Stage {
-	case vm.Done, vm.Failed:
+	case vm.Done:
+		p.done++
+		if t := e.Timings; t != nil {
+			// Where the kernel's time went, as soon as it is known: a slow stage shows here
+			// long before the tables at the end.
+			msg += fmt.Sprintf(" [fetch %s, initramfs %s, queued %s, boot to agent %s, suites and transfer %s, QEMU CPU %s]",
+				roundSeconds(t.Fetch), roundSeconds(t.Initramfs), roundSeconds(t.Queued), roundSeconds(t.Ready),
+				roundSeconds(max(e.Duration-t.Ready, 0)), roundSeconds(t.CPU))
+		}
+	case vm.Failed:
 		p.done++
 	case vm.Running:
 		s := e.Suite

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -78,5 +79,11 @@ func printMatrix(res *report.Result) error {
 		return err
 	}
 	fmt.Println()
-	return render.WriteFeatures(os.Stdout, res)
+	if err := render.WriteFeatures(os.Stdout, res); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(res.Runs, func(r report.Run) bool { return r.Timings != nil }) {
+		fmt.Println()
+	}
+	return render.WriteTimings(os.Stdout, res)
 }
