@@ -15,6 +15,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUITES      := $(notdir $(wildcard suites/*))
 # Suites and the agent run in a bare initramfs: they must be static.
 export CGO_ENABLED := 0
+# ... and every byte of them is copied into each guest's memory: without the symbol table
+# and DWARF (which nothing in a guest reads; Go's own tracebacks keep function names and
+# lines) and with module-relative file names, the initramfs shrinks by a third.
+GUESTFLAGS  := -trimpath -ldflags='-s -w'
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,10 +40,10 @@ build:
 		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
 	done
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
-	$(GO) build -o $(BIN)/llconform-agent ./vm/agent
+	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
 	@for s in $(SUITES); do \
-		echo "$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s"; \
-		$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
+		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
+		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
 	done
 
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
