@@ -53,6 +53,9 @@ func slowNotes(runs []report.Run) map[int]string {
 		var worst report.Stage
 		var excess time.Duration
 		for _, s := range t.Stages() {
+			if s.Name == "queued" {
+				continue // not part of the total: waiting for a VM is the other kernels' doing
+			}
 			if d := s.Duration - stageMedian[s.Name]; d > excess {
 				worst, excess = s, d
 			}
