@@ -231,7 +231,11 @@ func lastLines(b []byte, n int) string {
 // emulation settings change what a crash or a timing means.
 func Machine(r vm.Result) string {
 	e := r.Entry
-	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), e.CPU, e.CPUs, e.Memory, r.Attempts)
+	cpu := r.CPU
+	if cpu == "" {
+		cpu = e.CPU
+	}
+	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, r.Attempts)
 }
 
 // InfraKind is the infrastructure error a boot that did not end OK is: every such class

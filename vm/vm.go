@@ -104,6 +104,7 @@ type Result struct {
 	plan.Guest
 	Modules initramfs.Modules
 	Accel   string // accelerator used for the last boot: tcg or kvm
+	CPU     string // QEMU -cpu of the last boot (qemu.CPUFor)
 	// ICount is the -icount value of the last boot, empty when guest time followed the
 	// host's clock.
 	ICount   string
@@ -329,7 +330,7 @@ func (r *runner) boot(ctx context.Context, i int) {
 		if a > 1 {
 			res.Earlier = append(res.Earlier, keepAttemptLogs(dir, a-1, res.Outcome))
 		}
-		res.Attempts, res.Accel, res.ICount = a, accel, ""
+		res.Attempts, res.Accel, res.CPU, res.ICount = a, accel, qemu.CPUFor(e.CPU, accel), ""
 		if qemu.ICountWorks(accel) {
 			res.ICount = e.ICount
 		}
