@@ -77,18 +77,21 @@ bench: build
 # How fast the matrix runs: per kernel fetch, initramfs, boot, each suite, transfer, total and
 # QEMU's CPU time, as medians over the runs and beside the baseline's; the whole run's wall
 # time as min / median / max, with the machine's load. The runs' own timings are kept in
-# $(OUT)/bench-matrix/timings.json, to become the next baseline.
+# $(OUT)/bench-matrix/timings.json, to become the next baseline. The runs share one output
+# directory, as make matrix's do, so that each boots the kernels the last one found longest
+# first.
 bench-matrix: deps build
-	@rm -rf $(OUT)/bench-matrix && mkdir -p $(OUT)/bench-matrix
+	@mkdir -p $(OUT)/bench-matrix && rm -f $(OUT)/bench-matrix/run*.json $(OUT)/bench-matrix/run*.log
 	@for i in $$(seq $(BENCH_RUNS)); do \
 		echo "bench-matrix: run $$i of $(BENCH_RUNS) (log: $(OUT)/bench-matrix/run$$i.log)"; \
 		$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) \
-			--out $(OUT)/bench-matrix/run$$i >$(OUT)/bench-matrix/run$$i.log 2>&1; \
+			--out $(OUT)/bench-matrix/matrix >$(OUT)/bench-matrix/run$$i.log 2>&1; \
 		s=$$?; [ $$s -le 1 ] || { tail -20 $(OUT)/bench-matrix/run$$i.log; exit $$s; }; \
+		cp $(OUT)/bench-matrix/matrix/result.json $(OUT)/bench-matrix/run$$i.json; \
 	done
 	$(BIN)/llconform timings $(if $(wildcard $(TIMINGS_BASELINE)),--baseline $(TIMINGS_BASELINE)) \
 		--label "$$(git describe --always --dirty 2>/dev/null)" --save $(OUT)/bench-matrix/timings.json \
-		$(OUT)/bench-matrix/run*/result.json
+		$(OUT)/bench-matrix/run*.json
 
 test: lint unit host vm-smoke
 

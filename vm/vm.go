@@ -8,6 +8,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +59,11 @@ type Options struct {
 	QEMU    string // default qemu.DefaultBinary
 	// Progress, if set, is called from several goroutines.
 	Progress func(Event)
+	// Expected is, by kernel name, what a kernel took in an earlier run (its total, say):
+	// kernels are prepared and booted longest first, so that the last VM to finish does
+	// not run alone while the other slots idle. Kernels it does not name go first, in list
+	// order: they may be the longest. Results keep the list's order.
+	Expected map[string]time.Duration
 }
 
 // Stage of a kernel in a run.
@@ -161,18 +168,21 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels)), fetched: make([]time.Time, len(o.Kernels))}
+	r := newRunner(o, base, make([]Result, len(o.Kernels)))
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh}
 
+	// One kernel at a time is fetched and its initrd written, ahead of the VM slots: a slot
+	// that frees up finds the next kernel ready to boot.
 	ready := make(chan int)
 	go func() {
 		defer close(ready)
-		for i, e := range o.Kernels {
+		for _, i := range bootOrder(o.Kernels, o.Expected) {
+			e := o.Kernels[i]
 			if ctx.Err() != nil {
 				r.results[i] = Result{Entry: e, Err: fmt.Errorf("not fetched: %w", ctx.Err()), Interrupted: true}
 				continue
 			}
-			if r.fetch(ctx, i, e) {
+			if r.fetch(ctx, i, e) && r.prepare(i) {
 				ready <- i
 			}
 		}
@@ -213,6 +223,38 @@ func (o *Options) setDefaults() error {
 	return os.MkdirAll(o.OutDir, 0o755)
 }
 
+// bootOrder returns the indices of kernels in the order to fetch and boot them: those
+// expected has no figure for first, in list order, then the others longest first.
+func bootOrder(kernels []kernel.Entry, expected map[string]time.Duration) []int {
+	order := make([]int, len(kernels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		da, oka := expected[kernels[a].Name]
+		db, okb := expected[kernels[b].Name]
+		switch {
+		case !oka || !okb:
+			return cmpBool(!oka, !okb)
+		case da != db:
+			return cmp.Compare(db, da)
+		}
+		return 0
+	})
+	return order
+}
+
+// cmpBool orders true before false.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
+}
+
 // writeBase writes the initramfs part shared by every kernel.
 func writeBase(o Options) (string, error) {
 	p := plan.Plan{Env: o.Env}
@@ -251,12 +293,19 @@ type runner struct {
 	base    string
 	fetcher *kernel.Fetcher
 	results []Result
-	// fetched holds when each kernel was fetched, for Timings.Queued.
+	// fetched holds when each kernel was fetched and its initrd written, for
+	// Timings.Queued; initrds holds the initrd, once written.
 	fetched []time.Time
+	initrds []string
 
 	kvmOnce   sync.Once
 	kvmOK     bool
 	kvmReason string
+}
+
+func newRunner(o Options, base string, results []Result) *runner {
+	n := len(results)
+	return &runner{o: o, base: base, results: results, fetched: make([]time.Time, n), initrds: make([]string, n)}
 }
 
 func (r *runner) progress(e Event) {
@@ -279,7 +328,6 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 		return false
 	}
 	res.Kernel = k
-	r.fetched[i] = time.Now()
 	msg := fmt.Sprintf("%s %s", k.Release, k.Version)
 	if k.ModulesUnavailable != "" {
 		msg += "; modules unavailable: " + k.ModulesUnavailable
@@ -303,23 +351,14 @@ func (r *runner) boot(ctx context.Context, i int) {
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
 		return
 	}
-	if i < len(r.fetched) && !r.fetched[i].IsZero() {
+	if !r.fetched[i].IsZero() {
 		res.Timings.Queued = time.Since(r.fetched[i])
 	}
 	dir := filepath.Join(r.o.OutDir, e.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		res.Err = err
+	if r.initrds[i] == "" && !r.prepare(i) {
 		return
 	}
-	start := time.Now()
-	initrd, mods, err := r.initrd(dir, k)
-	res.Timings.Initramfs = time.Since(start)
-	if err != nil {
-		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
-		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
-		return
-	}
-	res.Modules = mods
+	initrd := r.initrds[i]
 	accel := r.accel(ctx, e, k)
 	attempts := 1
 	if r.o.Retry {
@@ -386,6 +425,32 @@ func (r *runner) boot(ctx context.Context, i int) {
 	}
 	timings := res.Timings
 	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration, Timings: &timings})
+}
+
+// prepare writes kernel i's initrd into its directory, ahead of its boot, and says whether
+// it can boot. Its time counts as the kernel's initramfs stage, not as its queueing.
+func (r *runner) prepare(i int) bool {
+	res := &r.results[i]
+	e := res.Entry
+	start := time.Now()
+	defer func() {
+		res.Timings.Initramfs = time.Since(start)
+		r.fetched[i] = time.Now()
+	}()
+	dir := filepath.Join(r.o.OutDir, e.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.Err = err
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
+		return false
+	}
+	initrd, mods, err := r.initrd(dir, res.Kernel)
+	if err != nil {
+		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
+		return false
+	}
+	res.Modules, r.initrds[i] = mods, initrd
+	return true
 }
 
 // keepAttemptLogs renames attempt n's console.log and qemu.log in dir to

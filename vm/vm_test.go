@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,10 +186,10 @@ exit 1
 	if err := os.WriteFile(filepath.Join(dir, "console-attempt2.log"), []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{o: Options{OutDir: out, Retry: true, QEMU: fake}, base: filepath.Join(tmp, "initrd"), results: []Result{{
+	r := newRunner(Options{OutDir: out, Retry: true, QEMU: fake}, filepath.Join(tmp, "initrd"), []Result{{
 		Entry:  kernel.Entry{Name: "k", Accel: "tcg", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second},
 		Kernel: &kernel.Kernel{BzImage: filepath.Join(tmp, "bzImage")},
-	}}}
+	}})
 	r.boot(context.Background(), 0)
 	res := r.results[0]
 	if res.Attempts != 2 || res.Outcome.Class != qemu.NoReport {
@@ -274,5 +275,17 @@ func TestRunCanceledMarksInterrupted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, r.Entry.Name)); !os.IsNotExist(err) {
 			t.Errorf("%s: directory created (%v)", r.Entry.Name, err)
 		}
+	}
+}
+
+// Kernels an earlier run timed boot longest first, after those it did not time.
+func TestBootOrder(t *testing.T) {
+	ks := []kernel.Entry{{Name: "a"}, {Name: "b"}, {Name: "new1"}, {Name: "c"}, {Name: "new2"}}
+	expected := map[string]time.Duration{"a": 10 * time.Second, "b": 30 * time.Second, "c": 20 * time.Second}
+	if got, want := bootOrder(ks, expected), []int{2, 4, 1, 3, 0}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+	if got, want := bootOrder(ks, nil), []int{0, 1, 2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("without figures: order %v, want the list's %v", got, want)
 	}
 }

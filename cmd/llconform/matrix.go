@@ -167,6 +167,7 @@ func matrixCmd(ctx context.Context, args []string) (int, error) {
 		Retry:    m.retry,
 		Refresh:  m.refresh,
 		Progress: prog.event,
+		Expected: lastCPU(filepath.Join(m.out.dir, resultJSON)),
 	})
 	if err != nil {
 		return verdict.ExitInfra, err
@@ -383,6 +384,26 @@ func benchPlots(dir string, results []*bench.Result) ([]render.Plot, error) {
 		plots = append(plots, render.Plot{Title: strings.TrimSuffix(filepath.Base(f), ".svg"), SVG: string(svg)})
 	}
 	return plots, nil
+}
+
+// lastCPU returns each kernel's QEMU CPU time in the result at path, the last complete run
+// into the same output directory, for vm to boot the longest first; nil when there is no
+// such result or it has no timings. CPU time, unlike wall time, does not follow the load
+// the machine had then.
+func lastCPU(path string) map[string]time.Duration {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	f, err := report.ReadTimings(data)
+	if err != nil || len(f.Runs) == 0 {
+		return nil
+	}
+	cpu := map[string]time.Duration{}
+	for _, k := range f.Runs[0].Kernels {
+		cpu[k.Name] = k.Timings.CPU
+	}
+	return cpu
 }
 
 func roundSeconds(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
