@@ -57,7 +57,7 @@ func TestHTMLTimings(t *testing.T) {
 	}
 	html := buf.String()
 	for _, want := range []string{`<h2 id="timings">Timings</h2>`, `<tr class="slow">`, `<td class="worst">40.0s</td>`,
-		"SLOW: 47.9s total", "load average 0.5 at the start"} {
+		"SLOW: 47.9s total", "This run: wall 75.0s for 4 kernels"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("HTML lacks %q", want)
 		}
