@@ -17,10 +17,19 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SUITES      := $(notdir $(wildcard suites/*))
 # Suites and the agent run in a bare initramfs: they must be static.
 export CGO_ENABLED := 0
+# ... and every byte of them is copied into each guest's memory: without the symbol table
+# and DWARF (which nothing in a guest reads; Go's own tracebacks keep function names and
+# lines) and with module-relative file names, the initramfs shrinks by a third.
+GUESTFLAGS  := -trimpath -ldflags='-s -w'
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test-deps matrix run bench test lint conformance selftest-gaps selftests unit host vm-smoke clean
+# make bench-matrix: the default matrix BENCH_RUNS times, then where each kernel's time went,
+# beside the figures of TIMINGS_BASELINE (the runs before a change; see llconform timings).
+BENCH_RUNS       ?= 2
+TIMINGS_BASELINE ?= docs/matrix-timings-before.json
+
+.PHONY: all build deps test-deps matrix run bench bench-matrix test lint conformance selftest-gaps selftests unit host vm-smoke clean
 
 all: build
 
@@ -33,10 +42,10 @@ build:
 		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
 	done
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
-	$(GO) build -o $(BIN)/llconform-agent ./vm/agent
+	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
 	@for s in $(SUITES); do \
-		echo "$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s"; \
-		$(GO) test -c -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
+		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
+		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
 	done
 
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
@@ -67,6 +76,25 @@ run: build
 # What Landlock costs on this machine: table, bench.json, benchstat text and SVG plots.
 bench: build
 	$(SUDO) $(BIN)/llconform bench --out $(OUT)/bench
+
+# How fast the matrix runs: per kernel fetch, initramfs, boot, each suite, transfer, total and
+# QEMU's CPU time, as medians over the runs and beside the baseline's; the whole run's wall
+# time as min / median / max, with the machine's load. The runs' own timings are kept in
+# $(OUT)/bench-matrix/timings.json, to become the next baseline. The runs share one output
+# directory, as make matrix's do, so that each boots the kernels the last one found longest
+# first.
+bench-matrix: deps build
+	@mkdir -p $(OUT)/bench-matrix && rm -f $(OUT)/bench-matrix/run*.json $(OUT)/bench-matrix/run*.log
+	@for i in $$(seq $(BENCH_RUNS)); do \
+		echo "bench-matrix: run $$i of $(BENCH_RUNS) (log: $(OUT)/bench-matrix/run$$i.log)"; \
+		$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) \
+			--out $(OUT)/bench-matrix/matrix >$(OUT)/bench-matrix/run$$i.log 2>&1; \
+		s=$$?; [ $$s -le 1 ] || { tail -20 $(OUT)/bench-matrix/run$$i.log; exit $$s; }; \
+		cp $(OUT)/bench-matrix/matrix/result.json $(OUT)/bench-matrix/run$$i.json; \
+	done
+	$(BIN)/llconform timings $(if $(wildcard $(TIMINGS_BASELINE)),--baseline $(TIMINGS_BASELINE)) \
+		--label "$$(git describe --always --dirty 2>/dev/null)" --save $(OUT)/bench-matrix/timings.json \
+		$(OUT)/bench-matrix/run*.json
 
 test: lint unit host vm-smoke
 

@@ -37,6 +37,7 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	if r.Attempts > 0 {
 		run.Kernel.Machine = Machine(r)
 	}
+	run.Timings = Timings(r, suites)
 	if r.Err != nil {
 		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
 		if r.Interrupted {
@@ -87,6 +88,45 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 		}
 	}
 	return run, nil
+}
+
+// Timings says where a kernel's time went: the host's figures of vm.Timings, the suites'
+// run times as the guest measured them (those of suites, in order, that sent their status),
+// and the rest of the last boot split at the agent's done event.
+func Timings(r vm.Result, suites []string) *report.Timings {
+	vt := r.Timings
+	t := &report.Timings{Fetch: vt.Fetch, Initramfs: vt.Initramfs, Queued: vt.Queued, CPU: vt.CPU}
+	t.Total = vt.Fetch + vt.Initramfs + vt.Boot
+	if r.Attempts == 0 {
+		return t
+	}
+	last := r.Outcome.Duration
+	t.Retries = vt.Boot - last
+	if vt.Ready <= 0 {
+		// The agent never said it was ready: the whole boot was spent getting there.
+		t.Boot = last
+		return t
+	}
+	t.Boot, t.GuestUptime = vt.Ready, vt.Uptime
+	var ran time.Duration
+	for _, name := range suites {
+		got, ok := r.Suites[name]
+		if !ok || !got.Ended {
+			continue
+		}
+		d := time.Duration(got.Status.DurationMS) * time.Millisecond
+		t.Suites = append(t.Suites, report.SuiteTime{Name: name, Duration: d})
+		ran += d
+	}
+	done := vt.Done
+	if done <= 0 {
+		done = last
+	}
+	// The suites' times are the guest's and the rest the host's: a clock that drifts, or
+	// the console follower's period, must not make a stage negative.
+	t.Transfer = max(done-vt.Ready-ran, 0)
+	t.Shutdown = max(last-done, 0)
+	return t
 }
 
 // interruptedMsg starts the message of a kernel run cut short by the run's interruption.
@@ -191,7 +231,11 @@ func lastLines(b []byte, n int) string {
 // emulation settings change what a crash or a timing means.
 func Machine(r vm.Result) string {
 	e := r.Entry
-	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), e.CPU, e.CPUs, e.Memory, r.Attempts)
+	cpu := r.CPU
+	if cpu == "" {
+		cpu = e.CPU
+	}
+	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, r.Attempts)
 }
 
 // InfraKind is the infrastructure error a boot that did not end OK is: every such class

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,8 @@ func TestMachine(t *testing.T) {
 		{vm.Result{Entry: e, Accel: "tcg", Attempts: 1}, "qemu tcg wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1"},
 		{vm.Result{Entry: e, Accel: "tcg", ICount: "shift=4,sleep=off", Attempts: 2}, "qemu tcg icount shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 2"},
 		{vm.Result{Entry: e, Accel: "kvm", Attempts: 1}, "qemu kvm wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1"},
+		// The CPU the boot ran with, when vm says.
+		{vm.Result{Entry: e, Accel: "tcg", CPU: "max,-cx16,-erms,-fsrm", Attempts: 1}, "qemu tcg wall clock, cpu max,-cx16,-erms,-fsrm, 1 vCPU, 1G, attempt 1"},
 	} {
 		if got := Machine(tc.r); got != tc.want {
 			t.Errorf("Machine = %q, want %q", got, tc.want)
@@ -339,5 +342,44 @@ func TestBenchTimingMode(t *testing.T) {
 	}
 	if _, err := Bench(vm.Result{}, "bench", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no result came back") {
 		t.Errorf("no report: %v", err)
+	}
+}
+
+// A kernel's time splits into the host's stages, the suites' own times and the rest of the
+// last boot, around the agent's ready and done events; a retry's earlier boot is apart.
+func TestTimings(t *testing.T) {
+	status := func(ms int64) plan.Received {
+		return plan.Received{Outcome: plan.Outcome{Status: plan.Status{DurationMS: ms}}, Ended: true}
+	}
+	r := vm.Result{
+		Attempts: 2,
+		Timings: vm.Timings{Fetch: time.Second, Initramfs: 2 * time.Second, Queued: 3 * time.Second,
+			Boot: 30 * time.Second, Ready: 5 * time.Second, Uptime: 3 * time.Second, Done: 19 * time.Second, CPU: 25 * time.Second},
+		Outcome: qemu.Outcome{Class: qemu.OK, Duration: 20 * time.Second},
+		Guest:   plan.Guest{Suites: map[string]plan.Received{"abi": status(6000), "fs": status(4000), "net": {}}},
+	}
+	got := Timings(r, []string{"abi", "fs", "net"})
+	want := &report.Timings{Fetch: time.Second, Initramfs: 2 * time.Second, Queued: 3 * time.Second,
+		Boot: 5 * time.Second, GuestUptime: 3 * time.Second,
+		Suites:   []report.SuiteTime{{Name: "abi", Duration: 6 * time.Second}, {Name: "fs", Duration: 4 * time.Second}},
+		Transfer: 4 * time.Second, Shutdown: time.Second, Retries: 10 * time.Second,
+		Total: 33 * time.Second, CPU: 25 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Timings =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// An agent that never got ready: the whole boot went into getting there.
+	r = vm.Result{Attempts: 1, Timings: vm.Timings{Fetch: time.Second, Boot: 40 * time.Second, CPU: 39 * time.Second},
+		Outcome: qemu.Outcome{Class: qemu.Timeout, Duration: 40 * time.Second}}
+	got = Timings(r, []string{"abi"})
+	want = &report.Timings{Fetch: time.Second, Boot: 40 * time.Second, Total: 41 * time.Second, CPU: 39 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("never ready: Timings =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// A kernel that could not be fetched has its fetch time and nothing else.
+	got = Timings(vm.Result{Err: errors.New("gone"), Timings: vm.Timings{Fetch: time.Second}}, nil)
+	if want := (&report.Timings{Fetch: time.Second, Total: time.Second}); !reflect.DeepEqual(got, want) {
+		t.Errorf("not fetched: Timings = %+v, want %+v", got, want)
 	}
 }

@@ -8,6 +8,7 @@
 package vm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +61,11 @@ type Options struct {
 	Progress func(Event)
 	// Mirror is the Debian mirror setting (kernel.Fetcher.Mirror); zero: the apt sources'.
 	Mirror kernel.MirrorConfig
+	// Expected is, by kernel name, what a kernel took in an earlier run (its total, say):
+	// kernels are prepared and booted longest first, so that the last VM to finish does
+	// not run alone while the other slots idle. Kernels it does not name go first, in list
+	// order: they may be the longest. Results keep the list's order.
+	Expected map[string]time.Duration
 }
 
 // Stage of a kernel in a run.
@@ -69,8 +76,9 @@ const (
 	Fetching Stage = "fetching" // Message carries the fetcher's lines
 	Fetched  Stage = "fetched"
 	Booting  Stage = "booting"
+	Ready    Stage = "ready"   // the agent is set up; Duration is the time since QEMU started
 	Running  Stage = "running" // Suite is the agent's event: a suite starting or ending
-	Done     Stage = "done"    // Duration is the boot time
+	Done     Stage = "done"    // Duration is the boot time; Timings is set
 	Failed   Stage = "failed"
 )
 
@@ -79,11 +87,13 @@ type Event struct {
 	Kernel  string
 	Stage   Stage
 	Message string // what happened, for every stage but Running
-	// Duration is the fetch time (Fetched), the boot's (Done), or the suite's run time
-	// (Running, when the suite ended).
+	// Duration is the fetch time (Fetched), the time from QEMU's start to the agent's
+	// (Ready), the boot's (Done), or the suite's run time (Running, when the suite ended).
 	Duration time.Duration
 	// Suite is set with Stage Running: which suite of the plan started, or ended and how.
 	Suite *plan.Event
+	// Timings is set with Stage Done: where the kernel's time went.
+	Timings *Timings
 }
 
 // Result is what happened to one kernel.
@@ -103,16 +113,40 @@ type Result struct {
 	plan.Guest
 	Modules initramfs.Modules
 	Accel   string // accelerator used for the last boot: tcg or kvm
+	CPU     string // QEMU -cpu of the last boot (qemu.CPUFor)
 	// ICount is the -icount value of the last boot, empty when guest time followed the
 	// host's clock.
 	ICount   string
 	Attempts int
-	Fetch    time.Duration
-	Boot     time.Duration // total over attempts
+	// Timings says where the kernel's time went.
+	Timings Timings
 	// Interrupted is set when Run's context was canceled (SIGINT, SIGTERM) before this
 	// kernel's fetch or boot ended well: Err or Outcome then says how far it got, and
 	// QEMU's "timeout" class only means that the boot was cut short, not that it overran.
 	Interrupted bool
+}
+
+// Timings is where one kernel's time went, on the host's clock unless said otherwise. The
+// stages inside a boot are timed by when the host sees the agent's events on the console
+// (plan.Event), to within the console follower's period.
+type Timings struct {
+	Fetch     time.Duration // resolving the kernel, and downloading or verifying it
+	Initramfs time.Duration // writing its initrd
+	Queued    time.Duration // fetched and ready, waiting for a free VM slot
+	// Boot is the time of every boot, QEMU's start to its exit, attempts added up.
+	Boot time.Duration
+	// Ready is, in the last boot, the time from QEMU's start to the agent's ready event:
+	// firmware, kernel, initramfs and the agent's set-up; 0 when the agent never said.
+	Ready time.Duration
+	// Uptime is the guest's own clock at the agent's ready event: Ready less what came
+	// before the kernel started (QEMU, firmware, loading the kernel and initrd).
+	Uptime time.Duration
+	// Done is, in the last boot, the time from QEMU's start to the agent's done event
+	// (every frame sent); 0 when the agent never said.
+	Done time.Duration
+	// CPU is QEMU's CPU time, attempts added up: unlike the wall-clock figures, it does
+	// not grow when other processes load the host.
+	CPU time.Duration
 }
 
 // cutShort tells whether a kernel's fetch or boot that ended with fetchErr or outcome was
@@ -136,18 +170,21 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{o: o, base: base, results: make([]Result, len(o.Kernels))}
+	r := newRunner(o, base, make([]Result, len(o.Kernels)))
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh, Mirror: o.Mirror}
 
+	// One kernel at a time is fetched and its initrd written, ahead of the VM slots: a slot
+	// that frees up finds the next kernel ready to boot.
 	ready := make(chan int)
 	go func() {
 		defer close(ready)
-		for i, e := range o.Kernels {
+		for _, i := range bootOrder(o.Kernels, o.Expected) {
+			e := o.Kernels[i]
 			if ctx.Err() != nil {
 				r.results[i] = Result{Entry: e, Err: fmt.Errorf("not fetched: %w", ctx.Err()), Interrupted: true}
 				continue
 			}
-			if r.fetch(ctx, i, e) {
+			if r.fetch(ctx, i, e) && r.prepare(i) {
 				ready <- i
 			}
 		}
@@ -188,6 +225,38 @@ func (o *Options) setDefaults() error {
 	return os.MkdirAll(o.OutDir, 0o755)
 }
 
+// bootOrder returns the indices of kernels in the order to fetch and boot them: those
+// expected has no figure for first, in list order, then the others longest first.
+func bootOrder(kernels []kernel.Entry, expected map[string]time.Duration) []int {
+	order := make([]int, len(kernels))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		da, oka := expected[kernels[a].Name]
+		db, okb := expected[kernels[b].Name]
+		switch {
+		case !oka || !okb:
+			return cmpBool(!oka, !okb)
+		case da != db:
+			return cmp.Compare(db, da)
+		}
+		return 0
+	})
+	return order
+}
+
+// cmpBool orders true before false.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
+}
+
 // writeBase writes the initramfs part shared by every kernel.
 func writeBase(o Options) (string, error) {
 	p := plan.Plan{Env: o.Env}
@@ -226,10 +295,19 @@ type runner struct {
 	base    string
 	fetcher *kernel.Fetcher
 	results []Result
+	// fetched holds when each kernel was fetched and its initrd written, for
+	// Timings.Queued; initrds holds the initrd, once written.
+	fetched []time.Time
+	initrds []string
 
 	kvmOnce   sync.Once
 	kvmOK     bool
 	kvmReason string
+}
+
+func newRunner(o Options, base string, results []Result) *runner {
+	n := len(results)
+	return &runner{o: o, base: base, results: results, fetched: make([]time.Time, n), initrds: make([]string, n)}
 }
 
 func (r *runner) progress(e Event) {
@@ -244,7 +322,7 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 	start := time.Now()
 	r.fetcher.Progress = func(msg string) { r.progress(Event{Kernel: e.Name, Stage: Fetching, Message: msg}) }
 	k, err := r.fetcher.Fetch(ctx, e)
-	res.Fetch = time.Since(start)
+	res.Timings.Fetch = time.Since(start)
 	if err != nil {
 		res.Err = err
 		res.Interrupted = cutShort(ctx.Err(), err, "")
@@ -256,7 +334,7 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 	if k.ModulesUnavailable != "" {
 		msg += "; modules unavailable: " + k.ModulesUnavailable
 	}
-	r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: msg, Duration: res.Fetch})
+	r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: msg, Duration: res.Timings.Fetch})
 	return true
 }
 
@@ -275,18 +353,14 @@ func (r *runner) boot(ctx context.Context, i int) {
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
 		return
 	}
+	if !r.fetched[i].IsZero() {
+		res.Timings.Queued = time.Since(r.fetched[i])
+	}
 	dir := filepath.Join(r.o.OutDir, e.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		res.Err = err
+	if r.initrds[i] == "" && !r.prepare(i) {
 		return
 	}
-	initrd, mods, err := r.initrd(dir, k)
-	if err != nil {
-		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
-		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
-		return
-	}
-	res.Modules = mods
+	initrd := r.initrds[i]
 	accel := r.accel(ctx, e, k)
 	attempts := 1
 	if r.o.Retry {
@@ -297,7 +371,7 @@ func (r *runner) boot(ctx context.Context, i int) {
 		if a > 1 {
 			res.Earlier = append(res.Earlier, keepAttemptLogs(dir, a-1, res.Outcome))
 		}
-		res.Attempts, res.Accel, res.ICount = a, accel, ""
+		res.Attempts, res.Accel, res.CPU, res.ICount = a, accel, qemu.CPUFor(e.CPU, accel), ""
 		if qemu.ICountWorks(accel) {
 			res.ICount = e.ICount
 		}
@@ -306,11 +380,25 @@ func (r *runner) boot(ctx context.Context, i int) {
 			msg += " icount " + res.ICount
 		}
 		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
+		t := &res.Timings
+		t.Ready, t.Uptime, t.Done = 0, 0, 0
+		start := time.Now()
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
+			// Called from one goroutine, which Boot waits for before it returns.
 			OnConsole: func(line string) {
-				if ev, ok := plan.ParseEvent(line); ok {
+				ev, ok := plan.ParseEvent(line)
+				if !ok {
+					return
+				}
+				switch ev.Agent {
+				case plan.AgentReady:
+					t.Ready, t.Uptime = time.Since(start), time.Duration(ev.UptimeMS)*time.Millisecond
+					r.progress(Event{Kernel: e.Name, Stage: Ready, Message: fmt.Sprintf("agent up, guest uptime %s", t.Uptime.Round(100*time.Millisecond)), Duration: t.Ready})
+				case plan.AgentDone:
+					t.Done = time.Since(start)
+				default:
 					var d time.Duration
 					if ev.Status != nil {
 						d = time.Duration(ev.Status.DurationMS) * time.Millisecond
@@ -319,7 +407,8 @@ func (r *runner) boot(ctx context.Context, i int) {
 				}
 			},
 		})
-		res.Boot += res.Outcome.Duration
+		t.Boot += res.Outcome.Duration
+		t.CPU += res.Outcome.CPU
 		if res.Outcome.Class == qemu.OK || res.Outcome.Class == qemu.QEMUFailed || ctx.Err() != nil {
 			break
 		}
@@ -336,7 +425,34 @@ func (r *runner) boot(ctx context.Context, i int) {
 	if res.Outcome.Detail != "" {
 		msg += " " + res.Outcome.Detail
 	}
-	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration})
+	timings := res.Timings
+	r.progress(Event{Kernel: e.Name, Stage: Done, Message: msg, Duration: res.Outcome.Duration, Timings: &timings})
+}
+
+// prepare writes kernel i's initrd into its directory, ahead of its boot, and says whether
+// it can boot. Its time counts as the kernel's initramfs stage, not as its queueing.
+func (r *runner) prepare(i int) bool {
+	res := &r.results[i]
+	e := res.Entry
+	start := time.Now()
+	defer func() {
+		res.Timings.Initramfs = time.Since(start)
+		r.fetched[i] = time.Now()
+	}()
+	dir := filepath.Join(r.o.OutDir, e.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.Err = err
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
+		return false
+	}
+	initrd, mods, err := r.initrd(dir, res.Kernel)
+	if err != nil {
+		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
+		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
+		return false
+	}
+	res.Modules, r.initrds[i] = mods, initrd
+	return true
 }
 
 // keepAttemptLogs renames attempt n's console.log and qemu.log in dir to

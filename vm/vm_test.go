@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +103,10 @@ func TestBootDebian(t *testing.T) {
 		events[1].Status == nil || events[1].Status.ExitCode != 0 {
 		t.Errorf("progress events = %+v, want tiny 1/1 starting then ending with exit 0", events)
 	}
-	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Boot, ar.Channel, r.Modules.Order)
+	if tm := r.Timings; tm.Ready <= 0 || tm.Done < tm.Ready || tm.Boot < tm.Done || tm.Uptime <= 0 || tm.CPU <= 0 || tm.Initramfs <= 0 {
+		t.Errorf("timings %+v: want 0 < ready <= done <= boot, an uptime, CPU time and an initramfs time", tm)
+	}
+	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Timings.Boot, ar.Channel, r.Modules.Order)
 }
 
 func build(t *testing.T, out, pkg string) {
@@ -153,7 +157,7 @@ func TestBootDebianICount(t *testing.T) {
 	if got, want := string(r.Suites["tiny"].Report), `{"release":"6.1.0-56-cloud-amd64"}`; got != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}
-	t.Logf("boot to end frame under icount: %v", r.Boot)
+	t.Logf("boot to end frame under icount: %v", r.Timings.Boot)
 }
 
 // A retry keeps the first attempt's console log: console.log is the last attempt's, the
@@ -182,10 +186,10 @@ exit 1
 	if err := os.WriteFile(filepath.Join(dir, "console-attempt2.log"), []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{o: Options{OutDir: out, Retry: true, QEMU: fake}, base: filepath.Join(tmp, "initrd"), results: []Result{{
+	r := newRunner(Options{OutDir: out, Retry: true, QEMU: fake}, filepath.Join(tmp, "initrd"), []Result{{
 		Entry:  kernel.Entry{Name: "k", Accel: "tcg", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second},
 		Kernel: &kernel.Kernel{BzImage: filepath.Join(tmp, "bzImage")},
-	}}}
+	}})
 	r.boot(context.Background(), 0)
 	res := r.results[0]
 	if res.Attempts != 2 || res.Outcome.Class != qemu.NoReport {
@@ -271,5 +275,17 @@ func TestRunCanceledMarksInterrupted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, r.Entry.Name)); !os.IsNotExist(err) {
 			t.Errorf("%s: directory created (%v)", r.Entry.Name, err)
 		}
+	}
+}
+
+// Kernels an earlier run timed boot longest first, after those it did not time.
+func TestBootOrder(t *testing.T) {
+	ks := []kernel.Entry{{Name: "a"}, {Name: "b"}, {Name: "new1"}, {Name: "c"}, {Name: "new2"}}
+	expected := map[string]time.Duration{"a": 10 * time.Second, "b": 30 * time.Second, "c": 20 * time.Second}
+	if got, want := bootOrder(ks, expected), []int{2, 4, 1, 3, 0}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+	if got, want := bootOrder(ks, nil), []int{0, 1, 2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("without figures: order %v, want the list's %v", got, want)
 	}
 }

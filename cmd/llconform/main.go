@@ -28,6 +28,7 @@ func commands() []command {
 		{"matrix", "boot each kernel of kernels.yaml under QEMU and run every suite", matrixCmd},
 		{"kernels", "list, resolve and fetch the kernels of kernels.yaml", kernelsCmd},
 		{"report", "merge result files, print one, or compare two (report merge|show|diff)", reportCmd},
+		{"timings", "where each kernel's time went in matrix runs, beside earlier runs'", timingsCmd},
 		{"bench", "measure what Landlock costs on the running kernel", benchCmd},
 		{"compare", "compare two bench results; fail on a significant slowdown", compareCmd},
 		{"plot", "tabulate and plot bench results side by side, one line per kernel", plotCmd},

@@ -166,6 +166,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		})
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d kernels, %d suites, %d VMs at once\n", len(entries), len(suites), m.jobs)
+	timings := &report.RunTimings{Jobs: m.jobs, CPUs: runtime.NumCPU(), LoadStart: loadAverage()}
 	prog := newProgress(len(entries))
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels:  entries,
@@ -179,6 +180,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		Refresh:  m.refresh,
 		Progress: prog.event,
 		Mirror:   mirror,
+		Expected: lastCPU(filepath.Join(m.out.dir, resultJSON)),
 	})
 	if err != nil {
 		return verdict.ExitInfra, err
@@ -187,7 +189,8 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	// A kernel cut short by SIGINT/SIGTERM makes the whole result partial: it must not
 	// replace a complete one (outputs.finish writes result.interrupted.json instead).
 	m.out.interrupted = slices.ContainsFunc(results, func(r vm.Result) bool { return r.Interrupted })
-	res := &report.Result{Generator: generator, Time: time.Now().UTC()}
+	timings.Wall, timings.LoadEnd = time.Since(prog.start), loadAverage()
+	res := &report.Result{Generator: generator, Time: prog.start.UTC(), Timings: timings}
 	var benches []*bench.Result
 	var benchNames []string
 	for _, r := range results {
@@ -397,6 +400,40 @@ func benchPlots(dir string, results []*bench.Result) ([]render.Plot, error) {
 	return plots, nil
 }
 
+// lastCPU returns each kernel's QEMU CPU time in the result at path, the last complete run
+// into the same output directory, for vm to boot the longest first; nil when there is no
+// such result or it has no timings. CPU time, unlike wall time, does not follow the load
+// the machine had then.
+func lastCPU(path string) map[string]time.Duration {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	f, err := report.ReadTimings(data)
+	if err != nil || len(f.Runs) == 0 {
+		return nil
+	}
+	cpu := map[string]time.Duration{}
+	for _, k := range f.Runs[0].Kernels {
+		cpu[k.Name] = k.Timings.CPU
+	}
+	return cpu
+}
+
+func roundSeconds(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
+// loadAverage is the host's 1-minute load average, 0 where it cannot be read: timings are
+// read beside it.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, _ := strconv.ParseFloat(f, 64)
+	return v
+}
+
 // progress prints one line per kernel stage and per suite a guest finishes: plain lines
 // read well both on a terminal and in a CI log.
 type progress struct {
@@ -416,7 +453,16 @@ func (p *progress) event(e vm.Event) {
 	defer p.mu.Unlock()
 	msg := e.Message
 	switch e.Stage {
-	case vm.Done, vm.Failed:
+	case vm.Done:
+		p.done++
+		if t := e.Timings; t != nil {
+			// Where the kernel's time went, as soon as it is known: a slow stage shows here
+			// long before the tables at the end.
+			msg += fmt.Sprintf(" [fetch %s, initramfs %s, queued %s, boot to agent %s, suites and transfer %s, QEMU CPU %s]",
+				roundSeconds(t.Fetch), roundSeconds(t.Initramfs), roundSeconds(t.Queued), roundSeconds(t.Ready),
+				roundSeconds(max(e.Duration-t.Ready, 0)), roundSeconds(t.CPU))
+		}
+	case vm.Failed:
 		p.done++
 	case vm.Running:
 		s := e.Suite

@@ -67,17 +67,20 @@ func TestProgress(t *testing.T) {
 	p := newProgress(2)
 	p.w = &buf
 	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Booting, Message: "attempt 1, tcg"})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Ready, Message: "agent up, guest uptime 4.2s", Duration: 9 * time.Second})
 	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Suite: &plan.Event{Suite: "abi", N: 1, Of: 5}})
 	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Duration: 7538 * time.Millisecond,
 		Suite: &plan.Event{Suite: "abi", N: 1, Of: 5, Status: &plan.Status{ExitCode: 0, DurationMS: 7538}}})
 	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Running, Duration: 5 * time.Minute,
 		Suite: &plan.Event{Suite: "fs", N: 2, Of: 5, Status: &plan.Status{ExitCode: -1, TimedOut: true, DurationMS: 300000}}})
-	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Done, Message: "ok", Duration: 39 * time.Second})
+	p.event(vm.Event{Kernel: "debian-6.1", Stage: vm.Done, Message: "ok", Duration: 39 * time.Second,
+		Timings: &vm.Timings{Fetch: time.Second, Initramfs: 300 * time.Millisecond, Ready: 9 * time.Second, CPU: 30 * time.Second}})
 	want := []string{
 		"debian-6.1     booting  attempt 1, tcg",
+		"debian-6.1     ready    agent up, guest uptime 4.2s (9s)",
 		"debian-6.1     running  suite 1/5 abi: exit status 0 (7.5s)",
 		"debian-6.1     running  suite 2/5 fs: timed out after 300000ms (5m0s)",
-		"debian-6.1     done     ok (39s)",
+		"debian-6.1     done     ok [fetch 1s, initramfs 300ms, queued 0s, boot to agent 9s, suites and transfer 30s, QEMU CPU 30s] (39s)",
 	}
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != len(want) {
@@ -85,7 +88,7 @@ func TestProgress(t *testing.T) {
 	}
 	for i, l := range lines {
 		done := "0/2"
-		if i == 3 {
+		if i == 4 {
 			done = "1/2"
 		}
 		if _, rest, _ := strings.Cut(l, "] "); !strings.Contains(l, " "+done+"] ") || rest != want[i] {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -80,5 +81,11 @@ func printMatrix(res *report.Result) error {
 		return err
 	}
 	fmt.Println()
-	return render.WriteFeatures(os.Stdout, res)
+	if err := render.WriteFeatures(os.Stdout, res); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(res.Runs, func(r report.Run) bool { return r.Timings != nil }) {
+		fmt.Println()
+	}
+	return render.WriteTimings(os.Stdout, res)
 }

@@ -75,6 +75,26 @@ type htmlPage struct {
 	Plots                  []htmlPlot
 	Notices                []report.Notice
 	Comparison             *htmlComparison
+	Timings                *htmlTimings // nil for a result without timings
+}
+
+// htmlTimings is where each kernel's time went (see WriteTimings).
+type htmlTimings struct {
+	Stages []string
+	Rows   []htmlTimingRow
+	Run    string // the run's wall time and the machine's load
+}
+
+type htmlTimingRow struct {
+	Name, Anchor string
+	Cells        []htmlTimingCell
+	Total, CPU   string
+	Slow         string // why the kernel is slow; empty when it is not
+}
+
+type htmlTimingCell struct {
+	Value string
+	Worst bool // the stage the slow note names
 }
 
 type htmlTally struct {
@@ -281,6 +301,7 @@ func buildPage(res *report.Result, opts HTMLOptions) (*htmlPage, error) {
 	p.Legend = append(p.Legend,
 		htmlLegend{"Bk Xk", "o-known", "broken or advertised-not-fixed, excused by a known issue"},
 		htmlLegend{"–", "o-untested", "not tested on this kernel"})
+	p.Timings = buildTimings(res, p.Kernels)
 	for i, pl := range opts.Plots {
 		svg, err := checkSVG(pl.SVG)
 		if err != nil {
@@ -481,4 +502,27 @@ func linkPath(p, dir string) string {
 	}
 	// A path is not a URL: '#', '?' and spaces must be escaped to reach the file.
 	return (&url.URL{Path: filepath.ToSlash(p)}).String()
+}
+
+// buildTimings lays out the timings table; nil when no kernel has timings.
+func buildTimings(res *report.Result, kernels []htmlKernel) *htmlTimings {
+	if !slices.ContainsFunc(res.Runs, func(r report.Run) bool { return r.Timings != nil }) {
+		return nil
+	}
+	ht := &htmlTimings{Stages: report.StageNames([]report.TimedRun{report.Timed(res)})}
+	if rt := res.Timings; rt != nil {
+		ht.Run = runLine(rt, len(res.Runs))
+	}
+	slow := slowNotes(res.Runs)
+	for i, r := range res.Runs {
+		if r.Timings == nil {
+			continue
+		}
+		row := htmlTimingRow{Name: r.Kernel.Name, Anchor: kernels[i].Anchor, Total: secs(r.Timings.Total), CPU: secs(r.Timings.CPU), Slow: slow[i]}
+		for _, n := range ht.Stages {
+			row.Cells = append(row.Cells, htmlTimingCell{Value: stageCell(*r.Timings, n), Worst: row.Slow != "" && strings.Contains(row.Slow, "in "+n+":")})
+		}
+		ht.Rows = append(ht.Rows, row)
+	}
+	return ht
 }

@@ -35,6 +35,61 @@ type Result struct {
 	Time time.Time `json:"time"`
 	// Runs holds one entry per kernel, in the order they were listed.
 	Runs []Run `json:"runs"`
+	// Timings says how long the whole run took and on how busy a machine; nil for a host
+	// run and a merged result.
+	Timings *RunTimings `json:"timings,omitempty"`
+}
+
+// RunTimings is how long a matrix run took, with what it ran beside: wall-clock figures
+// grow with the machine's load, which other processes may have caused.
+type RunTimings struct {
+	// Wall is the time from the start of the run to its result.
+	Wall time.Duration `json:"wall_ns"`
+	// Jobs is the number of VMs run at once; CPUs the host's processors.
+	Jobs int `json:"jobs"`
+	CPUs int `json:"cpus"`
+	// LoadStart and LoadEnd are the host's 1-minute load average when the run started and
+	// ended (0 where unknown).
+	LoadStart float64 `json:"load_start"`
+	LoadEnd   float64 `json:"load_end"`
+}
+
+// Timings says where one kernel's time went in a VM run, so that a slow kernel shows which
+// stage was slow. Figures are the host's wall clock, but the suites', which the guest
+// measured; all of them grow with the host's load, CPU does not.
+type Timings struct {
+	// Fetch is resolving the kernel and downloading it, or verifying the cached copy.
+	Fetch time.Duration `json:"fetch_ns"`
+	// Initramfs is writing the kernel's initrd.
+	Initramfs time.Duration `json:"initramfs_ns"`
+	// Queued is the time the fetched kernel waited for a free VM slot.
+	Queued time.Duration `json:"queued_ns"`
+	// Boot is the time from QEMU's start to the guest agent's being ready to run suites
+	// (firmware, kernel, initramfs, the agent's set-up), in the last attempt; the whole boot
+	// when the agent never got there.
+	Boot time.Duration `json:"boot_ns"`
+	// GuestUptime is the guest's own clock when its agent was ready: Boot less QEMU's
+	// start, the firmware and the loading of kernel and initrd.
+	GuestUptime time.Duration `json:"guest_uptime_ns,omitempty"`
+	// Suites are each suite's run time in the guest, in the order they ran.
+	Suites []SuiteTime `json:"suites,omitempty"`
+	// Transfer is the rest of the last boot until the agent had sent every frame: the
+	// reports' transfer and the agent's work between suites. Shutdown is what followed:
+	// power-off and QEMU's exit.
+	Transfer time.Duration `json:"transfer_ns"`
+	Shutdown time.Duration `json:"shutdown_ns"`
+	// Retries is the time of the boots before the last, when one was retried.
+	Retries time.Duration `json:"retries_ns,omitempty"`
+	// Total is the kernel's own time: fetch, initramfs and every boot (not Queued).
+	Total time.Duration `json:"total_ns"`
+	// CPU is the CPU time QEMU used over every boot.
+	CPU time.Duration `json:"cpu_ns"`
+}
+
+// SuiteTime is one suite's run time.
+type SuiteTime struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // Run is everything learned on one kernel.
@@ -86,6 +141,8 @@ type Run struct {
 	KnownFeatures []KnownFeature `json:"known_features,omitempty"`
 	// Notices are exit-neutral news from verdict.ApplyKnownIssues: known issues that no longer fail.
 	Notices []Notice `json:"notices,omitempty"`
+	// Timings says where the kernel's time went in a VM run; nil for a host run.
+	Timings *Timings `json:"timings,omitempty"`
 }
 
 // Kernel identifies a kernel as the host knows it, before booting it.

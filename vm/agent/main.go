@@ -84,6 +84,7 @@ func (a *agent) run() {
 		a.problem("%v", err)
 		return
 	}
+	fmt.Println(plan.Event{Agent: plan.AgentReady, UptimeMS: uptimeMS()}.Line())
 	for i, s := range p.Suites {
 		a.runSuite(s, plan.Event{Suite: s.Name, N: i + 1, Of: len(p.Suites)}, p.Env)
 	}
@@ -101,6 +102,16 @@ func (a *agent) finish() {
 		drain(a.out)
 		a.out.Close()
 	}
+	fmt.Println(plan.Event{Agent: plan.AgentDone}.Line())
+}
+
+// uptimeMS is the time since the kernel started (CLOCK_BOOTTIME), in milliseconds.
+func uptimeMS() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / int64(time.Millisecond)
 }
 
 func (a *agent) send(name string, payload []byte) {

@@ -90,6 +90,8 @@ func TestEvents(t *testing.T) {
 	for _, e := range []Event{
 		{Suite: "abi", N: 1, Of: 5},
 		{Suite: "audit", N: 5, Of: 5, Status: &Status{ExitCode: -1, Signal: "SIGKILL", DurationMS: 12}},
+		{Agent: AgentReady, UptimeMS: 4210},
+		{Agent: AgentDone},
 	} {
 		line := e.Line()
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, EventPrefix) {
@@ -100,7 +102,7 @@ func TestEvents(t *testing.T) {
 			t.Errorf("ParseEvent(%q) = %+v, %v; want %+v", line, got, ok, e)
 		}
 		// Kernel text before the event on the same line does not lose it.
-		if got, ok := ParseEvent("[   12.5] random: crng init done" + line); !ok || got.Suite != e.Suite {
+		if got, ok := ParseEvent("[   12.5] random: crng init done" + line); !ok || got.Suite != e.Suite || got.Agent != e.Agent {
 			t.Errorf("event after kernel text: %+v, %v", got, ok)
 		}
 	}
@@ -108,6 +110,7 @@ func TestEvents(t *testing.T) {
 		"", "llconform-agent: report channel: /dev/vport0p1", "[    0.0] Linux version 6.1",
 		EventPrefix + `{"suite":"abi","n":1`, // garbled
 		EventPrefix + `{}`,
+		EventPrefix + `{"agent":"ready","suite":"abi"}`,
 	} {
 		if e, ok := ParseEvent(line); ok {
 			t.Errorf("ParseEvent(%q) = %+v, want none", line, e)

@@ -51,13 +51,15 @@ func TestExcerpts(t *testing.T) {
 }
 
 func TestArgsCPU(t *testing.T) {
-	for _, tc := range []struct{ cpu, want string }{
-		{"", "max,-cx16"},
-		{"max", "max"},
-		{"max,-cx16", "max,-cx16"},
-		{"Skylake-Client", "Skylake-Client"},
+	for _, tc := range []struct{ cpu, accel, want string }{
+		{"", "tcg", "max,-cx16,-erms,-fsrm"},
+		{"max,-cx16", "tcg", "max,-cx16,-erms,-fsrm"},
+		{"", "kvm", "max,-cx16"},
+		{"max,-cx16", "kvm", "max,-cx16"},
+		{"max", "tcg", "max"},
+		{"Skylake-Client", "tcg", "Skylake-Client"},
 	} {
-		args := Config{CPU: tc.cpu, Memory: "1G"}.args("c", "s", "v")
+		args := Config{CPU: tc.cpu, Accel: tc.accel, Memory: "1G"}.args("c", "s", "v")
 		got := ""
 		for i := range args[:len(args)-1] {
 			if args[i] == "-cpu" {
@@ -65,7 +67,7 @@ func TestArgsCPU(t *testing.T) {
 			}
 		}
 		if got != tc.want {
-			t.Errorf("CPU %q: -cpu %q, want %q (args %q)", tc.cpu, got, tc.want, args)
+			t.Errorf("CPU %q under %s: -cpu %q, want %q (args %q)", tc.cpu, tc.accel, got, tc.want, args)
 		}
 	}
 }
