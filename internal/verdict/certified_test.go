@@ -135,7 +135,6 @@ var skipFormats = map[string]string{
 	"ABI %d has no TSYNC (ABI 8): its rejection (EINVAL) is checked by the specs below":                                                                             "abi",
 	"ABI %d: the log flags' rejection (EINVAL) is checked by the next spec":                                                                                         "abi",
 	"Landlock ABI %d has no audit records (ABI 7); their absence and the log flags' rejection are checked by other specs":                                           "abi",
-	"a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d":                                                                           "abi",
 	"a cross-directory exchange needs REFER (ABI 2); the kernel has ABI %d":                                                                                         "abi",
 	"the kernel (ABI %d) rejects the errata query (%s): it advertises no errata":                                                                                    "abi",
 	"the kernel claims ABI %d, newer than the %d llconform knows: which bits and sizes it accepts is unknown":                                                       "",

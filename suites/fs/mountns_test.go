@@ -420,9 +420,9 @@ var _ = Describe("mounts and mount namespaces", Ordered, spec.Needs("root"), fun
 		spec.EnforcedVerdict("fs.change_topology", 1)
 	})
 
-	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 4), spec.ID("layout1.topology_changes_with_net_only"), selftests("layout1.topology_changes_with_net_only"), func() {
-		if !spec.Supports(4) {
-			spec.Skip("a domain without fs rights needs handled_access_net (ABI 4); this kernel has ABI %d", spec.Kernel().ABI)
+	It("MUST NOT restrict mount operations in a domain that handles no fs right", spec.Feature("fs.change_topology", 1), spec.ID("layout1.topology_changes_with_net_only"), selftests("layout1.topology_changes_with_net_only"), func() {
+		if !spec.SupportedOrRejected("attr.handled_access_net", 4, func() { expectNetRulesetRejected(0) }) {
+			return
 		}
 		for _, op := range topoOps {
 			want := error(nil)

@@ -567,16 +567,7 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 
 	It("MUST deny mount, propagation changes, move_mount, umount and pivot_root with EPERM in a domain handling network rights and fs.execute",
 		spec.Feature("fs.change_topology", 1), spec.ID("layout1.topology_changes_with_net_and_fs"), selftests("layout1.topology_changes_with_net_and_fs"), func() {
-			attr := landlock.RulesetAttr{HandledAccessNet: landlock.AccessNetBindTCP | landlock.AccessNetConnectTCP, HandledAccessFS: landlock.AccessFSExecute}
-			if !spec.SupportedOrRejected("attr.handled_access_net", 4, func() {
-				abi := spec.Kernel().ABI
-				fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV4, 0)
-				if err == nil {
-					unix.Close(fd)
-				}
-				spec.ExpectErr(err, landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV4, abi),
-					"ABI %d: create_ruleset(handled_access_net=net.bind_tcp|net.connect_tcp, handled_access_fs=fs.execute, 16-byte attr)", abi)
-			}) {
+			if !spec.SupportedOrRejected("attr.handled_access_net", 4, func() { expectNetRulesetRejected(landlock.AccessFSExecute) }) {
 				return
 			}
 			partials.require("topology_net_fs")
@@ -659,3 +650,17 @@ var _ = Describe("kernel selftest partials: mounts", spec.Needs("root"), func() 
 		}
 	}
 })
+
+// expectNetRulesetRejected checks that a kernel below ABI 4 rejects a ruleset handling the
+// TCP rights (and fs, which may be 0) with the exact errno of its contract.
+func expectNetRulesetRejected(fs uint64) {
+	GinkgoHelper()
+	attr := landlock.RulesetAttr{HandledAccessNet: landlock.AccessNetBindTCP | landlock.AccessNetConnectTCP, HandledAccessFS: fs}
+	abi := spec.Kernel().ABI
+	fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSizeV4, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	spec.ExpectErr(err, landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV4, abi),
+		"ABI %d: create_ruleset(handled_access_net=net.bind_tcp|net.connect_tcp, handled_access_fs=%s, 16-byte attr)", abi, landlock.Names(landlock.KindFS, fs))
+}
