@@ -169,17 +169,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 
 	Context("with a stopped target outside any domain", Ordered, func() {
 		var pid int
-		BeforeAll(func() {
-			spec.RequireLandlock()
-			if !spec.Supports(6) {
-				return // each spec checks the rejection instead, without a target
-			}
-			target, err := startTarget(sandbox.Policy{})
-			Expect(err).NotTo(HaveOccurred(), "start target")
-			DeferCleanup(killTarget, target)
-			pid = target.Pid()
-			stopAndWait(pid)
-		})
+		BeforeAll(startStoppedTarget(&pid))
 
 		// Each spec uses its own signal, so they cannot see each other's.
 		It("MUST NOT deliver SIGIO to a process outside the domain that called F_SETOWN", spec.ID("fown.sigio.outside_domain"), spec.Selftest("scoped_signal_test", "fown.sigurg_socket"), func() {

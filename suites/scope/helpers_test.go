@@ -176,6 +176,24 @@ func stopAndWait(pid int) {
 	Expect(unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WNOWAIT, nil)).To(Succeed(), "waitid(WSTOPPED) target %d", pid)
 }
 
+// startStoppedTarget is the BeforeAll of an Ordered container whose specs signal one
+// stopped target outside any domain (a stopped process keeps the signals it gets pending,
+// where a spec can see them): it starts the target and stores its pid. Below ABI 6 it starts
+// none, as each spec checks the rejection instead.
+func startStoppedTarget(pid *int) func() {
+	return func() {
+		spec.RequireLandlock()
+		if !spec.Supports(6) {
+			return
+		}
+		target, err := startTarget(sandbox.Policy{})
+		Expect(err).NotTo(HaveOccurred(), "start target")
+		DeferCleanup(killTarget, target)
+		*pid = target.Pid()
+		stopAndWait(*pid)
+	}
+}
+
 // sharedPending reports whether sig is pending for the whole process pid (ShdPnd).
 func sharedPending(pid int, sig unix.Signal) bool {
 	GinkgoHelper()

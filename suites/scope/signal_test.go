@@ -169,17 +169,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 	// Each spec sends its own signal, so one failing leaves the others meaningful.
 	Context("with the selftest's signals and a stopped target outside any domain", Ordered, ContinueOnFailure, func() {
 		var pid int
-		BeforeAll(func() {
-			spec.RequireLandlock()
-			if !spec.Supports(6) {
-				return // each spec checks the rejection instead, without a target
-			}
-			target, err := startTarget(sandbox.Policy{})
-			Expect(err).NotTo(HaveOccurred(), "start target")
-			DeferCleanup(killTarget, target)
-			pid = target.Pid()
-			stopAndWait(pid)
-		})
+		BeforeAll(startStoppedTarget(&pid))
 
 		for _, sig := range scopingSignals {
 			sig := sig
