@@ -382,22 +382,21 @@ func (r *runner) boot(ctx context.Context, i int) {
 		r.progress(Event{Kernel: e.Name, Stage: Booting, Message: msg})
 		t := &res.Timings
 		t.Ready, t.Uptime, t.Done = 0, 0, 0
-		start := time.Now()
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
 			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
 			// Called from one goroutine, which Boot waits for before it returns.
-			OnConsole: func(line string) {
+			OnConsole: func(line string, elapsed time.Duration) {
 				ev, ok := plan.ParseEvent(line)
 				if !ok {
 					return
 				}
 				switch ev.Agent {
 				case plan.AgentReady:
-					t.Ready, t.Uptime = time.Since(start), time.Duration(ev.UptimeMS)*time.Millisecond
+					t.Ready, t.Uptime = elapsed, time.Duration(ev.UptimeMS)*time.Millisecond
 					r.progress(Event{Kernel: e.Name, Stage: Ready, Message: fmt.Sprintf("agent up, guest uptime %s", t.Uptime.Round(100*time.Millisecond)), Duration: t.Ready})
 				case plan.AgentDone:
-					t.Done = time.Since(start)
+					t.Done = elapsed
 				default:
 					var d time.Duration
 					if ev.Status != nil {

@@ -75,8 +75,8 @@ type Config struct {
 	// Dir receives console.log, the channel files and qemu.log.
 	Dir string
 	// OnConsole, if set, is called with each complete console line while the guest runs,
-	// for live progress.
-	OnConsole func(line string)
+	// for live progress, and the time since QEMU's start on the clock Outcome.Duration uses.
+	OnConsole func(line string, elapsed time.Duration)
 }
 
 // Class is how a boot ended. Everything but OK is an infrastructure
@@ -292,7 +292,9 @@ func Boot(ctx context.Context, c Config) Outcome {
 	if c.OnConsole != nil {
 		go func() {
 			defer close(followed)
-			follow(o.ConsoleLog, stop, c.OnConsole)
+			// The elapsed time is measured from the start Duration is, so a line's time
+			// never exceeds the boot's.
+			follow(o.ConsoleLog, stop, func(line string) { c.OnConsole(line, time.Since(start)) })
 		}()
 	} else {
 		close(followed)
