@@ -151,8 +151,20 @@ func (l *Log) OfDomain(id DomainID) []Access {
 // with its system call's serial: they are one event, closed by a SYSCALL record. One
 // without (older than the first enabling, such as the first threads of a program started
 // on a freshly booted system whose audit was never on) stamps each record with a serial of
-// its own and logs no SYSCALL record: the allocated record is then the next Landlock event.
+// its own and logs no SYSCALL record: the allocated record is then the next Landlock event
+// but for deallocations of other domains.
 func (l *Log) DomainWithFirstDenial(id DomainID) error {
+	// next is the first event that is not a deallocation alone: deallocations are logged
+	// from a work queue, so one may fall between the two records of a task without
+	// context.
+	next := func(es []*Event) *Event {
+		for _, e := range es {
+			if len(e.Access) > 0 || e.Syscall != nil || slices.ContainsFunc(e.Domains, func(d Domain) bool { return d.Status != Deallocated }) {
+				return e
+			}
+		}
+		return nil
+	}
 	allocated := func(e *Event) bool {
 		return slices.ContainsFunc(e.Domains, func(d Domain) bool { return d.ID == id && d.Status == Allocated })
 	}
@@ -160,12 +172,13 @@ func (l *Log) DomainWithFirstDenial(id DomainID) error {
 		if !slices.ContainsFunc(e.Access, func(a Access) bool { return a.Domain == id }) {
 			continue
 		}
+		n := next(l.Events[i+1:])
 		switch {
 		case allocated(e):
 			return nil
 		case e.Syscall != nil:
 			return fmt.Errorf("the first denial of domain %v (serial %d) came without its allocated record", id, e.Serial)
-		case i+1 < len(l.Events) && l.Events[i+1].Syscall == nil && allocated(l.Events[i+1]):
+		case n != nil && n.Syscall == nil && allocated(n):
 			return nil
 		default:
 			return fmt.Errorf("the first denial of domain %v (serial %d, by a task without audit context) is not directly followed by its allocated record", id, e.Serial)

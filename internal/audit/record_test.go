@@ -285,12 +285,27 @@ func TestDomainWithFirstDenial(t *testing.T) {
 	// In the guest the two records of a domain's first denial follow each other.
 	swapped := append([]Message(nil), guest[:2]...)
 	swapped[0].Serial, swapped[1].Serial = swapped[1].Serial, swapped[0].Serial
+	// A deallocation logged from the work queue between the two records of a denial, and
+	// a denial of another domain there instead.
+	dealloc := Message{Type: TypeLandlockDomain, Text: "domain=1888d5b00 status=deallocated denials=1"}
+	otherDenial := Message{Type: TypeLandlockAccess, Text: "domain=1888d5b01 blockers=scope.signal opid=1 ocomm=\"init\""}
+	interleave := func(m Message) []Message {
+		out := []Message{guest[0], m}
+		out[1].Serial = guest[0].Serial + 1
+		for _, g := range guest[1:] {
+			g.Serial++
+			out = append(out, g)
+		}
+		return out
+	}
 	for _, c := range []struct {
 		name string
 		msgs []Message
 		id   DomainID
 		ok   bool
 	}{
+		{"guest, a deallocation in between", interleave(dealloc), 0x1888d5b9a, true},
+		{"guest, another denial in between", interleave(otherDenial), 0x1888d5b9a, false},
 		{"host, one event", host, 0x14558c695, true},
 		{"host, allocated record stamped apart", restamped, 0x14558c695, false},
 		{"host, no allocated record", without(host, isAllocated), 0x14558c695, false},
