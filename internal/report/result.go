@@ -161,6 +161,9 @@ type Kernel struct {
 	// Machine says how the kernel was run, e.g. "qemu tcg, cpu max,-cx16, 1 vCPU, 1G,
 	// attempt 2": emulation settings change what a crash or a timing means.
 	Machine string `json:"machine,omitempty"`
+	// Arch is the kernel's architecture, as Debian and Go name it: amd64, arm64. Results
+	// written before llconform booted other architectures have none: amd64.
+	Arch string `json:"arch,omitempty"`
 }
 
 // Expect is what a kernel must claim. A nil field is not checked.
