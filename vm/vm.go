@@ -44,11 +44,11 @@ type Suite struct {
 type Options struct {
 	Kernels []kernel.Entry
 	Suites  []Suite
-	Agent   string            // host path of the static guest agent (vm/agent)
+	Agent   string // host path of the static guest agent (vm/agent)
 	// BinDir is where make build wrote the agent and suites: kernels of another
 	// architecture than the host's boot with the builds under BinDir/<arch> (arch.Binary).
 	BinDir string
-	Env     map[string]string // extra environment for the suites
+	Env    map[string]string // extra environment for the suites
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.

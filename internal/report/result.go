@@ -15,10 +15,13 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/llconform/llconform/vm/arch"
 )
 
 // Schema is the version of the JSON result format this package writes and reads. Bump it on
@@ -165,6 +168,9 @@ type Kernel struct {
 	// written before llconform booted other architectures have none: amd64.
 	Arch string `json:"arch,omitempty"`
 }
+
+// Architecture is the kernel's architecture, arch.Default for a result that names none.
+func (k Kernel) Architecture() string { return cmp.Or(k.Arch, arch.Default) }
 
 // Expect is what a kernel must claim. A nil field is not checked.
 type Expect struct {
