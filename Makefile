@@ -6,9 +6,13 @@ GO          ?= go
 BIN         := bin
 OUT         ?= out
 KERNELS     ?= kernels.yaml
+# The arm64 matrix: Debian's arm64 cloud kernels under qemu-system-aarch64 (make matrix-arm64).
+KERNELS_ARM64 ?= kernels-arm64.yaml
 KNOWN       ?= known-issues.yaml
-# The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI.
+# The VM smoke test of `make test`: no Landlock, an old ABI, the newest ABI; and on arm64
+# the newest ABI (SMOKE_ARM64, from KERNELS_ARM64).
 SMOKE       ?= debian-5.10,debian-6.1,debian-7.3
+SMOKE_ARM64 ?= arm64-7.3
 # Which specs cover which kernel selftest, generated beside conformance.yaml.
 COVERAGE    ?= docs/selftest-coverage.md
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -29,7 +33,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_RUNS       ?= 2
 TIMINGS_BASELINE ?= docs/matrix-timings-before.json
 
-.PHONY: all build deps test-deps matrix run bench bench-matrix test lint conformance selftest-gaps selftests unit host vm-smoke clean
+# The guest binaries of another architecture (agent, suites, and llconform, which runs the
+# guest's benchmarks) go to bin/<arch>/, where llconform looks for them (vm/arch.Binary):
+# make build-arm64. A kernel list with an arm64 kernel needs them.
+needs-arm64 = $(if $(shell grep -ls 'arch: *arm64' $(1)),build-arm64)
+
+.PHONY: all build build-arm64 deps test-deps matrix matrix-arm64 run bench bench-matrix test lint conformance selftest-gaps selftests unit host vm-smoke clean
 
 all: build
 
@@ -48,14 +57,32 @@ build:
 		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
 	done
 
+build-arm64: build
+	@mkdir -p $(BIN)/arm64/suites
+	@for f in $(BIN)/arm64/suites/*.test; do \
+		[ -e "$$f" ] || continue; \
+		s=$$(basename "$$f" .test); \
+		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
+	done
+	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform ./cmd/llconform
+	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform-agent ./vm/agent
+	@for s in $(SUITES); do \
+		echo "GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s"; \
+		GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s || exit 1; \
+	done
+
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
 # fetch kernels, are part of every Debian system. Elsewhere, set a Debian mirror (README,
 # "Kernels on any host"): kernels are then fetched and verified in Go.
+# qemu-system-arm holds qemu-system-aarch64, which boots the arm64 kernels (arch: arm64).
 deps:
-	@command -v qemu-system-x86_64 >/dev/null || { \
-		echo "installing qemu-system-x86"; \
+	@missing=; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	command -v qemu-system-aarch64 >/dev/null || missing="$$missing qemu-system-arm"; \
+	[ -z "$$missing" ] || { \
+		echo "installing$$missing"; \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends qemu-system-x86; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; }
 
 # The unit tests render the HTML report in a real headless browser.
 test-deps:
@@ -66,8 +93,12 @@ test-deps:
 
 # The main job: fetch the kernels of kernels.yaml, boot each under QEMU, run every suite,
 # print the matrix.
-matrix: deps build
+matrix: deps build $(call needs-arm64,$(KERNELS))
 	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) --out $(OUT)/matrix
+
+# The same on Debian's arm64 kernels, emulated (TCG): several times slower than make matrix.
+matrix-arm64: deps build-arm64
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS_ARM64) --known-issues $(KNOWN) --out $(OUT)/matrix-arm64
 
 # Every suite on the running kernel, no VM.
 run: build
@@ -83,7 +114,7 @@ bench: build
 # $(OUT)/bench-matrix/timings.json, to become the next baseline. The runs share one output
 # directory, as make matrix's do, so that each boots the kernels the last one found longest
 # first.
-bench-matrix: deps build
+bench-matrix: deps build $(call needs-arm64,$(KERNELS))
 	@mkdir -p $(OUT)/bench-matrix && rm -f $(OUT)/bench-matrix/run*.json $(OUT)/bench-matrix/run*.log
 	@for i in $$(seq $(BENCH_RUNS)); do \
 		echo "bench-matrix: run $$i of $(BENCH_RUNS) (log: $(OUT)/bench-matrix/run$$i.log)"; \
@@ -101,6 +132,7 @@ test: lint unit host vm-smoke
 lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	$(BIN)/llconform specs --check conformance.yaml --coverage $(COVERAGE)
@@ -126,8 +158,9 @@ unit: test-deps build
 host: build
 	$(SUDO) $(BIN)/llconform run --out $(OUT)/host
 
-vm-smoke: deps build
+vm-smoke: deps build-arm64
 	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS) --known-issues $(KNOWN) --only $(SMOKE) --out $(OUT)/smoke
+	$(SUDO) $(BIN)/llconform matrix --kernels $(KERNELS_ARM64) --known-issues $(KNOWN) --only $(SMOKE_ARM64) --out $(OUT)/smoke-arm64
 
 clean:
 	rm -rf $(BIN) $(OUT)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ import (
 // of suites (names of the plan's conformance suites, in order). dir is where the kernel's
 // console log is; the suites' outputs are saved beside it, as <name>.log.
 func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
-	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Source: Source(r.Entry)}}
+	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Arch: r.Entry.Arch, Source: Source(r.Entry)}}
 	if e := r.Entry.Expect; e != nil {
 		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata, MissingModules: e.MissingModules}
 	}
@@ -150,7 +151,7 @@ func earlierAttempts(earlier []qemu.Outcome) string {
 // Host turns the suites run on the running kernel (llconform run) into its report run. The
 // kernel's release is the one its suites probed.
 func Host(suites []report.Suite) (report.Run, error) {
-	run := report.Run{Kernel: report.Kernel{Name: "host", Source: "running kernel"}}
+	run := report.Run{Kernel: report.Kernel{Name: "host", Arch: runtime.GOARCH, Source: "running kernel"}}
 	for _, s := range suites {
 		if err := run.AddSuite(s); err != nil {
 			return run, err

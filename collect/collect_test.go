@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -283,7 +284,7 @@ func TestHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Kernel != (report.Kernel{Name: "host", Source: "running kernel", Release: "6.12.0"}) || len(run.Suites) != 2 {
+	if run.Kernel != (report.Kernel{Name: "host", Arch: runtime.GOARCH, Source: "running kernel", Release: "6.12.0"}) || len(run.Suites) != 2 {
 		t.Errorf("run = %+v", run)
 	}
 	other := *info

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llconform/llconform/vm/arch"
 	"github.com/llconform/llconform/vm/initramfs"
 	"github.com/llconform/llconform/vm/kernel"
 	"github.com/llconform/llconform/vm/plan"
@@ -43,8 +44,11 @@ type Suite struct {
 type Options struct {
 	Kernels []kernel.Entry
 	Suites  []Suite
-	Agent   string            // host path of the static guest agent (vm/agent)
-	Env     map[string]string // extra environment for the suites
+	Agent   string // host path of the static guest agent (vm/agent)
+	// BinDir is where make build wrote the agent and suites: kernels of another
+	// architecture than the host's boot with the builds under BinDir/<arch> (arch.Binary).
+	BinDir string
+	Env    map[string]string // extra environment for the suites
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -56,7 +60,7 @@ type Options struct {
 	// (anything but qemu.OK): TCG occasionally crashes a guest.
 	Retry   bool
 	Refresh bool   // force apt-get update
-	QEMU    string // default qemu.DefaultBinary
+	QEMU    string // default: the QEMU of each kernel's architecture
 	// Progress, if set, is called from several goroutines.
 	Progress func(Event)
 	// Mirror is the Debian mirror setting (kernel.Fetcher.Mirror); zero: the apt sources'.
@@ -166,11 +170,21 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	base, err := writeBase(o)
-	if err != nil {
-		return nil, err
+	// One base per architecture the kernels need, written before any fetch: a missing
+	// build of a suite for one of them stops the run before any work.
+	bases := map[string]string{}
+	for _, e := range o.Kernels {
+		a := cmp.Or(e.Arch, arch.Default)
+		if _, ok := bases[a]; ok {
+			continue
+		}
+		base, err := writeBase(o, a)
+		if err != nil {
+			return nil, err
+		}
+		bases[a] = base
 	}
-	r := newRunner(o, base, make([]Result, len(o.Kernels)))
+	r := newRunner(o, bases, make([]Result, len(o.Kernels)))
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh, Mirror: o.Mirror}
 
 	// One kernel at a time is fetched and its initrd written, ahead of the VM slots: a slot
@@ -257,25 +271,54 @@ func cmpBool(a, b bool) int {
 	return 1
 }
 
-// writeBase writes the initramfs part shared by every kernel.
-func writeBase(o Options) (string, error) {
+// writeBase writes the initramfs part shared by every kernel of architecture a, with the
+// builds for a of the agent and suites (arch.Binary).
+func writeBase(o Options, a string) (string, error) {
 	p := plan.Plan{Env: o.Env}
 	var files []initramfs.File
+	agent, err := guestBinary(o.BinDir, o.Agent, a)
+	if err != nil {
+		return "", err
+	}
 	for _, s := range o.Suites {
+		src, err := guestBinary(o.BinDir, s.Binary, a)
+		if err != nil {
+			return "", err
+		}
 		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
-		files = append(files, initramfs.File{Src: s.Binary, Dest: dest})
+		files = append(files, initramfs.File{Src: src, Dest: dest})
 		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
 	}
 	planJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(o.OutDir, "initrd-base.cpio")
-	err = writeFile(path, func(w io.Writer) error { return initramfs.WriteBase(w, o.Agent, planJSON, files) })
+	name := "initrd-base.cpio"
+	if a != arch.Default {
+		name = "initrd-base-" + a + ".cpio"
+	}
+	path := filepath.Join(o.OutDir, name)
+	err = writeFile(path, func(w io.Writer) error { return initramfs.WriteBase(w, agent, planJSON, files) })
 	if err != nil {
 		return "", fmt.Errorf("vm: base initramfs: %w", err)
 	}
 	return path, nil
+}
+
+// guestBinary returns the build for architecture a of the guest binary at p (arch.Binary),
+// saying clearly when a foreign architecture's was not built.
+func guestBinary(binDir, p, a string) (string, error) {
+	if arch.Native(a) {
+		return p, nil
+	}
+	q, err := arch.Binary(binDir, p, a)
+	if err != nil {
+		return "", fmt.Errorf("vm: %w", err)
+	}
+	if _, err := os.Stat(q); err != nil {
+		return "", fmt.Errorf("vm: no %s build of %s: make build-%s writes it (%w)", a, p, a, err)
+	}
+	return q, nil
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
@@ -292,7 +335,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 type runner struct {
 	o       Options
-	base    string
+	bases   map[string]string // the base initramfs of each architecture
 	fetcher *kernel.Fetcher
 	results []Result
 	// fetched holds when each kernel was fetched and its initrd written, for
@@ -305,9 +348,9 @@ type runner struct {
 	kvmReason string
 }
 
-func newRunner(o Options, base string, results []Result) *runner {
+func newRunner(o Options, bases map[string]string, results []Result) *runner {
 	n := len(results)
-	return &runner{o: o, base: base, results: results, fetched: make([]time.Time, n), initrds: make([]string, n)}
+	return &runner{o: o, bases: bases, results: results, fetched: make([]time.Time, n), initrds: make([]string, n)}
 }
 
 func (r *runner) progress(e Event) {
@@ -339,8 +382,8 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 }
 
 // guestModules are loaded whenever the kernel has them as modules: the
-// report channel prefers virtio-console, a module in Debian kernels up to
-// 6.18.
+// report channel prefers virtio-console, a module in Debian's amd64 kernels up to
+// 6.18 (on arm64, the only channel).
 var guestModules = []string{"virtio_pci", "virtio_console"}
 
 func (r *runner) boot(ctx context.Context, i int) {
@@ -383,7 +426,7 @@ func (r *runner) boot(ctx context.Context, i int) {
 		t := &res.Timings
 		t.Ready, t.Uptime, t.Done = 0, 0, 0
 		res.Outcome = qemu.Boot(ctx, qemu.Config{
-			Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
+			Arch: e.Arch, Binary: r.o.QEMU, Kernel: k.BzImage, Initrd: initrd, Cmdline: e.Cmdline,
 			CPUs: e.CPUs, Memory: e.Memory, Accel: accel, CPU: e.CPU, ICount: res.ICount, Timeout: e.Timeout, Dir: dir,
 			// Called from one goroutine, which Boot waits for before it returns.
 			OnConsole: func(line string, elapsed time.Duration) {
@@ -483,13 +526,14 @@ func removeAttemptLogs(dir string) {
 // initrd returns the kernel's initrd: the base alone, or the base followed
 // by an archive of the modules it needs.
 func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules, error) {
+	base := r.bases[cmp.Or(k.Arch, arch.Default)]
 	if k.ModulesDir == "" {
-		return r.base, initramfs.Modules{}, nil
+		return base, initramfs.Modules{}, nil
 	}
 	path := filepath.Join(dir, "initrd.cpio")
 	var mods initramfs.Modules
 	err := writeFile(path, func(w io.Writer) error {
-		b, err := os.Open(r.base)
+		b, err := os.Open(base)
 		if err != nil {
 			return err
 		}
@@ -507,6 +551,9 @@ func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules
 // decided once per run, by a test boot of the first kernel that needs to know.
 func (r *runner) accel(ctx context.Context, e kernel.Entry, k *kernel.Kernel) string {
 	return qemu.ChooseAccel(e.Accel, e.ICount, func() bool {
+		if !arch.Native(cmp.Or(e.Arch, arch.Default)) {
+			return false // KVM runs the host's architecture only
+		}
 		r.kvmOnce.Do(func() {
 			r.kvmOK, r.kvmReason = qemu.KVMUsable(ctx, r.o.QEMU, k.BzImage, filepath.Join(r.o.OutDir, "kvm-probe"))
 			msg := "KVM usable"

@@ -186,7 +186,7 @@ exit 1
 	if err := os.WriteFile(filepath.Join(dir, "console-attempt2.log"), []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := newRunner(Options{OutDir: out, Retry: true, QEMU: fake}, filepath.Join(tmp, "initrd"), []Result{{
+	r := newRunner(Options{OutDir: out, Retry: true, QEMU: fake}, map[string]string{"amd64": filepath.Join(tmp, "initrd")}, []Result{{
 		Entry:  kernel.Entry{Name: "k", Accel: "tcg", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second},
 		Kernel: &kernel.Kernel{BzImage: filepath.Join(tmp, "bzImage")},
 	}})

@@ -172,6 +172,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		Kernels:  entries,
 		Suites:   suites,
 		Agent:    m.agent,
+		BinDir:   binDir(),
 		Modules:  guestModules,
 		CacheDir: m.cache,
 		OutDir:   runDir,

@@ -12,13 +12,7 @@ import (
 )
 
 // defaultSuiteDir is bin/suites beside the llconform binary, where make build puts them.
-func defaultSuiteDir() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return "suites"
-	}
-	return filepath.Join(filepath.Dir(exe), "suites")
-}
+func defaultSuiteDir() string { return filepath.Join(binDir(), "suites") }
 
 // filters are the Ginkgo selection flags passed through to every suite.
 type filters struct {
@@ -78,4 +72,14 @@ func (f filters) args(report string) []string {
 		args = append(args, "--ginkgo.focus="+f.focus)
 	}
 	return args
+}
+
+// binDir is the directory of the llconform binary, where make build puts the guest binaries
+// (bin/): those of another architecture are under its <arch>/ (vm/arch.Binary).
+func binDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "."
+	}
+	return filepath.Dir(exe)
 }

@@ -348,6 +348,7 @@ func buildKernel(r *report.Run, i int, suites []string, dir string) htmlKernel {
 	}
 	k.ChecksTitle = strings.Join(titles, "\n")
 	for _, f := range []htmlFact{
+		{"arch", r.Kernel.Architecture()},
 		{"release", r.Kernel.Release},
 		{"package", strings.TrimSpace(r.Kernel.Package + " " + r.Kernel.Version)},
 		{"source", r.Kernel.Source},

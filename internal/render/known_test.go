@@ -38,7 +38,7 @@ func TestKnownInOutputs(t *testing.T) {
 	if err := WriteMatrix(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"trixie    6    0b0111  5/0/1 +1i +1k  INFRA\n",
+	for _, want := range []string{"trixie    amd64  6    0b0111  5/0/1 +1i +1k  INFRA\n",
 		`NOTICE known-issue-passes: known issue "refer" no longer fails on bookworm`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("matrix lacks %q:\n%s", want, buf.String())

@@ -162,14 +162,14 @@ func WriteMatrix(w io.Writer, res *report.Result) error {
 		}
 	}
 	t := newTable()
-	header := []string{"KERNEL", "ABI", "ERRATA"}
+	header := []string{"KERNEL", "ARCH", "ABI", "ERRATA"}
 	for _, s := range suites {
 		header = append(header, strings.ToUpper(s))
 	}
 	t.row(append(header, "RESULT")...)
 	for i := range res.Runs {
 		r := &res.Runs[i]
-		row := []string{r.Kernel.Name, abiCell(r), errataCell(r)}
+		row := []string{r.Kernel.Name, r.Kernel.Architecture(), abiCell(r), errataCell(r)}
 		for _, name := range suites {
 			row = append(row, suiteCell(r, name))
 		}

@@ -16,11 +16,11 @@ func TestWriteMatrix(t *testing.T) {
 	if err := WriteMatrix(&buf, judged(t)); err != nil {
 		t.Fatal(err)
 	}
-	want := `KERNEL    ABI            ERRATA    FS         SCOPE              ABI    RESULT
-trixie    6 (behaves 4)  0b0111    5/1/1 +1i  1/0/5 +2i timeout  -      FAIL
-bookworm  2              0b1100    2/0/0      -                  -      MISMATCH
-bullseye  not-built      no query  -          -                  1/0/0  NO-LANDLOCK
-sid       ?              ?         panic      panic              panic  INFRA
+	want := `KERNEL    ARCH   ABI            ERRATA    FS         SCOPE              ABI    RESULT
+trixie    amd64  6 (behaves 4)  0b0111    5/1/1 +1i  1/0/5 +2i timeout  -      FAIL
+bookworm  amd64  2              0b1100    2/0/0      -                  -      MISMATCH
+bullseye  amd64  not-built      no query  -          -                  1/0/0  NO-LANDLOCK
+sid       amd64  ?              ?         panic      panic              panic  INFRA
 
 suite cells: passed/failed/skipped, +Ni for specs with infrastructure errors, +Nk for known failures
 

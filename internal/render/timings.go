@@ -104,7 +104,7 @@ func WriteTimings(w io.Writer, res *report.Result) error {
 	}
 	names := report.StageNames([]report.TimedRun{report.Timed(res)})
 	t := newTable()
-	header := []string{"TIMINGS"}
+	header := []string{"TIMINGS", "ARCH"}
 	for _, n := range names {
 		header = append(header, strings.ToUpper(n))
 	}
@@ -114,7 +114,7 @@ func WriteTimings(w io.Writer, res *report.Result) error {
 		if r.Timings == nil {
 			continue
 		}
-		row := []string{r.Kernel.Name}
+		row := []string{r.Kernel.Name, r.Kernel.Architecture()}
 		for _, n := range names {
 			row = append(row, stageCell(*r.Timings, n))
 		}

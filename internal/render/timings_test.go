@@ -28,11 +28,11 @@ func TestWriteTimings(t *testing.T) {
 	if err := WriteTimings(&buf, timedResult()); err != nil {
 		t.Fatal(err)
 	}
-	want := `TIMINGS  FETCH  INITRAMFS  QUEUED  BOOT   ABI   FS    TRANSFER  SHUTDOWN  RETRIES  TOTAL  CPU
-k1       0.5s   0.1s       0.0s    8.0s   3.0s  4.0s  0.2s      0.1s      0.0s     15.9s  14.0s
-k2       0.5s   0.1s       0.0s    9.0s   3.0s  4.0s  0.2s      0.1s      0.0s     16.9s  15.0s
-k3       0.5s   0.1s       0.0s    10.0s  3.0s  4.0s  0.2s      0.1s      0.0s     17.9s  16.0s
-k4       0.5s   0.1s       0.0s    40.0s  3.0s  4.0s  0.2s      0.1s      0.0s     47.9s  46.0s  SLOW
+	want := `TIMINGS  ARCH   FETCH  INITRAMFS  QUEUED  BOOT   ABI   FS    TRANSFER  SHUTDOWN  RETRIES  TOTAL  CPU
+k1       amd64  0.5s   0.1s       0.0s    8.0s   3.0s  4.0s  0.2s      0.1s      0.0s     15.9s  14.0s
+k2       amd64  0.5s   0.1s       0.0s    9.0s   3.0s  4.0s  0.2s      0.1s      0.0s     16.9s  15.0s
+k3       amd64  0.5s   0.1s       0.0s    10.0s  3.0s  4.0s  0.2s      0.1s      0.0s     17.9s  16.0s
+k4       amd64  0.5s   0.1s       0.0s    40.0s  3.0s  4.0s  0.2s      0.1s      0.0s     47.9s  46.0s  SLOW
 
 stages: host wall clock, but the suites' (guest clock); boot is QEMU's start to the guest agent's; total is every stage but queued; CPU is QEMU's
 wall 75.0s for 4 kernels, 2 VMs at once on 2 CPUs, load average 0.5 at the start, 1.5 at the end

@@ -15,10 +15,13 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/llconform/llconform/vm/arch"
 )
 
 // Schema is the version of the JSON result format this package writes and reads. Bump it on
@@ -161,7 +164,13 @@ type Kernel struct {
 	// Machine says how the kernel was run, e.g. "qemu tcg, cpu max,-cx16, 1 vCPU, 1G,
 	// attempt 2": emulation settings change what a crash or a timing means.
 	Machine string `json:"machine,omitempty"`
+	// Arch is the kernel's architecture, as Debian and Go name it: amd64, arm64. Results
+	// written before llconform booted other architectures have none: amd64.
+	Arch string `json:"arch,omitempty"`
 }
+
+// Architecture is the kernel's architecture, arch.Default for a result that names none.
+func (k Kernel) Architecture() string { return cmp.Or(k.Arch, arch.Default) }
 
 // Expect is what a kernel must claim. A nil field is not checked.
 type Expect struct {

@@ -17,7 +17,8 @@ import (
 // machine's own package state is never read or changed: only its sources
 // (for the mirror URIs) and apt.conf.d (for proxies and the like) are used.
 type apt struct {
-	dir string
+	dir  string
+	arch string // the architecture whose packages it lists (Debian's name, as in package arch)
 }
 
 func (a apt) path(elem ...string) string { return filepath.Join(append([]string{a.dir}, elem...)...) }
@@ -32,7 +33,7 @@ func (a apt) setup(m Mirrors) error {
 	if err := os.WriteFile(a.path("status"), nil, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(a.path("sources.list"), []byte(sourcesList(m)), 0o644)
+	return os.WriteFile(a.path("sources.list"), []byte(sourcesList(m, a.arch)), 0o644)
 }
 
 func (a apt) options() []string {
@@ -46,6 +47,10 @@ func (a apt) options() []string {
 		// that the index can be read without apt-cache.
 		"-o", "Acquire::GzipIndexes=false",
 		"-o", "Acquire::Languages=none",
+		// One architecture, whatever the host's: apt then lists and downloads its
+		// packages as native ones, without dpkg --add-architecture on the host.
+		"-o", "APT::Architecture=" + a.arch,
+		"-o", "APT::Architectures=" + a.arch,
 		"-qq",
 	}
 	if os.Geteuid() == 0 {
@@ -104,15 +109,15 @@ type pkgVersion struct {
 // index holds the kernel-related packages of every suite, by name.
 type index map[string][]pkgVersion
 
-var listSuiteRE = regexp.MustCompile(`_dists_([^_]+)_main_binary-amd64_Packages$`)
+var listSuiteRE = regexp.MustCompile(`_dists_([^_]+)_main_binary-([a-z0-9]+)_Packages$`)
 
-// loadIndex reads the Packages lists that apt-get update stored.
-func loadIndex(listsDir string) (index, error) {
+// loadIndex reads the Packages lists of architecture arch that apt-get update stored.
+func loadIndex(listsDir, arch string) (index, error) {
 	files, _ := filepath.Glob(filepath.Join(listsDir, "*_Packages"))
 	idx := index{}
 	for _, f := range files {
 		m := listSuiteRE.FindStringSubmatch(filepath.Base(f))
-		if m == nil {
+		if m == nil || m[2] != arch {
 			continue
 		}
 		b, err := os.ReadFile(f)

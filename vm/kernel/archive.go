@@ -47,7 +47,7 @@ func (s aptSource) prepare() error {
 	return nil
 }
 func (s aptSource) update(ctx context.Context) error { return s.a.update(ctx) }
-func (s aptSource) load() (index, error)             { return loadIndex(s.a.path("lists")) }
+func (s aptSource) load() (index, error)             { return loadIndex(s.a.path("lists"), s.a.arch) }
 func (s aptSource) download(ctx context.Context, p pkgVersion, dir string) (string, error) {
 	return s.a.download(ctx, p, dir)
 }
@@ -59,6 +59,7 @@ func (s aptSource) download(ctx context.Context, p pkgVersion, dir string) (stri
 // (Fetcher.deb). It needs neither apt-get nor the host's apt configuration.
 type archiveSource struct {
 	mirrors  Mirrors
+	arch     string // the architecture whose Packages indexes it fetches
 	keyring  openpgp.EntityList
 	keyName  string
 	root     string
@@ -73,12 +74,12 @@ const (
 	maxPackages  = 1 << 30
 )
 
-func newArchiveSource(m Mirrors, keyringFile, root string, progress func(string, ...any)) (*archiveSource, error) {
+func newArchiveSource(m Mirrors, arch, keyringFile, root string, progress func(string, ...any)) (*archiveSource, error) {
 	kr, name, err := loadKeyring(keyringFile)
 	if err != nil {
 		return nil, err
 	}
-	return &archiveSource{mirrors: m, keyring: kr, keyName: name, root: root, progress: progress,
+	return &archiveSource{mirrors: m, arch: arch, keyring: kr, keyName: name, root: root, progress: progress,
 		client: &http.Client{Transport: http.DefaultTransport}, now: time.Now}, nil
 }
 
@@ -106,11 +107,11 @@ func (s *archiveSource) mirrorOf(suite string) string {
 
 // The files of a suite in the lists directory; names end as apt's do, so that loadIndex
 // recognises them.
-func listName(suite, what string) string {
+func (s *archiveSource) listName(suite, what string) string {
 	if what == "InRelease" {
 		return "debian_dists_" + suite + "_InRelease"
 	}
-	return "debian_dists_" + suite + "_main_binary-amd64_Packages"
+	return "debian_dists_" + suite + "_main_binary-" + s.arch + "_Packages"
 }
 
 // update fetches and verifies the InRelease and Packages index of every suite; a Packages
@@ -137,7 +138,8 @@ func (s *archiveSource) update(ctx context.Context) error {
 	return os.WriteFile(filepath.Join(s.root, "updated"), nil, 0o644)
 }
 
-const packagesPath = "main/binary-amd64/Packages"
+// packagesPath is the Packages index of the source's architecture, as InRelease names it.
+func (s *archiveSource) packagesPath() string { return "main/binary-" + s.arch + "/Packages" }
 
 func (s *archiveSource) updateSuite(ctx context.Context, suite string) error {
 	base := s.mirrorOf(suite) + "/dists/" + suite + "/"
@@ -152,25 +154,25 @@ func (s *archiveSource) updateSuite(ctx context.Context, suite string) error {
 	if err := rel.checkFresh(s.now()); err != nil {
 		return fmt.Errorf("%sInRelease: %w", base, err)
 	}
-	want, ok := rel.Files[packagesPath]
+	want, ok := rel.Files[s.packagesPath()]
 	if !ok {
-		return fmt.Errorf("%sInRelease lists no %s", base, packagesPath)
+		return fmt.Errorf("%sInRelease lists no %s", base, s.packagesPath())
 	}
-	dst := s.lists(listName(suite, "Packages"))
+	dst := s.lists(s.listName(suite, "Packages"))
 	if checkFile(dst, want) == nil {
 		s.progress("package list %s unchanged (signed by %s)", suite, rel.Signer)
-		return os.WriteFile(s.lists(listName(suite, "InRelease")), inRelease, 0o644)
+		return os.WriteFile(s.lists(s.listName(suite, "InRelease")), inRelease, 0o644)
 	}
 	var name string
 	var comp indexFile
 	for _, ext := range []string{".gz", ".xz"} {
-		if f, ok := rel.Files[packagesPath+ext]; ok {
-			name, comp = packagesPath+ext, f
+		if f, ok := rel.Files[s.packagesPath()+ext]; ok {
+			name, comp = s.packagesPath()+ext, f
 			break
 		}
 	}
 	if name == "" {
-		return fmt.Errorf("%sInRelease lists no compressed %s (.gz or .xz)", base, packagesPath)
+		return fmt.Errorf("%sInRelease lists no compressed %s (.gz or .xz)", base, s.packagesPath())
 	}
 	urls := []string{base + name}
 	if rel.AcquireByHash {
@@ -218,7 +220,7 @@ func (s *archiveSource) updateSuite(ctx context.Context, suite string) error {
 	if err := os.Rename(out.Name(), dst); err != nil {
 		return err
 	}
-	return os.WriteFile(s.lists(listName(suite, "InRelease")), inRelease, 0o644)
+	return os.WriteFile(s.lists(s.listName(suite, "InRelease")), inRelease, 0o644)
 }
 
 // decompress writes the decompression of r to w and checks it against want (size, SHA256).
@@ -283,7 +285,7 @@ func (s *archiveSource) load() (index, error) {
 		if s.mirrorOf(suite) == "" {
 			continue
 		}
-		inRelease, err := os.ReadFile(s.lists(listName(suite, "InRelease")))
+		inRelease, err := os.ReadFile(s.lists(s.listName(suite, "InRelease")))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -294,8 +296,8 @@ func (s *archiveSource) load() (index, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stored InRelease of %s: %w", suite, err)
 		}
-		p := s.lists(listName(suite, "Packages"))
-		want := rel.Files[packagesPath]
+		p := s.lists(s.listName(suite, "Packages"))
+		want := rel.Files[s.packagesPath()]
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err

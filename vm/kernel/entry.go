@@ -5,13 +5,16 @@
 package kernel
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
+	"github.com/llconform/llconform/vm/arch"
 	"github.com/llconform/llconform/vm/qemu"
 )
 
@@ -20,13 +23,15 @@ const (
 	DefaultCPUs    = 1
 	DefaultMemory  = "1G"
 	DefaultAccel   = "auto"
-	DefaultCPU     = qemu.DefaultCPU
 	DefaultTimeout = 4 * time.Minute
 )
 
 // Entry is one kernel to test and how to boot it.
 type Entry struct {
-	Name   string
+	Name string
+	// Arch is the kernel's architecture (package arch): which Debian packages, QEMU and
+	// guest binaries it takes.
+	Arch   string
 	Debian *DebianSource // exactly one of Debian and Local is set
 	Local  *LocalSource
 
@@ -117,8 +122,11 @@ func (e *Entry) setDefaults() {
 	if e.Timeout == 0 {
 		e.Timeout = DefaultTimeout
 	}
+	if e.Arch == "" {
+		e.Arch = arch.Default
+	}
 	if e.CPU == "" {
-		e.CPU = DefaultCPU
+		e.CPU = qemu.DefaultCPUOf(e.Arch)
 	}
 }
 
@@ -166,10 +174,34 @@ func (e *Entry) validate() error {
 	default:
 		return fmt.Errorf("%s: bad accel %q (auto, tcg or kvm)", e.Name, e.Accel)
 	}
+	a := cmp.Or(e.Arch, arch.Default)
+	if err := arch.Check(a); err != nil {
+		return fmt.Errorf("%s: %w", e.Name, err)
+	}
+	if e.Accel == "kvm" && !arch.Native(a) {
+		return fmt.Errorf("%s: accel kvm needs an %s host (this llconform is built for %s)", e.Name, a, runtime.GOARCH)
+	}
+	if d := e.Debian; d != nil {
+		// A package built for another architecture would boot under the wrong QEMU.
+		if other := packageArch(d.Package + d.Newest); other != "" && other != a {
+			return fmt.Errorf("%s: %s is an %s package, but the entry's arch is %s (set arch: %s)", e.Name, d.Package+d.Newest, other, a, other)
+		}
+	}
 	if err := qemu.CheckICount(e.Accel, e.ICount); err != nil {
 		return fmt.Errorf("%s: %w", e.Name, err)
 	}
 	return nil
+}
+
+// packageArch returns the architecture a kernel package's name (or pattern) ends with, as
+// in linux-image-6.1.0-56-cloud-arm64; "" when it ends with none of arch.Known.
+func packageArch(name string) string {
+	for _, a := range arch.Known {
+		if strings.HasSuffix(name, "-"+a) {
+			return a
+		}
+	}
+	return ""
 }
 
 // ParseSpec turns a command-line kernel spec into an entry with default
@@ -182,7 +214,8 @@ func ParseSpec(spec string) (Entry, error) {
 	var e Entry
 	switch kind {
 	case "debian":
-		e = Entry{Name: strings.TrimPrefix(arg, "linux-image-"), Debian: &DebianSource{Package: arg}}
+		// The package's name says its architecture (linux-image-6.1.0-56-cloud-arm64).
+		e = Entry{Name: strings.TrimPrefix(arg, "linux-image-"), Arch: packageArch(arg), Debian: &DebianSource{Package: arg}}
 	case "file":
 		e = Entry{Name: path.Base(arg), Local: &LocalSource{BzImage: arg}}
 	default:

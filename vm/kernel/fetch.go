@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,11 +18,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/llconform/llconform/vm/arch"
 )
 
 // Kernel is an acquired kernel, ready to boot.
 type Kernel struct {
 	Name    string // the entry's name
+	Arch    string // the entry's architecture (package arch)
 	Release string // uname -r, e.g. 6.1.0-56-cloud-amd64; "" when unknown
 	Package string // Debian package, "" for a local kernel
 	Version string // Debian version
@@ -63,11 +67,40 @@ type Fetcher struct {
 	// it, else through the same Go code.
 	Mirror MirrorConfig
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// arches holds, by architecture, where its packages come from and their lists: each
+	// architecture's lists are fetched only when one of its kernels is.
+	arches map[string]*archLists
+}
+
+// archLists is one architecture's package source and lists, loaded once per Fetcher.
+type archLists struct {
 	src      packageSource
 	idx      index
 	idxErr   error
 	idxReady bool
+}
+
+// lists returns architecture a's state, creating it.
+func (f *Fetcher) lists(a string) *archLists {
+	if f.arches == nil {
+		f.arches = map[string]*archLists{}
+	}
+	l, ok := f.arches[a]
+	if !ok {
+		l = &archLists{}
+		f.arches[a] = l
+	}
+	return l
+}
+
+// stateDir is the cache directory of architecture a's lists under name: name itself for
+// the default architecture (the directory an older llconform used), name-<a> for others.
+func (f *Fetcher) stateDir(name, a string) string {
+	if a != arch.Default {
+		name += "-" + a
+	}
+	return filepath.Join(f.CacheDir, name)
 }
 
 func (f *Fetcher) progress(format string, args ...any) {
@@ -76,26 +109,31 @@ func (f *Fetcher) progress(format string, args ...any) {
 	}
 }
 
-func (f *Fetcher) apt() apt { return apt{dir: filepath.Join(f.CacheDir, "apt")} }
+func (f *Fetcher) apt(a string) apt { return apt{dir: f.stateDir("apt", a), arch: a} }
 
-// source chooses where packages come from, once: a configured mirror through the Go
-// fetcher; else the apt sources' Debian mirror, through apt-get when it is installed and
-// the Go fetcher otherwise.
-func (f *Fetcher) source() (packageSource, error) {
-	if f.src != nil {
-		return f.src, nil
+// source chooses where the packages of architecture a come from, once: a configured mirror
+// through the Go fetcher; else the apt sources' Debian mirror, through apt-get when it is
+// installed and the Go fetcher otherwise.
+func (f *Fetcher) source(a string) (packageSource, error) {
+	l := f.lists(a)
+	if l.src != nil {
+		return l.src, nil
 	}
+	s, err := f.newSource(a)
+	if err != nil {
+		return nil, err
+	}
+	l.src = s
+	return s, nil
+}
+
+func (f *Fetcher) newSource(a string) (packageSource, error) {
 	if err := f.Mirror.Check(); err != nil {
 		return nil, err
 	}
-	goDir := filepath.Join(f.CacheDir, "debian")
+	goDir := f.stateDir("debian", a)
 	if f.Mirror.Archive != "" {
-		s, err := newArchiveSource(f.Mirror.mirrors(), f.Mirror.Keyring, goDir, f.progress)
-		if err != nil {
-			return nil, err
-		}
-		f.src = s
-		return s, nil
+		return newArchiveSource(f.Mirror.mirrors(), a, f.Mirror.Keyring, goDir, f.progress)
 	}
 	etc := f.EtcApt
 	if etc == "" {
@@ -109,8 +147,7 @@ func (f *Fetcher) source() (packageSource, error) {
 		return nil, fmt.Errorf("%w: set a Debian mirror (%s, --debian-mirror, or debian_mirror: {archive: URI} in kernels.yaml)", err, EnvMirror)
 	}
 	if _, err := exec.LookPath("apt-get"); err == nil {
-		f.src = aptSource{a: f.apt(), mirrors: mirrors}
-		return f.src, nil
+		return aptSource{a: f.apt(a), mirrors: mirrors}, nil
 	}
 	keyring := mirrors.Archive.SignedBy
 	if keyring != "" {
@@ -118,12 +155,7 @@ func (f *Fetcher) source() (packageSource, error) {
 			keyring = "" // a keyring the apt sources name but the host lacks: use ours
 		}
 	}
-	s, err := newArchiveSource(mirrors, keyring, goDir, f.progress)
-	if err != nil {
-		return nil, err
-	}
-	f.src = s
-	return s, nil
+	return newArchiveSource(mirrors, a, keyring, goDir, f.progress)
 }
 
 // Fetch acquires the entry's kernel: for a Debian entry it resolves the
@@ -153,7 +185,7 @@ func (f *Fetcher) Fetch(ctx context.Context, e Entry) (*Kernel, error) {
 
 func local(e Entry) (*Kernel, error) {
 	l := e.Local
-	k := &Kernel{Name: e.Name, BzImage: l.BzImage, ModulesDir: l.Modules, Config: l.Config}
+	k := &Kernel{Name: e.Name, Arch: cmp.Or(e.Arch, arch.Default), BzImage: l.BzImage, ModulesDir: l.Modules, Config: l.Config}
 	if err := e.CheckLocal(); err != nil {
 		return nil, err
 	}
@@ -188,19 +220,20 @@ func bzImageRelease(p string) string {
 	return s
 }
 
-// index loads the package lists once per Fetcher, updating them when
+// index loads the package lists of architecture a once per Fetcher, updating them when
 // missing or stale. A failed update with lists present falls back to them.
-func (f *Fetcher) index(ctx context.Context) (index, error) {
-	if f.idxReady {
-		return f.idx, f.idxErr
+func (f *Fetcher) index(ctx context.Context, a string) (index, error) {
+	l := f.lists(a)
+	if l.idxReady {
+		return l.idx, l.idxErr
 	}
-	f.idx, f.idxErr = f.loadIndex(ctx)
-	f.idxReady = true
-	return f.idx, f.idxErr
+	l.idx, l.idxErr = f.loadIndex(ctx, a)
+	l.idxReady = true
+	return l.idx, l.idxErr
 }
 
-func (f *Fetcher) loadIndex(ctx context.Context) (index, error) {
-	src, err := f.source()
+func (f *Fetcher) loadIndex(ctx context.Context, a string) (index, error) {
+	src, err := f.source(a)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +262,7 @@ func (f *Fetcher) loadIndex(ctx context.Context) (index, error) {
 		}
 		f.progress("package lists unusable, fetching them again: %v", err)
 	}
-	f.progress("updating package lists (%s) with %s", strings.Join(Suites, ", "), src.describe())
+	f.progress("updating %s package lists (%s) with %s", a, strings.Join(Suites, ", "), src.describe())
 	if err := src.update(ctx); err != nil {
 		if idx, lerr := src.load(); lerr == nil {
 			f.progress("using stale package lists: %v", err)
@@ -242,7 +275,8 @@ func (f *Fetcher) loadIndex(ctx context.Context) (index, error) {
 
 func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 	d := e.Debian
-	idx, err := f.index(ctx)
+	a := cmp.Or(e.Arch, arch.Default)
+	idx, err := f.index(ctx, a)
 	if err != nil {
 		// Offline: a pinned kernel fetched before can still be used.
 		if k, rerr := f.readRecord(e); rerr == nil {
@@ -256,7 +290,7 @@ func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 		return nil, err
 	}
 	release := strings.TrimPrefix(root.Package, "linux-image-")
-	k := &Kernel{Name: e.Name, Release: release, Package: root.Package, Version: root.Version, Suite: root.Suite}
+	k := &Kernel{Name: e.Name, Arch: a, Release: release, Package: root.Package, Version: root.Version, Suite: root.Suite}
 
 	pkgs, missing, err := closure(idx, root, release)
 	if err != nil {
@@ -264,7 +298,7 @@ func (f *Fetcher) debian(ctx context.Context, e Entry) (*Kernel, error) {
 	}
 	var debs []string
 	for _, p := range pkgs {
-		deb, err := f.deb(ctx, p)
+		deb, err := f.deb(ctx, p, a)
 		if err != nil {
 			return nil, err
 		}
@@ -384,9 +418,9 @@ func findIn(tree string, rels ...string) string {
 	return ""
 }
 
-// deb returns the verified .deb of p from the cache, downloading it when
-// absent or damaged. A download that fails verification is retried once.
-func (f *Fetcher) deb(ctx context.Context, p pkgVersion) (string, error) {
+// deb returns the verified .deb of p (of architecture a) from the cache, downloading
+// it when absent or damaged. A download that fails verification is retried once.
+func (f *Fetcher) deb(ctx context.Context, p pkgVersion, a string) (string, error) {
 	dir := filepath.Join(f.CacheDir, "debs")
 	dst := filepath.Join(dir, path.Base(p.Filename))
 	if err := verify(dst, p); err == nil {
@@ -398,7 +432,7 @@ func (f *Fetcher) deb(ctx context.Context, p pkgVersion) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	src, err := f.source()
+	src, err := f.source(a)
 	if err != nil {
 		return "", err
 	}
@@ -579,6 +613,6 @@ func (f *Fetcher) readRecord(e Entry) (*Kernel, error) {
 			return nil, fmt.Errorf("cached %s is damaged and cannot be extracted again without the package lists: %w", d.Package, err)
 		}
 	}
-	k.Name = e.Name
+	k.Name, k.Arch = e.Name, cmp.Or(e.Arch, arch.Default)
 	return &k, nil
 }

@@ -2,9 +2,12 @@ package kernel
 
 import (
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llconform/llconform/vm/qemu"
 )
 
 func TestParse(t *testing.T) {
@@ -32,12 +35,12 @@ kernels:
 	}
 	abi := 2
 	want := []Entry{
-		{Name: "bookworm", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
-			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}, MissingModules: []string{"smc"}}},
-		{Name: "trixie-bpo", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
+		{Name: "bookworm", Arch: "amd64", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}, MissingModules: []string{"smc"}}},
+		{Name: "trixie-bpo", Arch: "amd64", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
 			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1"},
-		{Name: "mine", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
-			CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout},
+		{Name: "mine", Arch: "amd64", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
+			CPUs: 1, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -79,6 +82,9 @@ func TestParseErrors(t *testing.T) {
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpus: many\n", `kernels.yaml:4: expected an integer, got "many"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    timeout: soon\n", `bad timeout "soon"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    accel: hvf\n", `bad accel "hvf"`},
+		{"kernels:\n  - name: a\n    arch: aarch64\n    debian: {package: p}\n", `kernels.yaml:3: a: unknown arch "aarch64" (known: amd64, arm64)`},
+		{"kernels:\n  - name: a\n    arch: arm64\n    debian: {package: linux-image-6.1.0-56-cloud-amd64}\n", `kernels.yaml:2: a: linux-image-6.1.0-56-cloud-amd64 is an amd64 package, but the entry's arch is arm64 (set arch: amd64)`},
+		{"kernels:\n  - name: a\n    debian: {newest: \"linux-image-*-cloud-arm64\", suite: sid}\n", `the entry's arch is amd64 (set arch: arm64)`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    memory: lots\n", `bad memory "lots"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: max -cx16\n", `kernels.yaml:4: bad cpu "max -cx16"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    cpu: max,,pcid\n", `kernels.yaml:4: bad cpu "max,,pcid"`},
@@ -167,9 +173,9 @@ func TestParseAliases(t *testing.T) {
 	abi := 2
 	deb := &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64"}
 	want := []Entry{
-		{Name: "debian-6.1", Debian: deb, CPUs: 1, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
-		{Name: "debian-6.1-smp", Debian: deb, CPUs: 2, Memory: "1G", Accel: "auto", CPU: DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
-		{Name: "debian-6.1-tcg", Debian: deb, CPUs: 1, Memory: "1G", Accel: "tcg", CPU: DefaultCPU, Timeout: DefaultTimeout},
+		{Name: "debian-6.1", Arch: "amd64", Debian: deb, CPUs: 1, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+		{Name: "debian-6.1-smp", Arch: "amd64", Debian: deb, CPUs: 2, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}}},
+		{Name: "debian-6.1-tcg", Arch: "amd64", Debian: deb, CPUs: 1, Memory: "1G", Accel: "tcg", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -178,6 +184,29 @@ func TestParseAliases(t *testing.T) {
 
 // An empty errata list expects none fixed, so a kernel that claims one mismatches; only a
 // missing key leaves the errata unchecked (report.Expect tells nil from empty).
+// An arm64 entry gets the arm64 QEMU's default CPU; KVM is refused for a foreign
+// architecture.
+func TestParseArch(t *testing.T) {
+	es, err := Parse("kernels.yaml", []byte("kernels:\n  - name: a\n    arch: arm64\n    debian: {package: linux-image-7.3.4+deb13-cloud-arm64}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := es[0]; e.Arch != "arm64" || e.CPU != qemu.DefaultCPUOf("arm64") {
+		t.Errorf("got arch %q cpu %q", e.Arch, e.CPU)
+	}
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "amd64"
+	}
+	_, err = Parse("kernels.yaml", []byte("kernels:\n  - name: a\n    arch: "+foreign+"\n    debian: {package: p}\n    accel: kvm\n"))
+	if err == nil || !strings.Contains(err.Error(), "accel kvm needs an "+foreign+" host") {
+		t.Errorf("kvm on %s: %v", foreign, err)
+	}
+	if e, err := ParseSpec("debian:linux-image-7.3.4+deb13-cloud-arm64"); err != nil || e.Arch != "arm64" {
+		t.Errorf("ParseSpec: arch %q, %v", e.Arch, err)
+	}
+}
+
 func TestParseEmptyErrata(t *testing.T) {
 	got, err := Parse("kernels.yaml", []byte("kernels:\n  - name: a\n    debian: {package: p}\n    expect: {abi: 0, errata: []}\n  - name: b\n    debian: {package: p}\n    expect: {abi: 0}\n"))
 	if err != nil || got[0].Expect == nil || got[0].Expect.ABI == nil || *got[0].Expect.ABI != 0 ||
@@ -226,7 +255,7 @@ func TestParseSpec(t *testing.T) {
 		t.Errorf("got %+v, %v", e, err)
 	}
 	e, err = ParseSpec("file:/tmp/build/bzImage")
-	if err != nil || e.Name != "bzImage" || e.Local.BzImage != "/tmp/build/bzImage" || e.CPUs != 1 || e.CPU != DefaultCPU {
+	if err != nil || e.Name != "bzImage" || e.Local.BzImage != "/tmp/build/bzImage" || e.CPUs != 1 || e.CPU != qemu.DefaultCPU {
 		t.Errorf("got %+v, %v", e, err)
 	}
 	for _, bad := range []string{"linux-image-6.1", "deb:x", "debian:", "file:"} {
@@ -271,10 +300,10 @@ deb http://other.example/debian trixie main
 		t.Errorf("got %+v, want %+v", m, want)
 	}
 	m, _ = pickMirrors(parseDeb822([]byte(deb822)), "test")
-	list := sourcesList(m)
+	list := sourcesList(m, "arm64")
 	for _, line := range []string{
-		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg target=Packages] http://archive.example/debian trixie-backports main",
-		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg target=Packages] http://security.example/debian-security bookworm-security main",
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=arm64 target=Packages] http://archive.example/debian trixie-backports main",
+		"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=arm64 target=Packages] http://security.example/debian-security bookworm-security main",
 	} {
 		if !strings.Contains(list, line+"\n") {
 			t.Errorf("sources list lacks %q:\n%s", line, list)

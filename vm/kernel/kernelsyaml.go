@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/llconform/llconform/internal/yamlfile"
+	"github.com/llconform/llconform/vm/arch"
 	"github.com/llconform/llconform/vm/qemu"
 )
 
@@ -35,6 +36,7 @@ type Config struct {
 
 type entryYAML struct {
 	Name    scalar      `yaml:"name"`
+	Arch    scalar      `yaml:"arch"`
 	Debian  *debianYAML `yaml:"debian"`
 	Local   *localYAML  `yaml:"local"`
 	Cmdline scalar      `yaml:"cmdline"`
@@ -113,6 +115,7 @@ var kernelsOptions = yamlfile.Options{
 //	    expect: {abi: 2, errata: [3, 4], missing_modules: [smc]}
 //	  - name: trixie-bpo
 //	    debian: {newest: "linux-image-7.3.*-cloud-amd64", suite: trixie-backports}
+//	    arch: amd64          # amd64 (default) or arm64: the package's architecture
 //	    cpus: 1
 //	    memory: 1G
 //	    accel: auto          # auto, tcg or kvm
@@ -191,6 +194,7 @@ func (y entryYAML) entry(file string, line int) (Entry, error) {
 	}
 	e := Entry{
 		Name:    y.Name.s,
+		Arch:    y.Arch.s,
 		Cmdline: y.Cmdline.s,
 		CPUs:    int(y.CPUs),
 		Memory:  y.Memory.s,
@@ -236,6 +240,11 @@ func (y entryYAML) entry(file string, line int) (Entry, error) {
 	}
 	if e.Name == "" {
 		return e, errorf(line, "missing key \"name\"")
+	}
+	if y.Arch.s != "" {
+		if err := arch.Check(y.Arch.s); err != nil {
+			return e, errorf(y.Arch.line, "%s: %v", e.Name, err)
+		}
 	}
 	if t := y.Timeout.s; t != "" {
 		d, err := time.ParseDuration(t)

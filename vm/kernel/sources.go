@@ -178,8 +178,9 @@ func parseOneLine(b []byte) []source {
 }
 
 // sourcesList renders the private apt configuration's sources: every suite
-// in Suites, main only, Packages indexes only (no translations, no DEP-11).
-func sourcesList(m Mirrors) string {
+// in Suites, main only, Packages indexes of architecture arch only (no translations, no
+// DEP-11).
+func sourcesList(m Mirrors, arch string) string {
 	var b strings.Builder
 	for _, suite := range Suites {
 		mirror := m.Archive
@@ -189,7 +190,7 @@ func sourcesList(m Mirrors) string {
 			}
 			mirror = m.Security
 		}
-		opts := "target=Packages"
+		opts := "arch=" + arch + " target=Packages"
 		if mirror.SignedBy != "" {
 			opts = "signed-by=" + mirror.SignedBy + " " + opts
 		}

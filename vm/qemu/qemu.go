@@ -1,4 +1,4 @@
-// Package qemu boots one kernel under qemu-system-x86_64, captures its
+// Package qemu boots one kernel under qemu-system-x86_64 or qemu-system-aarch64, captures its
 // console and report channel into files, enforces a timeout, and classifies
 // how the boot ended.
 //
@@ -19,11 +19,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/llconform/llconform/vm/arch"
 	"github.com/llconform/llconform/vm/channel"
 	"github.com/llconform/llconform/vm/plan"
 )
@@ -55,15 +57,56 @@ func CPUFor(cpu, accel string) string {
 	return cpu
 }
 
-// DefaultBinary is the QEMU executable looked up in PATH.
+// DefaultBinary is the QEMU executable of the default architecture, looked up in PATH.
 const DefaultBinary = "qemu-system-x86_64"
+
+// machine is how QEMU emulates one guest architecture.
+type machine struct {
+	binary string   // the QEMU executable
+	pkg    string   // the Debian package holding it (make deps installs it)
+	args   []string // the machine type, before everything else
+	cpu    string   // the default -cpu
+	// console is the kernel's name of the first UART, which carries the console.
+	console string
+	// serialChannel says whether the machine has a second UART for the agent's fallback
+	// report channel (ttyS1); without one the channel is virtio-console only.
+	serialChannel bool
+}
+
+// armCPU is the emulated arm64 CPU: everything TCG offers, with QEMU's own pointer
+// authentication algorithm instead of the architected QARMA, which TCG computes slowly (a
+// kernel built with pointer authentication signs every return address).
+const armCPU = "max,pauth-impdef=on"
+
+// machines has one entry for each of arch.Known.
+var machines = map[string]machine{
+	arch.AMD64: {binary: DefaultBinary, pkg: "qemu-system-x86", cpu: DefaultCPU, console: "ttyS0", serialChannel: true},
+	// virt is QEMU's generic arm64 board: a PL011 UART (ttyAMA0), PCI for virtio, no
+	// firmware needed with -kernel (QEMU loads Debian's gzip-compressed Image itself and
+	// passes the device tree). Its second UART belongs to the secure world, which the
+	// kernel never sees: the report channel is virtio-console only.
+	arch.ARM64: {binary: "qemu-system-aarch64", pkg: "qemu-system-arm", args: []string{"-machine", "virt"}, cpu: armCPU, console: "ttyAMA0"},
+}
+
+func machineOf(a string) machine {
+	if m, ok := machines[a]; ok {
+		return m
+	}
+	return machines[arch.Default]
+}
+
+// DefaultCPUOf returns the -cpu value of a kernel of architecture a that names none.
+func DefaultCPUOf(a string) string { return machineOf(a).cpu }
 
 // Config is one boot.
 type Config struct {
-	Binary  string // default DefaultBinary
+	// Arch is the guest's architecture (package arch), default arch.Default: it chooses
+	// QEMU's binary, machine and console.
+	Arch    string
+	Binary  string // default: the architecture's QEMU
 	Kernel  string // bzImage
 	Initrd  string // optional
-	Cmdline string // appended to "console=ttyS0 panic=-1 quiet"
+	Cmdline string // appended to "console=<the first UART> panic=-1 quiet"
 	CPUs    int
 	Memory  string // QEMU -m syntax
 	Accel   string // "tcg" (single-threaded) or "kvm"
@@ -117,23 +160,32 @@ func (c Config) args(consoleLog, serialChannel, virtioChannel string) []string {
 	if c.Accel == "kvm" {
 		accel = "kvm"
 	}
-	cpu := CPUFor(c.CPU, c.Accel)
-	cmdline := "console=ttyS0 panic=-1 quiet"
+	m := machineOf(c.Arch)
+	cpu := c.CPU
+	if cpu == "" {
+		cpu = m.cpu
+	}
+	cpu = CPUFor(cpu, c.Accel)
+	cmdline := "console=" + m.console + " panic=-1 quiet"
 	if c.Cmdline != "" {
 		cmdline += " " + c.Cmdline
 	}
-	args := []string{
+	args := append(slices.Clone(m.args),
 		"-nographic", "-no-reboot", "-monitor", "none", "-nic", "none",
 		"-cpu", cpu, "-accel", accel,
 		"-m", c.Memory, "-smp", strconv.Itoa(max(c.CPUs, 1)),
 		"-kernel", c.Kernel, "-append", cmdline,
-		"-chardev", "file,id=console,path=" + consoleLog, "-serial", "chardev:console",
+		"-chardev", "file,id=console,path="+consoleLog, "-serial", "chardev:console",
+	)
+	if m.serialChannel {
 		// ttyS1: the channel for kernels without virtio_console built in.
-		"-chardev", "file,id=report,path=" + serialChannel, "-serial", "chardev:report",
-		"-device", "virtio-serial-pci,id=vser",
-		"-chardev", "file,id=vreport,path=" + virtioChannel,
-		"-device", "virtserialport,bus=vser.0,chardev=vreport,name=" + plan.VirtioPort,
+		args = append(args, "-chardev", "file,id=report,path="+serialChannel, "-serial", "chardev:report")
 	}
+	args = append(args,
+		"-device", "virtio-serial-pci,id=vser",
+		"-chardev", "file,id=vreport,path="+virtioChannel,
+		"-device", "virtserialport,bus=vser.0,chardev=vreport,name="+plan.VirtioPort,
+	)
 	if c.ICount != "" && ICountWorks(c.Accel) {
 		args = append(args, "-icount", c.ICount)
 	}
@@ -252,14 +304,15 @@ func ClockLabel(accel, icount string) string {
 // Boot runs one VM to completion (power-off, panic, QEMU exit or timeout).
 // Failures are reported in the Outcome, never as a Go error.
 func Boot(ctx context.Context, c Config) Outcome {
+	m := machineOf(c.Arch)
 	bin := c.Binary
 	if bin == "" {
-		bin = DefaultBinary
+		bin = m.binary
 	}
 	var o Outcome
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		o.Class, o.Detail = QEMUFailed, bin+" not found: run make deps or apt-get install qemu-system-x86"
+		o.Class, o.Detail = QEMUFailed, bin+" not found: run make deps or apt-get install "+m.pkg
 		return o
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {

@@ -72,6 +72,29 @@ func TestArgsCPU(t *testing.T) {
 	}
 }
 
+// An arm64 guest boots on the virt machine with its console on the PL011 and no second
+// UART for the report channel; an amd64 guest has both serial ports.
+func TestArgsArch(t *testing.T) {
+	arm := strings.Join(Config{Arch: "arm64", Accel: "tcg", Memory: "1G"}.args("c", "s", "v"), " ")
+	for _, want := range []string{"-machine virt ", "-cpu " + armCPU + " ", "console=ttyAMA0 ", "virtio-serial-pci"} {
+		if !strings.Contains(arm, want) {
+			t.Errorf("arm64 args lack %q: %s", want, arm)
+		}
+	}
+	if strings.Contains(arm, "path=s ") {
+		t.Errorf("arm64 args have the serial channel: %s", arm)
+	}
+	x86 := strings.Join(Config{Accel: "tcg", Memory: "1G"}.args("c", "s", "v"), " ")
+	for _, want := range []string{"console=ttyS0 ", "file,id=report,path=s "} {
+		if !strings.Contains(x86, want) {
+			t.Errorf("amd64 args lack %q: %s", want, x86)
+		}
+	}
+	if strings.Contains(x86, "-machine") {
+		t.Errorf("amd64 args name a machine: %s", x86)
+	}
+}
+
 func TestParseICount(t *testing.T) {
 	for in, want := range map[string]string{
 		"shift=4": "shift=4", "4": "shift=4", "auto": "shift=auto", "shift=0": "shift=0",
