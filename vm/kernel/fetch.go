@@ -90,12 +90,13 @@ func (f *Fetcher) source() (packageSource, error) {
 	}
 	goDir := filepath.Join(f.CacheDir, "debian")
 	if f.Mirror.Archive != "" {
-		s, err := newArchiveSource(f.Mirror.mirrors(), f.Mirror.Keyring, goDir, f.progress)
+		m := f.Mirror.mirrors()
+		s, err := newArchiveSource(m, f.Mirror.Keyring, goDir, m.redactProgress(f.progress))
 		if err != nil {
 			return nil, err
 		}
-		f.src = s
-		return s, nil
+		f.src = redacting{s, m}
+		return f.src, nil
 	}
 	etc := f.EtcApt
 	if etc == "" {
@@ -109,7 +110,7 @@ func (f *Fetcher) source() (packageSource, error) {
 		return nil, fmt.Errorf("%w: set a Debian mirror (%s, --debian-mirror, or debian_mirror: {archive: URI} in kernels.yaml)", err, EnvMirror)
 	}
 	if _, err := exec.LookPath("apt-get"); err == nil {
-		f.src = aptSource{a: f.apt(), mirrors: mirrors}
+		f.src = redacting{aptSource{a: f.apt(), mirrors: mirrors}, mirrors}
 		return f.src, nil
 	}
 	keyring := mirrors.Archive.SignedBy
@@ -118,12 +119,12 @@ func (f *Fetcher) source() (packageSource, error) {
 			keyring = "" // a keyring the apt sources name but the host lacks: use ours
 		}
 	}
-	s, err := newArchiveSource(mirrors, keyring, goDir, f.progress)
+	s, err := newArchiveSource(mirrors, keyring, goDir, mirrors.redactProgress(f.progress))
 	if err != nil {
 		return nil, err
 	}
-	f.src = s
-	return s, nil
+	f.src = redacting{s, mirrors}
+	return f.src, nil
 }
 
 // Fetch acquires the entry's kernel: for a Debian entry it resolves the
