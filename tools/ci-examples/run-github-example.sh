@@ -25,6 +25,10 @@
 # - `sudo` is a stand-in: `sudo tee FILE` writes under DIR/sysroot, `sudo udevadm` does
 #   nothing (there is no udev here, and no KVM to open up either), `sudo apt-get` runs
 #   apt-get; anything else fails the step rather than change this machine.
+# - `gh` is a stand-in too: the artifacts of earlier simulated jobs are the repository's
+#   runs (`gh run list`, `gh run download`), and `gh pr comment` keeps the comment in a file.
+#   So: --job shard, then --job gate --event push (keeps the baseline), then --job gate
+#   --event pull_request (compares with it and "posts" the summary).
 # - --cpus N runs the job on N CPUs (taskset), so the matrix boots N VMs at once.
 # - Expressions (${{ }} and if:) support what the example uses: contexts (github, env, vars,
 #   matrix, steps, runner), string and number literals, == != && || !, parentheses, and
@@ -69,6 +73,23 @@ apt-get) shift; exec apt-get "\$@" ;;
 esac
 EOF
 chmod +x "$sim/bin/sudo"
+
+# The stand-in GitHub CLI: the simulation's artifacts are the repository's runs. `gh run list`
+# finds the default branch's last result when one was uploaded, `gh run download` copies it,
+# `gh pr comment` keeps the comment in DIR/run-*/pr-comment.md.
+cat >"$sim/bin/gh" <<EOF
+#!/usr/bin/env bash
+case "\$1 \$2" in
+"run list") [ -d "$dir/artifacts/landlock-result" ] && echo 1; exit 0 ;;
+"run download") name="" to=.; shift 2; while [ \$# -gt 0 ]; do case \$1 in --name) name=\$2; shift ;; --dir) to=\$2; shift ;; esac; shift; done
+	[ -d "$dir/artifacts/\$name" ] || { echo "simulated gh: no artifact \$name" >&2; exit 1; }
+	mkdir -p "\$to" && cp -a "$dir/artifacts/\$name/." "\$to/" ;;
+"pr comment") while [ \$# -gt 0 ]; do case \$1 in --body-file) cp "\$2" "$sim/pr-comment.md" ;; esac; shift; done
+	echo "(simulated gh: pr comment kept in $sim/pr-comment.md)" >&2 ;;
+*) echo "simulated gh: \$1 \$2 not simulated" >&2; exit 1 ;;
+esac
+EOF
+chmod +x "$sim/bin/gh"
 
 echo "simulated runner in $sim: $workflow, job $job, matrix $matrix, event $event, $branch at ${commit:0:12}${cpus:+, $cpus CPU(s)}"
 run=(python3 "$repo/tools/ci-examples/github_runner.py")
