@@ -47,8 +47,7 @@ func (p pairList) Set(v string) error {
 // exit 1 when a change the gate counts is a regression.
 func reportDiff(args []string) (int, error) {
 	fs := flag.NewFlagSet("report diff", flag.ContinueOnError)
-	gate := fs.String("gate", "default", "what counts as a regression: a comma-separated list of "+classNames()+
-		"; default is "+joinClasses(diff.DefaultGate)+"; all; none")
+	gate := fs.String("gate", "default", "what counts as a regression: "+gateHelp())
 	format := fs.String("format", "text", "what to print: text (a table), markdown or json")
 	markdown := fs.String("markdown", "", "also write the markdown summary (for a pull-request comment) to this file")
 	html := fs.String("html", "", "also write NEW's HTML report with a \"compared with BASE\" section to this file")

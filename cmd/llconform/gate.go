@@ -35,7 +35,8 @@ func (g *gateFlags) register(fs *flag.FlagSet) {
 			"an unverified claim or no Landlock: the commit cannot be judged), 128 abort (bad input, interrupted)")
 	fs.BoolVar(&g.certified, "certified", false,
 		"certified conformance: a spec may skip only as not applicable for a reason conformance.yaml lists "+
-			"(no root, a module the kernels.yaml entry lists in expect: {missing_modules}, the kernel's ABI); any other skip fails the run. "+
+			"(no root, a module the kernels.yaml entry lists in expect: {missing_modules}, the kernel's ABI); any other skip fails the run, "+
+			"and known issues excuse no failure (they stay marked known). "+
 			"Recorded in the result; refuses --label-filter and --focus")
 	fs.StringVar(&g.missing, "missing-modules", "", "with --certified: comma-separated kernel modules known to be absent on every kernel of the run (e.g. sctp,smc)")
 }

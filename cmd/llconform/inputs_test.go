@@ -31,6 +31,7 @@ func TestBadInputsBeforeWork(t *testing.T) {
 	typoKnown := writeTemp(t, dir, "typo-known.yaml", []byte("- spec: abi/x\n  kernal: '*'\n  reason: r\n"))
 	empty := writeTemp(t, dir, "empty.bzImage", nil)
 	random := writeTemp(t, dir, "random.gz", []byte("\x1f\x8b\x08\x00"+strings.Repeat("\xa5\x5a", 600)))
+	notResult := writeTemp(t, dir, "not-a-result.json", []byte(`{"kernels": []}`))
 	noSuites := filepath.Join(dir, "no-suites")
 	out := filepath.Join(dir, "out")
 	for _, tc := range []struct {
@@ -59,6 +60,13 @@ func TestBadInputsBeforeWork(t *testing.T) {
 		{"matrix kcidb dir", matrixCmd, []string{"--kernels", kernels, "--kcidb", filepath.Join(dir, "nope", "k.json")}, "--kcidb: cannot write"},
 		{"matrix bench scenarios", matrixCmd, []string{"--kernels", kernels, "--bench", "--bench-scenarios", "Nope"}, `--bench-scenarios: bench: no scenario "Nope"`},
 		{"matrix cache", matrixCmd, []string{"--kernels", kernels, "--cache", filepath.Join(empty, "cache")}, "--cache: mkdir"},
+		{"run baseline missing", runCmd, []string{"--baseline", filepath.Join(dir, "nope.json")}, "--baseline: read result: open"},
+		{"run baseline not a result", runCmd, []string{"--baseline", notResult}, "--baseline: " + notResult + ": not an llconform result"},
+		{"run gate without baseline", runCmd, []string{"--gate", "skip"}, "--gate goes with --baseline"},
+		{"matrix baseline missing", matrixCmd, []string{"--kernels", kernels, "--baseline", filepath.Join(dir, "nope.json")}, "--baseline: read result: open"},
+		{"matrix baseline directory", matrixCmd, []string{"--kernels", kernels, "--baseline", dir}, "--baseline: " + dir + ": not an llconform result"},
+		{"matrix baseline not a result", matrixCmd, []string{"--kernels", kernels, "--baseline", notResult}, "not an llconform result"},
+		{"matrix baseline bad gate", matrixCmd, []string{"--kernels", kernels, "--baseline", notResult, "--gate", "speed"}, `--gate: unknown class "speed"`},
 		{"matrix kernel named runs", matrixCmd, []string{"--kernels", writeTemp(t, dir, "runs.yaml", []byte("kernels:\n  - name: runs\n    local: {bzimage: /x}\n"))}, `kernel name "runs" is reserved`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -380,6 +380,9 @@ func (m matrixFlags) emptyShard() (int, error) {
 		}
 	}
 	fmt.Printf("results: %s (no runs)\n", paths[0])
+	if m.out.baseline.file != "" {
+		fmt.Printf("--baseline: no comparison with %s: this shard ran no kernel\n", m.out.baseline.file)
+	}
 	return verdict.ExitPass, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/llconform/llconform/internal/diff"
 	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -34,9 +35,12 @@ type outputs struct {
 	// issues are the known issues, read by readInputs before any work starts.
 	issues     []verdict.KnownIssue
 	issuesRead bool
+	// baseline is --baseline and --gate: what the result is compared with once judged.
+	baseline baseline
 }
 
-// readInputs reads and validates every file the outputs depend on (the known issues), so
+// readInputs reads and validates every file the outputs depend on (the known issues, the
+// baseline), so
 // that a mistake in one is a usage error before anything runs rather than after a whole
 // matrix, when the result would be lost.
 func (o *outputs) readInputs() error {
@@ -46,6 +50,9 @@ func (o *outputs) readInputs() error {
 				return fmt.Errorf("%s: %w", flag, err)
 			}
 		}
+	}
+	if err := o.baseline.read(); err != nil {
+		return err
 	}
 	if o.issuesRead || o.knownIssues == "" {
 		return nil
@@ -82,6 +89,7 @@ func (o *outputs) register(fs *flag.FlagSet, defaultDir string) {
 	fs.StringVar(&o.kcidbOrigin, "kcidb-origin", "llconform", "KCIDB origin of the submission")
 	fs.BoolVar(&o.acceptUnverified, "accept-unverified", false,
 		"exit 0 when a kernel's only fault is a claim llconform cannot verify (an ABI or errata bit newer than it knows, an ABI step no spec saw enforced); the run still ends UNVERIFIED")
+	o.baseline.register(fs)
 }
 
 // finish applies the known issues, evaluates the result, writes every result file, prints the
@@ -101,6 +109,14 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 	// Judge the result once, now that everything it depends on is set: every file and table
 	// below, and the exit status, read the verdicts from the result.
 	verdict.Evaluate(res)
+	// A partial result is not compared: the kernels it did not finish would read as lost.
+	var comparison *diff.Diff
+	if !o.interrupted {
+		var err error
+		if comparison, err = o.baseline.compare(res, filepath.Join(o.dir, resultJSON), o.issues, o.knownIssues != ""); err != nil {
+			return verdict.ExitInfra, err
+		}
+	}
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return verdict.ExitInfra, fmt.Errorf("create output directory: %w", err)
 	}
@@ -114,7 +130,7 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		interruptedResultJSON: func(f *os.File) error { return report.Encode(f, res) },
 		"junit.xml":           func(f *os.File) error { return render.WriteJUnit(f, res) },
 		"report.html": func(f *os.File) error {
-			return render.WriteHTML(f, res, render.HTMLOptions{Dir: o.dir, Plots: o.plots})
+			return render.WriteHTML(f, res, render.HTMLOptions{Dir: o.dir, Plots: o.plots, Comparison: comparison})
 		},
 	}
 	names := resultFileNames(o.interrupted)
@@ -147,6 +163,13 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		fmt.Println(n)
 	}
 	code := verdict.ExitCode(res)
+	if comparison != nil {
+		fmt.Println()
+		if err := render.WriteDiff(os.Stdout, comparison); err != nil {
+			return verdict.ExitInfra, err
+		}
+		code = gatedExit(code, comparison.Regressions())
+	}
 	if o.interrupted {
 		fmt.Printf("\nINTERRUPTED: the run was cut short (SIGINT/SIGTERM); partial result: %s\n", filepath.Join(o.dir, interruptedResultJSON))
 		fmt.Printf("result.json, junit.xml and report.html in %s were left as they were", o.dir)
@@ -156,6 +179,9 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		fmt.Println()
 		if code != verdict.ExitFail {
 			code = verdict.ExitInfra // never a pass: part of the matrix was not tested
+		}
+		if o.baseline.file != "" {
+			fmt.Printf("--baseline: no comparison with %s: the result is partial\n", o.baseline.file)
 		}
 		return code, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 
 	"github.com/onsi/ginkgo/v2/reporters"
 )
@@ -68,7 +69,7 @@ func WriteJUnit(w io.Writer, res *report.Result) error {
 				}, 0)
 			}
 			for _, sp := range s.Specs {
-				js.add(specCase(s.Name, sp), milliseconds(sp.Duration))
+				js.add(specCase(s.Name, sp, verdict.KnownIssuesExcuse(r)), milliseconds(sp.Duration))
 			}
 			root.add(js)
 		}
@@ -87,14 +88,16 @@ func WriteJUnit(w io.Writer, res *report.Result) error {
 	return nil
 }
 
-func specCase(suite string, sp report.Spec) reporters.JUnitTestCase {
+// specCase is one spec's test case; excused says whether known issues excuse failures on the
+// spec's run (verdict.KnownIssuesExcuse).
+func specCase(suite string, sp report.Spec, excused bool) reporters.JUnitTestCase {
 	jc := reporters.JUnitTestCase{Classname: suite, Name: sp.Text, Status: string(sp.State)}
 	f := sp.Failure
 	if f == nil {
 		f = &report.Failure{} // a hand-edited or foreign file; still a failure
 	}
 	switch {
-	case sp.State == report.Failed && sp.Known != nil:
+	case sp.State == report.Failed && sp.Known != nil && excused:
 		// CI tools have no "expected failure": a skip keeps the JUnit view as green as the
 		// exit status while the message keeps the failure in sight. A skip has no body in
 		// Ginkgo's model, so the failure itself goes to system-err.

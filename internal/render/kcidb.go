@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/llconform/llconform/internal/report"
+	"github.com/llconform/llconform/internal/verdict"
 )
 
 // KCIDB export: KernelCI's common reporting database takes submissions in the kcidb-io JSON
@@ -301,13 +302,15 @@ func (x *kcidbExport) tests(r *report.Run, buildID string) []kcidbTest {
 			})
 		}
 		for _, sp := range s.Specs {
-			add(x.specTest(s, sp))
+			add(x.specTest(s, sp, verdict.KnownIssuesExcuse(r)))
 		}
 	}
 	return out
 }
 
-func (x *kcidbExport) specTest(s report.Suite, sp report.Spec) kcidbTest {
+// specTest is one spec's test; excused says whether known issues excuse failures on the
+// spec's run (verdict.KnownIssuesExcuse): only then is a known failure waived.
+func (x *kcidbExport) specTest(s report.Suite, sp report.Spec, excused bool) kcidbTest {
 	d := sp.Duration.Seconds()
 	t := kcidbTest{Path: SpecPath(s.Name, sp), Comment: sp.Text, Duration: &d, LogURL: x.url(s.Output)}
 	misc := map[string]any{"suite": s.Name, "spec_id": sp.ID}
@@ -338,7 +341,7 @@ func (x *kcidbExport) specTest(s report.Suite, sp report.Spec) kcidbTest {
 		t.LogExcerpt = failureBody(f)
 	}
 	if sp.Known != nil {
-		t.Waived = true
+		t.Waived = excused
 		misc["known_issue"] = map[string]string{"reason": sp.Known.Reason, "link": sp.Known.Link}
 	}
 	t.Misc = misc

@@ -101,3 +101,70 @@ func TestKnownInOutputs(t *testing.T) {
 		t.Error("known marks or notices lost in the JSON round trip")
 	}
 }
+
+// TestKnownInCertifiedOutputs: in a certified run a known failure keeps its mark (Bk) but
+// every writer shows it unexcused: the summary's heading, a JUnit failure, a KCIDB test not
+// waived.
+func TestKnownInCertifiedOutputs(t *testing.T) {
+	res := knownRun(t)
+	res.Runs = res.Runs[:1]
+	res.Runs[0].Certified = &report.Certification{}
+	if _, err := verdict.ApplyKnownIssues(res, []verdict.KnownIssue{
+		{Spec: reporttest.IoctlSpec, Kernel: "trixie", Reason: "IOCTL_DEV half-backported", Where: "known.yaml:2"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	verdict.Evaluate(res)
+
+	var buf bytes.Buffer
+	if err := WriteFeatures(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "fs.ioctl_dev  Bk") {
+		t.Errorf("feature table does not mark the known failure:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := WriteSummary(&buf, &res.Runs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Known failures (known issues are not excused in a certified run):\n  " + reporttest.IoctlSpec,
+		"known issue spec " + reporttest.IoctlSpec + " (known.yaml:2) is not excused in a certified run",
+		"Result: FAIL",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, buf.String())
+		}
+	}
+
+	buf.Reset()
+	if err := WriteJUnit(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	var got reporters.JUnitTestSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range got.TestSuites {
+		for _, c := range s.TestCases {
+			if c.Name == strings.TrimPrefix(reporttest.IoctlSpec, "fs/") {
+				found = true
+				if c.Failure == nil || c.Skipped != nil {
+					t.Errorf("certified known failure in JUnit = %+v: want a failure", c)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("known spec not in JUnit")
+	}
+
+	buf.Reset()
+	if err := WriteKCIDB(&buf, res, KCIDBOptions{Origin: "test", RunID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), `"waived": true`) || !strings.Contains(buf.String(), "known_issue") {
+		t.Errorf("KCIDB: a certified run's known failure is waived, or its mark is lost:\n%s", buf.String())
+	}
+}

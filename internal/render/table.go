@@ -115,7 +115,7 @@ func WriteSummary(w io.Writer, r *report.Run) error {
 		title string
 		state report.State
 		known bool
-	}{{"Failed specs:", report.Failed, false}, {"Known failures (excused by a known issue):", report.Failed, true},
+	}{{"Failed specs:", report.Failed, false}, {knownTitle(r), report.Failed, true},
 		{"Specs with infrastructure errors:", report.InfraState, false}} {
 		first := true
 		for _, s := range r.Suites {
@@ -148,6 +148,14 @@ func WriteSummary(w io.Writer, r *report.Run) error {
 	}
 	t.line("\nResult: %s", r.Conclusion)
 	return t.writeTo(w)
+}
+
+// knownTitle heads the known failures of a run's summary.
+func knownTitle(r *report.Run) string {
+	if verdict.KnownIssuesExcuse(r) {
+		return "Known failures (excused by a known issue):"
+	}
+	return "Known failures (known issues are not excused in a certified run):"
 }
 
 // WriteMatrix writes one row per kernel: its name, ABI, errata, "passed/failed/skipped" per
@@ -355,8 +363,8 @@ func WriteFeatures(w io.Writer, res *report.Result) error {
 	for _, c := range featureCodes {
 		t.row("  "+c.code, c.meaning)
 	}
-	t.row("  Bk", "broken, excused by a known issue")
-	t.row("  Xk", "erratum advertised but not fixed, excused by a known issue")
+	t.row("  Bk", "broken, excused by a known issue (except in a certified run)")
+	t.row("  Xk", "erratum advertised but not fixed, excused by a known issue (except in a certified run)")
 	t.row("  -", "not tested on this kernel")
 	return t.writeTo(w)
 }

@@ -99,9 +99,10 @@ func NotApplicableReason(r *report.Run, sp *report.Spec) string {
 // maxListed bounds the skips a certified check's message names.
 const maxListed = 5
 
-// certifiedCheck judges the skips of a certified run: every one must be not applicable for
-// a reason of NotApplicableReasons. ok is false when the run is not certified.
-func certifiedCheck(r *report.Run) (c report.Check, ok bool) {
+// certifiedCheck judges a certified run: every skip must be not applicable for a reason of
+// NotApplicableReasons, and no failure may be excused by a known issue (KnownIssuesExcuse).
+// features are the run's. ok is false when the run is not certified.
+func certifiedCheck(r *report.Run, features []report.FeatureResult) (c report.Check, ok bool) {
 	if r.Certified == nil {
 		return report.Check{}, false
 	}
@@ -128,22 +129,61 @@ func certifiedCheck(r *report.Run) (c report.Check, ok bool) {
 			allowed = append(allowed, fmt.Sprintf("%s %d", na.Reason, n))
 		}
 	}
-	why := "no skip"
-	if len(allowed) > 0 {
-		why = "skips not applicable: " + strings.Join(allowed, ", ")
-	}
-	if len(bad) == 0 {
+	known := notExcused(r, features)
+	if len(bad) == 0 && len(known) == 0 {
+		why := "no skip"
+		if len(allowed) > 0 {
+			why = "skips not applicable: " + strings.Join(allowed, ", ")
+		}
 		c.OK = true
 		c.Message = "certified: every spec ran or is not applicable for a reason conformance.yaml lists (" + why + ")"
 		return c, true
 	}
-	n := len(bad)
-	if len(bad) > maxListed {
-		bad = append(bad[:maxListed], fmt.Sprintf("and %d more", n-maxListed))
+	var parts []string
+	if n := len(bad); n > 0 {
+		if n > maxListed {
+			bad = append(bad[:maxListed], fmt.Sprintf("and %d more", n-maxListed))
+		}
+		parts = append(parts, fmt.Sprintf("certified run: %d spec%s skipped for a reason conformance.yaml does not list as not applicable: %s",
+			n, plural(n), strings.Join(bad, "; ")))
 	}
-	c.Message = fmt.Sprintf("certified run: %d spec%s skipped for a reason conformance.yaml does not list as not applicable: %s",
-		n, plural(n), strings.Join(bad, "; "))
+	c.Message = strings.Join(append(parts, known...), "; ")
 	return c, true
+}
+
+// notExcused says, one line per known issue, which failures of a certified run the known
+// issues marked but do not excuse there: the failed specs and failing features each marks.
+func notExcused(r *report.Run, features []report.FeatureResult) []string {
+	var ids []string
+	what := map[string][]string{}
+	add := func(k *report.Known, subject string) {
+		id := k.Issue
+		if id == "" {
+			// A result written before marks named their issue: its reason identifies it.
+			id = fmt.Sprintf("%q", k.Reason)
+		}
+		if _, seen := what[id]; !seen {
+			ids = append(ids, id)
+		}
+		what[id] = append(what[id], subject)
+	}
+	for _, s := range r.Suites {
+		for _, sp := range s.Specs {
+			if sp.State == report.Failed && sp.Known != nil {
+				add(sp.Known, sp.ID+" failed")
+			}
+		}
+	}
+	for _, f := range features {
+		if f.Outcome.Failing() && f.Known != nil {
+			add(f.Known, "feature "+f.Feature+" "+string(f.Outcome))
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		out = append(out, fmt.Sprintf("known issue %s is not excused in a certified run: %s", id, strings.Join(what[id], ", ")))
+	}
+	return out
 }
 
 func plural(n int) string {

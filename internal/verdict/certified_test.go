@@ -233,3 +233,80 @@ func TestEverySkipClassified(t *testing.T) {
 		}
 	}
 }
+
+// TestCertifiedKnownIssues: in a certified run a known issue excuses nothing. Its failure
+// keeps its known mark, but the certified check fails naming the issue, the run fails and
+// the broken feature caps the effective ABI; the same result outside a certified run passes.
+func TestCertifiedKnownIssues(t *testing.T) {
+	run := func(certified bool) *report.Result {
+		r := runOf(2, 0,
+			enforced("fs/a", "fs.x", 1),
+			enforced("fs/c", "fs.z", 2),
+			spec("fs/b", "fs.y", 2, 0, report.Failed))
+		r.AcceptedABI = intp(2)
+		if certified {
+			r.Certified = &report.Certification{}
+		}
+		return &report.Result{Runs: []report.Run{*r}}
+	}
+	issues := []KnownIssue{{Spec: "fs/b", Kernel: "*", Reason: "half backported", Where: "k.yaml:1"}}
+
+	ordinary := run(false)
+	if _, err := ApplyKnownIssues(ordinary, issues); err != nil {
+		t.Fatal(err)
+	}
+	Evaluate(ordinary)
+	if r := ordinary.Runs[0]; r.Conclusion != report.ConclusionPass || *r.EffectiveABI != 2 || ExitCode(ordinary) != ExitPass {
+		t.Fatalf("ordinary run: %s, effective ABI %d, exit %d; want PASS, 2, 0", r.Conclusion, *r.EffectiveABI, ExitCode(ordinary))
+	}
+
+	cert := run(true)
+	if _, err := ApplyKnownIssues(cert, issues); err != nil {
+		t.Fatal(err)
+	}
+	Evaluate(cert)
+	r := cert.Runs[0]
+	if r.Conclusion != report.ConclusionFail || ExitCode(cert) != ExitFail {
+		t.Errorf("certified run: %s, exit %d; want FAIL, 1", r.Conclusion, ExitCode(cert))
+	}
+	if f := featureOf(t, &r, "fs.y"); f.Outcome != report.Broken || f.Known == nil {
+		t.Errorf("feature %+v: want broken and still marked known", f)
+	}
+	if r.EffectiveABI == nil || *r.EffectiveABI != 1 {
+		t.Errorf("effective ABI %v, want 1: a broken feature a certified run does not excuse caps it", r.EffectiveABI)
+	}
+	want := "known issue spec fs/b (k.yaml:1) is not excused in a certified run: fs/b failed, feature fs.y broken"
+	if c := r.Checks[len(r.Checks)-1]; c.Name != CheckCertified || c.OK || c.Message != want {
+		t.Errorf("check %+v, want %q", c, want)
+	}
+
+	// A feature issue, and a result whose marks predate Known.Issue: the reason names it.
+	cert = run(true)
+	if _, err := ApplyKnownIssues(cert, []KnownIssue{{Feature: "fs.y", Kernel: "*", Reason: "half backported"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cert.Runs[0].Suites[0].Specs {
+		if k := cert.Runs[0].Suites[0].Specs[i].Known; k != nil {
+			k.Issue = ""
+		}
+	}
+	cert.Runs[0].KnownFeatures[0].Issue = ""
+	Evaluate(cert)
+	want = `known issue "half backported" is not excused in a certified run: fs/b failed, feature fs.y broken`
+	if c := cert.Runs[0].Checks[len(cert.Runs[0].Checks)-1]; c.OK || c.Message != want {
+		t.Errorf("check %+v, want %q", c, want)
+	}
+
+	// A certified run whose skips also fail the check says both.
+	cert = run(true)
+	cert.Runs[0].Suites[0].Specs = append(cert.Runs[0].Suites[0].Specs,
+		report.Spec{ID: "fs/d", Feature: "fs.z", ABI: 2, State: report.Skipped, SkipReason: "MPTCP is disabled"})
+	if _, err := ApplyKnownIssues(cert, issues); err != nil {
+		t.Fatal(err)
+	}
+	Evaluate(cert)
+	c := cert.Runs[0].Checks[len(cert.Runs[0].Checks)-1]
+	if !strings.Contains(c.Message, "1 spec skipped") || !strings.Contains(c.Message, "; known issue spec fs/b") {
+		t.Errorf("check %q: want the skip and the known issue", c.Message)
+	}
+}

@@ -28,7 +28,7 @@ func Evaluate(res *report.Result) {
 		// Each derived field is computed once, from the ones before it.
 		r.Features = evaluateFeatures(r)
 		r.Checks = checkExpect(r, r.Features)
-		if c, ok := certifiedCheck(r); ok {
+		if c, ok := certifiedCheck(r, r.Features); ok {
 			r.Checks = append(r.Checks, c)
 		}
 		r.EffectiveABI = nil
@@ -381,7 +381,8 @@ type effectiveResult struct {
 	Accepted int
 	// Broken is the lowest-ABI broken feature within Accepted, nil if none: it caps ABI
 	// below its own step, because a feature the kernel accepts but does not enforce is not
-	// a feature it has. A broken feature a known issue excuses does not cap.
+	// a feature it has. A broken feature a known issue excuses does not cap, outside a
+	// certified run (KnownIssuesExcuse).
 	Broken *report.FeatureResult
 	// Unshown lists the steps up to ABI that no passing spec saw enforced: the claim of those
 	// steps is unverified.
@@ -402,7 +403,7 @@ func effective(r *report.Run, features []report.FeatureResult) *effectiveResult 
 	e := &effectiveResult{Accepted: *r.AcceptedABI}
 	limit := e.Accepted
 	for i, f := range features {
-		if f.Outcome != report.Broken || f.Known != nil || !abiElement(f) {
+		if f.Outcome != report.Broken || (f.Known != nil && KnownIssuesExcuse(r)) || !abiElement(f) {
 			continue
 		}
 		if f.ABI <= limit {

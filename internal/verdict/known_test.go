@@ -135,10 +135,12 @@ func TestApplyKnownIssues(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		issue KnownIssue
+		id    string // the mark's Issue
 	}{
-		{"exact spec", KnownIssue{Spec: reporttest.IoctlSpec, Kernel: "trixie", Reason: ioctl.Reason, Link: ioctl.Link}},
-		{"regexp spec", KnownIssue{Spec: "/ioctl on a .* device/", Kernel: "tri*", Reason: ioctl.Reason, Link: ioctl.Link}},
-		{"feature by release", KnownIssue{Feature: "fs.ioctl_dev", Kernel: "6.12.*", Reason: ioctl.Reason, Link: ioctl.Link}},
+		{"exact spec", KnownIssue{Spec: reporttest.IoctlSpec, Kernel: "trixie", Reason: ioctl.Reason, Link: ioctl.Link, Where: "k.yaml:3"},
+			"spec " + reporttest.IoctlSpec + " (k.yaml:3)"},
+		{"regexp spec", KnownIssue{Spec: "/ioctl on a .* device/", Kernel: "tri*", Reason: ioctl.Reason, Link: ioctl.Link}, "spec /ioctl on a .* device/"},
+		{"feature by release", KnownIssue{Feature: "fs.ioctl_dev", Kernel: "6.12.*", Reason: ioctl.Reason, Link: ioctl.Link}, "feature fs.ioctl_dev"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := knownRun(t)
@@ -147,6 +149,8 @@ func TestApplyKnownIssues(t *testing.T) {
 				t.Fatalf("notices %v, err %v", notices, err)
 			}
 			r := &res.Runs[0]
+			ioctl := ioctl
+			ioctl.Issue = tt.id
 			sp := reporttest.SpecByText(t, r.Suites[0], "ioctl on a char device MUST be denied without FS_IOCTL_DEV")
 			if sp.State != report.Failed || !reflect.DeepEqual(sp.Known, &ioctl) {
 				t.Errorf("spec state %s, known %+v", sp.State, sp.Known)
@@ -215,7 +219,7 @@ func TestApplyKnownIssues(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &res.Runs[0]
-		if want := []report.KnownFeature{{Feature: "fs.ioctl_dev", Known: report.Known{Reason: "half there"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
+		if want := []report.KnownFeature{{Feature: "fs.ioctl_dev", Known: report.Known{Reason: "half there", Issue: "feature fs.ioctl_dev"}}}; !reflect.DeepEqual(r.KnownFeatures, want) {
 			t.Errorf("KnownFeatures = %+v", r.KnownFeatures)
 		}
 		if got := concludeRun(r); got != report.ConclusionPass {

@@ -84,9 +84,9 @@ func newArchiveSource(m Mirrors, arch, keyringFile, root string, progress func(s
 }
 
 func (s *archiveSource) describe() string {
-	d := "Go fetcher, mirror " + s.mirrors.Archive.URI
+	d := "Go fetcher, from the configured archive mirror"
 	if s.mirrors.Security.URI != "" {
-		d += " and " + s.mirrors.Security.URI
+		d += " and security mirror"
 	}
 	return d + ", signatures checked with " + s.keyName
 }

@@ -283,8 +283,11 @@ func TestGoFetcher(t *testing.T) {
 	if !strings.Contains(joined, "/by-hash/SHA256/") || !strings.Contains(joined, pool) {
 		t.Errorf("requests: %s", joined)
 	}
-	if !strings.Contains(strings.Join(progress, "\n"), "Go fetcher, mirror "+srv.URL+"/debian") {
+	if !strings.Contains(strings.Join(progress, "\n"), "Go fetcher, from the configured archive mirror") {
 		t.Errorf("progress does not say which fetcher: %s", strings.Join(progress, "\n"))
+	}
+	if host := strings.TrimPrefix(srv.URL, "http://"); strings.Contains(strings.Join(progress, "\n"), host) {
+		t.Errorf("progress names the mirror %s:\n%s", host, strings.Join(progress, "\n"))
 	}
 
 	// A second Fetcher on the same cache: the verified lists and package are reused.

@@ -133,7 +133,12 @@ func (f *Fetcher) newSource(a string) (packageSource, error) {
 	}
 	goDir := f.stateDir("debian", a)
 	if f.Mirror.Archive != "" {
-		return newArchiveSource(f.Mirror.mirrors(), a, f.Mirror.Keyring, goDir, f.progress)
+		m := f.Mirror.mirrors()
+		s, err := newArchiveSource(m, a, f.Mirror.Keyring, goDir, m.redactProgress(f.progress))
+		if err != nil {
+			return nil, err
+		}
+		return redacting{s, m}, nil
 	}
 	etc := f.EtcApt
 	if etc == "" {
@@ -147,7 +152,7 @@ func (f *Fetcher) newSource(a string) (packageSource, error) {
 		return nil, fmt.Errorf("%w: set a Debian mirror (%s, --debian-mirror, or debian_mirror: {archive: URI} in kernels.yaml)", err, EnvMirror)
 	}
 	if _, err := exec.LookPath("apt-get"); err == nil {
-		return aptSource{a: f.apt(a), mirrors: mirrors}, nil
+		return redacting{aptSource{a: f.apt(a), mirrors: mirrors}, mirrors}, nil
 	}
 	keyring := mirrors.Archive.SignedBy
 	if keyring != "" {
@@ -155,7 +160,11 @@ func (f *Fetcher) newSource(a string) (packageSource, error) {
 			keyring = "" // a keyring the apt sources name but the host lacks: use ours
 		}
 	}
-	return newArchiveSource(mirrors, a, keyring, goDir, f.progress)
+	s, err := newArchiveSource(mirrors, a, keyring, goDir, mirrors.redactProgress(f.progress))
+	if err != nil {
+		return nil, err
+	}
+	return redacting{s, mirrors}, nil
 }
 
 // Fetch acquires the entry's kernel: for a Debian entry it resolves the
