@@ -43,6 +43,7 @@ build:
 	done
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
+	$(GO) build $(GUESTFLAGS) -o $(BIN)/suites/llconform-sandbox ./cmd/llconform-sandbox
 	@for s in $(SUITES); do \
 		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
 		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \

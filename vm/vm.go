@@ -45,6 +45,9 @@ type Options struct {
 	Suites  []Suite
 	Agent   string            // host path of the static guest agent (vm/agent)
 	Env     map[string]string // extra environment for the suites
+	// Helpers are host paths of static binaries the suites start (the sandbox helper),
+	// put beside them in the guest under their own names.
+	Helpers []string
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -265,6 +268,9 @@ func writeBase(o Options) (string, error) {
 		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
 		files = append(files, initramfs.File{Src: s.Binary, Dest: dest})
 		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
+	}
+	for _, h := range o.Helpers {
+		files = append(files, initramfs.File{Src: h, Dest: initramfs.SuiteDir + "/" + filepath.Base(h)})
 	}
 	planJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
