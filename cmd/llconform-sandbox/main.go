@@ -10,6 +10,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	_ "github.com/llconform/llconform/suites/abi/actions"
+	_ "github.com/llconform/llconform/suites/audit/actions"
 )
 
 func main() {
