@@ -11,6 +11,7 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 	_ "github.com/llconform/llconform/suites/abi/actions"
 	_ "github.com/llconform/llconform/suites/audit/actions"
+	_ "github.com/llconform/llconform/suites/trace/actions"
 )
 
 func main() {
