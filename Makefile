@@ -52,6 +52,7 @@ build:
 	done
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
+	$(GO) build $(GUESTFLAGS) -o $(BIN)/suites/llconform-sandbox ./cmd/llconform-sandbox
 	@for s in $(SUITES); do \
 		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
 		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
@@ -66,6 +67,7 @@ build-arm64: build
 	done
 	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform ./cmd/llconform
 	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform-agent ./vm/agent
+	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/suites/llconform-sandbox ./cmd/llconform-sandbox
 	@for s in $(SUITES); do \
 		echo "GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s"; \
 		GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s || exit 1; \

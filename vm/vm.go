@@ -49,6 +49,9 @@ type Options struct {
 	// architecture than the host's boot with the builds under BinDir/<arch> (arch.Binary).
 	BinDir string
 	Env    map[string]string // extra environment for the suites
+	// Helpers are host paths of static binaries the suites start (the sandbox helper),
+	// put beside them in the guest under their own names.
+	Helpers []string
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -288,6 +291,13 @@ func writeBase(o Options, a string) (string, error) {
 		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
 		files = append(files, initramfs.File{Src: src, Dest: dest})
 		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
+	}
+	for _, h := range o.Helpers {
+		src, err := guestBinary(o.BinDir, h, a)
+		if err != nil {
+			return "", err
+		}
+		files = append(files, initramfs.File{Src: src, Dest: initramfs.SuiteDir + "/" + filepath.Base(h)})
 	}
 	planJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {

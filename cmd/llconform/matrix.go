@@ -144,6 +144,10 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
 	runDir := out.Run // every boot's files go to runDir/<kernel>
+	var helpers []string
+	if h, ok := plan.FindHelper(m.suites); ok {
+		helpers = append(helpers, h)
+	}
 
 	var suites []vm.Suite
 	var names []string // the conformance suites, which make the report
@@ -171,6 +175,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels:  entries,
 		Suites:   suites,
+		Helpers:  helpers,
 		Agent:    m.agent,
 		BinDir:   binDir(),
 		Modules:  guestModules,

@@ -4,8 +4,12 @@
 // Thread mode (Thread, OnThread) locks a goroutine to a fresh OS thread, restricts that
 // thread only, acts, and returns without unlocking, so the Go runtime discards the thread.
 // It is cheap and suits actions that are plain syscalls. Process mode (Process, Start)
-// re-executes the test binary as a helper running a registered action; it suits exec,
-// signals and ptrace between processes, and anything that needs a whole process.
+// starts a helper process (HelperName, or the test binary itself) running a registered
+// action; it suits exec, signals and ptrace between processes, and anything that needs a
+// whole process.
+//
+// Process-mode actions live in each suite's actions package (suites/<name>/actions), which
+// registers them for both the suite binary and the helper binary cmd/llconform-sandbox.
 package sandbox
 
 import (

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -59,7 +60,7 @@ type response struct {
 }
 
 // Main turns the process into a process-mode helper when it was started as one, and
-// returns at once otherwise. Call it first thing in TestMain, after every Register.
+// returns at once otherwise. Call it first thing in TestMain or main, after every Register.
 func Main() {
 	if os.Getenv(helperEnv) == "" {
 		return
@@ -124,11 +125,32 @@ type Proc struct {
 	Stdout io.ReadCloser
 }
 
-// Start runs action in a new helper process under p and returns without waiting.
-func Start(p Policy, action string, args ...string) (*Proc, error) {
+// HelperName is the file name of the small helper binary (cmd/llconform-sandbox) that make
+// build puts beside the suite binaries. It links every suite's actions and little else: a
+// suite binary links Ginkgo, Gomega and their dependencies, and starting one costs three
+// times as much as the helper in a TCG guest, for every process-mode spec.
+const HelperName = "llconform-sandbox"
+
+// Executable returns the program helper processes run: the helper binary beside the
+// running one when there is one, else the running binary itself (a suite run with go
+// test). Both hold the same actions; the kernel logs this path as exe= of their domains.
+func Executable() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
+		return "", fmt.Errorf("find own executable: %w", err)
+	}
+	helper := filepath.Join(filepath.Dir(self), HelperName)
+	if fi, err := os.Stat(helper); err == nil && fi.Mode().IsRegular() {
+		return helper, nil
+	}
+	return self, nil
+}
+
+// Start runs action in a new helper process under p and returns without waiting.
+func Start(p Policy, action string, args ...string) (*Proc, error) {
+	self, err := Executable()
+	if err != nil {
+		return nil, err
 	}
 	reqR, reqW, err := os.Pipe()
 	if err != nil {

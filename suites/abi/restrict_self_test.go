@@ -2,7 +2,6 @@ package abi_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/abi/actions"
 )
 
 // threadState is how a throwaway thread is prepared before its restrict_self calls.
@@ -356,77 +356,23 @@ var _ = Describe("restrict_self layers", func() {
 	})
 })
 
-// The TSYNC cases run in one helper process: a TSYNC call that succeeds (or one that a
-// faulty kernel wrongly accepts) restricts every thread of its process.
-const tsyncAction = "abi-restrict-tsync"
-
-type tsyncCase struct {
-	id    string // appended to "restrict_self.tsync."
-	what  string
-	fd    int // -1, or tsyncRuleset for a fresh ruleset
-	flags uint32
-	want  error // from ABI 8; below, TSYNC is unknown (EINVAL)
-}
-
-const tsyncRuleset = -2
-
-var tsyncCases = []tsyncCase{
-	{id: "unknown_flag", what: "TSYNC with an unknown flag (EINVAL)",
-		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync | 1<<31, want: unix.EINVAL},
-	{id: "minus_1", what: "TSYNC with -1 alone (EBADF)",
-		fd: -1, flags: landlock.RestrictSelfTSync, want: unix.EBADF},
-	{id: "ruleset", what: "TSYNC with a ruleset (accepted)",
-		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync, want: nil},
-	{id: "minus_1_log_subdomains_off", what: "TSYNC|LOG_SUBDOMAINS_OFF with -1 (accepted)",
-		fd: -1, flags: landlock.RestrictSelfTSync | landlock.RestrictSelfLogSubdomainsOff, want: nil},
-	{id: "ruleset_log_same_exec_off", what: "TSYNC|LOG_SAME_EXEC_OFF with a ruleset (accepted)",
-		fd: tsyncRuleset, flags: landlock.RestrictSelfTSync | landlock.RestrictSelfLogSameExecOff, want: nil},
-}
-
-func init() {
-	sandbox.Register(tsyncAction, func([]string) ([]byte, error) {
-		errnos := make([]int, len(tsyncCases))
-		for i, c := range tsyncCases {
-			fd := c.fd
-			if fd == tsyncRuleset {
-				attr := landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSMakeBlock}
-				rs, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSize, 0)
-				if err != nil {
-					return nil, fmt.Errorf("create ruleset: %w", err)
-				}
-				defer unix.Close(rs)
-				fd = rs
-			}
-			var errno unix.Errno
-			switch err := landlock.RestrictSelf(fd, c.flags); {
-			case errors.As(err, &errno):
-				errnos[i] = int(errno)
-			case err != nil:
-				// Not a syscall's answer: a harness failure, never a success.
-				return nil, fmt.Errorf("restrict_self(%s): %w", c.what, err)
-			}
-		}
-		return json.Marshal(errnos)
-	})
-}
-
 var _ = Describe("restrict_self TSYNC flag", Ordered, ContinueOnFailure, func() {
 	var errnos []int
 	BeforeAll(func() {
 		spec.RequireLandlock()
-		res := sandbox.Process(sandbox.Policy{}, tsyncAction)
+		res := sandbox.Process(sandbox.Policy{}, actions.TSync)
 		Expect(res.Setup).NotTo(HaveOccurred(), "TSYNC helper process")
 		Expect(res.Err).NotTo(HaveOccurred(), "TSYNC helper action")
 		Expect(json.Unmarshal(res.Data, &errnos)).To(Succeed(), "TSYNC helper result")
-		Expect(errnos).To(HaveLen(len(tsyncCases)))
+		Expect(errnos).To(HaveLen(len(actions.TSyncCases)))
 	})
-	for i, c := range tsyncCases {
-		It(fmt.Sprintf("MUST handle %s from ABI 8 and reject TSYNC below with EINVAL", c.what), spec.Feature("restrict_self.tsync", 8), spec.ID("restrict_self.tsync."+c.id), func() {
+	for i, c := range actions.TSyncCases {
+		It(fmt.Sprintf("MUST handle %s from ABI 8 and reject TSYNC below with EINVAL", c.What), spec.Feature("restrict_self.tsync", 8), spec.ID("restrict_self.tsync."+c.ID), func() {
 			var got error
 			if errnos[i] != 0 {
 				got = unix.Errno(errnos[i])
 			}
-			spec.ExpectErr(got, want(8, c.want, unix.EINVAL), "ABI %d: restrict_self(%s) in a helper process with no_new_privs", kernelABI(), c.what)
+			spec.ExpectErr(got, want(8, c.Want, unix.EINVAL), "ABI %d: restrict_self(%s) in a helper process with no_new_privs", kernelABI(), c.What)
 			spec.FeatureVerdict("restrict_self.tsync", 8)
 		})
 	}

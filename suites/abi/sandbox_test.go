@@ -9,17 +9,8 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/abi/actions"
 )
-
-func init() {
-	sandbox.Register("open", func(args []string) ([]byte, error) {
-		f, err := os.Open(args[0])
-		if err != nil {
-			return nil, err
-		}
-		return nil, f.Close()
-	})
-}
 
 var _ = Describe("the sandbox harness", spec.Feature("fs.read_file", 1), func() {
 	BeforeEach(spec.RequireLandlock)
@@ -32,7 +23,7 @@ var _ = Describe("the sandbox harness", spec.Feature("fs.read_file", 1), func() 
 		unix.Close(fd)
 	})
 	It("MUST deny in process mode and leave the runner unrestricted", spec.ID("sandbox.process_mode"), func() {
-		res := sandbox.Process(deny, "open", "/proc/self/status")
+		res := sandbox.Process(deny, actions.Open, "/proc/self/status")
 		spec.ExpectErrno(res, unix.EACCES, "READ_FILE handled, no rule: open(/proc/self/status) in process mode")
 		f, err := os.Open("/proc/self/status")
 		spec.ExpectErr(err, nil, "runner open after process-mode denial")

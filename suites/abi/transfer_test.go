@@ -18,84 +18,11 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/abi/actions"
 )
 
 // This file holds the specs about a domain crossing process boundaries: a ruleset fd sent
 // to another process, and credentials replaced by another process (keyctl).
-
-// openDir opens path as a directory and closes it: READ_DIR is what the rulesets here handle.
-func openDir(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		unix.Close(fd)
-	}
-	return err
-}
-
-// errnoOf carries an error across a process boundary: 0 for success, the errno, or -1 for
-// an error that is no errno (never taken for one).
-func errnoOf(err error) int {
-	var errno unix.Errno
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &errno):
-		return int(errno)
-	}
-	return -1
-}
-
-// errOf is the inverse of errnoOf.
-func errOf(n int) error {
-	switch {
-	case n == 0:
-		return nil
-	case n < 0:
-		return errors.New("an error that is no errno")
-	}
-	return unix.Errno(n)
-}
-
-const transferAction = "abi-ruleset-fd-transfer"
-
-// transferResult is what the receiving helper saw, as errnoOf values.
-type transferResult struct {
-	Restrict, Root, Allowed int
-}
-
-func init() {
-	// args: the sender's socket, the directory the ruleset's rule allows.
-	sandbox.Register(transferAction, func(args []string) ([]byte, error) {
-		conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: args[0], Net: "unix"})
-		if err != nil {
-			return nil, spec.SetupFailed("connect to the sender", err)
-		}
-		defer conn.Close()
-		if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-			return nil, spec.SetupFailed("set a receive deadline", err)
-		}
-		oob := make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := conn.ReadMsgUnix(make([]byte, 1), oob)
-		if err != nil {
-			return nil, spec.SetupFailed("recvmsg", err)
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil || len(msgs) != 1 {
-			return nil, fmt.Errorf("set-up step: %d control messages (%v), want one", len(msgs), err)
-		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			return nil, fmt.Errorf("set-up step: %d descriptors received (%v), want one", len(fds), err)
-		}
-		// The helper runs with no_new_privs set (an empty policy) on its locked thread.
-		var res transferResult
-		res.Restrict = errnoOf(landlock.RestrictSelf(fds[0], 0))
-		unix.Close(fds[0])
-		res.Root = errnoOf(openDir("/"))
-		res.Allowed = errnoOf(openDir(args[1]))
-		return json.Marshal(res)
-	})
-}
 
 var _ = Describe("ruleset fd transfer", func() {
 	BeforeEach(spec.RequireLandlock)
@@ -118,7 +45,7 @@ var _ = Describe("ruleset fd transfer", func() {
 			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 			Expect(err).NotTo(HaveOccurred(), "listen on %s", sock)
 			DeferCleanup(ln.Close)
-			proc, err := sandbox.Start(sandbox.Policy{}, transferAction, sock, allowed)
+			proc, err := sandbox.Start(sandbox.Policy{}, actions.Transfer, actions.TransferArgs(sock, allowed)...)
 			Expect(err).NotTo(HaveOccurred(), "start the receiving process")
 			sent := func() error {
 				if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
@@ -143,12 +70,12 @@ var _ = Describe("ruleset fd transfer", func() {
 			res := proc.Wait()
 			Expect(res.Setup).NotTo(HaveOccurred(), "receiving process")
 			Expect(res.Err).NotTo(HaveOccurred(), "receiving process")
-			var got transferResult
+			var got actions.TransferResult
 			Expect(json.Unmarshal(res.Data, &got)).To(Succeed(), "receiving process result")
-			spec.ExpectErr(errOf(got.Restrict), nil, "receiver: restrict_self(ruleset fd received over SCM_RIGHTS, 0)")
-			spec.ExpectErr(errOf(got.Root), unix.EACCES, "receiver, READ_DIR handled, rule beneath %s only: open(/, O_DIRECTORY)", allowed)
-			spec.ExpectErr(errOf(got.Allowed), nil, "receiver, READ_DIR allowed beneath %s: open(%s, O_DIRECTORY)", allowed, allowed)
-			spec.ExpectErr(openDir("/"), nil, "sender, after sending the ruleset: open(/, O_DIRECTORY)")
+			spec.ExpectErr(actions.ErrOf(got.Restrict), nil, "receiver: restrict_self(ruleset fd received over SCM_RIGHTS, 0)")
+			spec.ExpectErr(actions.ErrOf(got.Root), unix.EACCES, "receiver, READ_DIR handled, rule beneath %s only: open(/, O_DIRECTORY)", allowed)
+			spec.ExpectErr(actions.ErrOf(got.Allowed), nil, "receiver, READ_DIR allowed beneath %s: open(%s, O_DIRECTORY)", allowed, allowed)
+			spec.ExpectErr(actions.OpenDir("/"), nil, "sender, after sending the ruleset: open(/, O_DIRECTORY)")
 			spec.FeatureVerdict("ruleset_fd.transfer", 1)
 		})
 })
@@ -327,7 +254,7 @@ var _ = Describe("credentials replaced by another process", func() {
 			var before error
 			var slots credSlots
 			res := sandbox.Thread(sandbox.FS(landlock.AccessFSReadDir), func() error {
-				before = openDir("/")
+				before = actions.OpenDir("/")
 				var err error
 				slots, err = runCredTransfer()
 				return err
@@ -340,7 +267,7 @@ var _ = Describe("credentials replaced by another process", func() {
 				if slots[slot] == notReached {
 					return errors.New("step not reached")
 				}
-				return errOf(int(slots[slot]))
+				return actions.ErrOf(int(slots[slot]))
 			}
 			if slots[slotParentJoin] == int32(unix.ENOSYS) {
 				spec.Skip("the kernel has no key management (CONFIG_KEYS): keyctl is ENOSYS")

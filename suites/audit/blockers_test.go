@@ -15,6 +15,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 // blockerCase provokes one denial in thread mode and says what its ACCESS record holds.
@@ -327,7 +328,7 @@ var _ = Describe("ACCESS records", func() {
 
 	It("MUST log a scope.signal denial with the target's opid and ocomm", spec.Feature(auditFeature("scope.signal"), 7), spec.Needs("audit", "root"), spec.ID("access.scope.signal"), func() {
 		e := requireAuditABI()
-		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(os.Getpid()))
+		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), actions.Kill(os.Getpid()))
 		expectErrnos(res, unix.EPERM)
 		l := e.log()
 		ours := deniedBy(l, pid)
@@ -347,7 +348,7 @@ var _ = Describe("ACCESS records", func() {
 		e := requireAuditABI()
 		// The tracee is an unrestricted helper of its own: never the runner, which a
 		// wrongly allowed PTRACE_ATTACH would stop.
-		target := startSteps(sandbox.Policy{}, syncStep)
+		target := startSteps(sandbox.Policy{}, actions.Sync)
 		target.reached()
 		tpid := target.p.Pid()
 		res := sandbox.Thread(sandbox.FS(landlock.AccessFSReadFile), func() error {
@@ -367,7 +368,7 @@ var _ = Describe("ACCESS records", func() {
 		Expect(a.BlockerList()).To(Equal("ptrace"), "blockers=")
 		Expect(a.OPid).To(Equal(tpid), "opid= (the tracee)")
 		Expect(a.OComm).NotTo(BeNil(), "ocomm= field")
-		Expect(a.OComm.Value).To(Equal(commOf(os.Getpid())), "ocomm= (the tracee runs the test binary)")
+		Expect(a.OComm.Value).To(Equal(helperComm(tpid)), "ocomm= (the tracee, a helper)")
 		expectAllocated(l, a.Domain, os.Getpid())
 		spec.EnforcedVerdict(auditFeature("ptrace"), 7)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 var _ = Describe("DOMAIN records", func() {
@@ -20,7 +21,7 @@ var _ = Describe("DOMAIN records", func() {
 		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.first_denial_and_deallocation"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
-			pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(me), kill(me), kill(me))
+			pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), actions.Kill(me), actions.Kill(me), actions.Kill(me))
 			expectErrnos(res, unix.EPERM, unix.EPERM, unix.EPERM)
 			l := e.log()
 			ours := signalsTo(l, me)
@@ -38,7 +39,7 @@ var _ = Describe("DOMAIN records", func() {
 	It("MUST NOT log a domain that never denied anything", spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("domain.no_denial_unlogged"), func() {
 		e := requireAuditABI()
 		// The helper is restricted and only does what its domain allows.
-		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), restrict(0))
+		pid, res := runHelper(sandbox.Scoped(landlock.ScopeSignal), actions.Restrict(0))
 		expectErrnos(res, 0)
 		l := e.log()
 		Expect(l.AllocatedBy(pid)).To(BeEmpty(), "allocated records of domains that never denied\nrecords:\n%s", dump(l))
@@ -71,7 +72,7 @@ var _ = Describe("DOMAIN records", func() {
 				spec.Skip("audit configuration is locked (enabled=2): it cannot be disabled")
 			}
 			me := os.Getpid()
-			h := startSteps(sandbox.Scoped(landlock.ScopeSignal), syncStep, kill(me), syncStep, kill(me))
+			h := startSteps(sandbox.Scoped(landlock.ScopeSignal), actions.Sync, actions.Kill(me), actions.Sync, actions.Kill(me))
 			h.reached()
 			Expect(e.c.SetEnabled(false)).To(Succeed(), "disable audit")
 			h.resume()
@@ -93,13 +94,13 @@ var _ = Describe("DOMAIN records", func() {
 			me := os.Getpid()
 			// Sixteen layers (the maximum), a denial in each: every denial is the
 			// youngest layer's, since each layer scopes signals.
-			var steps []step
+			var steps []actions.Step
 			var want []unix.Errno
 			for range 16 {
-				steps = append(steps, restrict(0), kill(me))
+				steps = append(steps, actions.Restrict(0), actions.Kill(me))
 				want = append(want, 0, unix.EPERM)
 			}
-			steps = append(steps, restrict(0))
+			steps = append(steps, actions.Restrict(0))
 			want = append(want, unix.E2BIG)
 			pid, res := runHelper(sandbox.Policy{}, steps...)
 			expectErrnos(res, want...)
@@ -178,8 +179,8 @@ var _ = Describe("DOMAIN records", func() {
 	It("MUST give domains of different processes different ids", spec.Feature("audit.domain_id", 7), spec.Needs("audit", "root"), spec.ID("domain.id_per_process"), func() {
 		e := requireAuditABI()
 		me := os.Getpid()
-		p1, r1 := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(me))
-		p2, r2 := runHelper(sandbox.Scoped(landlock.ScopeSignal), kill(me))
+		p1, r1 := runHelper(sandbox.Scoped(landlock.ScopeSignal), actions.Kill(me))
+		p2, r2 := runHelper(sandbox.Scoped(landlock.ScopeSignal), actions.Kill(me))
 		expectErrnos(append(r1, r2...), unix.EPERM, unix.EPERM)
 		l := e.log()
 		a1, a2 := l.AllocatedBy(p1), l.AllocatedBy(p2)
@@ -194,7 +195,7 @@ var _ = Describe("DOMAIN records", func() {
 		spec.Feature("audit.domain", 7), spec.Needs("audit", "root"), spec.ID("audit.thread"), spec.Selftest("audit_test", "audit.thread"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
-			h := startSteps(sandbox.Policy{}, threadDenyStep(me), syncStep)
+			h := startSteps(sandbox.Policy{}, actions.ThreadKill(me), actions.Sync)
 			// The helper's second thread has enforced its domain, been denied and ended;
 			// the helper itself lives on until resumed, so that the deallocation can only
 			// come from the thread's end.

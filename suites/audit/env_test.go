@@ -18,6 +18,7 @@ import (
 	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 // recordTimeout bounds a wait for a record that must come, once checkPipeline has shown
@@ -205,14 +206,39 @@ type helper struct {
 	out *bufio.Reader
 }
 
-func startSteps(p sandbox.Policy, steps ...step) *helper {
+func startSteps(p sandbox.Policy, steps ...actions.Step) *helper {
 	GinkgoHelper()
-	b, err := json.Marshal(steps)
+	args, err := actions.StepsArgs(steps...)
 	Expect(err).NotTo(HaveOccurred())
-	pr, err := sandbox.Start(p, "audit-steps", string(b))
-	Expect(err).NotTo(HaveOccurred(), "start helper")
-	DeferCleanup(pr.Kill)
+	pr := startHelper(p, actions.Steps, args...)
 	return &helper{p: pr, out: bufio.NewReader(pr.Stdout)}
+}
+
+// helperComms holds the comm of each helper the running spec started, for the comm= and
+// ocomm= fields the kernel logs of it and its forked children. It is read from
+// /proc/<pid>/comm right after the start, while the helper cannot have been reaped: one
+// that has already exited is a zombie, which keeps its comm.
+var helperComms = map[int]string{}
+
+// startHelper starts action in a helper process under p, to be killed when the spec ends,
+// and records its comm.
+func startHelper(p sandbox.Policy, action string, args ...string) *sandbox.Proc {
+	GinkgoHelper()
+	pr, err := sandbox.Start(p, action, args...)
+	Expect(err).NotTo(HaveOccurred(), "start helper %s", action)
+	DeferCleanup(pr.Kill)
+	pid := pr.Pid()
+	helperComms[pid] = commOf(pid)
+	DeferCleanup(func() { delete(helperComms, pid) })
+	return pr
+}
+
+// helperComm returns the comm of the helper pid, which the spec started.
+func helperComm(pid int) string {
+	GinkgoHelper()
+	comm, ok := helperComms[pid]
+	Expect(ok).To(BeTrue(), "pid %d is no helper the spec started", pid)
+	return comm
 }
 
 // reached waits for the helper's next sync step.
@@ -229,25 +255,25 @@ func (h *helper) resume() {
 	Expect(err).NotTo(HaveOccurred(), "resume helper")
 }
 
-func (h *helper) wait() stepResults {
+func (h *helper) wait() actions.StepResults {
 	GinkgoHelper()
 	res := h.p.Wait()
 	Expect(res.Setup).NotTo(HaveOccurred(), "helper setup")
 	Expect(res.Err).NotTo(HaveOccurred(), "helper steps")
-	var out stepResults
+	var out actions.StepResults
 	Expect(json.Unmarshal(res.Data, &out)).To(Succeed())
 	return out
 }
 
 // runSteps runs steps in a fresh helper under p and returns the helper's pid and results.
-func runHelper(p sandbox.Policy, steps ...step) (int, stepResults) {
+func runHelper(p sandbox.Policy, steps ...actions.Step) (int, actions.StepResults) {
 	GinkgoHelper()
 	h := startSteps(p, steps...)
 	return h.p.Pid(), h.wait()
 }
 
 // expectErrnos checks a helper's step results, naming each step.
-func expectErrnos(got stepResults, want ...unix.Errno) {
+func expectErrnos(got actions.StepResults, want ...unix.Errno) {
 	GinkgoHelper()
 	Expect(got).To(HaveLen(len(want)), "number of step results")
 	for i, w := range want {
@@ -263,10 +289,19 @@ func expectErrnos(got stepResults, want ...unix.Errno) {
 	}
 }
 
-// selfExe is what the kernel logs as exe= for the test binary's processes.
+// selfExe is what the kernel logs as exe= for the test binary's process.
 func selfExe() string {
 	GinkgoHelper()
 	exe, err := os.Readlink("/proc/self/exe")
+	Expect(err).NotTo(HaveOccurred())
+	return exe
+}
+
+// helperExe is what the kernel logs as exe= for the helper processes: the program
+// sandbox.Start runs.
+func helperExe() string {
+	GinkgoHelper()
+	exe, err := sandbox.Executable()
 	Expect(err).NotTo(HaveOccurred())
 	return exe
 }
@@ -279,8 +314,9 @@ func commOf(pid int) string {
 	return strings.TrimSuffix(string(b), "\n")
 }
 
-// expectAllocated checks that domain id was logged once as allocated by pid, with the
-// fields of the test binary's process, and returns its record.
+// expectAllocated checks that domain id was logged once as allocated by pid, the test
+// binary's process or a helper the spec started, with that process's fields, and returns
+// its record.
 func expectAllocated(l *audit.Log, id audit.DomainID, pid int) audit.Domain {
 	GinkgoHelper()
 	ds := l.Domains(func(d audit.Domain) bool { return d.ID == id && d.Status == audit.Allocated })
@@ -289,8 +325,14 @@ func expectAllocated(l *audit.Log, id audit.DomainID, pid int) audit.Domain {
 	Expect(d.Mode).To(Equal("enforcing"), "mode of domain %v", id)
 	Expect(d.Pid).To(Equal(pid), "pid= of domain %v (the thread group that called restrict_self)", id)
 	Expect(d.UID).To(Equal(uint32(os.Getuid())), "uid= of domain %v", id)
-	Expect(d.Exe.Value).To(Equal(selfExe()), "exe= of domain %v", id)
-	Expect(d.Comm.Value).To(Equal(commOf(os.Getpid())), "comm= of domain %v", id)
+	var exe, comm string
+	if pid == os.Getpid() {
+		exe, comm = selfExe(), commOf(pid)
+	} else {
+		exe, comm = helperExe(), helperComm(pid)
+	}
+	Expect(d.Exe.Value).To(Equal(exe), "exe= of domain %v", id)
+	Expect(d.Comm.Value).To(Equal(comm), "comm= of domain %v", id)
 	return d
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 const (
@@ -78,7 +79,7 @@ var _ = Describe("restrict_self log flags", func() {
 				// Denied: by the helper and by its forked child (same executable), both
 				// signalling the runner, and by the helper's executed child (a new
 				// executable), signalling pid 1 so that its record tells itself apart.
-				pid, res := runHelper(p, kill(me), forkKill(me), execSteps(kill(1)))
+				pid, res := runHelper(p, actions.Kill(me), actions.ForkKill(me), actions.Exec(actions.Kill(1)))
 				expectErrnos(res, unix.EPERM, unix.EPERM, unix.EPERM)
 				l := e.log()
 				var same, forked, after int
@@ -120,7 +121,7 @@ var _ = Describe("restrict_self log flags", func() {
 		spec.Feature("restrict_self.log_subdomains_off", 7), spec.Needs("audit", "root"), spec.ID("log.subdomains_off.nested"), func() {
 			e := requireAuditABI()
 			me := os.Getpid()
-			pid, res := runHelper(sandbox.Policy{}, restrict(subdomainsOff), kill(me), restrict(0), kill(me), forkRestrictKill(me))
+			pid, res := runHelper(sandbox.Policy{}, actions.Restrict(subdomainsOff), actions.Kill(me), actions.Restrict(0), actions.Kill(me), actions.ForkRestrictKill(me))
 			expectErrnos(res, 0, unix.EPERM, 0, unix.EPERM, unix.EPERM)
 			l := e.log()
 			ids := deniedSignals(l, pid)
@@ -135,13 +136,13 @@ var _ = Describe("restrict_self log flags", func() {
 			me := os.Getpid()
 			// The helper has no domain: the flag alone is set, then a domain is
 			// created by the helper itself and by a forked child.
-			pid, res := runHelper(sandbox.Policy{}, restrictNoRuleset(subdomainsOff), forkRestrictKill(me), restrict(0), kill(me))
+			pid, res := runHelper(sandbox.Policy{}, actions.RestrictNoRuleset(subdomainsOff), actions.ForkRestrictKill(me), actions.Restrict(0), actions.Kill(me))
 			expectErrnos(res, 0, unix.EPERM, 0, unix.EPERM)
 			l := e.log()
 			Expect(signalsTo(l, me)).To(BeEmpty(), "denials logged after restrict_self(-1, LOG_SUBDOMAINS_OFF)\nrecords:\n%s", dump(l))
 			Expect(l.AllocatedBy(pid)).To(BeEmpty(), "domains logged after restrict_self(-1, LOG_SUBDOMAINS_OFF)")
 			// Control: without the flag, the same sequence logs both denials.
-			pid, res = runHelper(sandbox.Policy{}, forkRestrictKill(me), restrict(0), kill(me))
+			pid, res = runHelper(sandbox.Policy{}, actions.ForkRestrictKill(me), actions.Restrict(0), actions.Kill(me))
 			expectErrnos(res, unix.EPERM, 0, unix.EPERM)
 			l = e.log()
 			Expect(signalsTo(l, me)).To(HaveLen(2), "denials logged without the flag (control)\nrecords:\n%s", dump(l))
@@ -211,7 +212,7 @@ var _ = Describe("restrict_self log flags", func() {
 				}
 				me := os.Getpid()
 				p := sandbox.Policy{Layers: []sandbox.Layer{{Attr: attr, RestrictFlags: c.flags}}}
-				pid, res := runHelper(p, kill(me), kill(me))
+				pid, res := runHelper(p, actions.Kill(me), actions.Kill(me))
 				expectErrnos(res, unix.EPERM, unix.EPERM)
 				l := e.log()
 				ids := deniedSignals(l, pid)
@@ -261,7 +262,7 @@ var _ = Describe("restrict_self log flags", func() {
 				me := os.Getpid()
 				p := sandbox.Scoped(landlock.ScopeSignal)
 				p.Layers[0].RestrictFlags = c.flags
-				pid, res := runHelper(p, execSteps(kill(me), restrictReadDir(), kill(me), openDir("/"), restrict(0), openDir("/"), kill(me)))
+				pid, res := runHelper(p, actions.Exec(actions.Kill(me), actions.RestrictReadDir(), actions.Kill(me), actions.OpenDir("/"), actions.Restrict(0), actions.OpenDir("/"), actions.Kill(me)))
 				expectErrnos(res, unix.EPERM, 0, unix.EPERM, unix.EACCES, 0, unix.EACCES, unix.EPERM)
 				l := e.log()
 				Expect(deniedBy(l, pid)).To(BeEmpty(), "denials logged for the process before its execve (it had none)\nrecords:\n%s", dump(l))

@@ -13,6 +13,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 // requireQuiet runs the quiet specs' behaviour on ABI 10 and up; below, it checks that the
@@ -157,7 +158,7 @@ var _ = Describe("quiet rules", func() {
 			me := os.Getpid()
 			p := sandbox.Policy{Layers: []sandbox.Layer{{Attr: landlock.RulesetAttr{Scoped: landlock.ScopeSignal, QuietScoped: landlock.ScopeSignal}}}}
 			// The quiet layer denies the first signal; a second, loud, layer the second.
-			pid, res := runHelper(p, kill(me), restrict(0), kill(me))
+			pid, res := runHelper(p, actions.Kill(me), actions.Restrict(0), actions.Kill(me))
 			expectErrnos(res, unix.EPERM, 0, unix.EPERM)
 			l := e.log()
 			ids := deniedSignals(l, pid)

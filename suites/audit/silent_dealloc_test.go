@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -14,6 +13,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 // The silent variants of audit_test's audit_flags.signal also require that a domain whose
@@ -26,44 +26,6 @@ import (
 // dropped), and the audit queue keeps that order. Once the parent's record has arrived, the
 // child's has too, or never will. The silent domain is the youngest layer, where its
 // denials are decided exactly as in the selftest's single-layer domain.
-
-func init() {
-	// audit-silent-nested runs under a logged parent domain (the policy): it signals the
-	// runner (args[0]), enforces a signal-scoping child domain with restrict_self flags
-	// args[1] and quiet_scoped args[2], and signals the runner twice more. It returns the
-	// errnos of the four calls.
-	sandbox.Register("audit-silent-nested", func(args []string) ([]byte, error) {
-		if len(args) != 3 {
-			return nil, fmt.Errorf("want pid, flags and quiet_scoped, got %q", args)
-		}
-		pid, err := strconv.Atoi(args[0])
-		if err != nil || pid <= 0 {
-			return nil, fmt.Errorf("bad pid %q", args[0])
-		}
-		flags, err := strconv.ParseUint(args[1], 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("bad flags %q: %w", args[1], err)
-		}
-		quiet, err := strconv.ParseUint(args[2], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad quiet_scoped %q: %w", args[2], err)
-		}
-		res := stepResults{errnoOf(unix.Kill(pid, 0))}
-		res = append(res, errnoOf(restrictScoped(uint32(flags), quiet)))
-		res = append(res, errnoOf(unix.Kill(pid, 0)), errnoOf(unix.Kill(pid, 0)))
-		return json.Marshal(res)
-	})
-}
-
-// restrictScoped enforces one more layer scoping signals, with quiet_scoped and flags.
-func restrictScoped(flags uint32, quiet uint64) error {
-	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal, QuietScoped: quiet}, landlock.RulesetAttrSize, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return landlock.RestrictSelf(fd, flags)
-}
 
 var _ = Describe("deallocation of domains that logged nothing", func() {
 	type silentCase struct {
@@ -92,15 +54,12 @@ var _ = Describe("deallocation of domains that logged nothing", func() {
 					e = requireAuditABI()
 				}
 				me := os.Getpid()
-				pr, err := sandbox.Start(sandbox.Scoped(landlock.ScopeSignal), "audit-silent-nested",
-					strconv.Itoa(me), strconv.FormatUint(uint64(c.flags), 10), strconv.FormatUint(c.quiet, 10))
-				Expect(err).NotTo(HaveOccurred(), "start helper")
-				DeferCleanup(pr.Kill)
+				pr := startHelper(sandbox.Scoped(landlock.ScopeSignal), actions.SilentNested, actions.SilentNestedArgs(me, c.flags, c.quiet)...)
 				pid := pr.Pid()
 				res := pr.Wait()
 				Expect(res.Setup).NotTo(HaveOccurred(), "helper setup")
 				Expect(res.Err).NotTo(HaveOccurred(), "helper")
-				var got stepResults
+				var got actions.StepResults
 				Expect(json.Unmarshal(res.Data, &got)).To(Succeed())
 				expectErrnos(got, unix.EPERM, 0, unix.EPERM, unix.EPERM)
 

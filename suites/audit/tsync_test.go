@@ -4,17 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime"
-	"strconv"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/audit/actions"
 )
 
 const tsync = landlock.RestrictSelfTSync
@@ -36,110 +34,6 @@ func fdName(withRuleset bool) string {
 		return "ruleset"
 	}
 	return "-1"
-}
-
-// tsyncRun is what the audit-tsync helper's threads saw, as errno names ("success").
-type tsyncRun struct {
-	Mute      string `json:"mute,omitempty"` // sibling: restrict_self(-1, LOG_SUBDOMAINS_OFF), if asked
-	Restrict1 string `json:"restrict1"`      // sibling: its first domain
-	Deny1     string `json:"deny1"`          // sibling: kill(target1, 0) in it
-	TSync     string `json:"tsync"`          // caller: restrict_self with TSYNC
-	Restrict2 string `json:"restrict2"`      // sibling: a domain stacked after the TSYNC call
-	Deny2     string `json:"deny2"`          // sibling: kill(target2, 0) in it
-}
-
-// onSibling runs functions on one dedicated thread of the helper, so that what it
-// enforces stays on that thread and the TSYNC call happens on another.
-type onSibling chan func()
-
-func startSibling() onSibling {
-	s := make(onSibling)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		for f := range s {
-			f()
-		}
-	}()
-	return s
-}
-
-func (s onSibling) do(f func()) {
-	done := make(chan struct{})
-	s <- func() { f(); close(done) }
-	<-done
-}
-
-func init() {
-	// audit-tsync mirrors the kernel selftests log_subdomains_off_tsync and
-	// tsync_override_log_subdomains_off: a sibling thread optionally sets
-	// LOG_SUBDOMAINS_OFF (args[0] "mute"), enforces a signal-scoping domain and signals
-	// args[3]; the calling thread then calls restrict_self with a ruleset (args[1]
-	// "ruleset") or -1 and the flags args[2], which include TSYNC; the sibling stacks one
-	// more domain from the same ruleset and signals args[4]. TSYNC changes every thread of
-	// the process, hence a helper process.
-	sandbox.Register("audit-tsync", func(args []string) ([]byte, error) {
-		flags, err := strconv.ParseUint(args[2], 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("flags: %w", err)
-		}
-		target1, err1 := strconv.Atoi(args[3])
-		target2, err2 := strconv.Atoi(args[4])
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("targets %q %q: %v %v", args[3], args[4], err1, err2)
-		}
-		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{Scoped: landlock.ScopeSignal}, landlock.RulesetAttrSizeV6, 0)
-		if err != nil {
-			return nil, fmt.Errorf("create signal-scoping ruleset: %w", err)
-		}
-		defer unix.Close(fd)
-		var run tsyncRun
-		sib := startSibling()
-		defer close(sib)
-		var setupErr error
-		sib.do(func() {
-			// no_new_privs is per thread: set it on the sibling as on the caller.
-			if setupErr = unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); setupErr != nil {
-				return
-			}
-			if args[0] == "mute" {
-				run.Mute = spec.ErrnoName(landlock.RestrictSelf(-1, subdomainsOff))
-			}
-			run.Restrict1 = spec.ErrnoName(landlock.RestrictSelf(fd, 0))
-			run.Deny1 = spec.ErrnoName(unix.Kill(target1, 0))
-		})
-		if setupErr != nil {
-			return nil, fmt.Errorf("sibling: set no_new_privs: %w", setupErr)
-		}
-		callerFd := -1
-		if args[1] == "ruleset" {
-			callerFd = fd
-		}
-		run.TSync = spec.ErrnoName(landlock.RestrictSelf(callerFd, uint32(flags)))
-		sib.do(func() {
-			run.Restrict2 = spec.ErrnoName(landlock.RestrictSelf(fd, 0))
-			run.Deny2 = spec.ErrnoName(unix.Kill(target2, 0))
-		})
-		return json.Marshal(run)
-	})
-	// audit-restrict calls restrict_self once, with a fresh ruleset (args[0] "ruleset") or
-	// -1 and the flags args[1], and reports its errno name: with TSYNC, a call the kernel
-	// wrongly accepted would restrict every thread of the process.
-	sandbox.Register("audit-restrict", func(args []string) ([]byte, error) {
-		flags, err := strconv.ParseUint(args[1], 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("flags: %w", err)
-		}
-		fd := -1
-		if args[0] == "ruleset" {
-			// A filesystem ruleset exists from ABI 1 on, so the call reaches the flags check.
-			fd, err = landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSReadFile}, landlock.RulesetAttrSizeV1, 0)
-			if err != nil {
-				return nil, fmt.Errorf("create ruleset: %w", err)
-			}
-			defer unix.Close(fd)
-		}
-		return json.Marshal(spec.ErrnoName(landlock.RestrictSelf(fd, uint32(flags))))
-	})
 }
 
 // signalDenials returns the domains of the logged scope.signal denials of process pid
@@ -190,18 +84,11 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 			// The sibling signals the runner before the call and pid 1 after it, so
 			// that each denial's record tells its phase apart.
 			me := os.Getpid()
-			mute := "log"
-			if c.mute {
-				mute = "mute"
-			}
-			pr, err := sandbox.Start(sandbox.Policy{}, "audit-tsync", mute, fdName(c.withRuleset),
-				strconv.FormatUint(uint64(c.flags), 10), strconv.Itoa(me), "1")
-			Expect(err).NotTo(HaveOccurred(), "start the audit-tsync helper")
-			DeferCleanup(pr.Kill)
+			pr := startHelper(sandbox.Policy{}, actions.TSync, actions.TSyncArgs(c.mute, c.withRuleset, c.flags, me, 1)...)
 			pid := pr.Pid()
 			res := pr.Wait()
 			spec.ExpectErrno(res, nil, "audit-tsync helper (sibling thread, then %s, then sibling again)", call)
-			var run tsyncRun
+			var run actions.TSyncRun
 			Expect(json.Unmarshal(res.Data, &run)).To(Succeed(), "audit-tsync helper report")
 			if c.mute {
 				Expect(run.Mute).To(Equal("success"), "sibling: restrict_self(-1, LOG_SUBDOMAINS_OFF)")
@@ -254,7 +141,7 @@ var _ = Describe("restrict_self TSYNC and LOG_SUBDOMAINS_OFF", func() {
 			if spec.Supports(8) {
 				spec.Skip("ABI %d supports TSYNC: %s is checked by the specs above", spec.Kernel().ABI, call)
 			}
-			res := sandbox.Process(sandbox.Policy{}, "audit-restrict", fdName(c.withRuleset), strconv.FormatUint(uint64(c.flags), 10))
+			res := sandbox.Process(sandbox.Policy{}, actions.RestrictCall, actions.RestrictArgs(c.withRuleset, c.flags)...)
 			spec.ExpectErrno(res, nil, "audit-restrict helper calling %s", call)
 			var seen string
 			Expect(json.Unmarshal(res.Data, &seen)).To(Succeed(), "audit-restrict helper report")

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"slices"
-	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,6 +16,7 @@ import (
 	"github.com/llconform/llconform/internal/spec"
 	"github.com/llconform/llconform/internal/tracefs"
 	"github.com/llconform/llconform/suites/trace"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
 
 // anyDomain is a policy creating a domain on any ABI, restricting nothing the specs do: it
@@ -29,68 +27,6 @@ var anyDomain = sandbox.FS(landlock.AccessFSMakeBlock)
 func anyRuleset() int {
 	GinkgoHelper()
 	return createRuleset(landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSMakeBlock})
-}
-
-// tsyncReport is what the trace-tsync helper did.
-type tsyncReport struct {
-	Caller int   `json:"caller"` // the thread that called restrict_self
-	Before []int `json:"before"` // the process's threads just before the call
-	After  []int `json:"after"`  // and just after
-	Errno  int   `json:"errno"`
-}
-
-func threads() ([]int, error) {
-	entries, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return nil, err
-	}
-	tids := make([]int, 0, len(entries))
-	for _, e := range entries {
-		if n, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, n)
-		}
-	}
-	return tids, nil
-}
-
-func init() {
-	// trace-tsync: args[0] is the restrict_self flags. Three more threads are parked first,
-	// so that the process has siblings for certain, whatever the runtime started.
-	sandbox.Register("trace-tsync", func(args []string) ([]byte, error) {
-		flags, err := strconv.ParseUint(args[0], 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("flags %q: %w", args[0], err)
-		}
-		stop, parked := make(chan struct{}), make(chan struct{})
-		for range 3 {
-			go func() {
-				runtime.LockOSThread()
-				parked <- struct{}{}
-				<-stop
-			}()
-			<-parked
-		}
-		defer close(stop)
-		attr := landlock.RulesetAttr{HandledAccessFS: landlock.AccessFSMakeBlock}
-		fd, err := landlock.CreateRuleset(&attr, landlock.RulesetAttrSize, 0)
-		if err != nil {
-			return nil, fmt.Errorf("create_ruleset: %w", err)
-		}
-		defer unix.Close(fd)
-		rep := tsyncReport{Caller: unix.Gettid()}
-		if rep.Before, err = threads(); err != nil {
-			return nil, err
-		}
-		rep.Errno = errnoOf(landlock.RestrictSelf(fd, uint32(flags)))
-		if rep.After, err = threads(); err != nil {
-			return nil, err
-		}
-		return json.Marshal(rep)
-	})
-	// trace-opendir: opens the directory args[0] for reading; the error is the open's.
-	sandbox.Register("trace-opendir", func(args []string) ([]byte, error) {
-		return nil, openDir(args[0])
-	})
 }
 
 // restrictCall is one landlock_restrict_self call of a forked child.
@@ -175,7 +111,7 @@ var _ = Describe("landlock_create_domain", func() {
 				if err := enforce(sandbox.FS(landlock.AccessFSReadDir, sandbox.PathRule{Path: dir, Access: landlock.AccessFSReadDir})); err != nil {
 					return err
 				}
-				return expectErr(openDir(dir), nil, "open(%s) beneath its READ_DIR rule", dir)
+				return expectErr(actions.OpenDir(dir), nil, "open(%s) beneath its READ_DIR rule", dir)
 			})
 			evs := readEvents()
 			rs := evs.createdRuleset("create_ruleset(READ_DIR)")
@@ -299,10 +235,10 @@ var _ = Describe("landlock_enforce_domain", func() {
 					})
 					threads = []int{caller}
 				case "helper":
-					res := sandbox.Process(sandbox.Policy{KeepNewPrivs: !c.prctl}, "trace-tsync", fmt.Sprint(c.flags))
+					res := sandbox.Process(sandbox.Policy{KeepNewPrivs: !c.prctl}, actions.TSync, actions.TSyncArgs(c.flags)...)
 					Expect(res.Setup).NotTo(HaveOccurred(), "trace-tsync helper")
 					Expect(res.Err).NotTo(HaveOccurred(), "trace-tsync helper")
-					var rep tsyncReport
+					var rep actions.TSyncReport
 					Expect(json.Unmarshal(res.Data, &rep)).To(Succeed())
 					Expect(rep.Errno).To(BeZero(), "restrict_self(%s) in the helper: %s", restrictFlagNames(c.flags), unix.Errno(rep.Errno))
 					caller = rep.Caller
@@ -401,14 +337,14 @@ var _ = Describe("landlock_free_domain", func() {
 						return err
 					}
 					if c.exec {
-						res := sandbox.Process(sandbox.Policy{}, "trace-opendir", denied)
+						res := sandbox.Process(sandbox.Policy{}, actions.Opendir, denied)
 						if res.Setup != nil {
 							return res.Setup
 						}
 						return expectErr(res.Err, unix.EACCES, "executed child: open(%s)", denied)
 					}
 					for range c.denials {
-						if err := expectErr(openDir(denied), unix.EACCES, "open(%s)", denied); err != nil {
+						if err := expectErr(actions.OpenDir(denied), unix.EACCES, "open(%s)", denied); err != nil {
 							return err
 						}
 					}

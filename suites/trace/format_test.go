@@ -12,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
 	"github.com/llconform/llconform/internal/tracefs"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
 
 // eventABI is the ABI of the operations each event observes: network ports came with ABI
@@ -104,10 +105,10 @@ var _ = Describe("trace event system", func() {
 				if err := enforce(sandbox.FS(landlock.AccessFSReadDir, sandbox.PathRule{Path: dirs[0], Access: landlock.AccessFSReadDir})); err != nil {
 					return err
 				}
-				if err := expectErr(openDir(dirs[0]), nil, "open(%s) beneath a READ_DIR rule", dirs[0]); err != nil {
+				if err := expectErr(actions.OpenDir(dirs[0]), nil, "open(%s) beneath a READ_DIR rule", dirs[0]); err != nil {
 					return err
 				}
-				return expectErr(openDir(dirs[1]), unix.EACCES, "open(%s) without a rule", dirs[1])
+				return expectErr(actions.OpenDir(dirs[1]), unix.EACCES, "open(%s) without a rule", dirs[1])
 			})
 			if evs := readEvents(); len(evs) != 0 {
 				Fail(fmt.Sprintf("Landlock events recorded while disabled:\n%s", evs))

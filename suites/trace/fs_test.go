@@ -12,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
 
 const (
@@ -131,7 +132,7 @@ var _ = Describe("landlock_check_rule_inode", func() {
 				if c.file {
 					return expectErr(openFile(target), want, "open(%s, O_RDONLY)", c.open)
 				}
-				return expectErr(openDir(target), want, "open(%s, O_DIRECTORY)", c.open)
+				return expectErr(actions.OpenDir(target), want, "open(%s, O_DIRECTORY)", c.open)
 			})
 			evs := readEvents()
 			if len(c.layers) == 0 {
@@ -228,7 +229,7 @@ var _ = Describe("landlock_deny_access_fs", func() {
 				if err := enforce(sandbox.FS(readDir, sandbox.PathRule{Path: allowed, Access: readDir})); err != nil {
 					return err
 				}
-				return expectErr(openDir(long), unix.EACCES, "open(a %d-byte path)", len(long))
+				return expectErr(actions.OpenDir(long), unix.EACCES, "open(a %d-byte path)", len(long))
 			})
 			e := readEvents().one("deny_access_fs", "a denied open of a %d-byte path", len(long))
 			expectFields(e, "denied open of a long path", "blockers", "read_dir")
@@ -275,7 +276,7 @@ var _ = Describe("landlock_deny_access_fs", func() {
 				if err := enforce(p); err != nil {
 					return err
 				}
-				return expectErr(openDir(dir), unix.EACCES, "open(%s) beneath a quiet rule", dir)
+				return expectErr(actions.OpenDir(dir), unix.EACCES, "open(%s) beneath a quiet rule", dir)
 			})
 			evs := readEvents()
 			d := evs.oneDomain("restrict_self")
@@ -325,13 +326,13 @@ var _ = Describe("landlock_deny_access_fs", func() {
 						return err
 					}
 					if c.exec {
-						res := sandbox.Process(sandbox.Policy{}, "trace-opendir", denied)
+						res := sandbox.Process(sandbox.Policy{}, actions.Opendir, denied)
 						if res.Setup != nil {
 							return res.Setup
 						}
 						return expectErr(res.Err, unix.EACCES, "executed child: open(%s)", denied)
 					}
-					return expectErr(openDir(denied), unix.EACCES, "open(%s)", denied)
+					return expectErr(actions.OpenDir(denied), unix.EACCES, "open(%s)", denied)
 				})
 				evs := readEvents()
 				domains := evs.domainsCreated()

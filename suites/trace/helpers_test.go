@@ -2,7 +2,6 @@ package trace_test
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
 	"github.com/llconform/llconform/internal/tracefs"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
 
 // The Landlock trace events came with Linux 7.3 and depend on the kernel's configuration
@@ -391,15 +391,6 @@ func devIno(path string) (string, string) {
 // escaped renders a path as the events print it.
 func escaped(path string) string { return tracefs.Escape([]byte(path)) }
 
-// openDir opens a directory for reading and closes it again.
-func openDir(path string) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		unix.Close(fd)
-	}
-	return err
-}
-
 // openFile opens a file read-only and closes it again.
 func openFile(path string) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -467,13 +458,13 @@ func privateNet() error {
 	return nil
 }
 
-// readyLine reads the first line a helper writes, "ready <tid>", and returns the tid of the
-// helper's thread that enforced its policy.
+// readyLine reads the first line a helper writes (actions.ReadyLine) and returns the tid
+// of the helper's thread that enforced its policy.
 func readyLine(pr *sandbox.Proc) (int, error) {
 	line, err := bufio.NewReader(pr.Stdout).ReadString('\n')
 	var tid int
 	if err == nil {
-		_, err = fmt.Sscanf(line, "ready %d\n", &tid)
+		_, err = fmt.Sscanf(line, actions.ReadyLine, &tid)
 	}
 	if err != nil {
 		pr.Stdin.Close()
@@ -481,16 +472,4 @@ func readyLine(pr *sandbox.Proc) (int, error) {
 		return 0, fmt.Errorf("helper not ready (read %q, %v): setup %v, error %v", line, err, res.Setup, res.Err)
 	}
 	return tid, nil
-}
-
-// errnoOf turns an error into its errno number, -1 for another error, 0 for none.
-func errnoOf(err error) int {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return int(e)
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
 
 // The network specs run in a network namespace of their own (privateNet), so their fixed
@@ -42,13 +43,6 @@ func sockaddr(domain, family, port int) []byte {
 	return b
 }
 
-func errnoErr(e unix.Errno) error {
-	if e == 0 {
-		return nil
-	}
-	return e
-}
-
 // netOp is an operation on a fresh socket, with the raw address bytes and length.
 type netOp struct {
 	name          string // "bind", "connect" or "sendto"
@@ -76,7 +70,7 @@ func (o netOp) run() error {
 		msg := []byte("A")
 		_, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&msg[0])), 1, unix.MSG_NOSIGNAL, p, uintptr(o.addrLen))
 	}
-	return expectErr(errnoErr(e), o.wantErr, "%s", o.describeValue)
+	return expectErr(actions.ErrnoErr(e), o.wantErr, "%s", o.describeValue)
 }
 
 var _ = Describe("landlock_check_rule_net_port", func() {

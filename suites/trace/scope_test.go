@@ -21,51 +21,8 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
 	"github.com/llconform/llconform/internal/tracefs"
+	"github.com/llconform/llconform/suites/trace/actions"
 )
-
-func init() {
-	// trace-target: a process other specs signal, trace or make the owner of a file. It
-	// names its main thread args[0] (the name the events print), says "ready <tid>" once
-	// its policy is in force and blocks until its standard input closes.
-	sandbox.Register("trace-target", func(args []string) ([]byte, error) {
-		if err := os.WriteFile("/proc/self/comm", []byte(args[0]), 0); err != nil {
-			return nil, fmt.Errorf("name the target: %w", err)
-		}
-		if _, err := fmt.Fprintf(os.Stdout, "ready %d\n", unix.Gettid()); err != nil {
-			return nil, err
-		}
-		_, err := io.Copy(io.Discard, os.Stdin)
-		return nil, err
-	})
-	// trace-traceme: names its thread args[0], says "ready <tid>", waits for a line, then
-	// asks its parent to trace it (PTRACE_TRACEME) and says "done <errno>".
-	sandbox.Register("trace-traceme", func(args []string) ([]byte, error) {
-		if err := os.WriteFile("/proc/thread-self/comm", []byte(args[0]), 0); err != nil {
-			return nil, fmt.Errorf("name the thread: %w", err)
-		}
-		if _, err := fmt.Fprintf(os.Stdout, "ready %d\n", unix.Gettid()); err != nil {
-			return nil, err
-		}
-		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-			return nil, fmt.Errorf("wait for the go: %w", err)
-		}
-		// Once traced, any signal would stop this thread until its tracer waits for it:
-		// none may arrive before it has answered.
-		all, old := unix.Sigset_t{}, unix.Sigset_t{}
-		for i := range all.Val {
-			all.Val[i] = ^all.Val[i]
-		}
-		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
-			return nil, fmt.Errorf("block signals: %w", err)
-		}
-		_, _, e := unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0)
-		_, err := fmt.Fprintf(os.Stdout, "done %d\n", int(e))
-		if err != nil {
-			return nil, err
-		}
-		return nil, errnoErr(e)
-	})
-}
 
 // target is a trace-target helper.
 type target struct {
@@ -91,7 +48,7 @@ func getTargets() (unsandboxed, scoped *target) {
 	GinkgoHelper()
 	targets.once.Do(func() {
 		start := func(p sandbox.Policy, name, want string) *target {
-			pr, err := sandbox.Start(p, "trace-target", name)
+			pr, err := sandbox.Start(p, actions.Target, name)
 			if err != nil {
 				targets.err = err
 				return nil
@@ -262,7 +219,7 @@ var _ = Describe("landlock_deny_ptrace", func() {
 				err := sandbox.OnThread(func() error {
 					parentTid = unix.Gettid()
 					var err error
-					if child, err = sandbox.Start(childPolicy, "trace-traceme", name); err != nil {
+					if child, err = sandbox.Start(childPolicy, actions.Traceme, name); err != nil {
 						return err
 					}
 					if childTid, err = readyLine(child); err != nil {
@@ -297,7 +254,7 @@ var _ = Describe("landlock_deny_ptrace", func() {
 				res := child.Wait()
 				Expect(res.Setup).NotTo(HaveOccurred(), "traceme helper")
 				spec.ExpectErr(res.Err, wantErr, "ptrace(PTRACE_TRACEME) (%s)", c.variant)
-				Expect(done).To(Equal(fmt.Sprintf("done %d\n", errnoOf(wantErr))), "ptrace(PTRACE_TRACEME) (%s)", c.variant)
+				Expect(done).To(Equal(fmt.Sprintf(actions.DoneLine, actions.ErrnoOf(wantErr))), "ptrace(PTRACE_TRACEME) (%s)", c.variant)
 				evs := readEvents()
 				if !c.parent {
 					evs.count("deny_ptrace", 0, "PTRACE_TRACEME to a parent outside any domain")
@@ -516,5 +473,5 @@ func sockCall(nr uintptr, fd int, addr []byte) error {
 	} else {
 		_, _, e = unix.Syscall(nr, uintptr(fd), p, n)
 	}
-	return errnoErr(e)
+	return actions.ErrnoErr(e)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/llconform/llconform/internal/sandbox"
 )
 
 // SuiteExt ends the file name of a compiled suite: make build writes every folder of
@@ -46,6 +48,18 @@ func FindSuites(dir string) ([]Binary, error) {
 		bins[i] = Binary{Name: n, Path: filepath.Join(dir, n+SuiteExt)}
 	}
 	return bins, nil
+}
+
+// FindHelper returns the sandbox helper binary make build puts beside the suites in dir,
+// which the guest must carry beside them, and false when there is none (the suites then
+// start themselves as helpers).
+func FindHelper(dir string) (string, bool) {
+	p, err := filepath.Abs(filepath.Join(dir, sandbox.HelperName))
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Stat(p)
+	return p, err == nil && fi.Mode().IsRegular()
 }
 
 // Suites that must run first or last; the others run in between in name order.

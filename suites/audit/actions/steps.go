@@ -1,4 +1,4 @@
-package audit_test
+package actions
 
 import (
 	"bufio"
@@ -15,61 +15,76 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 )
 
-// step is one thing a process-mode helper does, in order, after its policy is enforced:
+// Steps is the action running a list of Steps (StepsArgs) and reporting their
+// StepResults.
+const Steps = "audit-steps"
+
+// StepsArgs encodes steps as Steps' arguments.
+func StepsArgs(steps ...Step) ([]string, error) {
+	b, err := json.Marshal(steps)
+	if err != nil {
+		return nil, fmt.Errorf("encode steps: %w", err)
+	}
+	return []string{string(b)}, nil
+}
+
+// Step is one thing a process-mode helper does, in order, after its policy is enforced:
 // the specs about log flags and inheritance need denials interleaved with restrict_self,
 // synchronisation with the runner, fork and execve.
-type step struct {
+type Step struct {
 	Op   string   `json:"op"`
 	Args []string `json:"args,omitempty"`
-	Sub  []step   `json:"sub,omitempty"` // the steps of the executed program ("exec")
+	Sub  []Step   `json:"sub,omitempty"` // the steps of the executed program ("exec")
 }
 
-func kill(pid int) step { return step{Op: "kill", Args: []string{strconv.Itoa(pid)}} }
+// Kill sends signal 0 to pid.
+func Kill(pid int) Step { return Step{Op: "kill", Args: []string{strconv.Itoa(pid)}} }
 
-// restrict enforces one more layer scoping signals, with restrict_self flags.
-func restrict(flags uint32) step {
-	return step{Op: "restrict", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
+// Restrict enforces one more layer scoping signals, with restrict_self flags.
+func Restrict(flags uint32) Step {
+	return Step{Op: "restrict", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
 }
 
-// restrictNoRuleset calls restrict_self(-1, flags).
-func restrictNoRuleset(flags uint32) step {
-	return step{Op: "restrict-1", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
+// RestrictNoRuleset calls restrict_self(-1, flags).
+func RestrictNoRuleset(flags uint32) Step {
+	return Step{Op: "restrict-1", Args: []string{strconv.FormatUint(uint64(flags), 10)}}
 }
 
-// restrictReadDir enforces one more layer handling READ_DIR without any rule, so that
+// RestrictReadDir enforces one more layer handling READ_DIR without any rule, so that
 // opening any directory is a denial.
-func restrictReadDir() step { return step{Op: "restrict-readdir"} }
+func RestrictReadDir() Step { return Step{Op: "restrict-readdir"} }
 
-// openDir opens path as a directory and closes it.
-func openDir(path string) step { return step{Op: "opendir", Args: []string{path}} }
+// OpenDir opens path as a directory and closes it.
+func OpenDir(path string) Step { return Step{Op: "opendir", Args: []string{path}} }
 
-// syncStep writes a line to the runner and waits for one back.
-var syncStep = step{Op: "sync"}
+// Sync writes a line to the runner and waits for one back.
+var Sync = Step{Op: "sync"}
 
-// forkKill forks a child that only sends signal 0 to pid (a Go program can run nothing
+// ForkKill forks a child that only sends signal 0 to pid (a Go program can run nothing
 // but raw system calls in a forked child) and reports its errno.
-func forkKill(pid int) step { return step{Op: "fork-kill", Args: []string{strconv.Itoa(pid)}} }
+func ForkKill(pid int) Step { return Step{Op: "fork-kill", Args: []string{strconv.Itoa(pid)}} }
 
-// forkRestrictKill forks a child that enforces one more signal-scoping layer and then
+// ForkRestrictKill forks a child that enforces one more signal-scoping layer and then
 // sends signal 0 to pid; the ruleset is created before the fork.
-func forkRestrictKill(pid int) step {
-	return step{Op: "fork-restrict-kill", Args: []string{strconv.Itoa(pid)}}
+func ForkRestrictKill(pid int) Step {
+	return Step{Op: "fork-restrict-kill", Args: []string{strconv.Itoa(pid)}}
 }
 
-// threadDenyStep runs, on a second thread of the helper that ends afterwards, a
+// ThreadKill runs, on a second thread of the helper that ends afterwards, a
 // signal-scoping domain and signal 0 to pid, and reports the errno of the signal.
-func threadDenyStep(pid int) step { return step{Op: "thread-kill", Args: []string{strconv.Itoa(pid)}} }
+func ThreadKill(pid int) Step { return Step{Op: "thread-kill", Args: []string{strconv.Itoa(pid)}} }
 
-// execSteps executes the test binary again as a helper running sub (fork + execve).
-func execSteps(sub ...step) step { return step{Op: "exec", Sub: sub} }
+// Exec executes the program running the steps again (sandbox.Executable()) as a helper
+// running sub (fork + execve).
+func Exec(sub ...Step) Step { return Step{Op: "exec", Sub: sub} }
 
-// stepResults are the errnos of the steps, in order, the executed program's included
+// StepResults are the errnos of the steps, in order, the executed program's included
 // where an "exec" step was; 0 is success.
-type stepResults []int
+type StepResults []int
 
 func init() {
-	sandbox.Register("audit-steps", func(args []string) ([]byte, error) {
-		var steps []step
+	sandbox.Register(Steps, func(args []string) ([]byte, error) {
+		var steps []Step
 		if err := json.Unmarshal([]byte(args[0]), &steps); err != nil {
 			return nil, fmt.Errorf("decode steps: %w", err)
 		}
@@ -81,8 +96,8 @@ func init() {
 	})
 }
 
-func runSteps(steps []step) (stepResults, error) {
-	var res stepResults
+func runSteps(steps []Step) (StepResults, error) {
+	var res StepResults
 	in := bufio.NewReader(os.Stdin)
 	for _, s := range steps {
 		switch s.Op {
@@ -158,15 +173,17 @@ func runSteps(steps []step) (stepResults, error) {
 			}
 			res = append(res, e)
 		case "exec":
-			b, err := json.Marshal(s.Sub)
+			args, err := StepsArgs(s.Sub...)
 			if err != nil {
-				return res, fmt.Errorf("exec: encode steps: %w", err)
+				return res, fmt.Errorf("exec: %w", err)
 			}
-			r := sandbox.Process(sandbox.Policy{}, "audit-steps", string(b))
+			// sandbox.Process executes sandbox.Executable(), the program running these
+			// steps: the helper binary, or the suite binary where there is none.
+			r := sandbox.Process(sandbox.Policy{}, Steps, args...)
 			if r.Setup != nil || r.Err != nil {
 				return res, fmt.Errorf("exec: %v %v", r.Setup, r.Err)
 			}
-			var sub stepResults
+			var sub StepResults
 			if err := json.Unmarshal(r.Data, &sub); err != nil {
 				return res, fmt.Errorf("exec: decode results: %w", err)
 			}
@@ -180,7 +197,7 @@ func runSteps(steps []step) (stepResults, error) {
 
 // pidArg and flagsArg read a step's argument. A step the runner built wrongly fails the
 // helper: kill(0, 0) or flags 0 in its place would prove nothing.
-func pidArg(s step) (int, error) {
+func pidArg(s Step) (int, error) {
 	if len(s.Args) != 1 {
 		return 0, fmt.Errorf("step %s: want one pid argument, got %q", s.Op, s.Args)
 	}
@@ -191,7 +208,7 @@ func pidArg(s step) (int, error) {
 	return pid, nil
 }
 
-func flagsArg(s step) (uint32, error) {
+func flagsArg(s Step) (uint32, error) {
 	if len(s.Args) != 1 {
 		return 0, fmt.Errorf("step %s: want one flags argument, got %q", s.Op, s.Args)
 	}
