@@ -16,7 +16,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
-	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/report"
@@ -193,20 +192,9 @@ func FeatureVerdict(feature string, abi int) {
 	Verdict(report.Verdict{Feature: feature, ABI: abi, Outcome: outcome})
 }
 
-// ErrnoName names an error the way the kernel's documentation does: "EACCES", "success".
-func ErrnoName(err error) string {
-	if err == nil {
-		return "success"
-	}
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		if name := unix.ErrnoName(errno); name != "" {
-			return name
-		}
-		return fmt.Sprintf("errno %d", int(errno))
-	}
-	return err.Error()
-}
+// ErrnoName names an error the way the kernel's documentation does: "EACCES", "success"
+// (sandbox.ErrnoName, which process-mode actions use too).
+func ErrnoName(err error) string { return sandbox.ErrnoName(err) }
 
 // ExpectErrno asserts that a sandboxed action was set up and ended with want (nil for
 // success). what describes the right, the rule and the action, e.g.
@@ -228,12 +216,10 @@ func ExpectErr(err, want error, what string, args ...any) {
 	}
 }
 
-// SetupFailed reports that a step preparing an action failed. The step's errno is named
-// but not wrapped, so that it can never pass for the errno the action itself is expected
-// to give (a failed open before an ftruncate is not a denied truncation).
-func SetupFailed(what string, err error) error {
-	return fmt.Errorf("set-up step %s failed with %s", what, ErrnoName(err))
-}
+// SetupFailed reports that a step preparing an action failed (sandbox.SetupFailed, which
+// process-mode actions use too): its errno is named but not wrapped, so that it can never
+// pass for the errno the action itself is expected to give.
+func SetupFailed(what string, err error) error { return sandbox.SetupFailed(what, err) }
 
 // IsErrno reports whether err is want, nil standing for success.
 func IsErrno(err, want error) bool {

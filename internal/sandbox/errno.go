@@ -1,0 +1,32 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrnoName names an error the way the kernel's documentation does: "EACCES", "success".
+// It lives here rather than in internal/spec because process-mode actions, which must not
+// link Ginkgo, report their outcomes by these names too.
+func ErrnoName(err error) string {
+	if err == nil {
+		return "success"
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		if name := unix.ErrnoName(errno); name != "" {
+			return name
+		}
+		return fmt.Sprintf("errno %d", int(errno))
+	}
+	return err.Error()
+}
+
+// SetupFailed reports that a step preparing an action failed. The step's errno is named
+// but not wrapped, so that it can never pass for the errno the action itself is expected
+// to give (a failed open before an ftruncate is not a denied truncation).
+func SetupFailed(what string, err error) error {
+	return fmt.Errorf("set-up step %s failed with %s", what, ErrnoName(err))
+}
