@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/llconform/llconform/internal/sandbox"
+	_ "github.com/llconform/llconform/suites/fs/actions"
 	_ "github.com/llconform/llconform/suites/scope/actions"
 )
 

@@ -3,8 +3,11 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/llconform/llconform/internal/landlock"
 )
 
 // ErrnoName names an error the way the kernel's documentation does: "EACCES", "success".
@@ -29,4 +32,20 @@ func ErrnoName(err error) string {
 // to give (a failed open before an ftruncate is not a denied truncation).
 func SetupFailed(what string, err error) error {
 	return fmt.Errorf("set-up step %s failed with %s", what, ErrnoName(err))
+}
+
+// IsErrno reports whether err is want, nil standing for success.
+func IsErrno(err, want error) bool {
+	if want == nil || err == nil {
+		return err == want
+	}
+	return errors.Is(err, want)
+}
+
+// Bits formats a mask of kind k as audit-style names, for failure messages.
+func Bits(k landlock.Kind, mask uint64) string {
+	if mask == 0 {
+		return "none"
+	}
+	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
 }

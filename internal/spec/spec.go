@@ -5,7 +5,6 @@
 package spec
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -221,21 +220,11 @@ func ExpectErr(err, want error, what string, args ...any) {
 // pass for the errno the action itself is expected to give.
 func SetupFailed(what string, err error) error { return sandbox.SetupFailed(what, err) }
 
-// IsErrno reports whether err is want, nil standing for success.
-func IsErrno(err, want error) bool {
-	if want == nil || err == nil {
-		return err == want
-	}
-	return errors.Is(err, want)
-}
+// IsErrno reports whether err is want, nil standing for success (sandbox.IsErrno).
+func IsErrno(err, want error) bool { return sandbox.IsErrno(err, want) }
 
-// Bits formats a mask of kind k as audit-style names, for failure messages.
-func Bits(k landlock.Kind, mask uint64) string {
-	if mask == 0 {
-		return "none"
-	}
-	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
-}
+// Bits formats a mask of kind k as audit-style names, for failure messages (sandbox.Bits).
+func Bits(k landlock.Kind, mask uint64) string { return sandbox.Bits(k, mask) }
 
 // Seen is what an erratum spec observed: the fixed behaviour, the unfixed one, or neither.
 // Every erratum spec must be able to tell the three apart; "neither" fails whatever the
