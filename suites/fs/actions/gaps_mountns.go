@@ -148,7 +148,7 @@ func (g *gapRun) inNestedNS(fn func() error) error {
 func newGapRun(base string) (*gapRun, error) {
 	abi, err := landlock.Version()
 	if err != nil {
-		return nil, fmt.Errorf("Landlock ABI: %w", err)
+		return nil, fmt.Errorf("read the Landlock ABI: %w", err)
 	}
 	g := &gapRun{nsRun: &nsRun{base: base}, abi: abi, res: map[string]GapResult{}}
 	err = sandbox.OnThread(func() error {
