@@ -11,6 +11,8 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 	_ "github.com/llconform/llconform/suites/abi/actions"
 	_ "github.com/llconform/llconform/suites/audit/actions"
+	_ "github.com/llconform/llconform/suites/fs/actions"
+	_ "github.com/llconform/llconform/suites/scope/actions"
 	_ "github.com/llconform/llconform/suites/trace/actions"
 )
 

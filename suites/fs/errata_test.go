@@ -10,6 +10,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const (
@@ -39,14 +40,14 @@ func controlOutside(w string, ops ...namedOp) {
 // and the spec fails naming the right, the rule and the errno.
 func controlGranted(handled uint64, w string, ops ...namedOp) {
 	GinkgoHelper()
-	p := sandbox.FS(handled, rule(w, handled))
+	p := sandbox.FS(handled, actions.Rule(w, handled))
 	fns := make([]func() error, len(ops))
 	for i, op := range ops {
 		fns[i] = op.do
 	}
 	errs := runOps(p, fns...)
 	for i, op := range ops {
-		spec.ExpectErr(errs[i], nil, "%s (a domain granting every right it handles): %s", policyText(p), op.what)
+		spec.ExpectErr(errs[i], nil, "%s (a domain granting every right it handles): %s", actions.PolicyText(p), op.what)
 	}
 }
 
@@ -79,8 +80,8 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 			namedOp{what: "mknod(g_wh, S_IFCHR 0:0)", do: whiteout("g_wh")},
 			namedOp{what: "renameat2(g1, g1moved, RENAME_WHITEOUT)", do: renameWhiteout("g1", "g1moved")})
 
-		charOnly := runOps(sandbox.FS(makes, rule(w, makes&^rMakeReg)), whiteout("wc"), renameWhiteout("p1", "p1moved"))
-		regOnly := runOps(sandbox.FS(makes, rule(w, makes&^rMakeChar)), whiteout("wr"))[0]
+		charOnly := runOps(sandbox.FS(makes, actions.Rule(w, makes&^rMakeReg)), whiteout("wc"), renameWhiteout("p1", "p1moved"))
+		regOnly := runOps(sandbox.FS(makes, actions.Rule(w, makes&^rMakeChar)), whiteout("wr"))[0]
 		// The fix checks whiteouts against MAKE_REG; before it, mknod checked MAKE_CHAR and
 		// RENAME_WHITEOUT checked nothing for the whiteout it leaves behind.
 		seen, detail := spec.ClassifyErratum([]spec.Observation{
@@ -88,7 +89,7 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 			{What: "renameat2(RENAME_WHITEOUT) with MAKE_FIFO and REMOVE_FILE granted, MAKE_REG not", Seen: charOnly[1], Fixed: unix.EACCES, Unfixed: nil},
 			{What: "mknod(S_IFCHR 0:0) with MAKE_REG granted, MAKE_CHAR not", Seen: regOnly, Fixed: nil, Unfixed: unix.EACCES},
 		})
-		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled on %s: %s", names(makes), w, detail))
+		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled on %s: %s", actions.Names(makes), w, detail))
 	})
 
 	// rename_whiteout_exchange of the kernel selftests: an exchange moves an existing
@@ -117,13 +118,13 @@ var _ = Describe("erratum 4: whiteouts", spec.Erratum(4), spec.Needs("root"), fu
 		controlGranted(handled, w, namedOp{what: "renameat2(out/p4, in/wh4, RENAME_EXCHANGE)", do: exchange("out/p4", "in/wh4")})
 		// REFER on both sides; "in" grants only MAKE_REG, "out" only MAKE_CHAR, so each
 		// exchange succeeds under exactly one of the two semantics.
-		errs := runOps(sandbox.FS(handled, rule(w, rRefer), rule(in, rMakeReg), rule(out, rMakeChar)),
+		errs := runOps(sandbox.FS(handled, actions.Rule(w, rRefer), actions.Rule(in, rMakeReg), actions.Rule(out, rMakeChar)),
 			exchange("out/p2", "in/wh1"), exchange("in/p1", "in/wh2"))
 		seen, detail := spec.ClassifyErratum([]spec.Observation{
 			{What: "exchange of out/p2 (FIFO) with in/wh1 (whiteout), out granting MAKE_CHAR not MAKE_REG", Seen: errs[0], Fixed: unix.EACCES, Unfixed: nil},
 			{What: "exchange of in/p1 (FIFO) with in/wh2 (whiteout), in granting MAKE_REG not MAKE_CHAR", Seen: errs[1], Fixed: nil, Unfixed: unix.EACCES},
 		})
-		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, REFER on %s, MAKE_REG on in, MAKE_CHAR on out: %s", names(handled), w, detail))
+		spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, REFER on %s, MAKE_REG on in, MAKE_CHAR on out: %s", actions.Names(handled), w, detail))
 	})
 })
 

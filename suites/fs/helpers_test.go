@@ -1,7 +1,6 @@
 package fs_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 // allFS returns every filesystem right the running kernel supports: rulesets built from it
@@ -39,47 +39,6 @@ func selftests(tests ...string) Labels {
 		l = append(l, spec.Selftest("fs_test", t)...)
 	}
 	return l
-}
-
-// names formats an fs mask for failure messages.
-func names(mask uint64) string { return spec.Bits(landlock.KindFS, mask) }
-
-// rule is shorthand for a path-beneath rule.
-func rule(path string, access uint64) sandbox.PathRule {
-	return sandbox.PathRule{Path: path, Access: access}
-}
-
-// rules formats rules for failure messages.
-func rulesText(rs []sandbox.PathRule) string {
-	if len(rs) == 0 {
-		return "no rule"
-	}
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = fmt.Sprintf("%s:%s", r.Path, names(r.Access))
-	}
-	return strings.Join(parts, " ")
-}
-
-// openErr opens path with flags in the calling thread and closes it, returning the open's
-// error only.
-func openErr(path string, flags int) error {
-	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
-	return nil
-}
-
-// openatErr is openErr relative to dirfd.
-func openatErr(dirfd int, path string, flags int) error {
-	fd, err := unix.Openat(dirfd, path, flags|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	unix.Close(fd)
-	return nil
 }
 
 // tree creates files and directories under a fresh temporary directory and returns it.
@@ -119,17 +78,8 @@ func runOps(p sandbox.Policy, ops ...func() error) []error {
 		}
 		return nil
 	})
-	spec.ExpectErrno(res, nil, "enforcing %s", policyText(p))
+	spec.ExpectErrno(res, nil, "enforcing %s", actions.PolicyText(p))
 	return errs
-}
-
-// policyText describes a policy for failure messages: per layer, handled rights and rules.
-func policyText(p sandbox.Policy) string {
-	parts := make([]string, len(p.Layers))
-	for i, l := range p.Layers {
-		parts[i] = fmt.Sprintf("layer %d handles %s with %s", i+1, names(l.Attr.HandledAccessFS), rulesText(l.Paths))
-	}
-	return strings.Join(parts, "; ")
 }
 
 // supportsOrRejected starts a behaviour spec of a right newer than ABI 1
@@ -159,13 +109,4 @@ func expectRightRejected(r landlock.Right) {
 	defer unix.Close(dir)
 	err = landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: r.Bit | landlock.AccessFSExecute, ParentFd: int32(dir)}, 0)
 	spec.ExpectErr(err, unix.EINVAL, "ABI %d kernel: add_rule(/, %s|fs.execute) on a ruleset handling execute and read_dir", spec.Kernel().ABI, r)
-}
-
-// errnoOf extracts the errno of err for comparisons that do not care about wrapping.
-func errnoOf(err error) unix.Errno {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const (
@@ -29,7 +30,7 @@ type check struct {
 }
 
 func opened(path string, flags int, want error) check {
-	return check{what: fmt.Sprintf("open(%s, %s)", path, openFlags(flags)), do: func() error { return openErr(path, flags) }, want: want}
+	return check{what: fmt.Sprintf("open(%s, %s)", path, openFlags(flags)), do: func() error { return actions.OpenErr(path, flags) }, want: want}
 }
 
 // openedFrom opens name relative to an O_PATH descriptor of dir, which failure messages
@@ -51,7 +52,7 @@ func expectChecks(p sandbox.Policy, checks ...check) {
 	}
 	errs := runOps(p, ops...)
 	for i, c := range checks {
-		spec.ExpectErr(errs[i], c.want, "%s: %s", policyText(p), c.what)
+		spec.ExpectErr(errs[i], c.want, "%s: %s", actions.PolicyText(p), c.what)
 	}
 }
 
@@ -70,7 +71,7 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST apply a rule to its whole tree beneath and to nothing above or beside it", spec.Feature("fs.beneath", 1), spec.ID("hierarchy.beneath"), selftests("layout1.effective_access"), func() {
 		w, a, b, c, x := layout()
-		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
+		expectChecks(sandbox.FS(rRW, actions.Rule(b, rRO)),
 			opened(f(w), unix.O_RDONLY, unix.EACCES),
 			opened(a, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened(f(a), unix.O_RDONLY, unix.EACCES),
@@ -86,7 +87,7 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST add up the rights of several rules of one layer, on the same path or nested paths", spec.Feature("fs.rule_union", 1), spec.ID("layout1.ruleset_overlap"), selftests("layout1.ruleset_overlap", "layout1.layer_rule_unions"), func() {
 		_, _, b, c, _ := layout()
-		expectChecks(sandbox.FS(rRW, rule(b, rRead), rule(b, rDir), rule(c, rWrite)),
+		expectChecks(sandbox.FS(rRW, actions.Rule(b, rRead), actions.Rule(b, rDir), actions.Rule(c, rWrite)),
 			opened(f(b), unix.O_RDONLY, nil),
 			opened(b, unix.O_RDONLY|unix.O_DIRECTORY, nil),
 			opened(f(b), unix.O_RDWR, unix.EACCES),
@@ -97,8 +98,8 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST grant an access only when every nested layer grants it", spec.Feature("fs.layers", 1), spec.ID("layout1.layer_rule_unions"), selftests("layout1.layer_rule_unions"), func() {
 		_, _, b, c, _ := layout()
-		outer := sandbox.FS(rRW, rule(b, rRead), rule(c, rWrite))
-		inner := sandbox.FS(rRW, rule(b, rWrite))
+		outer := sandbox.FS(rRW, actions.Rule(b, rRead), actions.Rule(c, rWrite))
+		inner := sandbox.FS(rRW, actions.Rule(b, rWrite))
 		expectChecks(outer.Then(inner),
 			opened(f(c), unix.O_WRONLY, nil),
 			opened(f(c), unix.O_RDONLY, unix.EACCES),
@@ -110,7 +111,7 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST NOT restrict a right that a layer does not handle, even when another layer handles other rights", spec.Feature("fs.unhandled", 1), spec.ID("hierarchy.unhandled"), selftests("layout1.unhandled_access", "layout1.non_overlapping_accesses", "layout1.empty_or_same_ruleset"), func() {
 		w, _, b, _, _ := layout()
-		readOnly := sandbox.FS(rRead, rule(b, rRead))
+		readOnly := sandbox.FS(rRead, actions.Rule(b, rRead))
 		makeOnly := sandbox.FS(landlock.AccessFSMakeDir)
 		expectChecks(readOnly.Then(makeOnly),
 			opened(f(w), unix.O_WRONLY, nil),
@@ -127,7 +128,7 @@ var _ = Describe("rule hierarchy", func() {
 		w, a, _, _, x := layout()
 		p := sandbox.Policy{}
 		for range 16 {
-			p = p.Then(sandbox.FS(rRead, rule(a, rRead)))
+			p = p.Then(sandbox.FS(rRead, actions.Rule(a, rRead)))
 		}
 		extra, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rRead}, landlock.RulesetAttrSizeV1, 0)
 		must(err, "create the 17th ruleset")
@@ -150,7 +151,7 @@ var _ = Describe("rule hierarchy", func() {
 				return fmt.Errorf("create_ruleset: %w", err)
 			}
 			defer unix.Close(fd)
-			if err := addRule(fd, b, rRO); err != nil {
+			if err := actions.AddRule(fd, b, rRO); err != nil {
 				return err
 			}
 			if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -160,19 +161,19 @@ var _ = Describe("rule hierarchy", func() {
 				return fmt.Errorf("first restrict_self: %w", err)
 			}
 			// The ruleset now also grants write beneath b and everything beneath a.
-			if err := addRule(fd, b, rWrite); err != nil {
+			if err := actions.AddRule(fd, b, rWrite); err != nil {
 				return err
 			}
-			if err := addRule(fd, a, rRW); err != nil {
+			if err := actions.AddRule(fd, a, rRW); err != nil {
 				return err
 			}
 			if err := landlock.RestrictSelf(fd, 0); err != nil {
 				return fmt.Errorf("second restrict_self: %w", err)
 			}
-			errs[0] = openErr(f(b), unix.O_WRONLY)
-			errs[1] = openErr(f(c), unix.O_WRONLY)
-			errs[2] = openErr(f(a), unix.O_RDONLY)
-			errs[3] = openErr(f(c), unix.O_RDONLY)
+			errs[0] = actions.OpenErr(f(b), unix.O_WRONLY)
+			errs[1] = actions.OpenErr(f(c), unix.O_WRONLY)
+			errs[2] = actions.OpenErr(f(a), unix.O_RDONLY)
+			errs[3] = actions.OpenErr(f(c), unix.O_RDONLY)
 			return nil
 		})
 		must(err, "enforce the same ruleset twice")
@@ -203,7 +204,7 @@ var _ = Describe("rule hierarchy", func() {
 			_, writeErr = unix.Pwrite(fd, []byte("x"), 0)
 			_, readErr = unix.Pread(fd, make([]byte, 1), 0)
 			_, dentsErr = unix.Getdents(dfd, make([]byte, 4096))
-			reopenErr = openErr(f(w), unix.O_RDONLY)
+			reopenErr = actions.OpenErr(f(w), unix.O_RDONLY)
 			return nil
 		})
 		must(err, "run on a sandbox thread")
@@ -216,7 +217,7 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST allow O_PATH opens anywhere and check openat from an O_PATH descriptor against the target's own hierarchy", spec.Feature("fs.o_path", 1), spec.ID("hierarchy.o_path"), selftests("layout1.effective_access", "layout1.relative_open", "layout1.relative_chdir"), func() {
 		w, a, b, _, _ := layout()
-		expectChecks(sandbox.FS(rRW, rule(b, rRO)),
+		expectChecks(sandbox.FS(rRW, actions.Rule(b, rRO)),
 			opened(w, unix.O_PATH, nil),
 			opened(f(a), unix.O_PATH, nil),
 			openedFrom(w, "w", "a/b/f", unix.O_RDONLY, nil),
@@ -232,7 +233,7 @@ var _ = Describe("rule hierarchy", func() {
 		_, _, b, _, _ := layout()
 		var errs [4]error
 		err := sandbox.OnThread(func() error {
-			if err := sandbox.FS(rRW, rule(f(b), rRead)).Enforce(); err != nil {
+			if err := sandbox.FS(rRW, actions.Rule(f(b), rRead)).Enforce(); err != nil {
 				return fmt.Errorf("enforce: %w", err)
 			}
 			fd, err := unix.Open(f(b), unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -241,13 +242,13 @@ var _ = Describe("rule hierarchy", func() {
 			}
 			defer unix.Close(fd)
 			link := fmt.Sprintf("/proc/self/fd/%d", fd)
-			errs[0] = openErr(link, unix.O_RDONLY)
-			errs[1] = openErr(link, unix.O_RDWR)
+			errs[0] = actions.OpenErr(link, unix.O_RDONLY)
+			errs[1] = actions.OpenErr(link, unix.O_RDWR)
 			if err := os.Remove(f(b)); err != nil {
 				return fmt.Errorf("unlink: %w", err)
 			}
-			errs[2] = openErr(link, unix.O_RDONLY)
-			errs[3] = openErr(link, unix.O_RDWR)
+			errs[2] = actions.OpenErr(link, unix.O_RDONLY)
+			errs[3] = actions.OpenErr(link, unix.O_RDWR)
 			return nil
 		})
 		must(err, "run on a sandbox thread")
@@ -271,8 +272,8 @@ var _ = Describe("rule hierarchy", func() {
 			}
 			defer unix.Close(p[0])
 			defer unix.Close(p[1])
-			errs[1] = openErr(fmt.Sprintf("/proc/self/fd/%d", p[1]), unix.O_WRONLY)
-			errs[2] = openErr(fmt.Sprintf("/proc/self/fd/%d", p[0]), unix.O_RDONLY)
+			errs[1] = actions.OpenErr(fmt.Sprintf("/proc/self/fd/%d", p[1]), unix.O_WRONLY)
+			errs[2] = actions.OpenErr(fmt.Sprintf("/proc/self/fd/%d", p[0]), unix.O_RDONLY)
 			mfd, err := unix.MemfdCreate("llconform", unix.MFD_CLOEXEC)
 			if errs[3] = err; err != nil {
 				return nil
@@ -282,7 +283,7 @@ var _ = Describe("rule hierarchy", func() {
 			return nil
 		})
 		must(err, "run on a sandbox thread")
-		what := "domain handling " + names(allFS()) + " with no rule"
+		what := "domain handling " + actions.Names(allFS()) + " with no rule"
 		spec.ExpectErr(errs[0], nil, "%s: pipe2", what)
 		spec.ExpectErr(errs[1], nil, "%s: reopen the pipe's write end through /proc/self/fd", what)
 		spec.ExpectErr(errs[2], nil, "%s: reopen the pipe's read end through /proc/self/fd", what)
@@ -300,12 +301,12 @@ var _ = Describe("rule hierarchy", func() {
 		fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: rRO}, landlock.RulesetAttrSizeV1, 0)
 		must(err, "create_ruleset")
 		defer unix.Close(fd)
-		spec.ExpectErr(addRule(fd, "/proc/self/ns/mnt", rRead), unix.EBADFD, "add_rule(/proc/self/ns/mnt, read_file)")
+		spec.ExpectErr(actions.AddRule(fd, "/proc/self/ns/mnt", rRead), unix.EBADFD, "add_rule(/proc/self/ns/mnt, read_file)")
 		spec.EnforcedVerdict("fs.procfs", 1)
 	})
 
 	It("MUST apply rules on procfs paths like on any other", spec.Feature("fs.procfs", 1), spec.ID("hierarchy.procfs_rule"), selftests("layout3_fs.tag_inode_dir_child"), func() {
-		expectChecks(sandbox.FS(rRO, rule("/proc/self", rRead)),
+		expectChecks(sandbox.FS(rRO, actions.Rule("/proc/self", rRead)),
 			opened("/proc/self/status", unix.O_RDONLY, nil),
 			opened("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened("/proc/version", unix.O_RDONLY, unix.EACCES),
@@ -315,7 +316,7 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST apply rules on sysfs paths like on any other", spec.Feature("fs.sysfs", 1), spec.ID("hierarchy.sysfs_rule"), selftests("layout3_fs.tag_inode_dir_child"), func() {
 		inside, outside := sysfsFiles()
-		expectChecks(sandbox.FS(rRO, rule("/sys/kernel", rRead)),
+		expectChecks(sandbox.FS(rRO, actions.Rule("/sys/kernel", rRead)),
 			opened(inside, unix.O_RDONLY, nil),
 			opened(outside, unix.O_RDONLY, unix.EACCES),
 			opened("/sys/kernel", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
@@ -325,12 +326,12 @@ var _ = Describe("rule hierarchy", func() {
 
 	It("MUST accept a rule on the root directory and intersect it with a narrower layer", spec.Feature("fs.beneath", 1), spec.ID("layout1.rule_over_root_allow_then_deny"), selftests("layout1.rule_over_root_allow_then_deny", "layout1.rule_over_root_deny"), func() {
 		w, _, _, _, _ := layout()
-		expectChecks(sandbox.FS(rRW, rule("/", rRO)),
+		expectChecks(sandbox.FS(rRW, actions.Rule("/", rRO)),
 			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, nil),
 			opened(f(w), unix.O_RDONLY, nil),
 			opened(f(w), unix.O_WRONLY, unix.EACCES),
 		)
-		expectChecks(sandbox.FS(rRW, rule("/", rRO)).Then(sandbox.FS(rRW, rule("/", rRead))),
+		expectChecks(sandbox.FS(rRW, actions.Rule("/", rRO)).Then(sandbox.FS(rRW, actions.Rule("/", rRead))),
 			opened("/", unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened(w, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
 			opened(f(w), unix.O_RDONLY, nil),
@@ -347,30 +348,20 @@ var _ = Describe("rule hierarchy", func() {
 			if r.Bit == landlock.AccessFSExecute || !spec.Supports(r.ABI) {
 				continue
 			}
-			spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute|r.Bit), unix.EINVAL, "add_rule(dir, execute|%s) on a ruleset handling execute", r)
+			spec.ExpectErr(actions.AddRule(fd, w, landlock.AccessFSExecute|r.Bit), unix.EINVAL, "add_rule(dir, execute|%s) on a ruleset handling execute", r)
 		}
-		spec.ExpectErr(addRule(fd, w, 0), unix.ENOMSG, "add_rule(dir, no access)")
-		spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute), nil, "add_rule(dir, execute)")
+		spec.ExpectErr(actions.AddRule(fd, w, 0), unix.ENOMSG, "add_rule(dir, no access)")
+		spec.ExpectErr(actions.AddRule(fd, w, landlock.AccessFSExecute), nil, "add_rule(dir, execute)")
 		for i := range 64 {
 			bit := uint64(1) << i
 			if bit&allFS() != 0 {
 				continue
 			}
-			spec.ExpectErr(addRule(fd, w, landlock.AccessFSExecute|bit), unix.EINVAL, "add_rule(dir, execute|bit %#x the kernel does not support)", bit)
+			spec.ExpectErr(actions.AddRule(fd, w, landlock.AccessFSExecute|bit), unix.EINVAL, "add_rule(dir, execute|bit %#x the kernel does not support)", bit)
 		}
 		spec.FeatureVerdict("fs.rule_validation", 1)
 	})
 })
-
-// addRule adds a path-beneath rule for path to the ruleset fd.
-func addRule(fd int, path string, access uint64) error {
-	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return spec.SetupFailed("open(O_PATH) of rule path "+path, err)
-	}
-	defer unix.Close(pfd)
-	return landlock.AddPathBeneath(fd, landlock.PathBeneathAttr{AllowedAccess: access, ParentFd: int32(pfd)}, 0)
-}
 
 // openatFrom opens name relative to an O_PATH descriptor of dir.
 func openatFrom(dir, name string, flags int) error {
@@ -379,7 +370,7 @@ func openatFrom(dir, name string, flags int) error {
 		return spec.SetupFailed("open(O_PATH) of "+dir, err)
 	}
 	defer unix.Close(dfd)
-	return openatErr(dfd, name, flags)
+	return actions.OpenatErr(dfd, name, flags)
 }
 
 // sysfsFiles returns a readable sysfs file beneath /sys/kernel and one outside it, skipping
@@ -388,7 +379,7 @@ func sysfsFiles() (inside, outside string) {
 	GinkgoHelper()
 	pick := func(cands ...string) string {
 		for _, c := range cands {
-			if openErr(c, unix.O_RDONLY) == nil {
+			if actions.OpenErr(c, unix.O_RDONLY) == nil {
 				return c
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const rIoctl uint64 = landlock.AccessFSIoctlDev
@@ -109,7 +110,7 @@ func ioctlErr(fd int, cmd uintptr) error {
 // notEACCES is the verdict for commands whose own result depends on the device: only
 // Landlock answers EACCES. An error that is no errno at all is no ioctl result: it fails.
 func notEACCES(err error) bool {
-	return err == nil || (errnoOf(err) != 0 && errnoOf(err) != unix.EACCES)
+	return err == nil || (actions.ErrnoOf(err) != 0 && actions.ErrnoOf(err) != unix.EACCES)
 }
 
 // dropSysAdmin clears CAP_SYS_ADMIN from the calling thread's effective set, so that
@@ -137,7 +138,7 @@ func deviceIoctl(p sandbox.Policy, dev string, flags int, cmds []ioctlCmd) []err
 			return err
 		}
 		if err := p.Enforce(); err != nil {
-			return fmt.Errorf("enforce %s: %w", policyText(p), err)
+			return fmt.Errorf("enforce %s: %w", actions.PolicyText(p), err)
 		}
 		fd, err := unix.Open(dev, flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 		if err != nil {
@@ -167,16 +168,16 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 				deny bool
 			}{
 				{p: sandbox.FS(rIoctl), deny: true},
-				{p: sandbox.FS(rIoctl, rule("/dev", rIoctl))},
-				{p: sandbox.FS(rIoctl, rule(dev, rIoctl))},
-				{p: sandbox.FS(rExec, rule("/dev", rExec))},
+				{p: sandbox.FS(rIoctl, actions.Rule("/dev", rIoctl))},
+				{p: sandbox.FS(rIoctl, actions.Rule(dev, rIoctl))},
+				{p: sandbox.FS(rExec, actions.Rule("/dev", rExec))},
 			}
 			for _, c := range cases {
 				err := deviceIoctl(c.p, dev, unix.O_RDWR, fionread)[0]
 				if c.deny {
-					spec.ExpectErr(err, unix.EACCES, "%s: ioctl(%s, FIONREAD)", policyText(c.p), dev)
+					spec.ExpectErr(err, unix.EACCES, "%s: ioctl(%s, FIONREAD)", actions.PolicyText(c.p), dev)
 				} else if !notEACCES(err) {
-					Fail(fmt.Sprintf("%s: ioctl(%s, FIONREAD): got EACCES, want anything else", policyText(c.p), dev))
+					Fail(fmt.Sprintf("%s: ioctl(%s, FIONREAD): got EACCES, want anything else", actions.PolicyText(c.p), dev))
 				}
 			}
 			spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
@@ -192,14 +193,14 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		for i, c := range alwaysAllowed {
 			switch {
 			case c.succeeds:
-				spec.ExpectErr(errs[i], nil, "%s: ioctl(/dev/null, %s)", policyText(p), c.name)
+				spec.ExpectErr(errs[i], nil, "%s: ioctl(/dev/null, %s)", actions.PolicyText(p), c.name)
 			case !notEACCES(errs[i]):
-				Fail(fmt.Sprintf("%s: ioctl(/dev/null, %s): got EACCES, want anything else (always allowed)", policyText(p), c.name))
+				Fail(fmt.Sprintf("%s: ioctl(/dev/null, %s): got EACCES, want anything else (always allowed)", actions.PolicyText(p), c.name))
 			}
 		}
 		errs = deviceIoctl(p, "/dev/null", unix.O_RDWR, deviceIoctls)
 		for i, c := range deviceIoctls {
-			spec.ExpectErr(errs[i], unix.EACCES, "%s: ioctl(/dev/null, %s)", policyText(p), c.name)
+			spec.ExpectErr(errs[i], unix.EACCES, "%s: ioctl(/dev/null, %s)", actions.PolicyText(p), c.name)
 		}
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})
@@ -216,7 +217,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 				return fmt.Errorf("open before any domain: %w", err)
 			}
 			defer unix.Close(fd0)
-			if err := sandbox.FS(rIoctl, rule("/dev", rIoctl)).Enforce(); err != nil {
+			if err := sandbox.FS(rIoctl, actions.Rule("/dev", rIoctl)).Enforce(); err != nil {
 				return fmt.Errorf("enforce layer 1: %w", err)
 			}
 			fd1, err := open()
@@ -300,7 +301,7 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		// A bare initramfs may have the devpts instance's own ptmx node but no /dev/ptmx.
 		ptmx, errs := "", []string{}
 		for _, p := range []string{"/dev/ptmx", "/dev/pts/ptmx"} {
-			err := openErr(p, unix.O_RDWR|unix.O_NOCTTY)
+			err := actions.OpenErr(p, unix.O_RDWR|unix.O_NOCTTY)
 			if err == nil {
 				ptmx = p
 				break
@@ -325,10 +326,10 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 
 	It("MUST NOT restrict device ioctls when IOCTL_DEV is unknown (below ABI 5) or not handled, even with every other right handled", spec.ID("ioctl.unhandled"), func() {
 		handled := allFS() &^ rIoctl
-		p := sandbox.FS(handled, rule("/dev/zero", handled&landlock.AccessFSFileRights))
+		p := sandbox.FS(handled, actions.Rule("/dev/zero", handled&landlock.AccessFSFileRights))
 		err := deviceIoctl(p, "/dev/zero", unix.O_RDONLY, fionread)[0]
 		if !notEACCES(err) {
-			Fail(fmt.Sprintf("%s: ioctl(/dev/zero, FIONREAD): got EACCES, want anything else", policyText(p)))
+			Fail(fmt.Sprintf("%s: ioctl(/dev/zero, FIONREAD): got EACCES, want anything else", actions.PolicyText(p)))
 		}
 		if !spec.Supports(ioctlRight.ABI) {
 			expectRightRejected(ioctlRight)
@@ -343,7 +344,7 @@ func expectDeviceIoctlGranted(dev string, flags int, c ioctlCmd) {
 	GinkgoHelper()
 	cmds := []ioctlCmd{c}
 	spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl), dev, flags, cmds)[0], unix.EACCES, "ioctl_dev handled, no rule: ioctl(%s, %s)", dev, c.name)
-	spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, rule(dev, rIoctl)), dev, flags, cmds)[0], nil, "ioctl_dev granted on %s: ioctl(%s, %s)", dev, dev, c.name)
+	spec.ExpectErr(deviceIoctl(sandbox.FS(rIoctl, actions.Rule(dev, rIoctl)), dev, flags, cmds)[0], nil, "ioctl_dev granted on %s: ioctl(%s, %s)", dev, dev, c.name)
 }
 
 // blockDevice returns a block device the runner can open read-only, skipping the spec
@@ -355,7 +356,7 @@ func blockDevice() string {
 		if err != nil || st.Mode()&os.ModeDevice == 0 || st.Mode()&os.ModeCharDevice != 0 {
 			continue
 		}
-		if openErr(d, unix.O_RDONLY) == nil {
+		if actions.OpenErr(d, unix.O_RDONLY) == nil {
 			return d
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 // move is one rename or exchange step of a sequence, with paths relative to the spec's
@@ -49,8 +50,8 @@ type referOrder struct {
 	firstWant     error
 }
 
-func referOnly(dir string) sandbox.Policy { return sandbox.FS(rRefer, rule(dir, rRefer)) }
-func execOnly(dir string) sandbox.Policy  { return sandbox.FS(rExec, rule(dir, rExec)) }
+func referOnly(dir string) sandbox.Policy { return sandbox.FS(rRefer, actions.Rule(dir, rRefer)) }
+func execOnly(dir string) sandbox.Policy  { return sandbox.FS(rExec, actions.Rule(dir, rExec)) }
 
 var referOrders = []referOrder{
 	{
@@ -82,15 +83,15 @@ var referOrders = []referOrder{
 // does not handle REFER).
 func exdevLayer1(w string) sandbox.Policy {
 	return sandbox.FS(rMakeReg|rRefer,
-		rule(filepath.Join(w, "a/b"), rRefer),
-		rule(filepath.Join(w, "a/b/c"), rMakeReg),
-		rule(filepath.Join(w, "x/y"), rRefer),
-		rule(filepath.Join(w, "x/y/z"), rMakeReg),
+		actions.Rule(filepath.Join(w, "a/b"), rRefer),
+		actions.Rule(filepath.Join(w, "a/b/c"), rMakeReg),
+		actions.Rule(filepath.Join(w, "x/y"), rRefer),
+		actions.Rule(filepath.Join(w, "x/y/z"), rMakeReg),
 	)
 }
 
 func exdevLayer2(w string) sandbox.Policy {
-	return sandbox.FS(rMakeDir, rule(filepath.Join(w, "x/y/z"), rMakeDir))
+	return sandbox.FS(rMakeDir, actions.Rule(filepath.Join(w, "x/y/z"), rMakeDir))
 }
 
 // exdevTree is a/{f1,f2} a/b/{f1,f2} a/b/c/{f1,f2} and the same under x/y/z.

@@ -9,6 +9,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const (
@@ -49,7 +50,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		s, d := referLayout()
 		// The ABI 1 rights only: what an ABI 1 program would handle.
 		all1 := landlock.Mask(landlock.KindFS, 1)
-		expectChecks(sandbox.FS(all1, rule(s, all1), rule(d, all1)),
+		expectChecks(sandbox.FS(all1, actions.Rule(s, all1), actions.Rule(d, all1)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
@@ -65,12 +66,12 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		}
 		s, d := referLayout()
 		w := filepath.Dir(s)
-		withRefer := sandbox.FS(rRefer, rule(w, rRefer))
+		withRefer := sandbox.FS(rRefer, actions.Rule(w, rRefer))
 		expectChecks(withRefer,
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), nil),
 			exchanged(filepath.Join(s, "f2"), filepath.Join(d, "g1"), nil),
 		)
-		expectChecks(withRefer.Then(sandbox.FS(rExec, rule(w, rExec))),
+		expectChecks(withRefer.Then(sandbox.FS(rExec, actions.Rule(w, rExec))),
 			renamed(filepath.Join(s, "f3"), filepath.Join(d, "f3"), unix.EXDEV),
 			exchanged(filepath.Join(d, "g2"), filepath.Join(s, "f2"), unix.EXDEV),
 		)
@@ -83,19 +84,19 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		}
 		handled := rRefer | rMakeReg | rRmFile
 		s, d := referLayout()
-		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, handled)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, handled), actions.Rule(d, handled)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), nil),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), nil),
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), nil),
 		)
 		s, d = referLayout()
-		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, rMakeReg|rRmFile)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, handled), actions.Rule(d, rMakeReg|rRmFile)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
 		)
 		s, d = referLayout()
-		expectChecks(sandbox.FS(handled, rule(s, rMakeReg|rRmFile), rule(d, handled)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, rMakeReg|rRmFile), actions.Rule(d, handled)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
 		)
@@ -109,13 +110,13 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		handled := rRefer | rMakeReg | rRmFile
 		s, d := referLayout()
 		// d lacks both REFER and MAKE_REG; s lacks REMOVE_FILE in the second case.
-		expectChecks(sandbox.FS(handled, rule(s, handled), rule(d, rRmFile)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, handled), actions.Rule(d, rRmFile)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EACCES),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EACCES),
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EACCES),
 		)
 		s, d = referLayout()
-		expectChecks(sandbox.FS(handled, rule(s, rRefer|rMakeReg), rule(d, handled)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, rRefer|rMakeReg), actions.Rule(d, handled)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EACCES),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), nil),
 		)
@@ -129,7 +130,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		handled := rRefer | rMakeReg | rRmFile | rRead
 		s, d := referLayout()
 		// Files beneath d may be read; files beneath s may not.
-		expectChecks(sandbox.FS(handled, rule(s, rRefer|rMakeReg|rRmFile), rule(d, handled)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, rRefer|rMakeReg|rRmFile), actions.Rule(d, handled)),
 			renamed(filepath.Join(s, "f1"), filepath.Join(d, "f1"), unix.EXDEV),
 			linked(filepath.Join(s, "f2"), filepath.Join(d, "f2"), unix.EXDEV),
 			exchanged(filepath.Join(s, "f3"), filepath.Join(d, "g1"), unix.EXDEV),
@@ -146,7 +147,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		w := tree("s/withrule/", "s/plain/", "d/")
 		s, d := filepath.Join(w, "s"), filepath.Join(w, "d")
 		base := rRefer | rMakeDir | rRmDir
-		expectChecks(sandbox.FS(handled, rule(s, base), rule(d, base|rMakeReg), rule(filepath.Join(s, "withrule"), rMakeReg)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, base), actions.Rule(d, base|rMakeReg), actions.Rule(filepath.Join(s, "withrule"), rMakeReg)),
 			renamed(filepath.Join(s, "plain"), filepath.Join(d, "plain"), unix.EXDEV),
 			renamed(filepath.Join(s, "withrule"), filepath.Join(d, "withrule"), nil),
 			renamed(filepath.Join(d, "withrule"), filepath.Join(s, "withrule2"), nil),
@@ -162,7 +163,7 @@ var _ = Describe("reparenting (link and rename across directories)", func() {
 		w := tree("s/f", "s/sub/", "d/g", "d/dir/")
 		s, d := filepath.Join(w, "s"), filepath.Join(w, "d")
 		// s may only remove directories, d only files.
-		expectChecks(sandbox.FS(handled, rule(s, rRefer|rRmDir), rule(d, rRefer|rRmFile)),
+		expectChecks(sandbox.FS(handled, actions.Rule(s, rRefer|rRmDir), actions.Rule(d, rRefer|rRmFile)),
 			renamed(filepath.Join(s, "f"), filepath.Join(d, "g"), unix.EACCES),
 			exchanged(filepath.Join(s, "f"), filepath.Join(d, "g"), unix.EACCES),
 			// d may not remove a directory: EACCES, before the VFS's ENOTDIR.

@@ -10,30 +10,12 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const rResolve uint64 = landlock.AccessFSResolveUnix
 
 var resolveRight = fsRight(rResolve)
-
-// unixServer binds a socket of type typ at path (listening unless datagram) and returns it.
-func unixServer(typ int, path string) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("socket: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("bind %s: %w", path, err)
-	}
-	if typ != unix.SOCK_DGRAM {
-		if err := unix.Listen(fd, 8); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("listen %s: %w", path, err)
-		}
-	}
-	return fd, nil
-}
 
 // unixClient connects a new socket of type typ to path, or for sendto sends one datagram
 // to it without connecting.
@@ -74,7 +56,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 			}
 			w := tree()
 			sock := filepath.Join(w, "sock")
-			srv, err := unixServer(k.typ, sock)
+			srv, err := actions.UnixServer(k.typ, sock)
 			must(err, "runner's server")
 			defer unix.Close(srv)
 			for _, c := range []struct {
@@ -82,9 +64,9 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 				want error
 			}{
 				{p: sandbox.FS(rResolve), want: unix.EACCES},
-				{p: sandbox.FS(rResolve, rule(filepath.Join(w), rResolve)), want: nil},
-				{p: sandbox.FS(rResolve, rule(sock, rResolve)), want: nil},
-				{p: sandbox.FS(rResolve|rRead, rule(w, rRead)), want: unix.EACCES},
+				{p: sandbox.FS(rResolve, actions.Rule(filepath.Join(w), rResolve)), want: nil},
+				{p: sandbox.FS(rResolve, actions.Rule(sock, rResolve)), want: nil},
+				{p: sandbox.FS(rResolve|rRead, actions.Rule(w, rRead)), want: unix.EACCES},
 			} {
 				expectChecks(c.p, check{what: k.name + " to " + sock, do: func() error { return unixClient(k.typ, sock, k.sendto) }, want: c.want})
 			}
@@ -102,7 +84,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 			if err := sandbox.FS(rResolve).Enforce(); err != nil {
 				return fmt.Errorf("enforce: %w", err)
 			}
-			srv, err := unixServer(unix.SOCK_STREAM, filepath.Join(w, "s"))
+			srv, err := actions.UnixServer(unix.SOCK_STREAM, filepath.Join(w, "s"))
 			if err != nil {
 				return fmt.Errorf("server inside the domain: %w", err)
 			}
@@ -131,7 +113,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 			return
 		}
 		name := fmt.Sprintf("@llconform-fs-%d", GinkgoRandomSeed()+int64(GinkgoParallelProcess()))
-		srv, err := unixServer(unix.SOCK_STREAM, name)
+		srv, err := actions.UnixServer(unix.SOCK_STREAM, name)
 		must(err, "runner's abstract server")
 		defer unix.Close(srv)
 		expectChecks(sandbox.FS(rResolve),
@@ -151,7 +133,7 @@ var _ = Describe("pathname UNIX sockets", spec.Feature(resolveRight.Feature(), r
 	It("MUST NOT restrict connecting to pathname sockets when RESOLVE_UNIX is unknown (below ABI 9) or not handled, even with every other right handled", spec.ID("resolve_unix.unhandled"), func() {
 		w := tree()
 		sock := filepath.Join(w, "sock")
-		srv, err := unixServer(unix.SOCK_STREAM, sock)
+		srv, err := actions.UnixServer(unix.SOCK_STREAM, sock)
 		must(err, "runner's server")
 		defer unix.Close(srv)
 		expectChecks(sandbox.FS(allFS()&^rResolve),

@@ -14,6 +14,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 // fsOp is one syscall a right covers, run against the right's working directory w.
@@ -54,7 +55,7 @@ func (c rightCase) rulesGranting(access uint64) func(w string) []sandbox.PathRul
 	return func(w string) []sandbox.PathRule {
 		var rs []sandbox.PathRule
 		for _, p := range c.grantPaths(w) {
-			rs = append(rs, rule(p, access))
+			rs = append(rs, actions.Rule(p, access))
 		}
 		return rs
 	}
@@ -80,7 +81,7 @@ func renameOp(src, dst string) fsOp {
 
 func openOp(name string, flags int) fsOp {
 	return fsOp{name: fmt.Sprintf("open(%s, %s)", name, openFlags(flags)), do: func(w string) error {
-		return openErr(filepath.Join(w, name), flags)
+		return actions.OpenErr(filepath.Join(w, name), flags)
 	}}
 }
 
@@ -93,7 +94,7 @@ func openatOp(name string, flags int) fsOp {
 			return spec.SetupFailed("open(O_PATH) of "+w, err)
 		}
 		defer unix.Close(dfd)
-		return openatErr(dfd, name, flags)
+		return actions.OpenatErr(dfd, name, flags)
 	}}
 }
 
@@ -202,20 +203,9 @@ func execSelf() error {
 		if n, err := unix.Read(p[0], out); err == nil {
 			output = fmt.Sprintf("%q", out[:n])
 		}
-		return fmt.Errorf("executed child %d (%s -test.list=^$) ended with %s, want exit status 0; its output: %s", pid, self, waitText(ws), output)
+		return fmt.Errorf("executed child %d (%s -test.list=^$) ended with %s, want exit status 0; its output: %s", pid, self, actions.WaitText(ws), output)
 	}
 	return nil
-}
-
-// waitText describes how a child ended.
-func waitText(ws unix.WaitStatus) string {
-	switch {
-	case ws.Exited():
-		return fmt.Sprintf("exit status %d", ws.ExitStatus())
-	case ws.Signaled():
-		return fmt.Sprintf("signal %v", ws.Signal())
-	}
-	return fmt.Sprintf("wait status %#x", uint32(ws))
 }
 
 // elfInterpreter returns the program interpreter of the test binary, which execve opens
@@ -364,7 +354,7 @@ func runRightCase(c rightCase, handled uint64, rulesAt func(w string) []sandbox.
 	}
 	errs := runOps(p, ops...)
 	for i, op := range c.ops {
-		spec.ExpectErr(errs[i], want, "%s, %s (handled %s, rules %s): %s", c.right(), situation, names(handled), rulesText(rs), op.name)
+		spec.ExpectErr(errs[i], want, "%s, %s (handled %s, rules %s): %s", c.right(), situation, actions.Names(handled), actions.RulesText(rs), op.name)
 	}
 	if want != nil {
 		// Every op was denied for want of the right alone: the right is enforced.
@@ -425,13 +415,13 @@ var _ = Describe("each ABI 1 filesystem right", func() {
 // and its program interpreter.
 func fileRules(c rightCase, w string) []sandbox.PathRule {
 	if c.bit != landlock.AccessFSExecute {
-		return []sandbox.PathRule{rule(filepath.Join(w, "f"), c.bit)}
+		return []sandbox.PathRule{actions.Rule(filepath.Join(w, "f"), c.bit)}
 	}
 	self, err := os.Executable()
 	must(err, "find own executable")
-	rs := []sandbox.PathRule{rule(self, c.bit)}
+	rs := []sandbox.PathRule{actions.Rule(self, c.bit)}
 	if interp := elfInterpreter(); interp != "" {
-		rs = append(rs, rule(interp, c.bit))
+		rs = append(rs, actions.Rule(interp, c.bit))
 	}
 	return rs
 }
@@ -442,7 +432,7 @@ func expectFileRuleRefused(r landlock.Right) {
 	GinkgoHelper()
 	w := tree("f")
 	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: allFS()}, landlock.RulesetAttrSizeV1, 0)
-	must(err, "create_ruleset handling %s", names(allFS()))
+	must(err, "create_ruleset handling %s", actions.Names(allFS()))
 	defer unix.Close(fd)
 	for _, target := range []struct {
 		path string

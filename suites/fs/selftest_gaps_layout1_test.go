@@ -17,6 +17,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 // Specs for fs_test.c selftests of Linux 7.3 that need no mount namespace: nested masks,
@@ -40,7 +41,7 @@ func expectLayerSteps(steps ...layerStep) {
 	err := sandbox.OnThread(func() error {
 		for i, s := range steps {
 			if err := s.layer.Enforce(); err != nil {
-				return fmt.Errorf("enforce layer %d (%s): %w", i+1, policyText(s.layer), err)
+				return fmt.Errorf("enforce layer %d (%s): %w", i+1, actions.PolicyText(s.layer), err)
 			}
 			errs[i] = make([]error, len(s.checks))
 			for j, c := range s.checks {
@@ -52,7 +53,7 @@ func expectLayerSteps(steps ...layerStep) {
 	must(err, "enforce the layers")
 	for i, s := range steps {
 		for j, c := range s.checks {
-			spec.ExpectErr(errs[i][j], c.want, "after layer %d (%s): %s", i+1, policyText(s.layer), c.what)
+			spec.ExpectErr(errs[i][j], c.want, "after layer %d (%s): %s", i+1, actions.PolicyText(s.layer), c.what)
 		}
 	}
 }
@@ -108,85 +109,25 @@ func fionread(fd int) error {
 	return err
 }
 
-// ftruncVariant is one variant of the kernel's ftruncate fixture: what the domain of the
-// process that opens the file handles and grants, and what the open and a later ftruncate
-// by another, unrestricted, process give.
-type ftruncVariant struct {
-	Name             string `json:"name"`
-	Handled, Allowed uint64
-	open, ftruncate  error
+// ftruncCase is a variant of the kernel's ftruncate fixture (what the sender encodes as
+// JSON) with what the open and a later ftruncate by another, unrestricted, process give.
+type ftruncCase struct {
+	actions.FtruncVariant
+	open, ftruncate error
 }
 
-var ftruncVariants = []ftruncVariant{
-	{Name: "w_w", Handled: rWrite, Allowed: rWrite},
-	{Name: "t_t", Handled: rTrunc, Allowed: rTrunc},
-	{Name: "wt_w", Handled: rWrite | rTrunc, Allowed: rWrite, ftruncate: unix.EACCES},
-	{Name: "wt_wt", Handled: rWrite | rTrunc, Allowed: rWrite | rTrunc},
-	{Name: "wt_t", Handled: rWrite | rTrunc, Allowed: rTrunc, open: unix.EACCES},
+func ftrunc(name string, handled, allowed uint64) actions.FtruncVariant {
+	return actions.FtruncVariant{Name: name, Handled: handled, Allowed: allowed}
 }
 
-const (
-	ftruncSenderAction = "fs-ftruncate-sender"
-	unixServersAction  = "fs-resolve-unix-servers"
-)
-
-func init() {
-	// The sender opens path O_WRONLY once per variant, each time on a thread of its own
-	// restricted by the variant's domain, and sends the open's errno and the descriptor
-	// (SCM_RIGHTS) over the runner's abstract socket: the runner, in another process
-	// and in no domain, then truncates through it.
-	sandbox.Register(ftruncSenderAction, func(args []string) ([]byte, error) {
-		var vs []ftruncVariant
-		if err := json.Unmarshal([]byte(args[2]), &vs); err != nil {
-			return nil, fmt.Errorf("decode variants: %w", err)
-		}
-		sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("socket: %w", err)
-		}
-		defer unix.Close(sock)
-		if err := unix.Connect(sock, &unix.SockaddrUnix{Name: args[0]}); err != nil {
-			return nil, fmt.Errorf("connect to the runner's %s: %w", args[0], err)
-		}
-		for _, v := range vs {
-			p := sandbox.FS(v.Handled, rule(args[1], v.Allowed))
-			res := sandbox.Thread(p, func() error {
-				fd, err := unix.Open(args[1], unix.O_WRONLY|unix.O_CLOEXEC, 0)
-				msg := binary.LittleEndian.AppendUint32(nil, uint32(errnoOf(err)))
-				if err != nil {
-					return unix.Sendmsg(sock, msg, nil, nil, 0)
-				}
-				defer unix.Close(fd)
-				return unix.Sendmsg(sock, msg, unix.UnixRights(fd), nil, 0)
-			})
-			if res.Setup != nil || res.Err != nil {
-				return nil, fmt.Errorf("variant %s: setup %v, send %v", v.Name, res.Setup, res.Err)
-			}
-		}
-		return nil, nil
-	})
-	// The servers bind a stream, a seqpacket and a datagram pathname socket in args[0]
-	// inside the helper's domain, say so, and keep them until the spec closes stdin.
-	sandbox.Register(unixServersAction, func(args []string) ([]byte, error) {
-		for _, k := range []struct {
-			typ  int
-			name string
-		}{{unix.SOCK_STREAM, "stream"}, {unix.SOCK_SEQPACKET, "seqpacket"}, {unix.SOCK_DGRAM, "dgram"}} {
-			fd, err := unixServer(k.typ, filepath.Join(args[0], k.name))
-			if err != nil {
-				return nil, err
-			}
-			defer unix.Close(fd)
-		}
-		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
-			return nil, err
-		}
-		_, err := io.Copy(io.Discard, os.Stdin)
-		return nil, err
-	})
+var ftruncVariants = []ftruncCase{
+	{FtruncVariant: ftrunc("w_w", rWrite, rWrite)},
+	{FtruncVariant: ftrunc("t_t", rTrunc, rTrunc)},
+	{FtruncVariant: ftrunc("wt_w", rWrite|rTrunc, rWrite), ftruncate: unix.EACCES},
+	{FtruncVariant: ftrunc("wt_wt", rWrite|rTrunc, rWrite|rTrunc)},
+	{FtruncVariant: ftrunc("wt_t", rWrite|rTrunc, rTrunc), open: unix.EACCES},
 }
 
-// recvFtruncResults receives one message per variant from the sender: the open's errno
 // and, when it succeeded, the descriptor.
 func recvFtruncResults(conn int, n int) ([]error, []int, error) {
 	opens, fds := make([]error, n), make([]int, n)
@@ -231,17 +172,17 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 			after := []check{opened(f1, unix.O_RDONLY, nil), opened(f1, unix.O_WRONLY, unix.EACCES),
 				opened(f2, unix.O_RDONLY, unix.EACCES), opened(f2, unix.O_WRONLY, unix.EACCES)}
 			expectLayerSteps(
-				layerStep{layer: sandbox.FS(rRead, rule(f1, rRead)), checks: before},
+				layerStep{layer: sandbox.FS(rRead, actions.Rule(f1, rRead)), checks: before},
 				// Read granted on s1d3 but not on s1d2 within the same layer: the rule
 				// beneath wins, the layer's rules add up.
-				layerStep{layer: sandbox.FS(rRead|rWrite, rule(s1d3, rRead|rWrite), rule(s1d2, rWrite)), checks: before},
-				layerStep{layer: sandbox.FS(rRead, rule(s1d1, rRead)), checks: before},
-				layerStep{layer: sandbox.FS(rRead|rWrite, rule(s1d2, rRead)), checks: after},
-				layerStep{layer: sandbox.FS(rRead, rule(s1d2, rRead)), checks: after},
+				layerStep{layer: sandbox.FS(rRead|rWrite, actions.Rule(s1d3, rRead|rWrite), actions.Rule(s1d2, rWrite)), checks: before},
+				layerStep{layer: sandbox.FS(rRead, actions.Rule(s1d1, rRead)), checks: before},
+				layerStep{layer: sandbox.FS(rRead|rWrite, actions.Rule(s1d2, rRead)), checks: after},
+				layerStep{layer: sandbox.FS(rRead, actions.Rule(s1d2, rRead)), checks: after},
 				// A layer handling only EXECUTE changes nothing for reads and writes.
-				layerStep{layer: sandbox.FS(rExec, rule(s2d1, rExec)), checks: after},
+				layerStep{layer: sandbox.FS(rExec, actions.Rule(s2d1, rExec)), checks: after},
 				// Layer 7 grants write only, on s1d2: read is now denied as well.
-				layerStep{layer: sandbox.FS(rRead|rWrite, rule(s1d2, rWrite)), checks: []check{
+				layerStep{layer: sandbox.FS(rRead|rWrite, actions.Rule(s1d2, rWrite)), checks: []check{
 					opened(f1, unix.O_RDONLY, unix.EACCES), opened(f1, unix.O_WRONLY, unix.EACCES),
 					opened(f2, unix.O_RDONLY, unix.EACCES), opened(f2, unix.O_WRONLY, unix.EACCES)}},
 			)
@@ -262,7 +203,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 			checked := func(path string, want error) check {
 				return check{what: "execveat(" + path + ", AT_EMPTY_PATH|AT_EXECVE_CHECK)", do: func() error { return execveCheck(path) }, want: want}
 			}
-			p := sandbox.FS(rExec, rule(s1d2, rExec))
+			p := sandbox.FS(rExec, actions.Rule(s1d2, rExec))
 			switch err := execveCheck(f1(s1d1)); {
 			case err == unix.EINVAL:
 				// The flag is unknown to this kernel (before 6.14): it must stay
@@ -304,12 +245,12 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 				do: renameWhiteout(filepath.Join(ctl, "a/p1"), filepath.Join(ctl, "b/p1"))})
 			controlGranted(handled, ctl, namedOp{what: "renameat2(ctl/a/p2, ctl/b/p2, RENAME_WHITEOUT)",
 				do: renameWhiteout(filepath.Join(ctl, "a/p2"), filepath.Join(ctl, "b/p2"))})
-			p := sandbox.FS(handled, rule(s3d2, rRefer), rule(s3d3, rMakeReg))
+			p := sandbox.FS(handled, actions.Rule(s3d2, rRefer), actions.Rule(s3d3, rMakeReg))
 			errs := runOps(p,
 				renameWhiteout(filepath.Join(s3d4, "f1"), filepath.Join(s3d3, "f2")),
 				renameWhiteout(filepath.Join(s3d3, "f1"), filepath.Join(s3d4, "f2")))
 			// The moved FIFO is where it was sent and a whiteout took its place.
-			spec.ExpectErr(errs[1], nil, "%s: renameat2(s3d3/f1, s3d4/f2, RENAME_WHITEOUT), MAKE_REG granted in the source s3d3", policyText(p))
+			spec.ExpectErr(errs[1], nil, "%s: renameat2(s3d3/f1, s3d4/f2, RENAME_WHITEOUT), MAKE_REG granted in the source s3d3", actions.PolicyText(p))
 			if got := fileType(filepath.Join(s3d3, "f1")); got != "whiteout" {
 				Fail(fmt.Sprintf("after renameat2(s3d3/f1, s3d4/f2, RENAME_WHITEOUT): s3d3/f1 is %s, want a whiteout (character device 0:0)", got))
 			}
@@ -320,7 +261,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 			seen, detail := spec.ClassifyErratum([]spec.Observation{
 				{What: "renameat2(s3d4/f1, s3d3/f2, RENAME_WHITEOUT), MAKE_REG granted in the destination s3d3 only", Seen: errs[0], Fixed: unix.EACCES, Unfixed: nil},
 			})
-			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s: %s", policyText(p), detail))
+			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s: %s", actions.PolicyText(p), detail))
 		})
 
 	It("MUST deny with EACCES linking the root of a detached mount (open_tree) in a domain handling MAKE_DIR, and leave renaming it to the VFS (EBUSY)",
@@ -371,7 +312,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 				return
 			}
 			sock := filepath.Join(tree(), "f1")
-			srv, err := unixServer(unix.SOCK_STREAM, sock)
+			srv, err := actions.UnixServer(unix.SOCK_STREAM, sock)
 			must(err, "runner's server")
 			defer unix.Close(srv)
 			expectChecks(sandbox.FS(rIoctl), check{what: "connect to " + sock + " then ioctl(FIONREAD) on the client", do: func() error {
@@ -410,10 +351,10 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 				errs[0], errs[1], errs[2] = memfdOps()
 				return nil
 			})
-			spec.ExpectErrno(res, nil, "enforcing %s", policyText(p))
-			spec.ExpectErr(errs[0], nil, "%s: memfd_create", policyText(p))
-			spec.ExpectErr(errs[1], nil, "%s: ftruncate of the memfd", policyText(p))
-			spec.ExpectErr(errs[2], nil, "%s: ioctl(FS_IOC_GETFLAGS) on the memfd", policyText(p))
+			spec.ExpectErrno(res, nil, "enforcing %s", actions.PolicyText(p))
+			spec.ExpectErr(errs[0], nil, "%s: memfd_create", actions.PolicyText(p))
+			spec.ExpectErr(errs[1], nil, "%s: ftruncate of the memfd", actions.PolicyText(p))
+			spec.ExpectErr(errs[2], nil, "%s: ioctl(FS_IOC_GETFLAGS) on the memfd", actions.PolicyText(p))
 			spec.FeatureVerdict("fs.anonymous_files", 1)
 		})
 
@@ -432,7 +373,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 			must(unix.Listen(lsn, 1), "listen")
 			vs, err := json.Marshal(ftruncVariants)
 			must(err, "encode the variants")
-			res := sandbox.Process(sandbox.Policy{}, ftruncSenderAction, name, path, string(vs))
+			res := sandbox.Process(sandbox.Policy{}, actions.FtruncSenderAction, name, path, string(vs))
 			spec.ExpectErrno(res, nil, "the sender process")
 			// The sender has connected, sent everything and exited; what it sent waits
 			// in the connection.
@@ -442,7 +383,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 			opens, fds, err := recvFtruncResults(conn, len(ftruncVariants))
 			must(err, "receive the descriptors")
 			for i, v := range ftruncVariants {
-				what := fmt.Sprintf("variant %s, opener's domain handling %s and granting %s on the file", v.Name, names(v.Handled), names(v.Allowed))
+				what := fmt.Sprintf("variant %s, opener's domain handling %s and granting %s on the file", v.Name, actions.Names(v.Handled), actions.Names(v.Allowed))
 				spec.ExpectErr(opens[i], v.open, "%s: open(O_WRONLY) by the opener", what)
 				if fds[i] < 0 {
 					continue
@@ -491,7 +432,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 				}
 				// Started from this thread, the helper inherits the parent domain and
 				// nests its own inside: its sockets belong to a child domain.
-				pr, err := sandbox.Start(sandbox.FS(rResolve), unixServersAction, dir)
+				pr, err := sandbox.Start(sandbox.FS(rResolve), actions.UnixServersAction, dir)
 				if err != nil {
 					return err
 				}
@@ -509,7 +450,7 @@ var _ = Describe("kernel selftest gaps: layers, exec, whiteouts, ioctls and desc
 				// sockets' directory (the selftests' _full variants), the child's
 				// sockets are reachable as well.
 				unrestricted = make([]error, len(kinds))
-				res := sandbox.Thread(sandbox.FS(rResolve, rule(dir, rResolve)), func() error {
+				res := sandbox.Thread(sandbox.FS(rResolve, actions.Rule(dir, rResolve)), func() error {
 					unrestricted = clients()
 					return nil
 				})

@@ -12,6 +12,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 // Specs completing fs_test.c selftests of Linux 7.3 that other specs cover only in part:
@@ -42,9 +43,6 @@ func (t l1Tree) remove(paths ...string) {
 	}
 }
 
-func f1(dir string) string { return filepath.Join(dir, "f1") }
-func f2(dir string) string { return filepath.Join(dir, "f2") }
-
 func unlinked(path string, want error) check {
 	return check{what: "unlink(" + path + ")", do: func() error { return unix.Unlink(path) }, want: want}
 }
@@ -71,23 +69,7 @@ func mknoded(path string, mode uint32, dev int, want error) check {
 
 // created is creat(2): open(O_CREAT|O_WRONLY|O_TRUNC).
 func created(path string, want error) check {
-	return check{what: "creat(" + path + ")", do: func() error { return openErr(path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC) }, want: want}
-}
-
-// rulesetWith creates a ruleset handling handled with rules, for specs that enforce or
-// extend one ruleset several times.
-func rulesetWith(handled uint64, rs ...sandbox.PathRule) (int, error) {
-	fd, err := landlock.CreateRuleset(&landlock.RulesetAttr{HandledAccessFS: handled}, landlock.RulesetAttrSizeV1, 0)
-	if err != nil {
-		return -1, fmt.Errorf("create_ruleset(%s): %w", names(handled), err)
-	}
-	for _, r := range rs {
-		if err := addRule(fd, r.Path, r.Access); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("add_rule(%s, %s): %w", r.Path, names(r.Access), err)
-		}
-	}
-	return fd, nil
+	return check{what: "creat(" + path + ")", do: func() error { return actions.OpenErr(path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC) }, want: want}
 }
 
 // readWriteThrough opens path O_RDWR, writes a byte, seeks back and reads it again: what a
@@ -123,14 +105,6 @@ func writeReadOnly(path string) error {
 	return err
 }
 
-// enforceFd sets no_new_privs and enforces the ruleset fd on the calling (sandbox) thread.
-func enforceFd(fd int) error {
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
-	}
-	return landlock.RestrictSelf(fd, 0)
-}
-
 // makeFileChecks is the selftests' test_make_file once the domain is enforced: mk creates
 // a node of type what at a path; s1d1 gets no rule, s1d2 (and so s1d3) gets the right the node needs.
 // denied names the targets of the three attempts in s1d1 (the selftest uses f1 for all),
@@ -141,11 +115,11 @@ func makeFileChecks(t l1Tree, what string, mk func(string) error, denied [3]stri
 	}
 	checks := []check{
 		mkc(denied[0], want),
-		linked(f2(t.s1d1), denied[1], want),
-		renamed(f2(t.s1d1), denied[2], want),
+		linked(actions.F2(t.s1d1), denied[1], want),
+		renamed(actions.F2(t.s1d1), denied[2], want),
 	}
 	for _, d := range []string{t.s1d2, t.s1d3} {
-		checks = append(checks, mkc(f1(d), nil), linked(f1(d), f2(d), nil), unlinked(f2(d), nil), renamed(f1(d), f2(d), nil))
+		checks = append(checks, mkc(actions.F1(d), nil), linked(actions.F1(d), actions.F2(d), nil), unlinked(actions.F2(d), nil), renamed(actions.F1(d), actions.F2(d), nil))
 	}
 	return checks
 }
@@ -154,8 +128,8 @@ func makeFileChecks(t l1Tree, what string, mk func(string) error, denied [3]stri
 // any domain, as test_make_file does.
 func prepareMakeFile(t l1Tree, mk func(string) error) {
 	GinkgoHelper()
-	t.remove(f1(t.s1d1), f2(t.s1d1), f1(t.s1d2), f2(t.s1d2), f1(t.s1d3), f2(t.s1d3))
-	must(mk(f2(t.s1d1)), "create the node %s", f2(t.s1d1))
+	t.remove(actions.F1(t.s1d1), actions.F2(t.s1d1), actions.F1(t.s1d2), actions.F2(t.s1d2), actions.F1(t.s1d3), actions.F2(t.s1d3))
+	must(mk(actions.F2(t.s1d1)), "create the node %s", actions.F2(t.s1d1))
 }
 
 var _ = Describe("kernel selftest partials: layout1 sequences", func() {
@@ -164,24 +138,24 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST apply one layer's directory rule and file rule together, the file rule granting read(2) and write(2) through an O_RDWR descriptor, O_PATH opens being allowed everywhere",
 		spec.Feature("fs.beneath", 1), spec.ID("layout1.effective_access"), selftests("layout1.effective_access"), func() {
 			t := layout1Tree()
-			expectChecks(sandbox.FS(rRW, rule(t.s1d2, rRO), rule(f1(t.s2d2), rRead|rWrite)),
+			expectChecks(sandbox.FS(rRW, actions.Rule(t.s1d2, rRO), actions.Rule(actions.F1(t.s2d2), rRead|rWrite)),
 				opened("/", unix.O_RDONLY, unix.EACCES),
 				opened("/", unix.O_RDONLY|unix.O_PATH, nil),
 				opened(t.s1d1, unix.O_RDONLY, unix.EACCES),
 				opened(t.s1d1, unix.O_RDONLY|unix.O_PATH, nil),
-				opened(f1(t.s1d1), unix.O_RDONLY, unix.EACCES),
-				opened(f1(t.s1d1), unix.O_RDONLY|unix.O_PATH, nil),
+				opened(actions.F1(t.s1d1), unix.O_RDONLY, unix.EACCES),
+				opened(actions.F1(t.s1d1), unix.O_RDONLY|unix.O_PATH, nil),
 				opened(t.s1d2, unix.O_RDONLY, nil),
-				opened(f1(t.s1d2), unix.O_RDONLY, nil),
+				opened(actions.F1(t.s1d2), unix.O_RDONLY, nil),
 				opened(t.s1d3, unix.O_RDONLY, nil),
-				opened(f1(t.s1d3), unix.O_RDONLY, nil),
+				opened(actions.F1(t.s1d3), unix.O_RDONLY, nil),
 				// The file rule on s2d2/f1 grants nothing on its directory.
 				opened(t.s2d2, unix.O_RDONLY, unix.EACCES),
 				opened(t.s2d2, unix.O_RDONLY|unix.O_PATH, nil),
-				opened(f1(t.s2d2), unix.O_RDONLY, nil),
-				check{what: "open(" + f1(t.s2d2) + ", O_RDWR), write(2) a byte, lseek, read(2) it back", do: func() error { return readWriteThrough(f1(t.s2d2)) }, want: nil},
+				opened(actions.F1(t.s2d2), unix.O_RDONLY, nil),
+				check{what: "open(" + actions.F1(t.s2d2) + ", O_RDWR), write(2) a byte, lseek, read(2) it back", do: func() error { return readWriteThrough(actions.F1(t.s2d2)) }, want: nil},
 				// EBADF is the VFS's answer: Landlock granted the open, not the write.
-				check{what: "open(" + f1(t.s2d2) + ", O_RDONLY) then write(2)", do: func() error { return writeReadOnly(f1(t.s2d2)) }, want: unix.EBADF},
+				check{what: "open(" + actions.F1(t.s2d2) + ", O_RDONLY) then write(2)", do: func() error { return writeReadOnly(actions.F1(t.s2d2)) }, want: unix.EBADF},
 			)
 			spec.EnforcedVerdict("fs.beneath", 1)
 		})
@@ -189,20 +163,20 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST keep a MAKE_REG layer's grant when a REMOVE_FILE layer is added, each layer restricting only the right it handles",
 		spec.Feature("fs.layers", 1), spec.ID("layout1.non_overlapping_accesses"), selftests("layout1.non_overlapping_accesses"), func() {
 			t := layout1Tree()
-			t.remove(f1(t.s1d1), f1(t.s1d2))
+			t.remove(actions.F1(t.s1d1), actions.F1(t.s1d2))
 			reg := func(path string, want error) check { return mknoded(path, unix.S_IFREG|0o700, 0, want) }
 			expectLayerSteps(
-				layerStep{layer: sandbox.FS(rMakeReg, rule(t.s1d2, rMakeReg)), checks: []check{
-					reg(f1(t.s1d1), unix.EACCES),
-					reg(f1(t.s1d2), nil),
+				layerStep{layer: sandbox.FS(rMakeReg, actions.Rule(t.s1d2, rMakeReg)), checks: []check{
+					reg(actions.F1(t.s1d1), unix.EACCES),
+					reg(actions.F1(t.s1d2), nil),
 					// REMOVE_FILE is not handled yet.
-					unlinked(f1(t.s1d2), nil),
+					unlinked(actions.F1(t.s1d2), nil),
 				}},
-				layerStep{layer: sandbox.FS(rRmFile, rule(t.s1d3, rRmFile)), checks: []check{
-					reg(f1(t.s1d1), unix.EACCES),
-					reg(f1(t.s1d2), nil),
-					unlinked(f1(t.s1d2), unix.EACCES),
-					unlinked(f1(t.s1d3), nil),
+				layerStep{layer: sandbox.FS(rRmFile, actions.Rule(t.s1d3, rRmFile)), checks: []check{
+					reg(actions.F1(t.s1d1), unix.EACCES),
+					reg(actions.F1(t.s1d2), nil),
+					unlinked(actions.F1(t.s1d2), unix.EACCES),
+					unlinked(actions.F1(t.s1d3), nil),
 				}},
 			)
 			spec.EnforcedVerdict("fs.layers", 1)
@@ -212,11 +186,11 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 		spec.Feature("fs.layers", 1), spec.ID("layout1.inherit_subset"), selftests("layout1.inherit_subset"), func() {
 			t := layout1Tree()
 			checks := []check{
-				opened(f1(t.s1d1), unix.O_WRONLY, unix.EACCES),
+				opened(actions.F1(t.s1d1), unix.O_WRONLY, unix.EACCES),
 				opened(t.s1d1, unix.O_RDONLY|unix.O_DIRECTORY, unix.EACCES),
-				opened(f1(t.s1d2), unix.O_WRONLY, unix.EACCES),
+				opened(actions.F1(t.s1d2), unix.O_WRONLY, unix.EACCES),
 				opened(t.s1d2, unix.O_RDONLY|unix.O_DIRECTORY, nil),
-				opened(f1(t.s1d3), unix.O_WRONLY, unix.EACCES),
+				opened(actions.F1(t.s1d3), unix.O_WRONLY, unix.EACCES),
 				// After the last step too: s1d3's own rule (WRITE_FILE) and s1d2's
 				// (READ_DIR) belong to the same layer and add up.
 				opened(t.s1d3, unix.O_RDONLY|unix.O_DIRECTORY, nil),
@@ -227,24 +201,24 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				add  []sandbox.PathRule
 			}{
 				{what: "first enforcement, read_file|read_dir on s1d2"},
-				{what: "write_file added on s1d2", add: []sandbox.PathRule{rule(t.s1d2, rWrite)}},
-				{what: "read_file|read_dir|write_file added on s1d1", add: []sandbox.PathRule{rule(t.s1d1, rRW)}},
-				{what: "write_file added on s1d3", add: []sandbox.PathRule{rule(t.s1d3, rWrite)}},
+				{what: "write_file added on s1d2", add: []sandbox.PathRule{actions.Rule(t.s1d2, rWrite)}},
+				{what: "read_file|read_dir|write_file added on s1d1", add: []sandbox.PathRule{actions.Rule(t.s1d1, rRW)}},
+				{what: "write_file added on s1d3", add: []sandbox.PathRule{actions.Rule(t.s1d3, rWrite)}},
 			}
 			errs := make([][]error, len(steps))
 			err := sandbox.OnThread(func() error {
-				fd, err := rulesetWith(rRW, rule(t.s1d2, rRO))
+				fd, err := actions.RulesetWith(rRW, actions.Rule(t.s1d2, rRO))
 				if err != nil {
 					return err
 				}
 				defer unix.Close(fd)
 				for i, s := range steps {
 					for _, r := range s.add {
-						if err := addRule(fd, r.Path, r.Access); err != nil {
+						if err := actions.AddRule(fd, r.Path, r.Access); err != nil {
 							return fmt.Errorf("step %q: add_rule: %w", s.what, err)
 						}
 					}
-					if err := enforceFd(fd); err != nil {
+					if err := actions.EnforceFd(fd); err != nil {
 						return fmt.Errorf("step %q: restrict_self: %w", s.what, err)
 					}
 					errs[i] = make([]error, len(checks))
@@ -257,7 +231,7 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 			must(err, "enforce the ruleset four times")
 			for i, s := range steps {
 				for j, c := range checks {
-					spec.ExpectErr(errs[i][j], c.want, "ruleset handling %s, %s: %s", names(rRW), s.what, c.what)
+					spec.ExpectErr(errs[i][j], c.want, "ruleset handling %s, %s: %s", actions.Names(rRW), s.what, c.what)
 				}
 			}
 			spec.EnforcedVerdict("fs.layers", 1)
@@ -276,9 +250,9 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				if err := sandbox.FS(rRead).Enforce(); err != nil {
 					return fmt.Errorf("enforce the read_file layer: %w", err)
 				}
-				seen[0] = openErr(f1(t.s1d1), unix.O_RDONLY)
-				seen[1] = openErr(t.s1d1, unix.O_RDONLY)
-				fd, err := rulesetWith(rDir)
+				seen[0] = actions.OpenErr(actions.F1(t.s1d1), unix.O_RDONLY)
+				seen[1] = actions.OpenErr(t.s1d1, unix.O_RDONLY)
+				fd, err := actions.RulesetWith(rDir)
 				if err != nil {
 					return err
 				}
@@ -286,20 +260,20 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				if err := landlock.RestrictSelf(fd, 0); err != nil {
 					return fmt.Errorf("enforce the read_dir layer: %w", err)
 				}
-				seen[2] = openErr(f1(t.s1d1), unix.O_RDONLY)
-				seen[3] = openErr(t.s1d1, unix.O_RDONLY)
+				seen[2] = actions.OpenErr(actions.F1(t.s1d1), unix.O_RDONLY)
+				seen[3] = actions.OpenErr(t.s1d1, unix.O_RDONLY)
 				seen[4] = landlock.RestrictSelf(fd, 0)
-				seen[5] = openErr(f1(t.s1d1), unix.O_RDONLY)
-				seen[6] = openErr(t.s1d1, unix.O_RDONLY)
+				seen[5] = actions.OpenErr(actions.F1(t.s1d1), unix.O_RDONLY)
+				seen[6] = actions.OpenErr(t.s1d1, unix.O_RDONLY)
 				return nil
 			})
 			must(err, "enforce the layers")
-			spec.ExpectErr(seen[0], unix.EACCES, "read_file handled, no rule: open(%s, O_RDONLY)", f1(t.s1d1))
+			spec.ExpectErr(seen[0], unix.EACCES, "read_file handled, no rule: open(%s, O_RDONLY)", actions.F1(t.s1d1))
 			spec.ExpectErr(seen[1], nil, "read_file handled, no rule: open(%s, O_RDONLY) of a directory", t.s1d1)
-			spec.ExpectErr(seen[2], unix.EACCES, "then read_dir handled, no rule: open(%s, O_RDONLY)", f1(t.s1d1))
+			spec.ExpectErr(seen[2], unix.EACCES, "then read_dir handled, no rule: open(%s, O_RDONLY)", actions.F1(t.s1d1))
 			spec.ExpectErr(seen[3], unix.EACCES, "then read_dir handled, no rule: open(%s, O_RDONLY) of a directory", t.s1d1)
 			spec.ExpectErr(seen[4], nil, "restrict_self with the read_dir ruleset a second time")
-			spec.ExpectErr(seen[5], unix.EACCES, "after the second enforcement: open(%s, O_RDONLY)", f1(t.s1d1))
+			spec.ExpectErr(seen[5], unix.EACCES, "after the second enforcement: open(%s, O_RDONLY)", actions.F1(t.s1d1))
 			spec.ExpectErr(seen[6], unix.EACCES, "after the second enforcement: open(%s, O_RDONLY) of a directory", t.s1d1)
 			spec.EnforcedVerdict("fs.layers", 1)
 		})
@@ -308,11 +282,11 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 		spec.Feature("fs.beneath", 1), spec.ID("layout1.relative_chdir"), selftests("layout1.relative_chdir"), func() {
 			t := layout1Tree()
 			rel := func(path string, want error) check {
-				return check{what: "open(" + path + ", O_RDONLY) relative to the working directory s1d2", do: func() error { return openErr(path, unix.O_RDONLY) }, want: want}
+				return check{what: "open(" + path + ", O_RDONLY) relative to the working directory s1d2", do: func() error { return actions.OpenErr(path, unix.O_RDONLY) }, want: want}
 			}
 			expectLayerSteps(
-				layerStep{layer: sandbox.FS(rRW, rule(t.tmp, rRO))},
-				layerStep{layer: sandbox.FS(rRW, rule(t.s1d2, rRO), rule(t.s2d2, rRO)), checks: []check{
+				layerStep{layer: sandbox.FS(rRW, actions.Rule(t.tmp, rRO))},
+				layerStep{layer: sandbox.FS(rRW, actions.Rule(t.s1d2, rRO), actions.Rule(t.s2d2, rRO)), checks: []check{
 					// The thread gets a working directory of its own first, so that
 					// the runner's stays where it is.
 					{what: "unshare(CLONE_FS) then chdir(" + t.s1d2 + ")", do: func() error {
@@ -338,21 +312,21 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST deny link without MAKE_REG (EACCES) and across directories without REFER handled (EXDEV), and MUST NOT need REMOVE_FILE for a link once a layer handles it",
 		spec.Feature(fsRight(rMakeReg).Feature(), 1), spec.ID("layout1.link"), selftests("layout1.link"), func() {
 			t := layout1Tree()
-			t.remove(f1(t.s1d1), f1(t.s1d2), f1(t.s1d3))
+			t.remove(actions.F1(t.s1d1), actions.F1(t.s1d2), actions.F1(t.s1d3))
 			expectLayerSteps(
-				layerStep{layer: sandbox.FS(rMakeReg, rule(t.s1d2, rMakeReg)), checks: []check{
-					linked(f2(t.s1d1), f1(t.s1d1), unix.EACCES),
-					linked(f1(t.s2d1), f1(t.s1d2), unix.EXDEV),
-					linked(f2(t.s1d2), f1(t.s1d3), unix.EXDEV),
-					linked(f2(t.s1d3), f1(t.s1d2), unix.EXDEV),
-					linked(f2(t.s1d2), f1(t.s1d2), nil),
-					linked(f2(t.s1d3), f1(t.s1d3), nil),
-					unlinked(f2(t.s1d2), nil),
-					unlinked(f2(t.s1d3), nil),
+				layerStep{layer: sandbox.FS(rMakeReg, actions.Rule(t.s1d2, rMakeReg)), checks: []check{
+					linked(actions.F2(t.s1d1), actions.F1(t.s1d1), unix.EACCES),
+					linked(actions.F1(t.s2d1), actions.F1(t.s1d2), unix.EXDEV),
+					linked(actions.F2(t.s1d2), actions.F1(t.s1d3), unix.EXDEV),
+					linked(actions.F2(t.s1d3), actions.F1(t.s1d2), unix.EXDEV),
+					linked(actions.F2(t.s1d2), actions.F1(t.s1d2), nil),
+					linked(actions.F2(t.s1d3), actions.F1(t.s1d3), nil),
+					unlinked(actions.F2(t.s1d2), nil),
+					unlinked(actions.F2(t.s1d3), nil),
 				}},
-				layerStep{layer: sandbox.FS(rRmFile, rule(t.s1d3, rRmFile)), checks: []check{
-					linked(f1(t.s1d2), f2(t.s1d2), nil),
-					linked(f1(t.s1d3), f2(t.s1d3), nil),
+				layerStep{layer: sandbox.FS(rRmFile, actions.Rule(t.s1d3, rRmFile)), checks: []check{
+					linked(actions.F1(t.s1d2), actions.F2(t.s1d2), nil),
+					linked(actions.F1(t.s1d3), actions.F2(t.s1d3), nil),
 				}},
 			)
 			spec.EnforcedVerdict(fsRight(rMakeReg).Feature(), 1)
@@ -361,31 +335,31 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST deny file renames and exchanges with EACCES before EXDEV, ENOTDIR and EISDIR in a domain handling only REMOVE_FILE, and allow them within a directory granting it",
 		spec.Feature(fsRight(rRmFile).Feature(), 1), spec.ID("layout1.rename_file"), selftests("layout1.rename_file"), func() {
 			t := layout1Tree()
-			t.remove(f1(t.s1d2))
-			expectChecks(sandbox.FS(rRmFile, rule(t.s1d3, rRmFile), rule(t.s2d2, rRmFile)),
+			t.remove(actions.F1(t.s1d2))
+			expectChecks(sandbox.FS(rRmFile, actions.Rule(t.s1d3, rRmFile), actions.Rule(t.s2d2, rRmFile)),
 				// Both parents allow removal, but REFER is not handled.
-				renamed(f1(t.s2d3), f1(t.s1d3), unix.EXDEV),
-				exchanged(f1(t.s2d3), f1(t.s1d3), unix.EXDEV),
-				exchanged(f1(t.s2d3), t.s1d3, unix.EXDEV),
+				renamed(actions.F1(t.s2d3), actions.F1(t.s1d3), unix.EXDEV),
+				exchanged(actions.F1(t.s2d3), actions.F1(t.s1d3), unix.EXDEV),
+				exchanged(actions.F1(t.s2d3), t.s1d3, unix.EXDEV),
 				// s2d1 denies removal: EACCES before EXDEV.
-				renamed(f1(t.s2d1), f1(t.s1d3), unix.EACCES),
-				exchanged(f1(t.s2d1), f1(t.s1d3), unix.EACCES),
-				exchanged(t.s2d2, f1(t.s1d3), unix.EXDEV),
-				exchanged(t.s2d2, f1(t.s2d1), unix.EACCES),
+				renamed(actions.F1(t.s2d1), actions.F1(t.s1d3), unix.EACCES),
+				exchanged(actions.F1(t.s2d1), actions.F1(t.s1d3), unix.EACCES),
+				exchanged(t.s2d2, actions.F1(t.s1d3), unix.EXDEV),
+				exchanged(t.s2d2, actions.F1(t.s2d1), unix.EACCES),
 				// s2d1/f1 may not be removed: EACCES rather than the VFS's ENOTDIR.
-				renamed(t.s2d2, f1(t.s2d1), unix.EACCES),
-				exchanged(f1(t.s2d1), t.s2d2, unix.EACCES),
+				renamed(t.s2d2, actions.F1(t.s2d1), unix.EACCES),
+				exchanged(actions.F1(t.s2d1), t.s2d2, unix.EACCES),
 				// s1d1/f1 may not be removed: EACCES rather than the VFS's EISDIR.
-				renamed(f1(t.s1d1), t.s1d2, unix.EACCES),
-				renamed(f1(t.s2d2), f1(t.s1d2), unix.EXDEV),
-				unlinked(f1(t.s1d3), nil),
-				renamed(f1(t.s2d1), f1(t.s1d3), unix.EACCES),
+				renamed(actions.F1(t.s1d1), t.s1d2, unix.EACCES),
+				renamed(actions.F1(t.s2d2), actions.F1(t.s1d2), unix.EXDEV),
+				unlinked(actions.F1(t.s1d3), nil),
+				renamed(actions.F1(t.s2d1), actions.F1(t.s1d3), unix.EACCES),
 				// Same parent, removal granted.
-				exchanged(f2(t.s2d3), f1(t.s2d3), nil),
-				renamed(f2(t.s2d3), f1(t.s2d3), nil),
+				exchanged(actions.F2(t.s2d3), actions.F1(t.s2d3), nil),
+				renamed(actions.F2(t.s2d3), actions.F1(t.s2d3), nil),
 				// A file and a directory of one parent, exchanged twice.
-				exchanged(f1(t.s2d2), t.s2d3, nil),
-				exchanged(f1(t.s2d2), t.s2d3, nil),
+				exchanged(actions.F1(t.s2d2), t.s2d3, nil),
+				exchanged(actions.F1(t.s2d2), t.s2d3, nil),
 			)
 			spec.EnforcedVerdict(fsRight(rRmFile).Feature(), 1)
 		})
@@ -393,23 +367,23 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST deny directory renames and exchanges to another parent with EXDEV without REFER handled, and with EACCES before ENOTDIR and EISDIR where REMOVE_DIR is not granted",
 		spec.Feature(fsRight(rRmDir).Feature(), 1), spec.ID("layout1.rename_dir"), selftests("layout1.rename_dir"), func() {
 			t := layout1Tree()
-			t.remove(f1(t.s1d3), f2(t.s1d3))
-			expectChecks(sandbox.FS(rRmDir, rule(t.s1d2, rRmDir), rule(t.s2d1, rRmDir)),
+			t.remove(actions.F1(t.s1d3), actions.F2(t.s1d3))
+			expectChecks(sandbox.FS(rRmDir, actions.Rule(t.s1d2, rRmDir), actions.Rule(t.s2d1, rRmDir)),
 				exchanged(t.s2d3, t.s1d3, unix.EXDEV),
 				renamed(t.s2d3, t.s1d3, unix.EXDEV),
-				exchanged(f1(t.s2d2), t.s1d3, unix.EXDEV),
+				exchanged(actions.F1(t.s2d2), t.s1d3, unix.EXDEV),
 				// The tree's root grants no REMOVE_DIR.
 				exchanged(t.s1d1, t.s2d1, unix.EACCES),
 				// s1d2 may not be removed: EACCES rather than the VFS's ENOTDIR.
-				renamed(t.s1d2, f1(t.s1d1), unix.EACCES),
-				exchanged(f1(t.s1d1), t.s1d2, unix.EACCES),
+				renamed(t.s1d2, actions.F1(t.s1d1), unix.EACCES),
+				exchanged(actions.F1(t.s1d1), t.s1d2, unix.EACCES),
 				// Rather than EISDIR.
-				renamed(f1(t.s1d1), t.s1d2, unix.EACCES),
+				renamed(actions.F1(t.s1d1), t.s1d2, unix.EACCES),
 				// Same parent s1d2, which grants REMOVE_DIR.
-				exchanged(t.s1d3, f1(t.s1d2), nil),
+				exchanged(t.s1d3, actions.F1(t.s1d2), nil),
 				unlinked(t.s1d3, nil),
 				mkdired(t.s1d3, nil),
-				renamed(f1(t.s1d2), t.s1d3, nil),
+				renamed(actions.F1(t.s1d2), t.s1d3, nil),
 				rmdired(t.s1d3, nil),
 			)
 			spec.EnforcedVerdict(fsRight(rRmDir).Feature(), 1)
@@ -421,7 +395,7 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				return
 			}
 			t := layout1Tree()
-			expectChecks(sandbox.FS(rRefer, rule(t.s1d2, rRefer), rule(t.s2d2, rRefer)),
+			expectChecks(sandbox.FS(rRefer, actions.Rule(t.s1d2, rRefer), actions.Rule(t.s2d2, rRefer)),
 				renamed(t.s1d2, t.s2d1, unix.EXDEV),
 				renamed(t.s1d2, t.s2d2, unix.EXDEV),
 				renamed(t.s1d2, t.s2d3, unix.EXDEV),
@@ -429,8 +403,8 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				renamed(t.s1d3, t.s2d2, unix.EXDEV),
 				// Both parents grant REFER: the VFS refuses to replace a full directory.
 				renamed(t.s1d3, t.s2d3, unix.ENOTEMPTY),
-				unlinked(f1(t.s2d3), nil),
-				unlinked(f2(t.s2d3), nil),
+				unlinked(actions.F1(t.s2d3), nil),
+				unlinked(actions.F2(t.s2d3), nil),
 				renamed(t.s1d3, t.s2d3, nil),
 			)
 			spec.EnforcedVerdict(referRight.Feature(), 2)
@@ -442,52 +416,52 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				return
 			}
 			t := layout1Tree()
-			expectChecks(sandbox.FS(rMakeReg|rRefer, rule(t.s1d2, rMakeReg), rule(t.s1d3, rRefer), rule(t.s2d2, rRefer), rule(t.s2d3, rMakeReg)),
-				unlinked(f1(t.s1d2), nil),
-				unlinked(f1(t.s1d3), nil),
+			expectChecks(sandbox.FS(rMakeReg|rRefer, actions.Rule(t.s1d2, rMakeReg), actions.Rule(t.s1d3, rRefer), actions.Rule(t.s2d2, rRefer), actions.Rule(t.s2d3, rMakeReg)),
+				unlinked(actions.F1(t.s1d2), nil),
+				unlinked(actions.F1(t.s1d3), nil),
 				// No MAKE_REG in s1d1, even to exchange a file with itself.
-				exchanged(f2(t.s1d1), f1(t.s1d1), unix.EACCES),
-				exchanged(f1(t.s1d1), f2(t.s1d1), unix.EACCES),
-				unlinked(f1(t.s1d1), nil),
-				renamed(f2(t.s1d1), f1(t.s1d1), unix.EACCES),
-				exchanged(f2(t.s1d1), f2(t.s1d1), unix.EACCES),
+				exchanged(actions.F2(t.s1d1), actions.F1(t.s1d1), unix.EACCES),
+				exchanged(actions.F1(t.s1d1), actions.F2(t.s1d1), unix.EACCES),
+				unlinked(actions.F1(t.s1d1), nil),
+				renamed(actions.F2(t.s1d1), actions.F1(t.s1d1), unix.EACCES),
+				exchanged(actions.F2(t.s1d1), actions.F2(t.s1d1), unix.EACCES),
 				// No REFER on either side.
-				renamed(f1(t.s2d1), f1(t.s1d2), unix.EXDEV),
+				renamed(actions.F1(t.s2d1), actions.F1(t.s1d2), unix.EXDEV),
 				// No MAKE_REG and no REFER: EACCES first.
-				exchanged(f1(t.s2d1), f2(t.s1d1), unix.EACCES),
-				exchanged(f2(t.s1d1), f1(t.s2d1), unix.EACCES),
+				exchanged(actions.F1(t.s2d1), actions.F2(t.s1d1), unix.EACCES),
+				exchanged(actions.F2(t.s1d1), actions.F1(t.s2d1), unix.EACCES),
 				// No REFER on the source.
-				renamed(f1(t.s2d1), f1(t.s1d3), unix.EXDEV),
-				exchanged(f1(t.s2d1), f2(t.s1d3), unix.EACCES),
-				renamed(f1(t.s2d2), f1(t.s1d1), unix.EACCES),
+				renamed(actions.F1(t.s2d1), actions.F1(t.s1d3), unix.EXDEV),
+				exchanged(actions.F1(t.s2d1), actions.F2(t.s1d3), unix.EACCES),
+				renamed(actions.F1(t.s2d2), actions.F1(t.s1d1), unix.EACCES),
 				// No REFER on the destination.
-				renamed(f1(t.s2d2), f1(t.s1d2), unix.EXDEV),
-				exchanged(f1(t.s2d2), f2(t.s1d3), unix.EACCES),
-				renamed(f1(t.s2d2), f1(t.s1d3), nil),
-				renamed(f1(t.s1d3), f1(t.s2d2), unix.EACCES),
-				unlinked(f1(t.s2d3), nil),
-				renamed(f1(t.s1d3), f1(t.s2d3), nil),
-				renamed(f1(t.s2d3), f1(t.s1d3), nil),
-				exchanged(f2(t.s2d3), f1(t.s1d3), nil),
-				renamed(f1(t.s1d3), f1(t.s2d3), nil),
-				renamed(f1(t.s2d3), f1(t.s1d3), nil),
-				renamed(f1(t.s1d3), f1(t.s2d3), nil),
+				renamed(actions.F1(t.s2d2), actions.F1(t.s1d2), unix.EXDEV),
+				exchanged(actions.F1(t.s2d2), actions.F2(t.s1d3), unix.EACCES),
+				renamed(actions.F1(t.s2d2), actions.F1(t.s1d3), nil),
+				renamed(actions.F1(t.s1d3), actions.F1(t.s2d2), unix.EACCES),
+				unlinked(actions.F1(t.s2d3), nil),
+				renamed(actions.F1(t.s1d3), actions.F1(t.s2d3), nil),
+				renamed(actions.F1(t.s2d3), actions.F1(t.s1d3), nil),
+				exchanged(actions.F2(t.s2d3), actions.F1(t.s1d3), nil),
+				renamed(actions.F1(t.s1d3), actions.F1(t.s2d3), nil),
+				renamed(actions.F1(t.s2d3), actions.F1(t.s1d3), nil),
+				renamed(actions.F1(t.s1d3), actions.F1(t.s2d3), nil),
 				// s2d3 carries MAKE_REG itself, which its new parent lacks.
-				renamed(t.s2d3, f1(t.s1d3), nil),
-				renamed(f1(t.s1d3), t.s2d3, nil),
+				renamed(t.s2d3, actions.F1(t.s1d3), nil),
+				renamed(actions.F1(t.s1d3), t.s2d3, nil),
 				// The plain rename was allowed, not the exchange: s1d3's parent s1d2
 				// lacks REFER.
-				exchanged(f1(t.s2d3), t.s1d3, unix.EXDEV),
-				exchanged(t.s1d3, f1(t.s2d3), unix.EXDEV),
-				renamed(f1(t.s2d3), t.s1d3, unix.EXDEV),
-				renamed(f2(t.s1d2), f1(t.s1d3), unix.EXDEV),
-				renamed(f2(t.s1d3), f1(t.s1d2), unix.EXDEV),
-				renamed(f2(t.s1d2), f1(t.s1d2), nil),
-				renamed(f2(t.s1d3), f1(t.s1d3), nil),
-				unlinked(f1(t.s1d2), nil),
-				renamed(t.s2d3, f1(t.s1d2), unix.EXDEV),
-				unlinked(f1(t.s1d3), nil),
-				renamed(t.s2d2, f1(t.s1d3), unix.EXDEV),
+				exchanged(actions.F1(t.s2d3), t.s1d3, unix.EXDEV),
+				exchanged(t.s1d3, actions.F1(t.s2d3), unix.EXDEV),
+				renamed(actions.F1(t.s2d3), t.s1d3, unix.EXDEV),
+				renamed(actions.F2(t.s1d2), actions.F1(t.s1d3), unix.EXDEV),
+				renamed(actions.F2(t.s1d3), actions.F1(t.s1d2), unix.EXDEV),
+				renamed(actions.F2(t.s1d2), actions.F1(t.s1d2), nil),
+				renamed(actions.F2(t.s1d3), actions.F1(t.s1d3), nil),
+				unlinked(actions.F1(t.s1d2), nil),
+				renamed(t.s2d3, actions.F1(t.s1d2), unix.EXDEV),
+				unlinked(actions.F1(t.s1d3), nil),
+				renamed(t.s2d2, actions.F1(t.s1d3), unix.EXDEV),
 			)
 			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
@@ -498,25 +472,25 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 				return
 			}
 			t := layout1Tree()
-			expectChecks(sandbox.FS(rRefer|rRmDir|rRmFile, rule(t.s1d1, rRefer|rRmDir), rule(t.s1d2, rRmFile), rule(t.s2d1, rRefer|rRmFile)),
+			expectChecks(sandbox.FS(rRefer|rRmDir|rRmFile, actions.Rule(t.s1d1, rRefer|rRmDir), actions.Rule(t.s1d2, rRmFile), actions.Rule(t.s2d1, rRefer|rRmFile)),
 				// Swapped rights: s1d1 may remove directories, s2d1 files.
-				renamed(f1(t.s1d1), t.s2d2, unix.EACCES),
-				renamed(t.s2d2, f1(t.s1d1), unix.EACCES),
-				exchanged(f1(t.s1d1), t.s2d2, unix.EACCES),
-				exchanged(f1(t.s1d1), t.s2d3, unix.EACCES),
+				renamed(actions.F1(t.s1d1), t.s2d2, unix.EACCES),
+				renamed(t.s2d2, actions.F1(t.s1d1), unix.EACCES),
+				exchanged(actions.F1(t.s1d1), t.s2d2, unix.EACCES),
+				exchanged(actions.F1(t.s1d1), t.s2d3, unix.EACCES),
 				// Matching rights: Landlock lets the VFS refuse.
-				renamed(f1(t.s2d1), t.s1d2, unix.EISDIR),
-				renamed(t.s1d2, f1(t.s2d1), unix.ENOTDIR),
-				renamed(t.s1d3, f1(t.s2d1), unix.ENOTDIR),
-				unlinked(f1(t.s2d1), nil),
-				unlinked(f1(t.s1d3), nil),
-				unlinked(f2(t.s1d3), nil),
-				renamed(t.s1d3, f1(t.s2d1), nil),
+				renamed(actions.F1(t.s2d1), t.s1d2, unix.EISDIR),
+				renamed(t.s1d2, actions.F1(t.s2d1), unix.ENOTDIR),
+				renamed(t.s1d3, actions.F1(t.s2d1), unix.ENOTDIR),
+				unlinked(actions.F1(t.s2d1), nil),
+				unlinked(actions.F1(t.s1d3), nil),
+				unlinked(actions.F2(t.s1d3), nil),
+				renamed(t.s1d3, actions.F1(t.s2d1), nil),
 				mkdired(t.s1d3, nil),
 				// Removes a file from s2d2 and a directory from s1d2, then the reverse,
 				// which s2d2 does not grant (no REMOVE_DIR).
-				exchanged(f1(t.s2d2), t.s1d3, nil),
-				exchanged(f1(t.s2d2), t.s1d3, unix.EACCES),
+				exchanged(actions.F1(t.s2d2), t.s1d3, nil),
+				exchanged(actions.F1(t.s2d2), t.s1d3, unix.EACCES),
 			)
 			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
@@ -530,29 +504,29 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 			var rSock uint64 = landlock.AccessFSMakeSock
 			handled := rRefer | rExec | rSock | rRead | rMakeFifo
 			expectChecks(sandbox.FS(handled,
-				rule(t.s1d2, rRefer),
-				rule(f1(t.s1d2), rExec),
-				rule(t.s1d3, rSock|rExec),
-				rule(t.s2d2, rRefer|rExec|rSock),
-				rule(t.s2d3, rRead|rMakeFifo)),
-				renamed(f1(t.s1d2), f1(t.s2d1), unix.EXDEV),
+				actions.Rule(t.s1d2, rRefer),
+				actions.Rule(actions.F1(t.s1d2), rExec),
+				actions.Rule(t.s1d3, rSock|rExec),
+				actions.Rule(t.s2d2, rRefer|rExec|rSock),
+				actions.Rule(t.s2d3, rRead|rMakeFifo)),
+				renamed(actions.F1(t.s1d2), actions.F1(t.s2d1), unix.EXDEV),
 				// Beneath s2d3 the file would gain READ_FILE.
-				renamed(f1(t.s1d2), f1(t.s2d3), unix.EXDEV),
+				renamed(actions.F1(t.s1d2), actions.F1(t.s2d3), unix.EXDEV),
 				// s2d2 grants more than s1d2, but only what the file's own rule does.
-				renamed(f1(t.s1d2), f1(t.s2d2), nil),
-				renamed(f1(t.s2d2), f1(t.s1d2), nil),
-				renamed(t.s1d3, f1(t.s2d1), unix.EXDEV),
+				renamed(actions.F1(t.s1d2), actions.F1(t.s2d2), nil),
+				renamed(actions.F1(t.s2d2), actions.F1(t.s1d2), nil),
+				renamed(t.s1d3, actions.F1(t.s2d1), unix.EXDEV),
 				// Beneath s2d3 the directory would gain READ_FILE and MAKE_FIFO.
-				renamed(t.s1d3, f1(t.s2d3), unix.EXDEV),
-				renamed(t.s1d3, f1(t.s2d2), nil),
-				renamed(f1(t.s2d2), t.s1d3, nil),
+				renamed(t.s1d3, actions.F1(t.s2d3), unix.EXDEV),
+				renamed(t.s1d3, actions.F1(t.s2d2), nil),
+				renamed(actions.F1(t.s2d2), t.s1d3, nil),
 				// One way only: back beneath s2d3 the file would regain what it lost.
-				renamed(f1(t.s2d3), f2(t.s1d2), nil),
-				renamed(f2(t.s1d2), f1(t.s2d3), unix.EXDEV),
-				unlinked(f2(t.s1d2), nil),
-				unlinked(f2(t.s2d3), nil),
-				renamed(t.s2d3, f2(t.s1d2), nil),
-				renamed(f2(t.s1d2), t.s2d3, unix.EXDEV),
+				renamed(actions.F1(t.s2d3), actions.F2(t.s1d2), nil),
+				renamed(actions.F2(t.s1d2), actions.F1(t.s2d3), unix.EXDEV),
+				unlinked(actions.F2(t.s1d2), nil),
+				unlinked(actions.F2(t.s2d3), nil),
+				renamed(t.s2d3, actions.F2(t.s1d2), nil),
+				renamed(actions.F2(t.s1d2), t.s2d3, unix.EXDEV),
 			)
 			spec.EnforcedVerdict(referRight.Feature(), 2)
 		})
@@ -560,8 +534,8 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 	It("MUST grant REMOVE_DIR on the content of the directory a rule is on, not on that directory itself nor its parent",
 		spec.Feature(fsRight(rRmDir).Feature(), 1), spec.ID("layout1.remove_dir"), selftests("layout1.remove_dir"), func() {
 			t := layout1Tree()
-			t.remove(f1(t.s1d1), f1(t.s1d2), f1(t.s1d3), f2(t.s1d3))
-			expectChecks(sandbox.FS(rRmDir, rule(t.s1d2, rRmDir)),
+			t.remove(actions.F1(t.s1d1), actions.F1(t.s1d2), actions.F1(t.s1d3), actions.F2(t.s1d3))
+			expectChecks(sandbox.FS(rRmDir, actions.Rule(t.s1d2, rRmDir)),
 				rmdired(t.s1d3, nil),
 				mkdired(t.s1d3, nil),
 				unlinkedDir(t.s1d3, nil),
@@ -580,8 +554,8 @@ var _ = Describe("kernel selftest partials: layout1 sequences", func() {
 			mk := func(path string) error { return unix.Mknod(path, unix.S_IFSOCK|0o400, 0) }
 			prepareMakeFile(t, mk)
 			var rSock uint64 = landlock.AccessFSMakeSock
-			expectChecks(sandbox.FS(rSock, rule(t.s1d2, rSock)),
-				makeFileChecks(t, "S_IFSOCK", mk, [3]string{f1(t.s1d1), f1(t.s1d1), f1(t.s1d1)}, unix.EACCES)...)
+			expectChecks(sandbox.FS(rSock, actions.Rule(t.s1d2, rSock)),
+				makeFileChecks(t, "S_IFSOCK", mk, [3]string{actions.F1(t.s1d1), actions.F1(t.s1d1), actions.F1(t.s1d1)}, unix.EACCES)...)
 			spec.EnforcedVerdict(fsRight(rSock).Feature(), 1)
 		})
 })
@@ -592,8 +566,8 @@ var _ = Describe("kernel selftest partials: truncation", spec.Feature(truncRight
 	It("MUST NOT restrict truncate(2), and allow O_TRUNC opens and creat(2) as READ_FILE or WRITE_FILE alone decide, rules on the files themselves, when TRUNCATE is not handled",
 		spec.ID("layout1.truncate_unhandled.file_rules"), selftests("layout1.truncate_unhandled"), func() {
 			t := layout1Tree()
-			fileR, fileW, fileNone := f1(t.s1d1), f2(t.s1d1), f1(t.s1d2)
-			expectChecks(sandbox.FS(rRead|rWrite, rule(fileR, rRead), rule(fileW, rWrite)),
+			fileR, fileW, fileNone := actions.F1(t.s1d1), actions.F2(t.s1d1), actions.F1(t.s1d2)
+			expectChecks(sandbox.FS(rRead|rWrite, actions.Rule(fileR, rRead), actions.Rule(fileW, rWrite)),
 				truncated(fileR, nil),
 				opened(fileR, unix.O_RDONLY|unix.O_TRUNC, nil),
 				opened(fileR, unix.O_WRONLY|unix.O_TRUNC, unix.EACCES),
@@ -619,15 +593,15 @@ var _ = Describe("kernel selftest partials: truncation", spec.Feature(truncRight
 				return
 			}
 			t := layout1Tree()
-			fileRWT, fileRW, fileRT, fileT, fileNone := f1(t.s1d1), f2(t.s1d1), f1(t.s1d2), f2(t.s1d2), f1(t.s1d3)
-			dirT, inDirT, dirW, inDirW := t.s2d1, f1(t.s2d1), t.s3d1, f1(t.s3d1)
+			fileRWT, fileRW, fileRT, fileT, fileNone := actions.F1(t.s1d1), actions.F2(t.s1d1), actions.F1(t.s1d2), actions.F2(t.s1d2), actions.F1(t.s1d3)
+			dirT, inDirT, dirW, inDirW := t.s2d1, actions.F1(t.s2d1), t.s3d1, actions.F1(t.s3d1)
 			expectChecks(sandbox.FS(rRead|rWrite|rTrunc,
-				rule(fileRWT, rRead|rWrite|rTrunc),
-				rule(fileRW, rRead|rWrite),
-				rule(fileRT, rRead|rTrunc),
-				rule(fileT, rTrunc),
-				rule(dirT, rTrunc),
-				rule(dirW, rWrite)),
+				actions.Rule(fileRWT, rRead|rWrite|rTrunc),
+				actions.Rule(fileRW, rRead|rWrite),
+				actions.Rule(fileRT, rRead|rTrunc),
+				actions.Rule(fileT, rTrunc),
+				actions.Rule(dirT, rTrunc),
+				actions.Rule(dirW, rWrite)),
 				truncated(fileRWT, nil),
 				opened(fileRWT, unix.O_RDONLY|unix.O_TRUNC, nil),
 				opened(fileRWT, unix.O_WRONLY|unix.O_TRUNC, nil),
@@ -661,7 +635,7 @@ var _ = Describe("kernel selftest partials: truncation", spec.Feature(truncRight
 				return
 			}
 			t := layout1Tree()
-			path := f1(t.s1d1)
+			path := actions.F1(t.s1d1)
 			fds := []int{-1, -1, -1, -1}
 			defer func() {
 				for _, fd := range fds {
@@ -690,9 +664,9 @@ var _ = Describe("kernel selftest partials: truncation", spec.Feature(truncRight
 			}
 			expectLayerSteps(
 				// Layer 1 handles reading and writing, not truncation.
-				layerStep{layer: sandbox.FS(rRead|rWrite, rule(path, rWrite)), checks: []check{opens(1), ft(0, nil), ft(1, nil)}},
-				layerStep{layer: sandbox.FS(rTrunc, rule(path, rTrunc)), checks: []check{opens(2), ft(0, nil), ft(1, nil), ft(2, nil)}},
-				layerStep{layer: sandbox.FS(rTrunc|rWrite, rule(path, rWrite)), checks: []check{opens(3), ft(0, nil), ft(1, nil), ft(2, nil), ft(3, unix.EACCES)}},
+				layerStep{layer: sandbox.FS(rRead|rWrite, actions.Rule(path, rWrite)), checks: []check{opens(1), ft(0, nil), ft(1, nil)}},
+				layerStep{layer: sandbox.FS(rTrunc, actions.Rule(path, rTrunc)), checks: []check{opens(2), ft(0, nil), ft(1, nil), ft(2, nil)}},
+				layerStep{layer: sandbox.FS(rTrunc|rWrite, actions.Rule(path, rWrite)), checks: []check{opens(3), ft(0, nil), ft(1, nil), ft(2, nil), ft(3, unix.EACCES)}},
 			)
 			spec.EnforcedVerdict(truncRight.Feature(), truncRight.ABI)
 		})
@@ -723,7 +697,7 @@ var _ = Describe("kernel selftest partials: whiteouts (erratum 4)", spec.Erratum
 			// kernel letting the first through does not turn the next into EEXIST.
 			denied := [3]string{filepath.Join(t.s1d1, "w_mknod"), filepath.Join(t.s1d1, "w_link"), filepath.Join(t.s1d1, "w_rename")}
 			checks := makeFileChecks(t, "S_IFCHR 0:0", mk, denied, unix.EACCES)
-			p := sandbox.FS(rMakeReg, rule(t.s1d2, rMakeReg))
+			p := sandbox.FS(rMakeReg, actions.Rule(t.s1d2, rMakeReg))
 			ops := make([]func() error, len(checks))
 			for i, c := range checks {
 				ops[i] = c.do
@@ -736,7 +710,7 @@ var _ = Describe("kernel selftest partials: whiteouts (erratum 4)", spec.Erratum
 				obs[i] = spec.Observation{What: strings.ReplaceAll(c.what, t.tmp+"/", ""), Seen: errs[i], Fixed: c.want, Unfixed: nil}
 			}
 			seen, detail := spec.ClassifyErratum(obs)
-			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, granted on s1d1/s1d2: %s", names(rMakeReg), detail))
+			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, granted on s1d1/s1d2: %s", actions.Names(rMakeReg), detail))
 		})
 
 	It("MUST allow a RENAME_WHITEOUT in a directory granting MAKE_REG alone, leaving a whiteout in place of the moved FIFO, and deny it where MAKE_REG is not granted, where erratum 4 is advertised",
@@ -749,7 +723,7 @@ var _ = Describe("kernel selftest partials: whiteouts (erratum 4)", spec.Erratum
 			}
 			controlOutside(ctl, namedOp{what: "renameat2(ctl/p1, ctl/p1b, RENAME_WHITEOUT)", do: renameWhiteout(filepath.Join(ctl, "p1"), filepath.Join(ctl, "p1b"))})
 			controlGranted(rMakeReg, ctl, namedOp{what: "renameat2(ctl/p2, ctl/p2b, RENAME_WHITEOUT)", do: renameWhiteout(filepath.Join(ctl, "p2"), filepath.Join(ctl, "p2b"))})
-			p := sandbox.FS(rMakeReg, rule(s3d3, rMakeReg))
+			p := sandbox.FS(rMakeReg, actions.Rule(s3d3, rMakeReg))
 			errs := runOps(p,
 				renameWhiteout(filepath.Join(s3d3, "f1"), filepath.Join(s3d3, "f2")),
 				renameWhiteout(filepath.Join(other, "f1"), filepath.Join(other, "f2")))
@@ -767,6 +741,6 @@ var _ = Describe("kernel selftest partials: whiteouts (erratum 4)", spec.Erratum
 				{What: "renameat2(s3d3/f1, s3d3/f2, RENAME_WHITEOUT), MAKE_REG granted on s3d3", Seen: errs[0], Fixed: nil, Unfixed: nil},
 				{What: "renameat2(other/f1, other/f2, RENAME_WHITEOUT), MAKE_REG not granted on other", Seen: errs[1], Fixed: unix.EACCES, Unfixed: nil},
 			})
-			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, granted on s3d3: %s", names(rMakeReg), detail))
+			spec.ErratumVerdict(4, seen, fmt.Sprintf("%s handled, granted on s3d3: %s", actions.Names(rMakeReg), detail))
 		})
 })

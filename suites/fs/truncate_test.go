@@ -10,6 +10,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/fs/actions"
 )
 
 const rTrunc uint64 = landlock.AccessFSTruncate
@@ -43,7 +44,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		w := tree("t/f", "t/g", "n/f", "n/g")
 		t, n := filepath.Join(w, "t"), filepath.Join(w, "n")
 		handled := rRW | rTrunc | rMakeReg
-		expectChecks(sandbox.FS(handled, rule(t, handled), rule(n, handled&^rTrunc)),
+		expectChecks(sandbox.FS(handled, actions.Rule(t, handled), actions.Rule(n, handled&^rTrunc)),
 			truncated(filepath.Join(t, "f"), nil),
 			truncated(filepath.Join(n, "f"), unix.EACCES),
 			ftruncatedAfterOpen(filepath.Join(t, "g"), nil),
@@ -71,7 +72,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 				return fmt.Errorf("open before any domain: %w", err)
 			}
 			defer unix.Close(fd0)
-			if err := sandbox.FS(rWrite|rTrunc, rule(w, rWrite|rTrunc)).Enforce(); err != nil {
+			if err := sandbox.FS(rWrite|rTrunc, actions.Rule(w, rWrite|rTrunc)).Enforce(); err != nil {
 				return fmt.Errorf("enforce layer 1: %w", err)
 			}
 			fd1, err := open()
@@ -79,7 +80,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 				return fmt.Errorf("open in layer 1: %w", err)
 			}
 			defer unix.Close(fd1)
-			if err := sandbox.FS(rWrite|rTrunc, rule(w, rWrite)).Enforce(); err != nil {
+			if err := sandbox.FS(rWrite|rTrunc, actions.Rule(w, rWrite)).Enforce(); err != nil {
 				return fmt.Errorf("enforce layer 2: %w", err)
 			}
 			fd2, err := open()
@@ -103,7 +104,7 @@ var _ = Describe("truncation", spec.Feature(truncRight.Feature(), truncRight.ABI
 		}
 		w := tree("f")
 		fd := -1
-		res := sandbox.Thread(sandbox.FS(rWrite|rTrunc, rule(w, rWrite)), func() error {
+		res := sandbox.Thread(sandbox.FS(rWrite|rTrunc, actions.Rule(w, rWrite)), func() error {
 			var err error
 			fd, err = unix.Open(f(w), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 			return err

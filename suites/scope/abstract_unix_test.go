@@ -3,7 +3,6 @@ package scope_test
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -14,73 +13,14 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
-
-func init() {
-	// abstract-server: binds an abstract socket of every type, named after args[0] and
-	// the type, under its policy, says "ready", and keeps them until its standard input
-	// closes.
-	sandbox.Register("abstract-server", func(args []string) ([]byte, error) {
-		for _, t := range unixTypes {
-			fd, err := unixServer(t.typ, &unix.SockaddrUnix{Name: args[0] + "-" + t.name})
-			if err != nil {
-				return nil, err
-			}
-			defer unix.Close(fd)
-		}
-		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
-			return nil, err
-		}
-		_, err := io.Copy(io.Discard, os.Stdin)
-		return nil, err
-	})
-}
-
-type unixType struct {
-	name string
-	typ  int
-}
-
-var unixTypes = []unixType{
-	{name: "stream", typ: unix.SOCK_STREAM},
-	{name: "dgram", typ: unix.SOCK_DGRAM},
-	{name: "seqpacket", typ: unix.SOCK_SEQPACKET},
-}
 
 var abstractSeq atomic.Int64
 
 // abstractName returns an abstract address unique to this run ("@" is the leading NUL).
 func abstractName() string {
 	return fmt.Sprintf("@llconform-scope-%d-%d", os.Getpid(), abstractSeq.Add(1))
-}
-
-// unixServer creates a UNIX socket of type typ bound to sa, listening if connection-based.
-func unixServer(typ int, sa *unix.SockaddrUnix) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("socket: %w", err)
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("bind %q: %w", sa.Name, err)
-	}
-	if typ != unix.SOCK_DGRAM {
-		if err := unix.Listen(fd, 8); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("listen: %w", err)
-		}
-	}
-	return fd, nil
-}
-
-// unixConnect connects a new socket of type typ to sa and returns connect's error.
-func unixConnect(typ int, sa *unix.SockaddrUnix) error {
-	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return spec.SetupFailed("client socket(AF_UNIX)", err)
-	}
-	defer unix.Close(fd)
-	return unix.Connect(fd, sa)
 }
 
 // unixSendto sends a datagram from a new unconnected socket to sa.
@@ -97,7 +37,7 @@ func unixSendto(sa *unix.SockaddrUnix) error {
 func runnerServer(typ int) *unix.SockaddrUnix {
 	GinkgoHelper()
 	sa := &unix.SockaddrUnix{Name: abstractName()}
-	fd, err := unixServer(typ, sa)
+	fd, err := actions.UnixServer(typ, sa)
 	Expect(err).NotTo(HaveOccurred(), "runner abstract server")
 	DeferCleanup(unix.Close, fd)
 	return sa
@@ -107,34 +47,34 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 	const feature = "scope.abstract_unix_socket"
 	scoped := sandbox.Scoped(scopeUnix)
 
-	for _, t := range unixTypes {
+	for _, t := range actions.UnixTypes {
 		t := t
-		It("MUST deny connect to an abstract "+t.name+" socket bound outside the domain with EPERM", spec.ID("abstract_unix."+t.name+".outside_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
+		It("MUST deny connect to an abstract "+t.Name+" socket bound outside the domain with EPERM", spec.ID("abstract_unix."+t.Name+".outside_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
-			sa := runnerServer(t.typ)
-			spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unixConnect(t.typ, sa) }), unix.EPERM,
-				"SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket of no domain", t.name)
-			spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return unixConnect(t.typ, sa) }), nil,
-				"domain without the scope: connect(%s) to an abstract socket of no domain", t.name)
+			sa := runnerServer(t.Typ)
+			spec.ExpectErrno(sandbox.Thread(scoped, func() error { return actions.UnixConnect(t.Typ, sa) }), unix.EPERM,
+				"SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket of no domain", t.Name)
+			spec.ExpectErrno(sandbox.Thread(actions.OtherDomain, func() error { return actions.UnixConnect(t.Typ, sa) }), nil,
+				"domain without the scope: connect(%s) to an abstract socket of no domain", t.Name)
 			spec.EnforcedVerdict(feature, 6)
 		})
 
-		It("MUST allow connect to an abstract "+t.name+" socket bound in the same domain", spec.ID("abstract_unix."+t.name+".same_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
+		It("MUST allow connect to an abstract "+t.Name+" socket bound in the same domain", spec.ID("abstract_unix."+t.Name+".same_domain"), spec.Selftest("scoped_abstract_unix_test", "scoped_domains.connect_to_parent"), func() {
 			if !scopeSupported(feature, scopeUnix) {
 				return
 			}
 			res := sandbox.Thread(scoped, func() error {
 				sa := &unix.SockaddrUnix{Name: abstractName()}
-				fd, err := unixServer(t.typ, sa)
+				fd, err := actions.UnixServer(t.Typ, sa)
 				if err != nil {
 					return err
 				}
 				defer unix.Close(fd)
-				return unixConnect(t.typ, sa)
+				return actions.UnixConnect(t.Typ, sa)
 			})
-			spec.ExpectErrno(res, nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket bound in the same domain", t.name)
+			spec.ExpectErrno(res, nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket bound in the same domain", t.Name)
 			spec.FeatureVerdict(feature, 6)
 		})
 	}
@@ -162,13 +102,13 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 			"SCOPE_ABSTRACT_UNIX_SOCKET: send on a datagram socket connected before the domain")
 		spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unix.Sendto(connected, []byte("x"), 0, sa) }), nil,
 			"SCOPE_ABSTRACT_UNIX_SOCKET: sendto its own peer on a datagram socket connected before the domain")
-		for _, t := range unixTypes {
-			pair, err := unix.Socketpair(unix.AF_UNIX, t.typ|unix.SOCK_CLOEXEC, 0)
-			Expect(err).NotTo(HaveOccurred(), "socketpair(%s)", t.name)
+		for _, t := range actions.UnixTypes {
+			pair, err := unix.Socketpair(unix.AF_UNIX, t.Typ|unix.SOCK_CLOEXEC, 0)
+			Expect(err).NotTo(HaveOccurred(), "socketpair(%s)", t.Name)
 			DeferCleanup(unix.Close, pair[0])
 			DeferCleanup(unix.Close, pair[1])
 			spec.ExpectErrno(sandbox.Thread(scoped, func() error { _, err := unix.Write(pair[0], []byte("x")); return err }), nil,
-				"SCOPE_ABSTRACT_UNIX_SOCKET: write on an unnamed %s socket pair made outside the domain", t.name)
+				"SCOPE_ABSTRACT_UNIX_SOCKET: write on an unnamed %s socket pair made outside the domain", t.Name)
 		}
 		spec.FeatureVerdict(feature, 6)
 	})
@@ -177,13 +117,13 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 		if !scopeSupported(feature, scopeUnix) {
 			return
 		}
-		for _, t := range unixTypes {
+		for _, t := range actions.UnixTypes {
 			sa := &unix.SockaddrUnix{Name: filepath.Join(GinkgoT().TempDir(), "sock")}
-			fd, err := unixServer(t.typ, sa)
+			fd, err := actions.UnixServer(t.Typ, sa)
 			Expect(err).NotTo(HaveOccurred(), "runner pathname server")
 			DeferCleanup(unix.Close, fd)
-			spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unixConnect(t.typ, sa) }), nil,
-				"SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a pathname socket of no domain", t.name)
+			spec.ExpectErrno(sandbox.Thread(scoped, func() error { return actions.UnixConnect(t.Typ, sa) }), nil,
+				"SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a pathname socket of no domain", t.Name)
 		}
 		spec.FeatureVerdict(feature, 6)
 	})
@@ -201,7 +141,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 					return err
 				}
 				sa := &unix.SockaddrUnix{Name: abstractName()}
-				fd, err := unixServer(unix.SOCK_STREAM, sa)
+				fd, err := actions.UnixServer(unix.SOCK_STREAM, sa)
 				if err != nil {
 					return err
 				}
@@ -209,13 +149,13 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 				if err := enforce(inner); err != nil {
 					return err
 				}
-				res.Err = unixConnect(unix.SOCK_STREAM, sa)
+				res.Err = actions.UnixConnect(unix.SOCK_STREAM, sa)
 				return nil
 			})
 			return res
 		}
-		spec.ExpectErrno(through(otherDomain, scoped), unix.EPERM, "server in an unscoped parent domain, client in a scoped child domain: connect")
-		spec.ExpectErrno(through(scoped, otherDomain), nil, "server in a scoped parent domain, client in an unscoped child domain: connect")
+		spec.ExpectErrno(through(actions.OtherDomain, scoped), unix.EPERM, "server in an unscoped parent domain, client in a scoped child domain: connect")
+		spec.ExpectErrno(through(scoped, actions.OtherDomain), nil, "server in a scoped parent domain, client in an unscoped child domain: connect")
 		spec.ExpectErrno(through(scoped, scoped), unix.EPERM, "server in a scoped parent domain, client in a scoped child domain: connect")
 		spec.EnforcedVerdict(feature, 6)
 	})
@@ -231,11 +171,11 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 				return err
 			}
 			var err error
-			server, err = unixServer(unix.SOCK_STREAM, sa)
+			server, err = actions.UnixServer(unix.SOCK_STREAM, sa)
 			return err
 		})
 		DeferCleanup(unix.Close, server)
-		spec.ExpectErrno(sandbox.Thread(scoped, func() error { return unixConnect(unix.SOCK_STREAM, sa) }), unix.EPERM,
+		spec.ExpectErrno(sandbox.Thread(scoped, func() error { return actions.UnixConnect(unix.SOCK_STREAM, sa) }), unix.EPERM,
 			"SCOPE_ABSTRACT_UNIX_SOCKET: connect to an abstract socket of a sibling domain")
 		spec.EnforcedVerdict(feature, 6)
 	})
@@ -251,18 +191,18 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 			}
 			// The helper inherits this thread's domain and adds its own layer.
 			name := abstractName()
-			pr, err := sandbox.Start(scoped, "abstract-server", name)
+			pr, err := sandbox.Start(scoped, actions.AbstractServerAction, name)
 			if err != nil {
 				return err
 			}
 			line, err := bufio.NewReader(pr.Stdout).ReadString('\n')
-			if err != nil || line != "ready\n" {
+			if err != nil || line != actions.ReadyLine {
 				pr.Stdin.Close()
 				res := pr.Wait()
 				return fmt.Errorf("abstract-server not ready (read %q, %v): setup %v, error %v", line, err, res.Setup, res.Err)
 			}
-			for _, t := range unixTypes {
-				errs = append(errs, unixConnect(t.typ, &unix.SockaddrUnix{Name: name + "-" + t.name}))
+			for _, t := range actions.UnixTypes {
+				errs = append(errs, actions.UnixConnect(t.Typ, &unix.SockaddrUnix{Name: name + "-" + t.Name}))
 			}
 			pr.Stdin.Close()
 			if res := pr.Wait(); res.Setup != nil || res.Err != nil {
@@ -270,8 +210,8 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET", spec.Feature("scope.abstract_unix
 			}
 			return nil
 		})
-		for i, t := range unixTypes {
-			spec.ExpectErr(errs[i], nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket of a nested child domain", t.name)
+		for i, t := range actions.UnixTypes {
+			spec.ExpectErr(errs[i], nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to an abstract socket of a nested child domain", t.Name)
 		}
 		spec.FeatureVerdict(feature, 6)
 	})
@@ -292,7 +232,7 @@ func (k sandboxKind) policy() sandbox.Policy {
 	case scopeSandbox:
 		return sandbox.Scoped(scopeUnix)
 	case otherSandbox:
-		return otherDomain
+		return actions.OtherDomain
 	}
 	return sandbox.Policy{}
 }
@@ -327,8 +267,8 @@ func runScopedVsUnscoped(v vsVariant) (toChild, toParent [2]string) {
 	GinkgoHelper()
 	prefix := abstractName()
 	bind := func(side string) error {
-		for _, s := range peerSockets(prefix, side) {
-			fd, err := unixServer(s.typ, s.sa)
+		for _, s := range actions.PeerSockets(prefix, side) {
+			fd, err := actions.UnixServer(s.Typ, s.SA)
 			if err != nil {
 				return err
 			}
@@ -337,8 +277,8 @@ func runScopedVsUnscoped(v vsVariant) (toChild, toParent [2]string) {
 		return nil
 	}
 	connect := func() {
-		toChild[0], toChild[1] = peerConnect(prefix, "p2")
-		toParent[0], toParent[1] = peerConnect(prefix, "p1")
+		toChild[0], toChild[1] = actions.PeerConnect(prefix, "p2")
+		toParent[0], toParent[1] = actions.PeerConnect(prefix, "p1")
 	}
 	switch {
 	case v.all == noSandbox && v.children == noSandbox:
@@ -389,14 +329,14 @@ func runScopedVsUnscoped(v vsVariant) (toChild, toParent [2]string) {
 type outsideSocketVariant struct {
 	name        string
 	childSocket bool
-	t           unixType
+	t           actions.UnixType
 }
 
 var outsideSocketVariants = []outsideSocketVariant{
-	{name: "allow_dgram_child", childSocket: true, t: unixTypes[1]},
-	{name: "deny_dgram_server", childSocket: false, t: unixTypes[1]},
-	{name: "allow_stream_child", childSocket: true, t: unixTypes[0]},
-	{name: "deny_stream_server", childSocket: false, t: unixTypes[0]},
+	{name: "allow_dgram_child", childSocket: true, t: actions.UnixTypes[1]},
+	{name: "deny_dgram_server", childSocket: false, t: actions.UnixTypes[1]},
+	{name: "allow_stream_child", childSocket: true, t: actions.UnixTypes[0]},
+	{name: "deny_stream_server", childSocket: false, t: actions.UnixTypes[0]},
 }
 
 func sendFd(via, fd int) error {
@@ -434,9 +374,9 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 					return
 				}
 				toChild, toParent := runScopedVsUnscoped(v)
-				for i, t := range unixTypes[:2] {
-					expectOutcome(toChild[i], allowedOr(canChild, unix.EPERM), "%s: grandchild connect(%s) to its parent's abstract socket", v.name, t.name)
-					expectOutcome(toParent[i], allowedOr(canParent, unix.EPERM), "%s: grandchild connect(%s) to its grandparent's abstract socket", v.name, t.name)
+				for i, t := range actions.UnixTypes[:2] {
+					expectOutcome(toChild[i], allowedOr(canChild, unix.EPERM), "%s: grandchild connect(%s) to its parent's abstract socket", v.name, t.Name)
+					expectOutcome(toParent[i], allowedOr(canParent, unix.EPERM), "%s: grandchild connect(%s) to its grandparent's abstract socket", v.name, t.Name)
 				}
 				if canChild && canParent {
 					spec.FeatureVerdict(feature, 6)
@@ -452,7 +392,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 		if !v.childSocket {
 			sentence = "MUST deny connect to an abstract %s socket created outside the client's domain, with EPERM"
 		}
-		It(fmt.Sprintf(sentence, v.t.name), spec.ID("abstract_unix.outside_socket."+v.name),
+		It(fmt.Sprintf(sentence, v.t.Name), spec.ID("abstract_unix.outside_socket."+v.name),
 			spec.Selftest("scoped_abstract_unix_test", "outside_socket.socket_with_different_domain"), func() {
 				if !scopeSupported(feature, scopeUnix) {
 					return
@@ -469,13 +409,13 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 					DeferCleanup(unix.Close, pair[0])
 					DeferCleanup(unix.Close, pair[1])
 					Expect(client.run(func() error {
-						s, err := unix.Socket(unix.AF_UNIX, v.t.typ|unix.SOCK_CLOEXEC, 0)
+						s, err := unix.Socket(unix.AF_UNIX, v.t.Typ|unix.SOCK_CLOEXEC, 0)
 						if err != nil {
 							return fmt.Errorf("socket: %w", err)
 						}
 						defer unix.Close(s)
 						return sendFd(pair[0], s)
-					})).To(Succeed(), "client creates the %s socket and sends it", v.t.name)
+					})).To(Succeed(), "client creates the %s socket and sends it", v.t.Name)
 					Expect(server.run(func() error {
 						var err error
 						fd, err = recvFd(pair[1])
@@ -484,9 +424,9 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 				} else {
 					Expect(server.run(func() error {
 						var err error
-						fd, err = unix.Socket(unix.AF_UNIX, v.t.typ|unix.SOCK_CLOEXEC, 0)
+						fd, err = unix.Socket(unix.AF_UNIX, v.t.Typ|unix.SOCK_CLOEXEC, 0)
 						return err
-					})).To(Succeed(), "server creates the %s socket", v.t.name)
+					})).To(Succeed(), "server creates the %s socket", v.t.Name)
 				}
 				DeferCleanup(unix.Close, fd)
 				Expect(server.run(func() error {
@@ -496,18 +436,18 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 					if err := unix.Bind(fd, sa); err != nil {
 						return fmt.Errorf("bind: %w", err)
 					}
-					if v.t.typ == unix.SOCK_STREAM {
+					if v.t.Typ == unix.SOCK_STREAM {
 						return unix.Listen(fd, 8)
 					}
 					return nil
 				})).To(Succeed(), "server domain, bind and listen")
 				var connectErr error
-				Expect(client.run(func() error { connectErr = unixConnect(v.t.typ, sa); return nil })).To(Succeed())
+				Expect(client.run(func() error { connectErr = actions.UnixConnect(v.t.Typ, sa); return nil })).To(Succeed())
 				if v.childSocket {
-					spec.ExpectErr(connectErr, nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a socket the client's domain created, bound by a server in another domain", v.t.name)
+					spec.ExpectErr(connectErr, nil, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a socket the client's domain created, bound by a server in another domain", v.t.Name)
 					spec.FeatureVerdict(feature, 6)
 				} else {
-					spec.ExpectErr(connectErr, unix.EPERM, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a socket created outside any domain, bound by a server in another domain", v.t.name)
+					spec.ExpectErr(connectErr, unix.EPERM, "SCOPE_ABSTRACT_UNIX_SOCKET: connect(%s) to a socket created outside any domain, bound by a server in another domain", v.t.Name)
 					spec.EnforcedVerdict(feature, 6)
 				}
 			})
@@ -520,7 +460,7 @@ var _ = Describe("SCOPE_ABSTRACT_UNIX_SOCKET across domains", spec.Feature("scop
 			}
 			bound := func() (int, *unix.SockaddrUnix) {
 				sa := &unix.SockaddrUnix{Name: abstractName()}
-				fd, err := unixServer(unix.SOCK_DGRAM, sa)
+				fd, err := actions.UnixServer(unix.SOCK_DGRAM, sa)
 				Expect(err).NotTo(HaveOccurred(), "runner datagram socket")
 				DeferCleanup(unix.Close, fd)
 				return fd, sa

@@ -2,12 +2,7 @@ package scope_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
 	"strconv"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -15,6 +10,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
 
 // The kernel checks signals sent on I/O events (SIGIO, SIGURG) against the domain of
@@ -22,93 +18,11 @@ import (
 // so that a signal the kernel sends stays pending in its ShdPnd mask: the check is
 // deterministic, with no waiting for delivery.
 
-func init() {
-	// pgrp-wait: a target that leads a process group of its own, then behaves like wait.
-	sandbox.Register("pgrp-wait", func([]string) ([]byte, error) {
-		if err := unix.Setpgid(0, 0); err != nil {
-			return nil, fmt.Errorf("setpgid(0, 0): %w", err)
-		}
-		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
-			return nil, err
-		}
-		_, err := io.Copy(io.Discard, os.Stdin)
-		return nil, err
-	})
-	// pgid-sigio: joins process group args[0] ("self": a new one of its own), then makes
-	// the group the owner of a pipe's I/O signal from a throw-away thread in a domain
-	// scoping signals, signal args[1], and writes to the pipe. With args[2], a control
-	// does the same first from a thread in a domain scoping nothing, with that signal. It
-	// reports whether the scoped owner's signal reached this process, whose leader is in
-	// no domain.
-	sandbox.Register("pgid-sigio", func(args []string) ([]byte, error) {
-		sig, err := parseSignal(args[1])
-		if err != nil {
-			return nil, err
-		}
-		got := make(chan os.Signal, 1)
-		signal.Notify(got, sig)
-		pgid := 0
-		if args[0] != "self" {
-			if pgid, err = strconv.Atoi(args[0]); err != nil {
-				return nil, err
-			}
-		}
-		if err := unix.Setpgid(0, pgid); err != nil {
-			return nil, fmt.Errorf("setpgid(0, %d): %w", pgid, err)
-		}
-		pgid = unix.Getpgrp()
-		trigger := func(p sandbox.Policy, sig unix.Signal) error {
-			var fds [2]int
-			if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-				return fmt.Errorf("pipe2: %w", err)
-			}
-			defer unix.Close(fds[0])
-			defer unix.Close(fds[1])
-			if err := sandbox.OnThread(func() error {
-				if err := p.Enforce(); err != nil {
-					return err
-				}
-				return setOwner(fds[0], -pgid, sig)
-			}); err != nil {
-				return fmt.Errorf("F_SETOWN(-%d) with signal %d: %w", pgid, sig, err)
-			}
-			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
-				return fmt.Errorf("write to the pipe: %w", err)
-			}
-			return nil
-		}
-		if len(args) > 2 {
-			control, err := parseSignal(args[2])
-			if err != nil {
-				return nil, err
-			}
-			if err := trigger(otherDomain, control); err != nil {
-				return nil, fmt.Errorf("control: %w", err)
-			}
-		}
-		if err := trigger(sandbox.Scoped(scopeSignal), sig); err != nil {
-			return nil, err
-		}
-		received := false
-		select {
-		case <-got:
-			received = true
-		case <-time.After(10 * time.Second):
-		}
-		return json.Marshal(received)
-	})
-}
-
-func parseSignal(s string) (unix.Signal, error) {
-	n, err := strconv.Atoi(s)
-	return unix.Signal(n), err
-}
-
 // runPgidSigio runs the pgid-sigio helper and returns whether its own process received
 // the scoped owner's signal.
 func runPgidSigio(args ...string) bool {
 	GinkgoHelper()
-	res := sandbox.Process(sandbox.Policy{}, "pgid-sigio", args...)
+	res := sandbox.Process(sandbox.Policy{}, actions.PgidSigioAction, args...)
 	spec.ExpectErrno(res, nil, "pgid-sigio helper %v", args)
 	var received bool
 	Expect(json.Unmarshal(res.Data, &received)).To(Succeed(), "pgid-sigio report")
@@ -123,18 +37,6 @@ func asyncPipe() (r, w int) {
 	DeferCleanup(unix.Close, p[0])
 	DeferCleanup(unix.Close, p[1])
 	return p[0], p[1]
-}
-
-// setOwner makes pid the owner of fd's I/O signals, sent as sig (0: SIGIO).
-func setOwner(fd, pid int, sig unix.Signal) error {
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETOWN, pid); err != nil {
-		return err
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETSIG, int(sig)); err != nil {
-		return err
-	}
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_ASYNC|unix.O_NONBLOCK)
-	return err
 }
 
 // tcpPair returns a connected loopback TCP pair: the accepted server side, which signals
@@ -178,7 +80,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			}
 			r, w := asyncPipe()
 			Expect(sharedPending(pid, unix.SIGUSR1)).To(BeFalse(), "SIGUSR1 pending before the spec")
-			res := sandbox.Thread(scoped, func() error { return setOwner(r, pid, unix.SIGUSR1) })
+			res := sandbox.Thread(scoped, func() error { return actions.SetOwner(r, pid, unix.SIGUSR1) })
 			spec.ExpectErrno(res, nil, "SCOPE_SIGNAL: fcntl(F_SETOWN %d, F_SETSIG SIGUSR1, O_ASYNC)", pid)
 			_, err := unix.Write(w, []byte("x"))
 			Expect(err).NotTo(HaveOccurred(), "write to the pipe")
@@ -186,7 +88,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			// Control: the same arrangement from a domain that scopes nothing delivers
 			// the signal, so its absence above is the scope's doing.
 			r2, w2 := asyncPipe()
-			res = sandbox.Thread(otherDomain, func() error { return setOwner(r2, pid, unix.SIGUSR1) })
+			res = sandbox.Thread(actions.OtherDomain, func() error { return actions.SetOwner(r2, pid, unix.SIGUSR1) })
 			spec.ExpectErrno(res, nil, "domain without SCOPE_SIGNAL: fcntl(F_SETOWN %d, F_SETSIG SIGUSR1, O_ASYNC)", pid)
 			_, err = unix.Write(w2, []byte("x"))
 			Expect(err).NotTo(HaveOccurred(), "write to the control pipe")
@@ -209,7 +111,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			Expect(sharedPending(pid, unix.SIGURG)).To(BeFalse(), "SIGURG reached a process outside the F_SETOWN caller's scoped domain")
 			// Control: from a domain that scopes nothing, SIGURG arrives.
 			server2, client2 := tcpPair()
-			res = sandbox.Thread(otherDomain, func() error {
+			res = sandbox.Thread(actions.OtherDomain, func() error {
 				_, err := unix.FcntlInt(uintptr(server2), unix.F_SETOWN, pid)
 				return err
 			})
@@ -226,7 +128,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			r, w := asyncPipe()
 			Expect(sharedPending(pid, unix.SIGUSR2)).To(BeFalse(), "SIGUSR2 pending before the spec")
 			onThread(func() error {
-				if err := setOwner(r, pid, unix.SIGUSR2); err != nil {
+				if err := actions.SetOwner(r, pid, unix.SIGUSR2); err != nil {
 					return err
 				}
 				if err := enforce(scoped); err != nil {
@@ -246,7 +148,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
-			target, err := startReady(sandbox.Policy{}, "pgrp-wait")
+			target, err := startReady(sandbox.Policy{}, actions.PgrpWaitAction)
 			Expect(err).NotTo(HaveOccurred(), "start target")
 			DeferCleanup(killTarget, target)
 			pgid := target.Pid()
@@ -266,7 +168,7 @@ var _ = Describe("SCOPE_SIGNAL and fcntl(F_SETOWN)", spec.Feature("scope.signal"
 			if !scopeSupported(feature, scopeSignal) {
 				return
 			}
-			Expect(runPgidSigio("self", strconv.Itoa(int(unix.SIGUSR2)))).To(BeTrue(),
+			Expect(runPgidSigio(actions.PgidSelf, strconv.Itoa(int(unix.SIGUSR2)))).To(BeTrue(),
 				"SCOPE_SIGNAL: SIGIO (as SIGUSR2) to its own process group, owner set by a scoped non-leader thread, did not reach its own process")
 			spec.FeatureVerdict(feature, 6)
 		})

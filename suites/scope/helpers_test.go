@@ -3,9 +3,7 @@ package scope_test
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -16,37 +14,18 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
-
-func init() {
-	// wait: a target process. It says when its policy is in force, then blocks until
-	// the spec closes its standard input.
-	sandbox.Register("wait", func([]string) ([]byte, error) {
-		// A program started with SIGHUP ignored (under nohup, say) keeps it ignored, and the
-		// target would discard the SIGHUP a spec sends it: catch it instead, so that it stays
-		// pending on a stopped target as every other signal does.
-		signal.Notify(make(chan os.Signal, 1), unix.SIGHUP)
-		if _, err := os.Stdout.WriteString("ready\n"); err != nil {
-			return nil, err
-		}
-		_, err := io.Copy(io.Discard, os.Stdin)
-		return nil, err
-	})
-}
 
 const (
 	scopeUnix   = landlock.ScopeAbstractUnixSocket
 	scopeSignal = landlock.ScopeSignal
 )
 
-// otherDomain is a policy that creates a domain without scoping anything the specs look
-// at: it handles one filesystem right (making block devices) that no spec exercises.
-var otherDomain = sandbox.FS(landlock.AccessFSMakeBlock)
-
 // startTarget starts a "wait" helper under p from the calling thread, so that the helper
 // inherits that thread's domain, and returns once p is in force in it. Callers must stop
 // it with stopTarget.
-func startTarget(p sandbox.Policy) (*sandbox.Proc, error) { return startReady(p, "wait") }
+func startTarget(p sandbox.Policy) (*sandbox.Proc, error) { return startReady(p, actions.WaitAction) }
 
 // startReady starts a helper that says "ready" once in place, and waits for that.
 func startReady(p sandbox.Policy, action string, args ...string) (*sandbox.Proc, error) {
@@ -55,7 +34,7 @@ func startReady(p sandbox.Policy, action string, args ...string) (*sandbox.Proc,
 		return nil, err
 	}
 	line, err := bufio.NewReader(pr.Stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
+	if err != nil || line != actions.ReadyLine {
 		pr.Stdin.Close()
 		res := pr.Wait()
 		return nil, fmt.Errorf("%s not ready (read %q, %v): setup %v, error %v", action, line, err, res.Setup, res.Err)
@@ -140,23 +119,6 @@ func expectScopeRejected(bits uint64) {
 	}
 	want := landlock.CreateRulesetErrno(attr.Bytes(), landlock.RulesetAttrSizeV6, spec.Kernel().ABI)
 	spec.ExpectErr(err, want, "ABI %d: create_ruleset(scoped=%s, 24-byte attr)", spec.Kernel().ABI, spec.Bits(landlock.KindScope, bits))
-}
-
-// dropEffective removes caps from the calling thread's effective set (capset works per
-// thread, so only throw-away threads and helpers may call it).
-func dropEffective(caps ...int) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	for _, c := range caps {
-		data[c/32].Effective &^= 1 << (uint(c) % 32)
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	return nil
 }
 
 // enforce restricts the calling thread with p (sandbox threads only).

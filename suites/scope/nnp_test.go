@@ -9,20 +9,12 @@ import (
 
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
 
 // dropSysAdmin removes CAP_SYS_ADMIN from the calling thread's effective set (capset
 // works per thread), so that restrict_self needs no_new_privs.
-func dropSysAdmin() error { return dropEffective(unix.CAP_SYS_ADMIN) }
-
-// noNewPrivs reads the calling thread's no_new_privs (0 or 1).
-func noNewPrivs() (int, error) {
-	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
-	if err != nil {
-		return -1, fmt.Errorf("prctl(PR_GET_NO_NEW_PRIVS): %w", err)
-	}
-	return v, nil
-}
+func dropSysAdmin() error { return actions.DropEffective(unix.CAP_SYS_ADMIN) }
 
 type nnpObservation struct {
 	plain, flagged error // restrict_self(fd, 0) then restrict_self(fd, NO_NEW_PRIVS)
@@ -43,14 +35,14 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 			if err := dropSysAdmin(); err != nil {
 				return err
 			}
-			fd, err := readDeny()
+			fd, err := actions.ReadDeny()
 			if err != nil {
 				return fmt.Errorf("create ruleset: %w", err)
 			}
 			defer unix.Close(fd)
 			o.plain = landlock.RestrictSelf(fd, 0)
 			o.flagged = landlock.RestrictSelf(fd, landlock.RestrictSelfNoNewPrivs)
-			if o.nnp, err = noNewPrivs(); err != nil {
+			if o.nnp, err = actions.NoNewPrivs(); err != nil {
 				return err
 			}
 			rfd, err := unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -82,10 +74,10 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 		onThread(func() error {
 			badFd = landlock.RestrictSelf(-1, landlock.RestrictSelfNoNewPrivs)
 			var err error
-			if nnpAfterBadFd, err = noNewPrivs(); err != nil {
+			if nnpAfterBadFd, err = actions.NoNewPrivs(); err != nil {
 				return err
 			}
-			fd, err := readDeny()
+			fd, err := actions.ReadDeny()
 			if err != nil {
 				return fmt.Errorf("create ruleset: %w", err)
 			}
@@ -97,7 +89,7 @@ var _ = Describe("LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS", spec.Feature("restrict_s
 				}
 			}
 			tooDeep = landlock.RestrictSelf(fd, landlock.RestrictSelfNoNewPrivs)
-			nnpAfterTooDeep, err = noNewPrivs()
+			nnpAfterTooDeep, err = actions.NoNewPrivs()
 			return err
 		})
 		if spec.Supports(11) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
 
 // yamaScope returns Yama's ptrace_scope, or -1 without Yama.
@@ -135,7 +136,7 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 		DeferCleanup(killTarget, target)
 		var results []traced
 		onThread(func() error {
-			if err := enforce(otherDomain); err != nil {
+			if err := enforce(actions.OtherDomain); err != nil {
 				return err
 			}
 			results = traceChecks(target.Pid())
@@ -146,18 +147,18 @@ var _ = Describe("ptrace between domains", spec.Feature("scope.ptrace", 1), func
 	})
 
 	It("MUST deny a nested domain tracing a process of its parent domain", spec.ID("ptrace.to_parent"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
-		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, otherDomain), false, "in a child domain, target in the parent domain")
+		expectTrace(traceFrom(actions.OtherDomain, sandbox.Policy{}, actions.OtherDomain), false, "in a child domain, target in the parent domain")
 		spec.EnforcedVerdict(feature, 1)
 	})
 
 	It("MUST allow a domain to trace a process in the same domain and in a nested child domain", spec.ID("ptrace.to_same_and_child"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
-		expectTrace(traceFrom(otherDomain, sandbox.Policy{}, sandbox.Policy{}), true, "in the target's own domain")
-		expectTrace(traceFrom(otherDomain, otherDomain, sandbox.Policy{}), true, "in the parent domain of the target's")
+		expectTrace(traceFrom(actions.OtherDomain, sandbox.Policy{}, sandbox.Policy{}), true, "in the target's own domain")
+		expectTrace(traceFrom(actions.OtherDomain, actions.OtherDomain, sandbox.Policy{}), true, "in the parent domain of the target's")
 		spec.FeatureVerdict(feature, 1)
 	})
 
 	It("MUST allow a process outside any domain to trace a sandboxed process", spec.ID("ptrace.from_outside_domain"), spec.Selftest("ptrace_test", "scoped_domains.trace"), func() {
-		expectTrace(traceFrom(sandbox.Policy{}, otherDomain, sandbox.Policy{}), true, "in no domain, target sandboxed")
+		expectTrace(traceFrom(sandbox.Policy{}, actions.OtherDomain, sandbox.Policy{}), true, "in no domain, target sandboxed")
 		spec.FeatureVerdict(feature, 1)
 	})
 })

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/llconform/llconform/internal/landlock"
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
 
 // The scoped_domains matrix of the kernel's selftests (scoped_base_variants.h): a parent P1
@@ -47,13 +47,10 @@ var scopedDomainsVariants = []scopedDomainsVariant{
 func (v scopedDomainsVariant) p1ToP2() bool { return !v.parent }
 func (v scopedDomainsVariant) p2ToP1() bool { return !v.child }
 
-// outcome is how a result travels through JSON: the errno's name, or "success".
-func outcome(err error) string { return spec.ErrnoName(err) }
-
 // errFromOutcome turns an outcome back into an error: nil, the errno of that name, or
 // an error carrying the text.
 func errFromOutcome(o string) error {
-	if o == outcome(nil) {
+	if o == actions.Outcome(nil) {
 		return nil
 	}
 	for e := unix.Errno(1); e < 4096; e++ {
@@ -73,174 +70,9 @@ func expectOutcome(got string, want error, what string, args ...any) {
 }
 
 // peerSide is what one process of an arrangement saw when reaching the other.
-type peerSide struct {
-	Environ string `json:"environ"` // open(/proc/<tid>/environ): PTRACE_MODE_READ
-	Attach  string `json:"attach"`  // PTRACE_ATTACH (P1) or PTRACE_SEIZE (P2): PTRACE_MODE_ATTACH
-	Traceme string `json:"traceme"` // P2 only: PTRACE_TRACEME towards P1
-	Detach  string `json:"detach"`  // P1 only, when TRACEME failed: PTRACE_DETACH of P2
-	Signal  string `json:"signal"`  // tgkill(<tid>, 0)
-	Self    string `json:"self"`    // tgkill(own thread, 0)
-	Stream  string `json:"stream"`  // connect to the other's abstract stream socket
-	Dgram   string `json:"dgram"`   // connect to the other's abstract datagram socket
-}
 
 type scopedDomainsResult struct {
-	p1, p2 peerSide // what P1 did to P2, and P2 to P1
-}
-
-func init() {
-	// scoped-peer: P2 of a scoped_domains arrangement. args: the runner's pid, P1's
-	// thread, the abstract name prefix, and "scopes" when the kernel has them. It binds its
-	// abstract sockets, says "ready <tid>", waits for "go" (P1 is then in its domain and
-	// has bound its own), reaches P1 every way, writes what it saw as a JSON line, and if
-	// PTRACE_TRACEME succeeded stops itself for P1 to see. It ends when its input closes.
-	sandbox.Register("scoped-peer", func(args []string) ([]byte, error) {
-		runner, err := strconv.Atoi(args[0])
-		if err != nil {
-			return nil, err
-		}
-		p1, err := strconv.Atoi(args[1])
-		if err != nil {
-			return nil, err
-		}
-		prefix, scopes := args[2], args[3] == "scopes"
-		if scopes {
-			for _, s := range peerSockets(prefix, "p2") {
-				fd, err := unixServer(s.typ, s.sa)
-				if err != nil {
-					return nil, err
-				}
-				defer unix.Close(fd)
-			}
-		}
-		if _, err := fmt.Fprintf(os.Stdout, "ready %d\n", unix.Gettid()); err != nil {
-			return nil, err
-		}
-		in := bufio.NewReader(os.Stdin)
-		if line, err := in.ReadString('\n'); err != nil || line != "go\n" {
-			return nil, fmt.Errorf("waiting for go: read %q, %v", line, err)
-		}
-		var seen peerSide
-		if scopes {
-			seen.Stream, seen.Dgram = peerConnect(prefix, "p1")
-			seen.Signal = outcome(unix.Tgkill(runner, p1, 0))
-			seen.Self = outcome(unix.Tgkill(unix.Getpid(), unix.Gettid(), 0))
-		}
-		seen.Environ = outcome(openEnviron(p1))
-		// PTRACE_SEIZE goes through the same access check as PTRACE_ATTACH but sends no
-		// SIGSTOP, so the runner's thread cannot be left stopped if this helper dies.
-		seize := unix.PtraceSeize(p1)
-		seen.Attach = outcome(seize)
-		if seize == nil {
-			if err := releaseSeized(p1); err != nil {
-				return nil, err
-			}
-		}
-		// Once traced, any signal stops this thread until the tracer waits, and P1 waits
-		// only after reading the report: signals stay blocked until P1 has detached.
-		var all, old unix.Sigset_t
-		for i := range all.Val {
-			all.Val[i] = ^all.Val[i]
-		}
-		if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
-			return nil, fmt.Errorf("block signals: %w", err)
-		}
-		traceme := ptraceTraceme()
-		seen.Traceme = outcome(traceme)
-		line, err := json.Marshal(seen)
-		if err == nil {
-			_, err = os.Stdout.Write(append(line, '\n'))
-		}
-		if err == nil && traceme == nil {
-			// SIGSTOP cannot be blocked: the tracer sees this stop and detaches,
-			// suppressing it.
-			if err = unix.Tgkill(unix.Getpid(), unix.Gettid(), unix.SIGSTOP); err != nil {
-				err = fmt.Errorf("stop for the tracer: %w", err)
-			}
-		}
-		if merr := unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil); err == nil && merr != nil {
-			err = fmt.Errorf("restore the signal mask: %w", merr)
-		}
-		if err != nil {
-			return nil, err
-		}
-		_, err = io.Copy(io.Discard, in)
-		return nil, err
-	})
-}
-
-type peerSocket struct {
-	typ int
-	sa  *unix.SockaddrUnix
-}
-
-// peerSockets names the abstract stream and datagram sockets of one side of an arrangement.
-func peerSockets(prefix, side string) []peerSocket {
-	return []peerSocket{
-		{typ: unix.SOCK_STREAM, sa: &unix.SockaddrUnix{Name: prefix + "-" + side + "-stream"}},
-		{typ: unix.SOCK_DGRAM, sa: &unix.SockaddrUnix{Name: prefix + "-" + side + "-dgram"}},
-	}
-}
-
-// peerConnect connects to side's stream and datagram sockets and returns both outcomes.
-func peerConnect(prefix, side string) (stream, dgram string) {
-	s := peerSockets(prefix, side)
-	return outcome(unixConnect(s[0].typ, s[0].sa)), outcome(unixConnect(s[1].typ, s[1].sa))
-}
-
-// openEnviron opens /proc/<tid>/environ, which needs PTRACE_MODE_READ on that thread. It
-// first drops CAP_PERFMON and CAP_SYS_ADMIN from the calling thread: mm_access() lets
-// either bypass a denied PTRACE_MODE_READ, Landlock's included.
-func openEnviron(tid int) error {
-	if err := dropEffective(unix.CAP_PERFMON, unix.CAP_SYS_ADMIN); err != nil {
-		return spec.SetupFailed("drop CAP_PERFMON and CAP_SYS_ADMIN", err)
-	}
-	fd, err := unix.Open(fmt.Sprintf("/proc/%d/environ", tid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err == nil {
-		unix.Close(fd)
-	}
-	return err
-}
-
-// ptraceTraceme asks to be traced by the parent (the thread that started this process).
-func ptraceTraceme() error {
-	if _, _, e := unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0); e != 0 {
-		return e
-	}
-	return nil
-}
-
-// ptraceDetach detaches from a stopped tracee, delivering sig (0: none).
-func ptraceDetach(tid int, sig unix.Signal) error {
-	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-// releaseSeized stops a thread seized with PTRACE_SEIZE and detaches from it. A signal
-// that stopped it first is delivered on detach, so the thread loses nothing.
-func releaseSeized(tid int) error {
-	if err := unix.PtraceInterrupt(tid); err != nil {
-		return fmt.Errorf("PTRACE_INTERRUPT %d: %w", tid, err)
-	}
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(tid, &ws, unix.WALL, nil); err != nil {
-		return fmt.Errorf("wait for the seized thread %d: %w", tid, err)
-	}
-	if !ws.Stopped() {
-		return fmt.Errorf("seized thread %d: wait status %#x, not a stop", tid, uint32(ws))
-	}
-	// An event stop (status>>16 set) carries no signal; a signal-delivery stop does.
-	var sig unix.Signal
-	if uint32(ws)>>16 == 0 {
-		sig = ws.StopSignal()
-	}
-	if err := ptraceDetach(tid, sig); err != nil {
-		return fmt.Errorf("detach from the seized thread %d: %w", tid, err)
-	}
-	return nil
+	p1, p2 actions.PeerSide // what P1 did to P2, and P2 to P1
 }
 
 // detachAtStop waits for a traced thread's SIGSTOP and detaches, suppressing it; other
@@ -255,7 +87,7 @@ func detachAtStop(tid int) error {
 			return fmt.Errorf("traced thread %d: wait status %#x, not a stop", tid, uint32(ws))
 		}
 		if ws.StopSignal() == unix.SIGSTOP {
-			if err := ptraceDetach(tid, 0); err != nil {
+			if err := actions.PtraceDetach(tid, 0); err != nil {
 				return fmt.Errorf("detach from %d: %w", tid, err)
 			}
 			return nil
@@ -283,9 +115,9 @@ func scopedDomainsPolicy() sandbox.Policy {
 func runScopedDomains(v scopedDomainsVariant) scopedDomainsResult {
 	GinkgoHelper()
 	dom := scopedDomainsPolicy()
-	scopes := "ptrace-only"
+	scopes := actions.PeerPtraceOnly
 	if spec.Supports(6) {
-		scopes = "scopes"
+		scopes = actions.PeerScopes
 	}
 	var r scopedDomainsResult
 	onThread(func() error {
@@ -299,7 +131,7 @@ func runScopedDomains(v scopedDomainsVariant) scopedDomainsResult {
 			p2Policy = dom
 		}
 		prefix := abstractName()
-		pr, err := sandbox.Start(p2Policy, "scoped-peer", strconv.Itoa(unix.Getpid()), strconv.Itoa(unix.Gettid()), prefix, scopes)
+		pr, err := sandbox.Start(p2Policy, actions.ScopedPeerAction, strconv.Itoa(unix.Getpid()), strconv.Itoa(unix.Gettid()), prefix, scopes)
 		if err != nil {
 			return err
 		}
@@ -313,7 +145,7 @@ func runScopedDomains(v scopedDomainsVariant) scopedDomainsResult {
 		out := bufio.NewReader(pr.Stdout)
 		line, err := out.ReadString('\n')
 		var p2 int
-		if _, scanErr := fmt.Sscanf(line, "ready %d\n", &p2); err != nil || scanErr != nil {
+		if _, scanErr := fmt.Sscanf(line, actions.PeerReady, &p2); err != nil || scanErr != nil {
 			pr.Stdin.Close()
 			waited = true
 			res := pr.Wait()
@@ -324,16 +156,16 @@ func runScopedDomains(v scopedDomainsVariant) scopedDomainsResult {
 				return err
 			}
 		}
-		if scopes == "scopes" {
-			for _, s := range peerSockets(prefix, "p1") {
-				fd, err := unixServer(s.typ, s.sa)
+		if scopes == actions.PeerScopes {
+			for _, s := range actions.PeerSockets(prefix, "p1") {
+				fd, err := actions.UnixServer(s.Typ, s.SA)
 				if err != nil {
 					return err
 				}
 				defer unix.Close(fd)
 			}
 		}
-		if _, err := io.WriteString(pr.Stdin, "go\n"); err != nil {
+		if _, err := io.WriteString(pr.Stdin, actions.PeerGo); err != nil {
 			return fmt.Errorf("tell scoped-peer to go: %w", err)
 		}
 		line, err = out.ReadString('\n')
@@ -346,26 +178,26 @@ func runScopedDomains(v scopedDomainsVariant) scopedDomainsResult {
 		if err := json.Unmarshal([]byte(line), &r.p2); err != nil {
 			return fmt.Errorf("scoped-peer report %q: %w", line, err)
 		}
-		if r.p2.Traceme == outcome(nil) {
+		if r.p2.Traceme == actions.Outcome(nil) {
 			if err := detachAtStop(p2); err != nil {
 				return fmt.Errorf("after PTRACE_TRACEME: %w", err)
 			}
 		} else {
 			// Not traced: the kernel must say there is no such tracee.
-			r.p1.Detach = outcome(unix.PtraceDetach(p2))
+			r.p1.Detach = actions.Outcome(unix.PtraceDetach(p2))
 		}
-		r.p1.Environ = outcome(openEnviron(p2))
+		r.p1.Environ = actions.Outcome(actions.OpenEnviron(p2))
 		attach := unix.PtraceAttach(p2)
-		r.p1.Attach = outcome(attach)
+		r.p1.Attach = actions.Outcome(attach)
 		if attach == nil {
 			if err := detachAtStop(p2); err != nil {
 				return fmt.Errorf("after PTRACE_ATTACH: %w", err)
 			}
 		}
-		if scopes == "scopes" {
-			r.p1.Signal = outcome(unix.Tgkill(pr.Pid(), p2, 0))
-			r.p1.Self = outcome(unix.Tgkill(unix.Getpid(), unix.Gettid(), 0))
-			r.p1.Stream, r.p1.Dgram = peerConnect(prefix, "p2")
+		if scopes == actions.PeerScopes {
+			r.p1.Signal = actions.Outcome(unix.Tgkill(pr.Pid(), p2, 0))
+			r.p1.Self = actions.Outcome(unix.Tgkill(unix.Getpid(), unix.Gettid(), 0))
+			r.p1.Stream, r.p1.Dgram = actions.PeerConnect(prefix, "p2")
 		}
 		pr.Stdin.Close()
 		waited = true

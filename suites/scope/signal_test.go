@@ -11,6 +11,7 @@ import (
 
 	"github.com/llconform/llconform/internal/sandbox"
 	"github.com/llconform/llconform/internal/spec"
+	"github.com/llconform/llconform/suites/scope/actions"
 )
 
 // signalMethod is one way to send a signal to a process.
@@ -149,7 +150,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 					pid := target.Pid()
 					spec.ExpectErrno(sandbox.Thread(scoped, func() error { return m.send(pid, sig) }), unix.EPERM,
 						"SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
-					spec.ExpectErrno(sandbox.Thread(otherDomain, func() error { return m.send(pid, sig) }), nil,
+					spec.ExpectErrno(sandbox.Thread(actions.OtherDomain, func() error { return m.send(pid, sig) }), nil,
 						"domain without SCOPE_SIGNAL: %s(pid %d, signal %d) to a process of no domain", m.name, pid, sig)
 					spec.EnforcedVerdict(feature, 6)
 				})...)
@@ -245,9 +246,9 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		{id: "signal.to_child", sentence: "MUST allow signals to a process in a nested child domain",
 			before: scoped, target: scoped, after: sandbox.Policy{}, want: nil, relation: "in a nested child domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.scoped.to_parent", sentence: "MUST deny signals from a nested scoped domain to a process in its parent domain with EPERM",
-			before: otherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain", selftest: "scoped_domains.check_access_signal"},
+			before: actions.OtherDomain, target: sandbox.Policy{}, after: scoped, want: unix.EPERM, relation: "in the parent domain", selftest: "scoped_domains.check_access_signal"},
 		{id: "signal.unscoped_nested.to_parent", sentence: "MUST allow signals to the domain that scoped them from a nested unscoped domain",
-			before: scoped, target: sandbox.Policy{}, after: otherDomain, want: nil, relation: "in the scoped parent domain of an unscoped child"},
+			before: scoped, target: sandbox.Policy{}, after: actions.OtherDomain, want: nil, relation: "in the scoped parent domain of an unscoped child"},
 	} {
 		c := c
 		decorations := []any{spec.ID(c.id)}
@@ -271,7 +272,7 @@ var _ = Describe("SCOPE_SIGNAL", spec.Feature("scope.signal", 6), func() {
 		if !scopeSupported(feature, scopeSignal) {
 			return
 		}
-		target, err := startTarget(otherDomain)
+		target, err := startTarget(actions.OtherDomain)
 		Expect(err).NotTo(HaveOccurred(), "start target")
 		DeferCleanup(stopTarget, target)
 		var results []sent
