@@ -15,6 +15,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every folder of suites/ is a suite: build compiles each to bin/suites/<name>.test, and
 # llconform runs every binary there (vm/plan.FindSuites, which also sets their order).
 SUITES      := $(notdir $(wildcard suites/*))
+# The 32-bit build of the suites (plan.CompatArch): where llconform looks for them.
+COMPAT_ARCH := 386
+COMPAT_BIN  := $(BIN)/$(COMPAT_ARCH)/suites
 # Suites and the agent run in a bare initramfs: they must be static.
 export CGO_ENABLED := 0
 # ... and every byte of them is copied into each guest's memory: without the symbol table
@@ -33,10 +36,12 @@ TIMINGS_BASELINE ?= docs/matrix-timings-before.json
 
 all: build
 
-# A suite binary whose folder is gone would still run: build removes it.
+# A suite binary whose folder is gone would still run: build removes it. The suites are
+# also built as 32-bit x86 programs into $(COMPAT_BIN), which `run --compat` and the
+# kernels with `compat: true` run through the kernel's 32-bit (compat) entry points.
 build:
-	@mkdir -p $(BIN)/suites
-	@for f in $(BIN)/suites/*.test; do \
+	@mkdir -p $(BIN)/suites $(COMPAT_BIN)
+	@for f in $(BIN)/suites/*.test $(COMPAT_BIN)/*.test; do \
 		[ -e "$$f" ] || continue; \
 		s=$$(basename "$$f" .test); \
 		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
@@ -46,6 +51,8 @@ build:
 	@for s in $(SUITES); do \
 		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
 		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
+		echo "GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s"; \
+		GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s || exit 1; \
 	done
 
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
@@ -101,6 +108,7 @@ test: lint unit host vm-smoke
 lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	GOARCH=$(COMPAT_ARCH) $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	$(BIN)/llconform specs --check conformance.yaml --coverage $(COVERAGE)
