@@ -43,8 +43,11 @@ type Suite struct {
 type Options struct {
 	Kernels []kernel.Entry
 	Suites  []Suite
-	Agent   string            // host path of the static guest agent (vm/agent)
-	Env     map[string]string // extra environment for the suites
+	// CompatSuites run after Suites on the kernels whose entry asks for compat: the
+	// suites' 32-bit builds. Only those kernels' initrds carry them.
+	CompatSuites []Suite
+	Agent        string            // host path of the static guest agent (vm/agent)
+	Env          map[string]string // extra environment for the suites
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -166,11 +169,16 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	base, err := writeBase(o)
+	base, err := writeBase(o, "initrd-base.cpio", o.Suites)
 	if err != nil {
 		return nil, err
 	}
 	r := newRunner(o, base, make([]Result, len(o.Kernels)))
+	if slices.ContainsFunc(o.Kernels, func(e kernel.Entry) bool { return e.Compat }) {
+		if r.compatBase, err = writeBase(o, "initrd-base-compat.cpio", slices.Concat(o.Suites, o.CompatSuites)); err != nil {
+			return nil, err
+		}
+	}
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh, Mirror: o.Mirror}
 
 	// One kernel at a time is fetched and its initrd written, ahead of the VM slots: a slot
@@ -257,11 +265,12 @@ func cmpBool(a, b bool) int {
 	return 1
 }
 
-// writeBase writes the initramfs part shared by every kernel.
-func writeBase(o Options) (string, error) {
+// writeBase writes the initramfs part shared by every kernel that runs suites, as name in
+// the output directory.
+func writeBase(o Options, name string, suites []Suite) (string, error) {
 	p := plan.Plan{Env: o.Env}
 	var files []initramfs.File
-	for _, s := range o.Suites {
+	for _, s := range suites {
 		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
 		files = append(files, initramfs.File{Src: s.Binary, Dest: dest})
 		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
@@ -270,7 +279,7 @@ func writeBase(o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(o.OutDir, "initrd-base.cpio")
+	path := filepath.Join(o.OutDir, name)
 	err = writeFile(path, func(w io.Writer) error { return initramfs.WriteBase(w, o.Agent, planJSON, files) })
 	if err != nil {
 		return "", fmt.Errorf("vm: base initramfs: %w", err)
@@ -291,10 +300,13 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 type runner struct {
-	o       Options
-	base    string
-	fetcher *kernel.Fetcher
-	results []Result
+	o    Options
+	base string
+	// compatBase is the base with the compat suites too, for the kernels that ask for
+	// them; "" when none does.
+	compatBase string
+	fetcher    *kernel.Fetcher
+	results    []Result
 	// fetched holds when each kernel was fetched and its initrd written, for
 	// Timings.Queued; initrds holds the initrd, once written.
 	fetched []time.Time
@@ -444,7 +456,7 @@ func (r *runner) prepare(i int) bool {
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
 		return false
 	}
-	initrd, mods, err := r.initrd(dir, res.Kernel)
+	initrd, mods, err := r.initrd(dir, e, res.Kernel)
 	if err != nil {
 		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
@@ -480,16 +492,20 @@ func removeAttemptLogs(dir string) {
 	}
 }
 
-// initrd returns the kernel's initrd: the base alone, or the base followed
-// by an archive of the modules it needs.
-func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules, error) {
+// initrd returns the kernel's initrd: its base (with the compat suites when the entry asks
+// for them) alone, or followed by an archive of the modules it needs.
+func (r *runner) initrd(dir string, e kernel.Entry, k *kernel.Kernel) (string, initramfs.Modules, error) {
+	base := r.base
+	if e.Compat {
+		base = r.compatBase
+	}
 	if k.ModulesDir == "" {
-		return r.base, initramfs.Modules{}, nil
+		return base, initramfs.Modules{}, nil
 	}
 	path := filepath.Join(dir, "initrd.cpio")
 	var mods initramfs.Modules
 	err := writeFile(path, func(w io.Writer) error {
-		b, err := os.Open(r.base)
+		b, err := os.Open(base)
 		if err != nil {
 			return err
 		}
