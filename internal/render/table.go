@@ -59,6 +59,12 @@ func (t *table) writeTo(w io.Writer) error {
 func WriteSummary(w io.Writer, r *report.Run) error {
 	t := newTable()
 	t.row("Kernel:", kernelLabel(r.Kernel))
+	if r.Compat != nil {
+		t.row("Compat:", compatText(r.Compat))
+		if r.Compat.NotApplicable != "" {
+			t.row("Not applicable:", r.Compat.NotApplicable)
+		}
+	}
 	if r.Info != nil {
 		t.row("Release:", r.Info.Release)
 		status := string(r.Info.Status)
@@ -196,6 +202,9 @@ func writeWhy(t *table, r *report.Run) {
 		return
 	}
 	var lines []string
+	if c := r.Compat; c != nil && c.NotApplicable != "" {
+		lines = append(lines, "not applicable: "+c.NotApplicable)
+	}
 	for _, c := range r.Checks {
 		switch {
 		case c.Unverified:
