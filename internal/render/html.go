@@ -516,7 +516,7 @@ func buildTimings(res *report.Result, kernels []htmlKernel) *htmlTimings {
 	}
 	ht := &htmlTimings{Stages: report.StageNames([]report.TimedRun{report.Timed(res)})}
 	if rt := res.Timings; rt != nil {
-		ht.Run = runLine(rt, len(res.Runs))
+		ht.Run = runLine(rt, bootedKernels(res))
 	}
 	slow := slowNotes(res.Runs)
 	for i, r := range res.Runs {
