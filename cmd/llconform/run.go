@@ -143,6 +143,9 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 	gate.apply(res)
 	return out.finish(res, func(res *report.Result) error {
 		for i := range res.Runs {
+			if i > 0 {
+				fmt.Println()
+			}
 			if err := render.WriteSummary(os.Stdout, &res.Runs[i]); err != nil {
 				return err
 			}

@@ -62,7 +62,10 @@ func WriteSummary(w io.Writer, r *report.Run) error {
 	if r.Compat != nil {
 		t.row("Compat:", compatText(r.Compat))
 		if r.Compat.NotApplicable != "" {
+			// Nothing ran: there is no kernel probe or suite to show.
 			t.row("Not applicable:", r.Compat.NotApplicable)
+			t.line("\nResult: %s", r.Conclusion)
+			return t.writeTo(w)
 		}
 	}
 	if r.Info != nil {
