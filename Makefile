@@ -19,6 +19,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every folder of suites/ is a suite: build compiles each to bin/suites/<name>.test, and
 # llconform runs every binary there (vm/plan.FindSuites, which also sets their order).
 SUITES      := $(notdir $(wildcard suites/*))
+# The 32-bit build of the suites (plan.CompatArch): where llconform looks for them.
+COMPAT_ARCH := 386
+COMPAT_BIN  := $(BIN)/$(COMPAT_ARCH)/suites
 # Suites and the agent run in a bare initramfs: they must be static.
 export CGO_ENABLED := 0
 # ... and every byte of them is copied into each guest's memory: without the symbol table
@@ -42,10 +45,12 @@ needs-arm64 = $(if $(shell grep -ls 'arch: *arm64' $(1)),build-arm64)
 
 all: build
 
-# A suite binary whose folder is gone would still run: build removes it.
+# A suite binary whose folder is gone would still run: build removes it. The suites are
+# also built as 32-bit x86 programs into $(COMPAT_BIN), which `run --compat` and the
+# kernels with `compat: true` run through the kernel's 32-bit (compat) entry points.
 build:
-	@mkdir -p $(BIN)/suites
-	@for f in $(BIN)/suites/*.test; do \
+	@mkdir -p $(BIN)/suites $(COMPAT_BIN)
+	@for f in $(BIN)/suites/*.test $(COMPAT_BIN)/*.test; do \
 		[ -e "$$f" ] || continue; \
 		s=$$(basename "$$f" .test); \
 		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
@@ -53,9 +58,12 @@ build:
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/suites/llconform-sandbox ./cmd/llconform-sandbox
+	GOARCH=$(COMPAT_ARCH) $(GO) build $(GUESTFLAGS) -o $(COMPAT_BIN)/llconform-sandbox ./cmd/llconform-sandbox
 	@for s in $(SUITES); do \
 		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
 		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
+		echo "GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s"; \
+		GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s || exit 1; \
 	done
 
 build-arm64: build
@@ -135,6 +143,7 @@ lint: build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=$(COMPAT_ARCH) $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	$(BIN)/llconform specs --check conformance.yaml --coverage $(COVERAGE)

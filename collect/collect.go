@@ -28,6 +28,21 @@ import (
 // of suites (names of the plan's conformance suites, in order). dir is where the kernel's
 // console log is; the suites' outputs are saved beside it, as <name>.log.
 func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
+	run := bootRun(r, suites)
+	if r.Err != nil {
+		return run, nil // not booted
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return run, err
+	}
+	return run, addGuestSuites(&run, r, suites, func(s string) string { return s }, dir)
+}
+
+// bootRun starts the report run of a kernel's VM result: its identity, how it ran, where
+// its time went (suites are the plan's suite names, in order) and what went wrong with the
+// fetch or the boot as a whole. A kernel that was never booted has an Infra and no console
+// log.
+func bootRun(r vm.Result, suites []string) report.Run {
 	run := report.Run{Kernel: report.Kernel{Name: r.Entry.Name, Arch: r.Entry.Arch, Source: Source(r.Entry)}}
 	if e := r.Entry.Expect; e != nil {
 		run.Expect = &report.Expect{ABI: e.ABI, Errata: e.Errata, MissingModules: e.MissingModules}
@@ -38,13 +53,20 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	if r.Attempts > 0 {
 		run.Kernel.Machine = Machine(r)
 	}
-	run.Timings = Timings(r, suites)
+	ran := suites
+	if r.Entry.Compat {
+		// The boot's time went to both builds of the suites.
+		for _, s := range suites {
+			ran = append(ran, plan.CompatName(s))
+		}
+	}
+	run.Timings = Timings(r, ran)
 	if r.Err != nil {
 		run.Infra = &report.InfraError{Kind: report.InfraFetchFailed, Message: r.Err.Error()}
 		if r.Interrupted {
 			run.Infra = &report.InfraError{Kind: report.InfraInterrupted, Message: interruptedMsg + r.Err.Error()}
 		}
-		return run, nil
+		return run
 	}
 	o := r.Outcome
 	run.ConsoleLog = o.ConsoleLog
@@ -62,33 +84,37 @@ func Kernel(r vm.Result, suites []string, dir string) (report.Run, error) {
 	} else {
 		run.KernelWarnings = o.Warnings
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return run, err
-	}
+	return run
+}
+
+// addGuestSuites adds to run the outcomes of suites (report names) that the guest ran as
+// guestName(suite), saving their outputs in dir.
+func addGuestSuites(run *report.Run, r vm.Result, suites []string, guestName func(string) string, dir string) error {
+	o := r.Outcome
 	for _, name := range suites {
-		got := r.Suites[name]
+		got := r.Suites[guestName(name)]
 		if got.Err != nil {
 			// The frame arrived intact, so the agent and this host disagree on the format:
 			// no suite's result from this build can be trusted.
-			return run, fmt.Errorf("kernel %s: %w", r.Entry.Name, got.Err)
+			return fmt.Errorf("kernel %s: %w", r.Entry.Name, got.Err)
 		}
 		if !got.Ended {
 			// The guest stopped before the suite's status, the last of its frames: the
 			// suite never finished, or its outcome is incomplete.
 			if run.Infra == nil {
-				run.Infra = &report.InfraError{Kind: report.InfraNoReport, Message: "suite " + name + " sent no status", ConsoleLog: o.ConsoleLog}
+				run.Infra = &report.InfraError{Kind: report.InfraNoReport, Message: "suite " + guestName(name) + " sent no status", ConsoleLog: o.ConsoleLog}
 			}
 			continue
 		}
 		s, err := Suite(name, got.Outcome, dir)
 		if err != nil {
-			return run, err
+			return err
 		}
 		if err := run.AddSuite(s); err != nil {
-			return run, err
+			return err
 		}
 	}
-	return run, nil
+	return nil
 }
 
 // Timings says where a kernel's time went: the host's figures of vm.Timings, the suites'

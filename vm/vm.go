@@ -52,6 +52,11 @@ type Options struct {
 	// Helpers are host paths of static binaries the suites start (the sandbox helper),
 	// put beside them in the guest under their own names.
 	Helpers []string
+	// CompatSuites run after Suites on the kernels whose entry asks for compat: the
+	// suites' 32-bit builds, with CompatHelpers (their sandbox helper) beside them in
+	// their own directory of the guest. Only those kernels' initrds carry them.
+	CompatSuites  []Suite
+	CompatHelpers []string
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -173,19 +178,19 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	// One base per architecture the kernels need, written before any fetch: a missing
-	// build of a suite for one of them stops the run before any work.
+	// One base per architecture (and compat) the kernels need, written before any fetch:
+	// a missing build of a suite for one of them stops the run before any work.
 	bases := map[string]string{}
 	for _, e := range o.Kernels {
-		a := cmp.Or(e.Arch, arch.Default)
-		if _, ok := bases[a]; ok {
+		key := baseKey(e)
+		if _, ok := bases[key]; ok {
 			continue
 		}
-		base, err := writeBase(o, a)
+		base, err := writeBase(o, cmp.Or(e.Arch, arch.Default), e.Compat)
 		if err != nil {
 			return nil, err
 		}
-		bases[a] = base
+		bases[key] = base
 	}
 	r := newRunner(o, bases, make([]Result, len(o.Kernels)))
 	r.fetcher = &kernel.Fetcher{CacheDir: o.CacheDir, Refresh: o.Refresh, Mirror: o.Mirror}
@@ -274,45 +279,71 @@ func cmpBool(a, b bool) int {
 	return 1
 }
 
-// writeBase writes the initramfs part shared by every kernel of architecture a, with the
-// builds for a of the agent and suites (arch.Binary).
-func writeBase(o Options, a string) (string, error) {
+// builds for a of the agent and suites (arch.Binary), and with compat the 32-bit suites
+// and their helper in a directory of their own.
+func writeBase(o Options, a string, compat bool) (string, error) {
 	p := plan.Plan{Env: o.Env}
 	var files []initramfs.File
 	agent, err := guestBinary(o.BinDir, o.Agent, a)
 	if err != nil {
 		return "", err
 	}
-	for _, s := range o.Suites {
-		src, err := guestBinary(o.BinDir, s.Binary, a)
-		if err != nil {
-			return "", err
-		}
-		dest := initramfs.SuiteDir + "/" + s.Name + ".test"
-		files = append(files, initramfs.File{Src: src, Dest: dest})
-		p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
+	type placed struct {
+		suites  []Suite
+		helpers []string
+		dir     string
 	}
-	for _, h := range o.Helpers {
-		src, err := guestBinary(o.BinDir, h, a)
-		if err != nil {
-			return "", err
+	groups := []placed{{o.Suites, o.Helpers, initramfs.SuiteDir}}
+	if compat {
+		// Apart from the native ones: a suite starts the sandbox helper beside it, which
+		// must be its own build.
+		groups = append(groups, placed{o.CompatSuites, o.CompatHelpers, initramfs.SuiteDir + "/" + plan.CompatArch})
+	}
+	for _, g := range groups {
+		for _, s := range g.suites {
+			src, err := guestBinary(o.BinDir, s.Binary, a)
+			if err != nil {
+				return "", err
+			}
+			dest := g.dir + "/" + s.Name + ".test"
+			files = append(files, initramfs.File{Src: src, Dest: dest})
+			p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
 		}
-		files = append(files, initramfs.File{Src: src, Dest: initramfs.SuiteDir + "/" + filepath.Base(h)})
+		for _, h := range g.helpers {
+			src, err := guestBinary(o.BinDir, h, a)
+			if err != nil {
+				return "", err
+			}
+			files = append(files, initramfs.File{Src: src, Dest: g.dir + "/" + filepath.Base(h)})
+		}
 	}
 	planJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	name := "initrd-base.cpio"
+	name := "initrd-base"
 	if a != arch.Default {
-		name = "initrd-base-" + a + ".cpio"
+		name += "-" + a
 	}
-	path := filepath.Join(o.OutDir, name)
+	if compat {
+		name += "-compat"
+	}
+	path := filepath.Join(o.OutDir, name+".cpio")
 	err = writeFile(path, func(w io.Writer) error { return initramfs.WriteBase(w, agent, planJSON, files) })
 	if err != nil {
 		return "", fmt.Errorf("vm: base initramfs: %w", err)
 	}
 	return path, nil
+}
+
+// baseKey names the base initramfs a kernel entry boots with: one per architecture, and
+// one more for the amd64 kernels that also run the 32-bit suites.
+func baseKey(e kernel.Entry) string {
+	k := cmp.Or(e.Arch, arch.Default)
+	if e.Compat {
+		k += "+compat"
+	}
+	return k
 }
 
 // guestBinary returns the build for architecture a of the guest binary at p (arch.Binary),
@@ -345,7 +376,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 type runner struct {
 	o       Options
-	bases   map[string]string // the base initramfs of each architecture
+	bases   map[string]string // the base initramfs of each baseKey
 	fetcher *kernel.Fetcher
 	results []Result
 	// fetched holds when each kernel was fetched and its initrd written, for
@@ -497,7 +528,7 @@ func (r *runner) prepare(i int) bool {
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: err.Error()})
 		return false
 	}
-	initrd, mods, err := r.initrd(dir, res.Kernel)
+	initrd, mods, err := r.initrd(dir, e, res.Kernel)
 	if err != nil {
 		res.Err = fmt.Errorf("initramfs for %s: %w", e.Name, err)
 		r.progress(Event{Kernel: e.Name, Stage: Failed, Message: res.Err.Error()})
@@ -533,10 +564,10 @@ func removeAttemptLogs(dir string) {
 	}
 }
 
-// initrd returns the kernel's initrd: the base alone, or the base followed
-// by an archive of the modules it needs.
-func (r *runner) initrd(dir string, k *kernel.Kernel) (string, initramfs.Modules, error) {
-	base := r.bases[cmp.Or(k.Arch, arch.Default)]
+// initrd returns the kernel's initrd: the base of its architecture (with the compat suites
+// when the entry asks for them) alone, or followed by an archive of the modules it needs.
+func (r *runner) initrd(dir string, e kernel.Entry, k *kernel.Kernel) (string, initramfs.Modules, error) {
+	base := r.bases[baseKey(e)]
 	if k.ModulesDir == "" {
 		return base, initramfs.Modules{}, nil
 	}

@@ -56,6 +56,7 @@ type matrixFlags struct {
 	shard   string
 	out     outputs
 	suites  string
+	compat  string
 	agent   string
 	cache   string
 	jobs    int
@@ -83,6 +84,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	fs.StringVar(&m.benchSc, "bench-scenarios", "PathWalk,Layers", "benchmark scenarios to run in the guests")
 	fs.StringVar(&m.icount, "icount", "", "QEMU -icount for every kernel (e.g. shift=2,sleep=off: guest time counts instructions, under TCG), or off for wall clock; default: each kernel's icount key, and with --bench "+benchICount+" where it has none")
 	fs.StringVar(&m.suites, "suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
+	fs.StringVar(&m.compat, "compat-suites", defaultCompatSuiteDir(), "directory of the suites' 32-bit builds, run on the kernels with compat: true")
 	fs.StringVar(&m.agent, "agent", "", "static guest agent binary (default: llconform-agent beside this binary)")
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
 	fs.IntVar(&m.jobs, "jobs", runtime.NumCPU(), "VMs booted at once")
@@ -149,12 +151,27 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		helpers = append(helpers, h)
 	}
 
-	var suites []vm.Suite
+	var suites, compatSuites []vm.Suite
+	var compatHelpers []string
 	var names []string // the conformance suites, which make the report
 	for _, b := range binaries {
 		rep := "/tmp/" + b.Name + ".json"
 		suites = append(suites, vm.Suite{Name: b.Name, Binary: b.Path, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
 		names = append(names, b.Name)
+	}
+	if slices.ContainsFunc(entries, func(e kernel.Entry) bool { return e.Compat }) {
+		compat, err := findCompatSuites(m.compat, binaries)
+		if err != nil {
+			return verdict.ExitInfra, err
+		}
+		if h, ok := plan.FindHelper(m.compat); ok {
+			compatHelpers = append(compatHelpers, h)
+		}
+		for _, b := range compat {
+			name := plan.CompatName(b.Name)
+			rep := "/tmp/" + name + ".json"
+			compatSuites = append(compatSuites, vm.Suite{Name: name, Binary: b.Path, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
+		}
 	}
 	if m.bench {
 		self, err := os.Executable()
@@ -173,20 +190,23 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	timings := &report.RunTimings{Jobs: m.jobs, CPUs: runtime.NumCPU(), LoadStart: loadAverage()}
 	prog := newProgress(len(entries))
 	results, err := vm.Run(ctx, vm.Options{
-		Kernels:  entries,
-		Suites:   suites,
-		Helpers:  helpers,
-		Agent:    m.agent,
-		BinDir:   binDir(),
-		Modules:  guestModules,
-		CacheDir: m.cache,
-		OutDir:   runDir,
-		Parallel: m.jobs,
-		Retry:    m.retry,
-		Refresh:  m.refresh,
-		Progress: prog.event,
-		Mirror:   mirror,
-		Expected: lastCPU(filepath.Join(m.out.dir, resultJSON)),
+		Kernels: entries,
+		Suites:  suites,
+		Helpers: helpers,
+		// Only the initrds of the kernels with compat: true carry them.
+		CompatSuites:  compatSuites,
+		CompatHelpers: compatHelpers,
+		Agent:         m.agent,
+		BinDir:        binDir(),
+		Modules:       guestModules,
+		CacheDir:      m.cache,
+		OutDir:        runDir,
+		Parallel:      m.jobs,
+		Retry:         m.retry,
+		Refresh:       m.refresh,
+		Progress:      prog.event,
+		Mirror:        mirror,
+		Expected:      lastCPU(filepath.Join(m.out.dir, resultJSON)),
 	})
 	if err != nil {
 		return verdict.ExitInfra, err
@@ -206,6 +226,13 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 			return verdict.ExitInfra, err
 		}
 		res.Runs = append(res.Runs, run)
+		if r.Entry.Compat {
+			crun, err := collect.Compat(r, names, dir)
+			if err != nil {
+				return verdict.ExitInfra, err
+			}
+			res.Runs = append(res.Runs, crun)
+		}
 		if m.bench {
 			b, err := collect.Bench(r, benchSuite, dir)
 			if err != nil {

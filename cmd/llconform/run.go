@@ -28,6 +28,8 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 	var out outputs
 	defer func() { code = gate.exit(code, out.interrupted) }()
 	suiteDir := fs.String("suites", defaultSuiteDir(), "directory of the compiled suite binaries (<name>.test)")
+	compat := fs.Bool("compat", false, "also run every suite's 32-bit x86 build, reported as a run of its own (host/"+plan.CompatArch+")")
+	compatDir := fs.String("compat-suites", defaultCompatSuiteDir(), "directory of the suites' 32-bit builds, for --compat")
 	out.register(fs, "out/host")
 	var f filters
 	fs.StringVar(&f.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed, e.g. 'fs && abi<=5'")
@@ -61,6 +63,12 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
+	var compatBins []plan.Binary
+	if *compat {
+		if compatBins, err = findCompatSuites(*compatDir, binaries); err != nil {
+			return verdict.ExitInfra, err
+		}
+	}
 	// The suites' reports and outputs go to the run's own directory, published as <out>/host
 	// when the run completes.
 	outDir := filepath.Join(od.Run, "host")
@@ -82,16 +90,19 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 	defer onForcedExit(removeTmp)()
 	defer removeTmp()
 
+	runSuite := func(b plan.Binary, name, dir string) plan.Outcome {
+		rep := filepath.Join(dir, b.Name+".json")
+		s := plan.Suite{Name: name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout), TempDir: tmp}
+		fmt.Fprintf(os.Stderr, "suite %s: running\n", name)
+		return s.Run(ctx, dir, os.Environ())
+	}
 	var suites []report.Suite
 	for _, b := range binaries {
-		rep := filepath.Join(outDir, b.Name+".json")
-		s := plan.Suite{Name: b.Name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout), TempDir: tmp}
-		fmt.Fprintf(os.Stderr, "suite %s: running\n", s.Name)
-		rs, err := collect.Suite(s.Name, s.Run(ctx, outDir, os.Environ()), outDir)
+		rs, err := collect.Suite(b.Name, runSuite(b, b.Name, outDir), outDir)
 		if err != nil {
 			return verdict.ExitInfra, err
 		}
-		fmt.Fprintf(os.Stderr, "suite %s: %s\n", s.Name, describeCounts(rs))
+		fmt.Fprintf(os.Stderr, "suite %s: %s\n", b.Name, describeCounts(rs))
 		suites = append(suites, rs)
 		if ctx.Err() != nil {
 			// The suites that ran make a partial result, written beside any complete one.
@@ -103,10 +114,44 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
-
 	res := &report.Result{Generator: generator, Time: time.Now().UTC(), Runs: []report.Run{run}}
+
+	if len(compatBins) > 0 && !out.interrupted {
+		// The 32-bit builds' reports and outputs go to <out>/host/386.
+		dir := filepath.Join(outDir, plan.CompatArch)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return verdict.ExitInfra, err
+		}
+		var names []string
+		var outcomes []plan.Outcome
+		for _, b := range compatBins {
+			o := runSuite(b, plan.CompatName(b.Name), dir)
+			names, outcomes = append(names, b.Name), append(outcomes, o)
+			fmt.Fprintf(os.Stderr, "suite %s: %s\n", plan.CompatName(b.Name), o.Status)
+			if ctx.Err() != nil {
+				out.interrupted = true
+				break
+			}
+		}
+		crun, err := collect.HostCompat(run, names, outcomes, dir)
+		if err != nil {
+			return verdict.ExitInfra, err
+		}
+		res.Runs = append(res.Runs, crun)
+	}
+
 	gate.apply(res)
-	return out.finish(res, func(res *report.Result) error { return render.WriteSummary(os.Stdout, &res.Runs[0]) })
+	return out.finish(res, func(res *report.Result) error {
+		for i := range res.Runs {
+			if i > 0 {
+				fmt.Println()
+			}
+			if err := render.WriteSummary(os.Stdout, &res.Runs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // guardHostState snapshots the host state the suites change and returns the function that

@@ -6,13 +6,43 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/llconform/llconform/vm/plan"
 )
 
 // defaultSuiteDir is bin/suites beside the llconform binary, where make build puts them.
 func defaultSuiteDir() string { return filepath.Join(binDir(), "suites") }
+
+// defaultCompatSuiteDir is where make build writes the suites' 32-bit builds:
+// bin/386/suites beside bin/suites.
+func defaultCompatSuiteDir() string {
+	return filepath.Join(filepath.Dir(defaultSuiteDir()), plan.CompatArch, "suites")
+}
+
+// findCompatSuites returns the 32-bit builds of the suites in dir, which must be the same
+// suites as native's: a compat run that silently lacked one would look complete.
+func findCompatSuites(dir string, native []plan.Binary) ([]plan.Binary, error) {
+	bins, err := plan.FindSuites(dir)
+	if err != nil {
+		return nil, fmt.Errorf("32-bit suites: %w", err)
+	}
+	if a, b := binaryNames(native), binaryNames(bins); !slices.Equal(a, b) {
+		return nil, fmt.Errorf("32-bit suites in %s are %v, the native ones %v: run make build", dir, b, a)
+	}
+	return bins, nil
+}
+
+func binaryNames(bins []plan.Binary) []string {
+	names := make([]string, len(bins))
+	for i, b := range bins {
+		names[i] = b.Name
+	}
+	return names
+}
 
 // filters are the Ginkgo selection flags passed through to every suite.
 type filters struct {

@@ -194,16 +194,18 @@ func match(base, new *report.Result, explicit map[string]string) ([]pair, error)
 		if baseOf[i] >= 0 || rel == "" {
 			continue
 		}
-		// Only a release that identifies one kernel on each side pairs.
+		// Only a release that identifies one kernel on each side pairs; a compat run and
+		// the native run of its kernel share a release, and never pair with each other.
+		arch := compatArch(&new.Runs[i])
 		var cands []int
 		for j := range base.Runs {
-			if !taken[j] && release(&base.Runs[j]) == rel {
+			if !taken[j] && release(&base.Runs[j]) == rel && compatArch(&base.Runs[j]) == arch {
 				cands = append(cands, j)
 			}
 		}
 		same := 0
 		for k := range new.Runs {
-			if baseOf[k] < 0 && release(&new.Runs[k]) == rel {
+			if baseOf[k] < 0 && release(&new.Runs[k]) == rel && compatArch(&new.Runs[k]) == arch {
 				same++
 			}
 		}
@@ -222,7 +224,7 @@ func match(base, new *report.Result, explicit map[string]string) ([]pair, error)
 			leftBase = append(leftBase, j)
 		}
 	}
-	if len(leftNew) == 1 && len(leftBase) == 1 {
+	if len(leftNew) == 1 && len(leftBase) == 1 && compatArch(&new.Runs[leftNew[0]]) == compatArch(&base.Runs[leftBase[0]]) {
 		baseOf[leftNew[0]], how[leftNew[0]], taken[leftBase[0]] = leftBase[0], ByLastOne, true
 	}
 	var out []pair
@@ -239,6 +241,14 @@ func match(base, new *report.Result, explicit map[string]string) ([]pair, error)
 		}
 	}
 	return out, nil
+}
+
+// compatArch is the architecture of a compat run's suites, "" for a native run.
+func compatArch(r *report.Run) string {
+	if r.Compat == nil {
+		return ""
+	}
+	return r.Compat.Arch
 }
 
 // release is the kernel's uname -r: what its suites reported, else what the host knew.

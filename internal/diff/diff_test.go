@@ -255,6 +255,32 @@ func TestMatching(t *testing.T) {
 	}
 }
 
+// A kernel's compat run shares its release with the native run: renamed kernels pair by
+// release with the run of the same build, never across builds.
+func TestMatchingCompatRuns(t *testing.T) {
+	compat := func(r report.Run) report.Run {
+		r.Compat = &report.Compat{Arch: "386", Native: r.Kernel.Name}
+		r.Kernel.Name = report.CompatRunName(r.Kernel.Name, "386")
+		return r
+	}
+	a := run("lying-7.3", "7.3.4", 1, 0, spec{id: "fs/a", state: report.Passed, works: true})
+	b := run("renamed-7.3", "7.3.4", 1, 0, spec{id: "fs/a", state: report.Passed, works: true})
+	d := compare(t, result(a, compat(a)), result(compat(b), b), nil)
+	var got []string
+	for _, k := range d.Kernels {
+		got = append(got, fmt.Sprintf("%s<-%s %s", k.Name, k.BaseName, k.Match))
+	}
+	want := []string{"renamed-7.3/386<-lying-7.3/386 release", "renamed-7.3<-lying-7.3 release"}
+	if !slices.Equal(got, want) {
+		t.Errorf("matches = %q, want %q", got, want)
+	}
+	// The last run left on each side pairs only with a run of the same build.
+	d = compare(t, result(a), result(compat(b)), nil)
+	if len(d.Kernels) != 2 || d.Kernels[0].Match != Unmatched {
+		t.Errorf("native against compat: %+v, want both unmatched", d.Kernels)
+	}
+}
+
 func TestInfraChanges(t *testing.T) {
 	base := result(run("k", "7.3.0", 1, 0, spec{id: "fs/a", state: report.Passed, works: true},
 		spec{id: "net/a", state: report.Passed}))

@@ -97,6 +97,16 @@ type NetPortAttr struct {
 	Port          uint64
 }
 
+// The kernel's attr layouts are the same for 32- and 64-bit programs (all fields are u64,
+// or packed): a build for an architecture whose Go layout differed fails here rather than
+// passing the kernel shifted fields (a negative constant has no uint).
+const (
+	_ = uint(RulesetAttrSize - 48)
+	_ = uint(48 - RulesetAttrSize)
+	_ = uint(unsafe.Sizeof(NetPortAttr{}) - 16)
+	_ = uint(16 - unsafe.Sizeof(NetPortAttr{}))
+)
+
 // CreateRuleset calls landlock_create_ruleset with attr laid out in its first size bytes.
 // size may exceed RulesetAttrSize: the extra bytes are zero, which is what a newer program
 // compiled against a larger struct would pass.

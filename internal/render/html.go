@@ -209,6 +209,9 @@ func outcomeClass(f report.FeatureResult) string {
 }
 
 func conclusionClass(c report.Conclusion) string {
+	if c == report.ConclusionNotApplicable {
+		return "c-na" // "N/A" makes no class name
+	}
 	return "c-" + strings.ToLower(string(c))
 }
 
@@ -337,7 +340,7 @@ func buildKernel(r *report.Run, i int, suites []string, dir string) htmlKernel {
 		ErrataBits:   "?",
 		Checks:       r.Checks,
 		Infra:        r.Infra,
-		Open:         c != report.ConclusionPass && c != report.ConclusionNoLandlock,
+		Open:         c != report.ConclusionPass && c != report.ConclusionNoLandlock && c != report.ConclusionNotApplicable,
 		Notices:      r.Notices,
 		KnownExcused: verdict.KnownIssuesExcuse(r),
 	}
@@ -355,6 +358,8 @@ func buildKernel(r *report.Run, i int, suites []string, dir string) htmlKernel {
 		{"package", strings.TrimSpace(r.Kernel.Package + " " + r.Kernel.Version)},
 		{"source", r.Kernel.Source},
 		{"machine", r.Kernel.Machine},
+		{"compat", compatText(r.Compat)},
+		{"not applicable", notApplicable(r.Compat)},
 	} {
 		if f.Value != "" {
 			k.Facts = append(k.Facts, f)
@@ -514,7 +519,7 @@ func buildTimings(res *report.Result, kernels []htmlKernel) *htmlTimings {
 	}
 	ht := &htmlTimings{Stages: report.StageNames([]report.TimedRun{report.Timed(res)})}
 	if rt := res.Timings; rt != nil {
-		ht.Run = runLine(rt, len(res.Runs))
+		ht.Run = runLine(rt, bootedKernels(res))
 	}
 	slow := slowNotes(res.Runs)
 	for i, r := range res.Runs {
@@ -528,4 +533,19 @@ func buildTimings(res *report.Result, kernels []htmlKernel) *htmlTimings {
 		ht.Rows = append(ht.Rows, row)
 	}
 	return ht
+}
+
+// compatText says how a compat run's suites ran, for its facts; "" for a native run.
+func compatText(c *report.Compat) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("the suites' %s build, through the compat system calls of %s's kernel", c.Arch, c.Native)
+}
+
+func notApplicable(c *report.Compat) string {
+	if c == nil {
+		return ""
+	}
+	return c.NotApplicable
 }

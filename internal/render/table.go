@@ -59,6 +59,15 @@ func (t *table) writeTo(w io.Writer) error {
 func WriteSummary(w io.Writer, r *report.Run) error {
 	t := newTable()
 	t.row("Kernel:", kernelLabel(r.Kernel))
+	if r.Compat != nil {
+		t.row("Compat:", compatText(r.Compat))
+		if r.Compat.NotApplicable != "" {
+			// Nothing ran: there is no kernel probe or suite to show.
+			t.row("Not applicable:", r.Compat.NotApplicable)
+			t.line("\nResult: %s", r.Conclusion)
+			return t.writeTo(w)
+		}
+	}
 	if r.Info != nil {
 		t.row("Release:", r.Info.Release)
 		status := string(r.Info.Status)
@@ -204,6 +213,9 @@ func writeWhy(t *table, r *report.Run) {
 		return
 	}
 	var lines []string
+	if c := r.Compat; c != nil && c.NotApplicable != "" {
+		lines = append(lines, "not applicable: "+c.NotApplicable)
+	}
 	for _, c := range r.Checks {
 		switch {
 		case c.Unverified:

@@ -131,3 +131,56 @@ func TestWriteErrors(t *testing.T) {
 }
 
 func intp(n int) *int { return &n }
+
+// A compat run is a column of its own; one on a kernel without IA32 emulation says why it
+// is not applicable, in the matrix, the summary and the HTML report.
+func TestCompatRuns(t *testing.T) {
+	res := judged(t)
+	native := res.Runs[0]
+	compat := native
+	compat.Kernel.Name = report.CompatRunName(native.Kernel.Name, "386")
+	compat.Compat = &report.Compat{Arch: "386", Native: native.Kernel.Name}
+	na := report.Run{Kernel: res.Runs[1].Kernel, Expect: res.Runs[1].Expect,
+		Compat: &report.Compat{Arch: "386", Native: res.Runs[1].Kernel.Name, NotApplicable: "the kernel does not execute 32-bit x86 programs (exec format error): built without IA32 emulation"}}
+	na.Kernel.Name = report.CompatRunName(na.Kernel.Name, "386")
+	res.Runs = []report.Run{native, compat, res.Runs[1], na}
+	verdict.Evaluate(res)
+	if n := bootedKernels(res); n != 2 {
+		t.Errorf("bootedKernels = %d, want 2: a compat run shares its kernel's boot", n)
+	}
+	var buf bytes.Buffer
+	if err := WriteMatrix(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\ntrixie/386    amd64  6 (behaves 4)  0b0111  5/1/1 +1i",
+		"\nbookworm/386  amd64  ?              ?       -          -                  N/A\n",
+		"bookworm/386:\n  not applicable: the kernel does not execute 32-bit x86 programs (exec format error): built without IA32 emulation\n",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("matrix lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := WriteSummary(&buf, &res.Runs[3]); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Compat:          the suites' 386 build, through the compat system calls of bookworm's kernel\n",
+		"Not applicable:  the kernel does not execute 32-bit x86 programs",
+		"Result: N/A\n",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := WriteHTML(&buf, res, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"c-na", "bookworm/386", "not applicable", "built without IA32 emulation"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func WriteTimings(w io.Writer, res *report.Result) error {
 	}
 	t.line("\nstages: host wall clock, but the suites' (guest clock); boot is QEMU's start to the guest agent's; total is every stage but queued; CPU is QEMU's")
 	if rt := res.Timings; rt != nil {
-		t.line("%s", runLine(rt, len(res.Runs)))
+		t.line("%s", runLine(rt, bootedKernels(res)))
 	}
 	for i := range res.Runs {
 		if note := slow[i]; note != "" {
@@ -142,6 +142,17 @@ func stageCell(t report.Timings, name string) string {
 		return "-"
 	}
 	return secs(d)
+}
+
+// bootedKernels counts the kernels of res: a compat run shares its kernel's boot.
+func bootedKernels(res *report.Result) int {
+	n := 0
+	for _, r := range res.Runs {
+		if r.Compat == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // runLine says how long a run took and how loaded the machine was.

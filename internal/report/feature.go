@@ -43,8 +43,11 @@ const (
 	ConclusionNoLandlock Conclusion = "NO-LANDLOCK" // no Landlock: nothing of it could be tested
 	ConclusionUnverified Conclusion = "UNVERIFIED"  // all passed, but a claim could not be verified
 	ConclusionPass       Conclusion = "PASS"
+	// ConclusionNotApplicable is a compat run on a kernel that runs no 32-bit programs
+	// (Compat.NotApplicable says why): there was nothing to test, and nothing failed.
+	ConclusionNotApplicable Conclusion = "N/A"
 )
 
 // Conclusions lists every conclusion, most serious first, for tallies and legends.
 var Conclusions = []Conclusion{ConclusionFail, ConclusionMismatch, ConclusionInfra,
-	ConclusionNoLandlock, ConclusionUnverified, ConclusionPass}
+	ConclusionNoLandlock, ConclusionUnverified, ConclusionPass, ConclusionNotApplicable}

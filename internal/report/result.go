@@ -144,9 +144,29 @@ type Run struct {
 	KnownFeatures []KnownFeature `json:"known_features,omitempty"`
 	// Notices are exit-neutral news from verdict.ApplyKnownIssues: known issues that no longer fail.
 	Notices []Notice `json:"notices,omitempty"`
-	// Timings says where the kernel's time went in a VM run; nil for a host run.
+	// Timings says where the kernel's time went in a VM run; nil for a host run and for a
+	// compat run (its suites' time is in its kernel's native run).
 	Timings *Timings `json:"timings,omitempty"`
+	// Compat is set on the run of the suites built as 32-bit programs, on the same kernel as
+	// another run of the result: nil for the suites' native build.
+	Compat *Compat `json:"compat,omitempty"`
 }
+
+// Compat says that a run's suites ran as 32-bit programs on a 64-bit kernel, reaching it
+// through its compat system call entry points. The run has its own name (its kernel's with
+// the architecture as suffix, "debian-7.3/386") and otherwise the kernel's identity.
+type Compat struct {
+	// Arch is the Go architecture of the suites: "386".
+	Arch string `json:"arch"`
+	// Native is the name of the run of the same kernel's native suites.
+	Native string `json:"native"`
+	// NotApplicable says why nothing ran, when the kernel cannot execute the suites' 32-bit
+	// binaries (no IA32 emulation); empty when they ran.
+	NotApplicable string `json:"not_applicable,omitempty"`
+}
+
+// CompatRunName names the run of kernel's suites built for arch: "debian-7.3/386".
+func CompatRunName(kernel, arch string) string { return kernel + "/" + arch }
 
 // Kernel identifies a kernel as the host knows it, before booting it.
 type Kernel struct {

@@ -25,6 +25,12 @@ import (
 func Evaluate(res *report.Result) {
 	for i := range res.Runs {
 		r := &res.Runs[i]
+		if c := r.Compat; c != nil && c.NotApplicable != "" {
+			// The kernel runs no 32-bit programs: nothing ran, so no claim was made to check.
+			r.Features, r.Checks, r.EffectiveABI = nil, nil, nil
+			r.Conclusion = report.ConclusionNotApplicable
+			continue
+		}
 		// Each derived field is computed once, from the ones before it.
 		r.Features = evaluateFeatures(r)
 		r.Checks = checkExpect(r, r.Features)
@@ -600,6 +606,8 @@ func ExitCode(res *report.Result) int {
 			if !r.AcceptUnverified && code == ExitPass {
 				code = ExitUnverified
 			}
+		case report.ConclusionNotApplicable:
+			// A compat run on a kernel without IA32 emulation: its native run gates.
 		}
 	}
 	return code

@@ -616,3 +616,29 @@ func effectiveABIOf(r *report.Run) *int {
 	}
 	return nil
 }
+
+// A compat run is judged like any run; one on a kernel that cannot execute 32-bit programs
+// is not applicable, with no checks (nothing claimed anything), and leaves the exit status
+// to the kernel's native run.
+func TestCompatRuns(t *testing.T) {
+	native := runOf(6, 0, spec("a", "fs.x", 1, 0, report.Passed))
+	native.Expect = &report.Expect{ABI: intp(6)}
+	compatFail := runOf(6, 0, spec("a", "fs.x", 1, 0, report.Failed))
+	compatFail.Expect = native.Expect
+	compatFail.Compat = &report.Compat{Arch: "386", Native: "k"}
+	na := &report.Run{Kernel: report.Kernel{Name: "k/386"}, Expect: native.Expect,
+		Compat: &report.Compat{Arch: "386", Native: "k", NotApplicable: "no IA32 emulation"}}
+	res := &report.Result{Runs: []report.Run{*native, *na}}
+	Evaluate(res)
+	if c := res.Runs[1]; c.Conclusion != report.ConclusionNotApplicable || c.Checks != nil || c.Features != nil {
+		t.Errorf("not applicable compat run: conclusion %s, checks %v, features %v", c.Conclusion, c.Checks, c.Features)
+	}
+	if got := ExitCode(res); got != ExitPass {
+		t.Errorf("pass and not applicable: exit %d, want %d", got, ExitPass)
+	}
+	res = &report.Result{Runs: []report.Run{*native, *compatFail}}
+	Evaluate(res)
+	if got := ExitCode(res); res.Runs[1].Conclusion != report.ConclusionFail || got != ExitFail {
+		t.Errorf("failing compat run: conclusion %s, exit %d, want FAIL and %d", res.Runs[1].Conclusion, got, ExitFail)
+	}
+}

@@ -215,7 +215,7 @@ func runCredTransfer() (credSlots, error) {
 
 	var all, old unix.Sigset_t
 	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
+		all.Val[i] = ^all.Val[i]
 	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
 		return slots, spec.SetupFailed("block signals", err)

@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
 	"strings"
 	"unsafe"
@@ -42,6 +43,22 @@ const (
 	ioRESVSP64       = 0x4030582a
 	ioUNRESVSP64     = 0x4030582b
 	ioZERORANGE      = 0x40305839
+)
+
+// The 32-bit encodings of the fs ioctls whose argument has another size in a 32-bit x86
+// program (include/uapi/linux/fs.h, include/linux/falloc.h): what such a program passes,
+// and what the kernel's compat ioctl path (compat_sys_ioctl, and Landlock's own allow-list
+// for it, is_masked_device_ioctl_compat) handles apart from the 64-bit requests.
+const (
+	ioFSIOC32GETFLAGS = 0x80046601 // _IOR('f', 1, int); FS_IOC_GETFLAGS is _IOR('f', 1, long)
+	ioFSIOC32SETFLAGS = 0x40046602
+	ioFSIOC64GETFLAGS = 0x80086601 // FS_IOC_GETFLAGS as a 64-bit program encodes it
+	// struct space_resv_32 is 44 bytes, struct space_resv 48 on x86-64.
+	ioRESVSP32     = 0x402c5828
+	ioUNRESVSP32   = 0x402c5829
+	ioRESVSP6432   = 0x402c582a
+	ioUNRESVSP6432 = 0x402c582b
+	ioZERORANGE32  = 0x402c5839
 )
 
 type ioctlCmd struct {
@@ -85,6 +102,37 @@ var deviceIoctls = []ioctlCmd{
 	{name: "FS_IOC_UNRESVSP64", cmd: ioUNRESVSP64},
 	{name: "FS_IOC_ZERO_RANGE", cmd: ioZERORANGE},
 	{name: "unknown 0xc00ffeee", cmd: 0xc00ffeee},
+}
+
+// compatEncodings are the requests whose 32-bit encoding differs from the 64-bit one. The
+// kernel's compat allow-list names each of them to keep them under IOCTL_DEV, like their
+// 64-bit counterparts ("not blanket-permitted, for consistency"). grantable: harmless to
+// let through to /dev/null (SETFLAGS would set the device node's flags).
+var compatEncodings = []struct {
+	ioctlCmd
+	grantable bool
+}{
+	{ioctlCmd{name: "FS_IOC32_GETFLAGS", cmd: ioFSIOC32GETFLAGS}, true},
+	{ioctlCmd{name: "FS_IOC32_SETFLAGS", cmd: ioFSIOC32SETFLAGS}, false},
+	{ioctlCmd{name: "FS_IOC_GETFLAGS (64-bit encoding)", cmd: ioFSIOC64GETFLAGS}, true},
+	{ioctlCmd{name: "FS_IOC_RESVSP_32", cmd: ioRESVSP32}, true},
+	{ioctlCmd{name: "FS_IOC_UNRESVSP_32", cmd: ioUNRESVSP32}, true},
+	{ioctlCmd{name: "FS_IOC_RESVSP64_32", cmd: ioRESVSP6432}, true},
+	{ioctlCmd{name: "FS_IOC_UNRESVSP64_32", cmd: ioUNRESVSP6432}, true},
+	{ioctlCmd{name: "FS_IOC_ZERO_RANGE_32", cmd: ioZERORANGE32}, true},
+}
+
+// ioctlPath names the kernel's ioctl entry point this binary reaches, for messages: a
+// 32-bit build on a 64-bit kernel goes through the compat one.
+func ioctlPath() string {
+	if bits.UintSize == 64 {
+		return "native ioctl path, 64-bit process"
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil && unix.ByteSliceToString(u.Machine[:]) == "x86_64" {
+		return "compat ioctl path, 32-bit process on an x86_64 kernel"
+	}
+	return "native ioctl path, 32-bit process"
 }
 
 // ioctlErr calls ioctl(fd, cmd, buf) with a zeroed buffer (FIONBIO and FIOASYNC then
@@ -201,6 +249,39 @@ var _ = Describe("device ioctls", spec.Feature(ioctlRight.Feature(), ioctlRight.
 		errs = deviceIoctl(p, "/dev/null", unix.O_RDWR, deviceIoctls)
 		for i, c := range deviceIoctls {
 			spec.ExpectErr(errs[i], unix.EACCES, "%s: ioctl(/dev/null, %s)", actions.PolicyText(p), c.name)
+		}
+		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
+	})
+
+	It("MUST deny the 32-bit encodings of FS_IOC_GETFLAGS, FS_IOC_SETFLAGS and the FS_IOC_*RESVSP*/ZERO_RANGE requests on a device with EACCES when IOCTL_DEV is handled and not granted, allow them when granted, and always allow FICLONE, from a 32-bit process as from a 64-bit one", spec.ID("ioctl.compat_encodings"), func() {
+		if !supportsOrRejected(ioctlRight) {
+			return
+		}
+		path := ioctlPath()
+		cmds := []ioctlCmd{{name: "FICLONE", cmd: unix.FICLONE}}
+		for _, c := range compatEncodings {
+			cmds = append(cmds, c.ioctlCmd)
+		}
+		p := sandbox.FS(rIoctl)
+		errs := deviceIoctl(p, "/dev/null", unix.O_RDWR, cmds)
+		if !notEACCES(errs[0]) {
+			Fail(fmt.Sprintf("%s: ioctl(/dev/null, FICLONE %#x) on the %s: got EACCES, want anything else (always allowed)", actions.PolicyText(p), cmds[0].cmd, path))
+		}
+		for i, c := range cmds[1:] {
+			spec.ExpectErr(errs[i+1], unix.EACCES, "%s: ioctl(/dev/null, %s %#x) on the %s", actions.PolicyText(p), c.name, c.cmd, path)
+		}
+		var granted []ioctlCmd
+		for _, c := range compatEncodings {
+			if c.grantable {
+				granted = append(granted, c.ioctlCmd)
+			}
+		}
+		p = sandbox.FS(rIoctl, actions.Rule("/dev/null", rIoctl))
+		errs = deviceIoctl(p, "/dev/null", unix.O_RDWR, granted)
+		for i, c := range granted {
+			if !notEACCES(errs[i]) {
+				Fail(fmt.Sprintf("%s: ioctl(/dev/null, %s %#x) on the %s: got %s, want anything but EACCES (granted)", actions.PolicyText(p), c.name, c.cmd, path, spec.ErrnoName(errs[i])))
+			}
 		}
 		spec.EnforcedVerdict(ioctlRight.Feature(), ioctlRight.ABI)
 	})

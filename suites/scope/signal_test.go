@@ -2,6 +2,7 @@ package scope_test
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"unsafe"
 
@@ -74,7 +75,9 @@ var scopingSignals = []unix.Signal{unix.SIGTRAP, unix.SIGURG, unix.SIGHUP, unix.
 // whether it was sent and became pending on the thread, and takes it back unhandled.
 func raiseBlocked(sig unix.Signal) (sendErr error, pending bool, err error) {
 	var set unix.Sigset_t
-	set.Val[(sig-1)/64] |= 1 << ((uint(sig) - 1) % 64)
+	// The mask's words are 64 bits wide on 64-bit architectures and 32 on 386.
+	word := uint(bits.UintSize)
+	set.Val[uint(sig-1)/word] |= 1 << ((uint(sig) - 1) % word)
 	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil); err != nil {
 		return nil, false, fmt.Errorf("block signal %d: %w", sig, err)
 	}

@@ -49,6 +49,9 @@ type Entry struct {
 	// clock, so benchmark figures do not move with the host's load. It implies TCG.
 	ICount  string
 	Timeout time.Duration
+	// Compat also runs every suite as a 32-bit x86 program (plan.CompatArch), through the
+	// kernel's compat system call entry points, reported as a run of its own.
+	Compat bool
 	// Expect is passed through for the host to compare with what the
 	// kernel claims; nil when not given.
 	Expect *Expect

@@ -26,6 +26,7 @@ kernels:
     timeout: 90s
     cmdline: audit=1
     cpu: max,-cx16
+    compat: true
   - name: mine
     local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0}
 `
@@ -38,7 +39,7 @@ kernels:
 		{Name: "bookworm", Arch: "amd64", Debian: &DebianSource{Package: "linux-image-6.1.0-56-cloud-amd64", Version: "6.1.192-2"},
 			CPUs: 1, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout, Expect: &Expect{ABI: &abi, Errata: []int{3, 4}, MissingModules: []string{"smc"}}},
 		{Name: "trixie-bpo", Arch: "amd64", Debian: &DebianSource{Newest: "linux-image-7.3.*-cloud-amd64", Suite: "trixie-backports"},
-			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1"},
+			CPUs: 2, Memory: "768M", Accel: "tcg", CPU: "max,-cx16", Timeout: 90 * time.Second, Cmdline: "audit=1", Compat: true},
 		{Name: "mine", Arch: "amd64", Local: &LocalSource{BzImage: "build/bzImage", Modules: "build/lib/modules/7.3.0"},
 			CPUs: 1, Memory: "1G", Accel: "auto", CPU: qemu.DefaultCPU, Timeout: DefaultTimeout},
 	}
@@ -71,6 +72,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expct: {abi: 1}\n", `kernels.yaml:4: unknown key "expct"`},
 		{"kernel:\n  - name: a\n", `kernels.yaml:1: unknown key "kernel"`},
+		{"kernels:\n  - name: a\n    debian: {package: p}\n    compat: 386\n", `kernels.yaml:4: expected true or false, got "386"`},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: sctp}\n", "kernels.yaml:4: missing_modules must be a list of module names"},
 		{"kernels:\n  - name: a\n    debian: {package: p}\n    expect: {missing_modules: [sctp, SMC.ko]}\n", `kernels.yaml:4: bad module name "SMC.ko" in missing_modules`},
 		{"kernels:\n  - name: a\n    debian: {pakage: p}\n", `kernels.yaml:3: unknown key "pakage"`},

@@ -46,6 +46,7 @@ type entryYAML struct {
 	CPU     scalar      `yaml:"cpu"`
 	ICount  scalar      `yaml:"icount"`
 	Timeout scalar      `yaml:"timeout"`
+	Compat  boolean     `yaml:"compat"`
 	Expect  *expectYAML `yaml:"expect"`
 }
 
@@ -94,6 +95,18 @@ func (v *integer) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// boolean is a bool whose error message shows the value given.
+type boolean bool
+
+func (v *boolean) UnmarshalYAML(n *yaml.Node) error {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+		return yamlfile.TypeError(n, "expected true or false, got %q", n.Value)
+	}
+	*v = boolean(b)
+	return nil
+}
+
 var kernelsOptions = yamlfile.Options{
 	Want: map[reflect.Type]string{
 		reflect.TypeFor[[]entryYAML](): "kernels must be a list",
@@ -123,6 +136,7 @@ var kernelsOptions = yamlfile.Options{
 //	    timeout: 4m
 //	    cmdline: audit=1
 //	    icount: shift=4,sleep=off  # QEMU -icount: guest time counts instructions (TCG only)
+//	    compat: true         # also run the suites as 32-bit x86 programs (x86-64 kernels)
 //	  - name: mine
 //	    local: {bzimage: build/bzImage, modules: build/lib/modules/7.3.0, config: build/.config}
 func Parse(file string, data []byte) ([]Entry, error) {
@@ -200,6 +214,7 @@ func (y entryYAML) entry(file string, line int) (Entry, error) {
 		Memory:  y.Memory.s,
 		Accel:   y.Accel.s,
 		CPU:     y.CPU.s,
+		Compat:  bool(y.Compat),
 	}
 	if d := y.Debian; d != nil {
 		e.Debian = &DebianSource{Package: d.Package.s, Version: d.Version.s, Newest: d.Newest.s, Suite: d.Suite.s}

@@ -99,6 +99,9 @@ type Status struct {
 	ExitCode int    `json:"exit_code"`        // -1 when killed by a signal or not started
 	Signal   string `json:"signal,omitempty"` // "SIGKILL"
 	TimedOut bool   `json:"timed_out,omitempty"`
+	// NotExecutable is set when the kernel refused to execute the binary (ENOEXEC): not a
+	// format it runs, such as a 32-bit x86 program on a kernel without IA32 emulation.
+	NotExecutable bool `json:"not_executable,omitempty"`
 	// Error is set when the suite could not be started or its report could
 	// not be read.
 	Error      string `json:"error,omitempty"`

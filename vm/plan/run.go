@@ -100,6 +100,7 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) && !st.TimedOut {
 		st.Error = err.Error()
+		st.NotExecutable = errors.Is(err, syscall.ENOEXEC)
 	}
 	o := Outcome{Status: st, Output: out.Bytes()}
 	if s.Report != "" {

@@ -63,3 +63,21 @@ func alive(pid string) bool {
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z")
 }
+
+// A binary the kernel cannot execute (ENOEXEC: an unknown format, or a 32-bit program on a
+// kernel without IA32 emulation) is told apart from one that failed to start otherwise.
+func TestRunNotExecutable(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.test")
+	if err := os.WriteFile(bad, []byte("\x7fELF\x09garbage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := Suite{Name: "bad", Path: bad}.Run(context.Background(), dir, nil)
+	if !o.Status.NotExecutable || o.Status.ExitCode != -1 {
+		t.Errorf("Status = %+v, want NotExecutable and exit code -1", o.Status)
+	}
+	o = Suite{Name: "missing", Path: filepath.Join(dir, "missing.test")}.Run(context.Background(), dir, nil)
+	if o.Status.NotExecutable || o.Status.Error == "" {
+		t.Errorf("missing binary: Status = %+v, want an Error and not NotExecutable", o.Status)
+	}
+}

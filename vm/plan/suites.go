@@ -14,6 +14,15 @@ import (
 // suites/ to bin/suites/<name>.test.
 const SuiteExt = ".test"
 
+// CompatArch is the GOARCH of the suites' 32-bit build, which make build writes to
+// bin/386/suites: run on a 64-bit x86 kernel, those binaries reach the kernel through its
+// compat (32-bit) system call entry points.
+const CompatArch = "386"
+
+// CompatName names the 32-bit build of suite in a plan, where both builds run: the names of
+// a plan's suites are unique, and make file names in the guest.
+func CompatName(suite string) string { return suite + "-" + CompatArch }
+
 // Binary is one compiled suite.
 type Binary struct {
 	Name string // the suite's folder name: abi, fs...

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || 386)
+
 // Package trace holds what the trace suite cannot write in Go: a process whose only live
 // thread is not its leader. The specs are in the package's tests.
 package trace
@@ -10,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// forkNonLeader is written in each architecture's assembly (nonleader_linux_<arch>.s).
 func forkNonLeader(fd int, stack, tidword, mask uintptr) (pid int, errno int)
 
 // ForkNonLeader forks a process whose leader starts a second thread and exits: that thread,
