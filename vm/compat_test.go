@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -61,20 +62,26 @@ func TestCompatInitrd(t *testing.T) {
 	}
 }
 
+// readInitrd returns the records of the initrd at path.
+func readInitrd(t *testing.T, path string) []cpio.Record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In memory: the records read their contents through the reader afterwards.
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 // archiveFiles returns the regular files of the initrd at path whose names start with prefix.
 func archiveFiles(t *testing.T, path, prefix string) []string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, rec := range recs {
+	for _, rec := range readInitrd(t, path) {
 		if strings.HasPrefix(rec.Name, prefix) && rec.Mode&cpio.S_IFMT == cpio.S_IFREG {
 			names = append(names, rec.Name)
 		}
@@ -85,16 +92,7 @@ func archiveFiles(t *testing.T, path, prefix string) []string {
 // planSuites returns the names of the suites in the plan of the initrd at path.
 func planSuites(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range recs {
+	for _, rec := range readInitrd(t, path) {
 		if "/"+rec.Name != plan.Path {
 			continue
 		}
