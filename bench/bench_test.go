@@ -147,7 +147,7 @@ func TestOutputs(t *testing.T) {
 		t.Fatalf("plots %v", files)
 	}
 	svg, _ := os.ReadFile(files[0])
-	for _, want := range []string{"7.3.4 Landlock", "6.18.44 without", "depth (log scale)"} {
+	for _, want := range []string{"7.3.4 Landlock", "6.18.44 without", "depth (log scale)", "time per operation (" + res.Machine.TimingMode + ")"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("plot lacks %q", want)
 		}

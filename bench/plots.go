@@ -19,9 +19,15 @@ func WritePlots(dir string, results ...*Result) ([]string, error) {
 		return nil, err
 	}
 	names := lineNames(results)
+	// What a nanosecond means goes on the axis when every line shares it (emulated time is
+	// comparable across kernels, never with a host's); else each line's name says it.
+	ylabel := "time per operation"
+	if m := commonTimingMode(results); m != "" {
+		ylabel += " (" + m + ")"
+	}
 	var files []string
 	for _, key := range sweptSeries(results) {
-		c := plot.Chart{YLabel: "time per operation", YFormat: fmtNs}
+		c := plot.Chart{YLabel: ylabel, YFormat: fmtNs}
 		for i, r := range results {
 			sc, se := find(r, key.scenario, key.series)
 			if se == nil || len(se.Points) == 0 {
@@ -93,6 +99,18 @@ func find(r *Result, scenario, series string) (*result.Scenario, *result.Series)
 
 // lineNames names each result by its kernel release, adding the timing mode when the
 // results mix modes and a run number when a release appears twice.
+// commonTimingMode returns the timing mode of every result, or "" when they differ.
+func commonTimingMode(results []*Result) string {
+	mode := ""
+	for i, r := range results {
+		if i > 0 && r.Machine.TimingMode != mode {
+			return ""
+		}
+		mode = r.Machine.TimingMode
+	}
+	return mode
+}
+
 func lineNames(results []*Result) []string {
 	modes := map[string]bool{}
 	count := map[string]int{}
