@@ -214,31 +214,41 @@ func startSteps(p sandbox.Policy, steps ...actions.Step) *helper {
 	return &helper{p: pr, out: bufio.NewReader(pr.Stdout)}
 }
 
-// helperComms holds the comm of each helper the running spec started, for the comm= and
-// ocomm= fields the kernel logs of it and its forked children. It is read from
-// /proc/<pid>/comm right after the start, while the helper cannot have been reaped: one
-// that has already exited is a zombie, which keeps its comm.
-var helperComms = map[int]string{}
+// helperPids holds the helpers the running spec started, whose comm= and ocomm= the
+// kernel logs (helperComm).
+var helperPids = map[int]bool{}
 
-// startHelper starts action in a helper process under p, to be killed when the spec ends,
-// and records its comm.
+// startHelper starts action in a helper process under p, to be killed when the spec ends.
 func startHelper(p sandbox.Policy, action string, args ...string) *sandbox.Proc {
 	GinkgoHelper()
 	pr, err := sandbox.Start(p, action, args...)
 	Expect(err).NotTo(HaveOccurred(), "start helper %s", action)
 	DeferCleanup(pr.Kill)
 	pid := pr.Pid()
-	helperComms[pid] = commOf(pid)
-	DeferCleanup(func() { delete(helperComms, pid) })
+	helperPids[pid] = true
+	DeferCleanup(func() { delete(helperPids, pid) })
 	return pr
 }
 
-// helperComm returns the comm of the helper pid, which the spec started.
+// helperComm returns the comm of the helper pid, which the spec started: the one execve
+// gave it. Not read from /proc/<pid>/comm: right after the start, the child may still
+// carry its parent's comm (execve closes the descriptor Start waits on before it renames
+// the task), and a reaped helper has none.
 func helperComm(pid int) string {
 	GinkgoHelper()
-	comm, ok := helperComms[pid]
-	Expect(ok).To(BeTrue(), "pid %d is no helper the spec started", pid)
-	return comm
+	Expect(helperPids[pid]).To(BeTrue(), "pid %d is no helper the spec started", pid)
+	return execComm(helperExe())
+}
+
+// execComm is the comm the kernel gives a task that executed path: the file's base name,
+// cut to TASK_COMM_LEN-1 bytes.
+func execComm(path string) string {
+	const taskCommLen = 16
+	b := filepath.Base(path)
+	if len(b) > taskCommLen-1 {
+		b = b[:taskCommLen-1]
+	}
+	return b
 }
 
 // reached waits for the helper's next sync step.
