@@ -34,7 +34,7 @@ type Suite struct {
 	Binary string // host path
 	Args   []string
 	// Report is the guest path of a file the suite writes (e.g. the value of
-	// --ginkgo.json-report); its contents come back as the suite's
+	// -llconform.report); its contents come back as the suite's
 	// plan.Outcome.Report. Empty for none.
 	Report  string
 	Timeout time.Duration // in the guest; 0 for the agent's default (10m)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
+	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/vm/plan"
 )
 
@@ -92,9 +93,9 @@ func ginkgoErrorText(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-// args returns the arguments of a suite binary that writes its Ginkgo report to report.
-func (f filters) args(report string) []string {
-	args := []string{"-test.v", "--ginkgo.no-color", "--ginkgo.json-report=" + report}
+// args returns the arguments of a suite binary that writes its report to file.
+func (f filters) args(file string) []string {
+	args := []string{"-test.v", "--ginkgo.no-color", "-" + report.SuiteReportFlag + "=" + file}
 	if f.label != "" {
 		args = append(args, "--ginkgo.label-filter="+f.label)
 	}

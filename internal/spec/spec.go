@@ -5,6 +5,8 @@
 package spec
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -27,13 +29,37 @@ func Main(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// reportFile is where the suite writes its report for llconform (report.SuiteReportFlag).
+var reportFile = flag.String(report.SuiteReportFlag, "", "write the suite's report (Ginkgo's JSON report, compact, without spec events) to this file")
+
 // RunSuite runs the suite's specs, recording the kernel probe in the report first.
 func RunSuite(t *testing.T, name string) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.BeforeSuite(func() {
 		ginkgo.AddReportEntry(report.EntryKernel, Kernel(), ginkgo.ReportEntryVisibilityNever)
 	})
+	ginkgo.ReportAfterSuite("llconform report", func(r ginkgo.Report) {
+		if *reportFile == "" {
+			return
+		}
+		gomega.Expect(writeReport(*reportFile, r)).To(gomega.Succeed(), "write the suite's report")
+	})
 	ginkgo.RunSpecs(t, "llconform "+name)
+}
+
+// writeReport writes r to path as Ginkgo's JSON report does (a list of one report), less
+// the spec events.
+func writeReport(path string, r ginkgo.Report) error {
+	specs := slices.Clone(r.SpecReports)
+	for i := range specs {
+		specs[i].SpecEvents = nil
+	}
+	r.SpecReports = specs
+	b, err := json.Marshal([]ginkgo.Report{r})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 var (
