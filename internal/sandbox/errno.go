@@ -49,3 +49,27 @@ func Bits(k landlock.Kind, mask uint64) string {
 	}
 	return strings.ReplaceAll(landlock.Names(k, mask), ",", "|")
 }
+
+// ErrnoCode carries an error across the process boundary of a process-mode action as a
+// number: 0 for success, the errno, or -1 for an error that is no errno (never taken for one).
+func ErrnoCode(err error) int {
+	var errno unix.Errno
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &errno):
+		return int(errno)
+	}
+	return -1
+}
+
+// CodeErr is the inverse of ErrnoCode.
+func CodeErr(n int) error {
+	switch {
+	case n == 0:
+		return nil
+	case n < 0:
+		return errors.New("an error that is no errno")
+	}
+	return unix.Errno(n)
+}

@@ -72,9 +72,9 @@ var _ = Describe("ruleset fd transfer", func() {
 			Expect(res.Err).NotTo(HaveOccurred(), "receiving process")
 			var got actions.TransferResult
 			Expect(json.Unmarshal(res.Data, &got)).To(Succeed(), "receiving process result")
-			spec.ExpectErr(actions.ErrOf(got.Restrict), nil, "receiver: restrict_self(ruleset fd received over SCM_RIGHTS, 0)")
-			spec.ExpectErr(actions.ErrOf(got.Root), unix.EACCES, "receiver, READ_DIR handled, rule beneath %s only: open(/, O_DIRECTORY)", allowed)
-			spec.ExpectErr(actions.ErrOf(got.Allowed), nil, "receiver, READ_DIR allowed beneath %s: open(%s, O_DIRECTORY)", allowed, allowed)
+			spec.ExpectErr(sandbox.CodeErr(got.Restrict), nil, "receiver: restrict_self(ruleset fd received over SCM_RIGHTS, 0)")
+			spec.ExpectErr(sandbox.CodeErr(got.Root), unix.EACCES, "receiver, READ_DIR handled, rule beneath %s only: open(/, O_DIRECTORY)", allowed)
+			spec.ExpectErr(sandbox.CodeErr(got.Allowed), nil, "receiver, READ_DIR allowed beneath %s: open(%s, O_DIRECTORY)", allowed, allowed)
 			spec.ExpectErr(actions.OpenDir("/"), nil, "sender, after sending the ruleset: open(/, O_DIRECTORY)")
 			spec.FeatureVerdict("ruleset_fd.transfer", 1)
 		})
@@ -267,7 +267,7 @@ var _ = Describe("credentials replaced by another process", func() {
 				if slots[slot] == notReached {
 					return errors.New("step not reached")
 				}
-				return actions.ErrOf(int(slots[slot]))
+				return sandbox.CodeErr(int(slots[slot]))
 			}
 			if slots[slotParentJoin] == int32(unix.ENOSYS) {
 				spec.Skip("the kernel has no key management (CONFIG_KEYS): keyctl is ENOSYS")

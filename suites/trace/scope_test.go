@@ -254,7 +254,7 @@ var _ = Describe("landlock_deny_ptrace", func() {
 				res := child.Wait()
 				Expect(res.Setup).NotTo(HaveOccurred(), "traceme helper")
 				spec.ExpectErr(res.Err, wantErr, "ptrace(PTRACE_TRACEME) (%s)", c.variant)
-				Expect(done).To(Equal(fmt.Sprintf(actions.DoneLine, actions.ErrnoOf(wantErr))), "ptrace(PTRACE_TRACEME) (%s)", c.variant)
+				Expect(done).To(Equal(fmt.Sprintf(actions.DoneLine, sandbox.ErrnoCode(wantErr))), "ptrace(PTRACE_TRACEME) (%s)", c.variant)
 				evs := readEvents()
 				if !c.parent {
 					evs.count("deny_ptrace", 0, "PTRACE_TRACEME to a parent outside any domain")

@@ -2,7 +2,6 @@ package actions
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -21,8 +20,8 @@ const Transfer = "abi-ruleset-fd-transfer"
 // rule allows.
 func TransferArgs(sock, allowed string) []string { return []string{sock, allowed} }
 
-// TransferResult is what the receiving helper saw, as errnoOf values (ErrOf turns them
-// back into errors).
+// TransferResult is what the receiving helper saw, as sandbox.ErrnoCode values
+// (sandbox.CodeErr turns them back into errors).
 type TransferResult struct {
 	Restrict, Root, Allowed int
 }
@@ -34,30 +33,6 @@ func OpenDir(path string) error {
 		unix.Close(fd)
 	}
 	return err
-}
-
-// errnoOf carries an error across a process boundary: 0 for success, the errno, or -1 for
-// an error that is no errno (never taken for one).
-func errnoOf(err error) int {
-	var errno unix.Errno
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &errno):
-		return int(errno)
-	}
-	return -1
-}
-
-// ErrOf is the inverse of errnoOf.
-func ErrOf(n int) error {
-	switch {
-	case n == 0:
-		return nil
-	case n < 0:
-		return errors.New("an error that is no errno")
-	}
-	return unix.Errno(n)
 }
 
 func init() {
@@ -85,10 +60,10 @@ func init() {
 		}
 		// The helper runs with no_new_privs set (an empty policy) on its locked thread.
 		var res TransferResult
-		res.Restrict = errnoOf(landlock.RestrictSelf(fds[0], 0))
+		res.Restrict = sandbox.ErrnoCode(landlock.RestrictSelf(fds[0], 0))
 		unix.Close(fds[0])
-		res.Root = errnoOf(OpenDir("/"))
-		res.Allowed = errnoOf(OpenDir(args[1]))
+		res.Root = sandbox.ErrnoCode(OpenDir("/"))
+		res.Allowed = sandbox.ErrnoCode(OpenDir(args[1]))
 		return json.Marshal(res)
 	})
 }

@@ -97,9 +97,9 @@ func ptraceTrace() (TraceResult, error) {
 		return r, fmt.Errorf("read the child's PTRACE_TRACEME errno: %d bytes, %v", n, err)
 	}
 	r.Traceme = int(got[0])
-	r.Detach = errnoOf(unix.PtraceDetach(r.Child))
+	r.Detach = sandbox.ErrnoCode(unix.PtraceDetach(r.Child))
 	err := unix.PtraceAttach(r.Child)
-	r.Attach = errnoOf(err)
+	r.Attach = sandbox.ErrnoCode(err)
 	if err == nil {
 		// Wrongly allowed: the child is stopped and traced; it has nothing left to prove.
 		_ = unix.Kill(r.Child, unix.SIGKILL)

@@ -40,9 +40,9 @@ func init() {
 		if err != nil {
 			return nil, fmt.Errorf("bad quiet_scoped %q: %w", args[2], err)
 		}
-		res := StepResults{errnoOf(unix.Kill(pid, 0))}
-		res = append(res, errnoOf(restrictScoped(uint32(flags), quiet)))
-		res = append(res, errnoOf(unix.Kill(pid, 0)), errnoOf(unix.Kill(pid, 0)))
+		res := StepResults{sandbox.ErrnoCode(unix.Kill(pid, 0))}
+		res = append(res, sandbox.ErrnoCode(restrictScoped(uint32(flags), quiet)))
+		res = append(res, sandbox.ErrnoCode(unix.Kill(pid, 0)), sandbox.ErrnoCode(unix.Kill(pid, 0)))
 		return json.Marshal(res)
 	})
 }

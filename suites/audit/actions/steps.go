@@ -106,15 +106,15 @@ func runSteps(steps []Step) (StepResults, error) {
 			if err != nil {
 				return res, err
 			}
-			res = append(res, errnoOf(unix.Kill(pid, 0)))
+			res = append(res, sandbox.ErrnoCode(unix.Kill(pid, 0)))
 		case "restrict":
 			flags, err := flagsArg(s)
 			if err != nil {
 				return res, err
 			}
-			res = append(res, errnoOf(restrictSignal(flags)))
+			res = append(res, sandbox.ErrnoCode(restrictSignal(flags)))
 		case "restrict-readdir":
-			res = append(res, errnoOf(restrictReadDirLayer()))
+			res = append(res, sandbox.ErrnoCode(restrictReadDirLayer()))
 		case "opendir":
 			if len(s.Args) != 1 || s.Args[0] == "" {
 				return res, fmt.Errorf("step %s: want one path argument, got %q", s.Op, s.Args)
@@ -123,13 +123,13 @@ func runSteps(steps []Step) (StepResults, error) {
 			if err == nil {
 				unix.Close(fd)
 			}
-			res = append(res, errnoOf(err))
+			res = append(res, sandbox.ErrnoCode(err))
 		case "restrict-1":
 			flags, err := flagsArg(s)
 			if err != nil {
 				return res, err
 			}
-			res = append(res, errnoOf(landlock.RestrictSelf(-1, flags)))
+			res = append(res, sandbox.ErrnoCode(landlock.RestrictSelf(-1, flags)))
 		case "sync":
 			if _, err := os.Stdout.WriteString("s\n"); err != nil {
 				return res, fmt.Errorf("sync: %w", err)
@@ -263,7 +263,7 @@ func threadKill(pid int) (int, error) {
 			done <- out{err: fmt.Errorf("thread-kill: restrict_self: %w", err)}
 			return
 		}
-		done <- out{errno: errnoOf(unix.Kill(pid, 0))}
+		done <- out{errno: sandbox.ErrnoCode(unix.Kill(pid, 0))}
 	}()
 	o := <-done
 	return o.errno, o.err
@@ -294,15 +294,4 @@ func forkChild(rulesetFd, pid int) (int, error) {
 		return 0, fmt.Errorf("forked child ended with %v", ws)
 	}
 	return ws.ExitStatus(), nil
-}
-
-func errnoOf(err error) int {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return int(e)
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }

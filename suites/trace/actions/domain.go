@@ -2,7 +2,6 @@ package actions
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -33,18 +32,6 @@ func OpenDir(path string) error {
 		unix.Close(fd)
 	}
 	return err
-}
-
-// ErrnoOf turns an error into its errno number, -1 for another error, 0 for none.
-func ErrnoOf(err error) int {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return int(e)
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }
 
 // ErrnoErr turns a raw system call's errno into an error, nil for 0.
@@ -103,7 +90,7 @@ func init() {
 		if rep.Before, err = threads(); err != nil {
 			return nil, err
 		}
-		rep.Errno = ErrnoOf(landlock.RestrictSelf(fd, uint32(flags)))
+		rep.Errno = sandbox.ErrnoCode(landlock.RestrictSelf(fd, uint32(flags)))
 		if rep.After, err = threads(); err != nil {
 			return nil, err
 		}
