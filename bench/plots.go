@@ -22,7 +22,7 @@ func WritePlots(dir string, results ...*Result) ([]string, error) {
 	// What a nanosecond means goes on the axis when every line shares it (emulated time is
 	// comparable across kernels, never with a host's); else each line's name says it.
 	ylabel := "time per operation"
-	if m := commonTimingMode(results); m != "" {
+	if m, ok := commonTimingMode(results); ok && m != "" {
 		ylabel += " (" + m + ")"
 	}
 	var files []string
@@ -99,30 +99,29 @@ func find(r *Result, scenario, series string) (*result.Scenario, *result.Series)
 
 // lineNames names each result by its kernel release, adding the timing mode when the
 // results mix modes and a run number when a release appears twice.
-// commonTimingMode returns the timing mode of every result, or "" when they differ.
-func commonTimingMode(results []*Result) string {
+// commonTimingMode returns the timing mode every result shares, and false when they differ.
+func commonTimingMode(results []*Result) (string, bool) {
 	mode := ""
 	for i, r := range results {
 		if i > 0 && r.Machine.TimingMode != mode {
-			return ""
+			return "", false
 		}
 		mode = r.Machine.TimingMode
 	}
-	return mode
+	return mode, true
 }
 
 func lineNames(results []*Result) []string {
-	modes := map[string]bool{}
+	_, sameMode := commonTimingMode(results)
 	count := map[string]int{}
 	for _, r := range results {
-		modes[r.Machine.TimingMode] = true
 		count[r.Kernel.Release]++
 	}
 	names := make([]string, len(results))
 	seen := map[string]int{}
 	for i, r := range results {
 		n := r.Kernel.Release
-		if len(modes) > 1 {
+		if !sameMode {
 			n += " (" + r.Machine.TimingMode + ")"
 		}
 		if count[r.Kernel.Release] > 1 {

@@ -29,8 +29,8 @@ func TestCompatInitrd(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	o := Options{Agent: bin, OutDir: dir,
-		Suites: []Suite{{Name: "abi", Binary: bin}}, Helpers: []string{bin},
-		CompatSuites: []Suite{{Name: plan.CompatName("abi"), Binary: bin}}, CompatHelpers: []string{bin}}
+		Suites: []Suite{{Name: "abi", Binary: bin}}, Helper: bin,
+		CompatSuites: []Suite{{Name: plan.CompatName("abi"), Binary: bin}}, CompatHelper: bin}
 	bases := map[string]string{}
 	for _, e := range []kernel.Entry{{Name: "k"}, {Name: "k", Compat: true}} {
 		base, err := writeBase(o, "amd64", e.Compat)

@@ -49,14 +49,14 @@ type Options struct {
 	// architecture than the host's boot with the builds under BinDir/<arch> (arch.Binary).
 	BinDir string
 	Env    map[string]string // extra environment for the suites
-	// Helpers are host paths of static binaries the suites start (the sandbox helper),
-	// put beside them in the guest under their own names.
-	Helpers []string
+	// Helper is the host path of the static sandbox helper the suites start, put beside
+	// them in the guest under its own name; "" for none.
+	Helper string
 	// CompatSuites run after Suites on the kernels whose entry asks for compat: the
-	// suites' 32-bit builds, with CompatHelpers (their sandbox helper) beside them in
+	// suites' 32-bit builds, with CompatHelper (their sandbox helper) beside them in
 	// their own directory of the guest. Only those kernels' initrds carry them.
-	CompatSuites  []Suite
-	CompatHelpers []string
+	CompatSuites []Suite
+	CompatHelper string
 	// Modules are loaded in the guest where the kernel has them, with their
 	// dependencies (e.g. sctp, smc, overlay). Missing ones are reported in
 	// Result.Modules, not as errors.
@@ -289,15 +289,15 @@ func writeBase(o Options, a string, compat bool) (string, error) {
 		return "", err
 	}
 	type placed struct {
-		suites  []Suite
-		helpers []string
-		dir     string
+		suites []Suite
+		helper string
+		dir    string
 	}
-	groups := []placed{{o.Suites, o.Helpers, initramfs.SuiteDir}}
+	groups := []placed{{o.Suites, o.Helper, initramfs.SuiteDir}}
 	if compat {
 		// Apart from the native ones: a suite starts the sandbox helper beside it, which
 		// must be its own build.
-		groups = append(groups, placed{o.CompatSuites, o.CompatHelpers, initramfs.SuiteDir + "/" + plan.CompatArch})
+		groups = append(groups, placed{o.CompatSuites, o.CompatHelper, initramfs.SuiteDir + "/" + plan.CompatArch})
 	}
 	for _, g := range groups {
 		for _, s := range g.suites {
@@ -309,12 +309,12 @@ func writeBase(o Options, a string, compat bool) (string, error) {
 			files = append(files, initramfs.File{Src: src, Dest: dest})
 			p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
 		}
-		for _, h := range g.helpers {
-			src, err := guestBinary(o.BinDir, h, a)
+		if g.helper != "" {
+			src, err := guestBinary(o.BinDir, g.helper, a)
 			if err != nil {
 				return "", err
 			}
-			files = append(files, initramfs.File{Src: src, Dest: g.dir + "/" + filepath.Base(h)})
+			files = append(files, initramfs.File{Src: src, Dest: g.dir + "/" + filepath.Base(g.helper)})
 		}
 	}
 	planJSON, err := json.MarshalIndent(p, "", "  ")

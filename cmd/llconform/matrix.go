@@ -146,13 +146,9 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		m.agent = filepath.Join(filepath.Dir(self), "llconform-agent")
 	}
 	runDir := out.Run // every boot's files go to runDir/<kernel>
-	var helpers []string
-	if h, ok := plan.FindHelper(m.suites); ok {
-		helpers = append(helpers, h)
-	}
 
 	var suites, compatSuites []vm.Suite
-	var compatHelpers []string
+	var compatHelper string
 	var names []string // the conformance suites, which make the report
 	for _, b := range binaries {
 		rep := "/tmp/" + b.Name + ".json"
@@ -164,9 +160,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		if err != nil {
 			return verdict.ExitInfra, err
 		}
-		if h, ok := plan.FindHelper(m.compat); ok {
-			compatHelpers = append(compatHelpers, h)
-		}
+		compatHelper = plan.FindHelper(m.compat)
 		for _, b := range compat {
 			name := plan.CompatName(b.Name)
 			rep := "/tmp/" + name + ".json"
@@ -192,21 +186,21 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	results, err := vm.Run(ctx, vm.Options{
 		Kernels: entries,
 		Suites:  suites,
-		Helpers: helpers,
+		Helper:  plan.FindHelper(m.suites),
 		// Only the initrds of the kernels with compat: true carry them.
-		CompatSuites:  compatSuites,
-		CompatHelpers: compatHelpers,
-		Agent:         m.agent,
-		BinDir:        binDir(),
-		Modules:       guestModules,
-		CacheDir:      m.cache,
-		OutDir:        runDir,
-		Parallel:      m.jobs,
-		Retry:         m.retry,
-		Refresh:       m.refresh,
-		Progress:      prog.event,
-		Mirror:        mirror,
-		Expected:      lastCPU(filepath.Join(m.out.dir, resultJSON)),
+		CompatSuites: compatSuites,
+		CompatHelper: compatHelper,
+		Agent:        m.agent,
+		BinDir:       binDir(),
+		Modules:      guestModules,
+		CacheDir:     m.cache,
+		OutDir:       runDir,
+		Parallel:     m.jobs,
+		Retry:        m.retry,
+		Refresh:      m.refresh,
+		Progress:     prog.event,
+		Mirror:       mirror,
+		Expected:     lastCPU(filepath.Join(m.out.dir, resultJSON)),
 	})
 	if err != nil {
 		return verdict.ExitInfra, err

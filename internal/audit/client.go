@@ -250,7 +250,7 @@ func (c *Client) Enable() error {
 			return fmt.Errorf("AUDIT_SET backlog_limit=%d: %w", MinBacklog, err)
 		}
 	}
-	return c.SetEnabled(true)
+	return c.setEnabledFrom(cur, true)
 }
 
 func setStatus(fd int, s Status) error {
@@ -260,13 +260,19 @@ func setStatus(fd int, s Status) error {
 // SetEnabled sets the enabled flag; Close puts back the value found before the first change.
 // It fails with EPERM when the configuration is locked (enabled=2) and differs.
 func (c *Client) SetEnabled(on bool) error {
-	want := uint32(0)
-	if on {
-		want = 1
-	}
 	cur, err := c.Status()
 	if err != nil {
 		return fmt.Errorf("AUDIT_GET: %w", err)
+	}
+	return c.setEnabledFrom(cur, on)
+}
+
+// setEnabledFrom is SetEnabled with the status already read (Enable reads it for the
+// backlog limit too).
+func (c *Client) setEnabledFrom(cur Status, on bool) error {
+	want := uint32(0)
+	if on {
+		want = 1
 	}
 	if cur.Enabled == want || (on && cur.Enabled == 2) {
 		return nil

@@ -134,7 +134,8 @@ const HelperName = "llconform-sandbox"
 // Executable returns the program helper processes run: the helper binary beside the
 // running one when there is one, else the running binary itself (a suite run with go
 // test). Both hold the same actions; the kernel logs this path as exe= of their domains.
-func Executable() (string, error) {
+// It is looked up once per process, not at every helper's start.
+var Executable = sync.OnceValues(func() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("find own executable: %w", err)
@@ -144,7 +145,7 @@ func Executable() (string, error) {
 		return helper, nil
 	}
 	return self, nil
-}
+})
 
 // Start runs action in a new helper process under p and returns without waiting.
 func Start(p Policy, action string, args ...string) (*Proc, error) {

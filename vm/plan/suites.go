@@ -60,15 +60,17 @@ func FindSuites(dir string) ([]Binary, error) {
 }
 
 // FindHelper returns the sandbox helper binary make build puts beside the suites in dir,
-// which the guest must carry beside them, and false when there is none (the suites then
-// start themselves as helpers).
-func FindHelper(dir string) (string, bool) {
+// which the guest must carry beside them, and "" when there is none (the suites then start
+// themselves as helpers).
+func FindHelper(dir string) string {
 	p, err := filepath.Abs(filepath.Join(dir, sandbox.HelperName))
 	if err != nil {
-		return "", false
+		return ""
 	}
-	fi, err := os.Stat(p)
-	return p, err == nil && fi.Mode().IsRegular()
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return p
 }
 
 // Suites that must run first or last; the others run in between in name order.
