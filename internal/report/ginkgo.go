@@ -11,10 +11,11 @@ import (
 )
 
 // SuiteReportFlag names the flag with which llconform asks a suite binary for its report
-// (internal/spec writes it): Ginkgo's JSON report, the same schema ImportGinkgo reads, without
-// the per-spec timeline of events and without indentation. Ginkgo's own --ginkgo.json-report
-// of a 200-spec suite is a megabyte, a third of it the timeline nothing reads, and encoding it
-// took a quarter of the suite's CPU time on the host; under TCG every byte is also copied out.
+// (internal/spec writes it): Ginkgo's JSON report schema, the one ImportGinkgo reads, holding
+// only the fields ImportGinkgo reads, without indentation. Ginkgo's own --ginkgo.json-report
+// of a 200-spec suite is a megabyte, a third of it the timeline nothing reads, and encoding
+// it took a quarter of the suite's CPU time on the host; under TCG every byte is also copied
+// out.
 const SuiteReportFlag = "llconform.report"
 
 // ImportGinkgo converts the file a suite binary writes with -llconform.report (or Ginkgo's

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
 	"github.com/llconform/llconform/internal/landlock"
@@ -30,7 +32,7 @@ func Main(m *testing.M) {
 }
 
 // reportFile is where the suite writes its report for llconform (report.SuiteReportFlag).
-var reportFile = flag.String(report.SuiteReportFlag, "", "write the suite's report (Ginkgo's JSON report, compact, without spec events) to this file")
+var reportFile = flag.String(report.SuiteReportFlag, "", "write the suite's report (Ginkgo's JSON report schema, only the fields llconform reads) to this file")
 
 // RunSuite runs the suite's specs, recording the kernel probe in the report first.
 func RunSuite(t *testing.T, name string) {
@@ -47,19 +49,71 @@ func RunSuite(t *testing.T, name string) {
 	ginkgo.RunSpecs(t, "llconform "+name)
 }
 
-// writeReport writes r to path as Ginkgo's JSON report does (a list of one report), less
-// the spec events.
+// writeReport writes r to path in the schema of Ginkgo's JSON report (a list of one report),
+// with only the fields package report reads.
 func writeReport(path string, r ginkgo.Report) error {
-	specs := slices.Clone(r.SpecReports)
-	for i := range specs {
-		specs[i].SpecEvents = nil
+	out := compactReport{
+		SpecialSuiteFailureReasons: r.SpecialSuiteFailureReasons,
+		PreRunStats:                r.PreRunStats,
+		StartTime:                  r.StartTime,
+		RunTime:                    r.RunTime,
+		SpecReports:                make([]compactSpec, len(r.SpecReports)),
 	}
-	r.SpecReports = specs
-	b, err := json.Marshal([]ginkgo.Report{r})
+	for i, sr := range r.SpecReports {
+		c := compactSpec{
+			ContainerHierarchyTexts:  sr.ContainerHierarchyTexts,
+			ContainerHierarchyLabels: sr.ContainerHierarchyLabels,
+			LeafNodeType:             sr.LeafNodeType,
+			LeafNodeLabels:           sr.LeafNodeLabels,
+			LeafNodeText:             sr.LeafNodeText,
+			State:                    sr.State,
+			RunTime:                  sr.RunTime,
+			ReportEntries:            sr.ReportEntries,
+		}
+		if !sr.Failure.IsZero() {
+			c.Failure = &compactFailure{Message: sr.Failure.Message, ForwardedPanic: sr.Failure.ForwardedPanic, Location: sr.Failure.Location}
+		}
+		out.SpecReports[i] = c
+	}
+	b, err := json.Marshal([]compactReport{out})
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// compactReport is the part of Ginkgo's types.Report that package report reads, under
+// Ginkgo's field names, so that it decodes as a types.Report. Ginkgo's own encoding of a
+// report (every spec's code locations, timeline and semantic-version constraints, through
+// SpecReport's MarshalJSON, whose output encoding/json then compacts again) took a fifth of
+// a suite's CPU time in TCG guests, and its garbage collection much of the rest of the
+// overhead.
+type compactReport struct {
+	SpecialSuiteFailureReasons []string `json:",omitempty"`
+	PreRunStats                types.PreRunStats
+	StartTime                  time.Time
+	RunTime                    time.Duration
+	SpecReports                []compactSpec
+}
+
+// compactSpec is the part of types.SpecReport that package report reads.
+type compactSpec struct {
+	ContainerHierarchyTexts  []string   `json:",omitempty"`
+	ContainerHierarchyLabels [][]string `json:",omitempty"`
+	LeafNodeType             types.NodeType
+	LeafNodeLabels           []string `json:",omitempty"`
+	LeafNodeText             string   `json:",omitempty"`
+	State                    types.SpecState
+	RunTime                  time.Duration
+	Failure                  *compactFailure     `json:",omitempty"`
+	ReportEntries            types.ReportEntries `json:",omitempty"`
+}
+
+// compactFailure is the part of types.Failure that package report reads.
+type compactFailure struct {
+	Message        string
+	ForwardedPanic string `json:",omitempty"`
+	Location       types.CodeLocation
 }
 
 var (
