@@ -254,15 +254,19 @@ func lastLines(b []byte, n int) string {
 }
 
 // Machine describes how QEMU ran a kernel, clock mode first: "qemu tcg icount
-// shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, attempt 1" or "qemu tcg wall clock, ...":
-// emulation settings change what a crash or a timing means.
+// shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, boot pvh, attempt 1" or "qemu tcg wall
+// clock, ...": emulation settings change what a crash or a timing means.
 func Machine(r vm.Result) string {
 	e := r.Entry
 	cpu := r.CPU
 	if cpu == "" {
 		cpu = e.CPU
 	}
-	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, r.Attempts)
+	boot := ""
+	if r.Boot != "" {
+		boot = ", boot " + r.Boot
+	}
+	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s%s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, boot, r.Attempts)
 }
 
 // InfraKind is the infrastructure error a boot that did not end OK is: every such class
