@@ -186,14 +186,19 @@ exit 1
 	if err := os.WriteFile(filepath.Join(dir, "console-attempt2.log"), []byte("stale"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Not a boot image, so not booted through PVH: the image goes to QEMU as it is.
+	bzImage := filepath.Join(tmp, "bzImage")
+	if err := os.WriteFile(bzImage, []byte("not a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := newRunner(Options{OutDir: out, Retry: true, QEMU: fake}, map[string]string{"amd64": filepath.Join(tmp, "initrd")}, []Result{{
 		Entry:  kernel.Entry{Name: "k", Accel: "tcg", CPUs: 1, Memory: "256M", Timeout: 10 * time.Second},
-		Kernel: &kernel.Kernel{BzImage: filepath.Join(tmp, "bzImage")},
+		Kernel: &kernel.Kernel{BzImage: bzImage},
 	}})
 	r.boot(context.Background(), 0)
 	res := r.results[0]
-	if res.Attempts != 2 || res.Outcome.Class != qemu.NoReport {
-		t.Fatalf("attempts %d, class %s (%s); want 2, %s", res.Attempts, res.Outcome.Class, res.Outcome.Detail, qemu.NoReport)
+	if res.Attempts != 2 || res.Outcome.Class != qemu.NoReport || res.Boot != BootBzImage {
+		t.Fatalf("attempts %d, class %s (%s), boot %q (err %v); want 2, %s, %s", res.Attempts, res.Outcome.Class, res.Outcome.Detail, res.Boot, res.Err, qemu.NoReport, BootBzImage)
 	}
 	want := map[string]string{
 		"console.log":          "attempt 2\n",
