@@ -149,6 +149,9 @@ const (
 	BootBzImage = "bzImage"
 )
 
+// pvhImage is the file in a kernel's directory that holds its PVH image during its boot.
+const pvhImage = "vmlinux"
+
 // Timings is where one kernel's time went, on the host's clock unless said otherwise. The
 // stages inside a boot are timed by when the host sees the agent's events on the console
 // (plan.Event), to within the console follower's period.
@@ -391,11 +394,9 @@ type runner struct {
 	fetcher *kernel.Fetcher
 	results []Result
 	// fetched holds when each kernel was fetched and its initrd written, for
-	// Timings.Queued; initrds holds the initrd, once written, and images the kernel image
-	// QEMU boots (the PVH vmlinux extracted from the bzImage, or the bzImage).
+	// Timings.Queued; initrds holds the initrd, once written.
 	fetched []time.Time
 	initrds []string
-	images  []string
 
 	kvmOnce   sync.Once
 	kvmOK     bool
@@ -404,7 +405,7 @@ type runner struct {
 
 func newRunner(o Options, bases map[string]string, results []Result) *runner {
 	n := len(results)
-	return &runner{o: o, bases: bases, results: results, fetched: make([]time.Time, n), initrds: make([]string, n), images: make([]string, n)}
+	return &runner{o: o, bases: bases, results: results, fetched: make([]time.Time, n), initrds: make([]string, n)}
 }
 
 func (r *runner) progress(e Event) {
@@ -457,8 +458,9 @@ func (r *runner) boot(ctx context.Context, i int) {
 	if r.initrds[i] == "" && !r.prepare(i) {
 		return
 	}
-	initrd, image := r.initrds[i], r.images[i]
-	if image != k.BzImage {
+	initrd, image := r.initrds[i], k.BzImage
+	if res.Boot == BootPVH {
+		image = filepath.Join(dir, pvhImage)
 		defer os.Remove(image) // 60 MB or so, made again from the bzImage by each run
 	}
 	accel := r.accel(ctx, e, k)
@@ -551,14 +553,13 @@ func (r *runner) prepare(i int) bool {
 		return false
 	}
 	res.Modules, r.initrds[i] = mods, initrd
-	r.images[i], res.Boot = res.Kernel.BzImage, BootBzImage
+	res.Boot = BootBzImage
 	if cmp.Or(e.Arch, arch.Default) != arch.AMD64 {
 		return true
 	}
-	vmlinux := filepath.Join(dir, "vmlinux")
-	switch err := kernel.ExtractPVH(res.Kernel.BzImage, vmlinux); {
+	switch err := kernel.ExtractPVH(res.Kernel.BzImage, filepath.Join(dir, pvhImage)); {
 	case err == nil:
-		r.images[i], res.Boot = vmlinux, BootPVH
+		res.Boot = BootPVH
 	case errors.Is(err, kernel.ErrNoPVH):
 		r.progress(Event{Kernel: e.Name, Stage: Fetched, Message: "booting the bzImage: " + err.Error()})
 	default:
