@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,17 @@ func TestBootDebian(t *testing.T) {
 	}
 	if tm := r.Timings; tm.Ready <= 0 || tm.Done < tm.Ready || tm.Boot < tm.Done || tm.Uptime <= 0 || tm.CPU <= 0 || tm.Initramfs <= 0 {
 		t.Errorf("timings %+v: want 0 < ready <= done <= boot, an uptime, CPU time and an initramfs time", tm)
+	}
+	// A fetched kernel boots through PVH from the image kept beside its bzImage in the
+	// kernel cache, not from a copy in its run directory.
+	if r.Boot != BootPVH {
+		t.Errorf("boot = %q, want %q", r.Boot, BootPVH)
+	}
+	if _, err := os.Stat(r.Kernel.BzImage + cachedPVHSuffix); err != nil {
+		t.Errorf("cached PVH image: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "out", e.Name, pvhImage)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("PVH image in the run directory: %v, want none", err)
 	}
 	t.Logf("boot to end frame: %v; channel %s; modules %v", r.Timings.Boot, ar.Channel, r.Modules.Order)
 }
