@@ -303,6 +303,20 @@ func TestBootOrder(t *testing.T) {
 		t.Errorf("order %v, want %v", got, want)
 	}
 	if got, want := bootOrder(ks, nil), []int{0, 1, 2, 3, 4}; !slices.Equal(got, want) {
-		t.Errorf("without figures: order %v, want the list's %v", got, want)
+		t.Errorf("without figures or claims: order %v, want the list's %v", got, want)
+	}
+	abi := func(n int) *int { return &n }
+	claims := []kernel.Entry{
+		{Name: "old", Expect: &kernel.Expect{ABI: abi(0)}},
+		{Name: "mid", Expect: &kernel.Expect{ABI: abi(6)}},
+		{Name: "new", Expect: &kernel.Expect{ABI: abi(11)}},
+		{Name: "newest"},
+		{Name: "timed", Expect: &kernel.Expect{ABI: abi(11)}},
+		{Name: "mid2", Expect: &kernel.Expect{ABI: abi(6)}},
+	}
+	// Without a figure: no claim first, then the highest claims, list order among equals;
+	// then the kernels with a figure.
+	if got, want := bootOrder(claims, map[string]time.Duration{"timed": time.Minute}), []int{3, 2, 1, 5, 0, 4}; !slices.Equal(got, want) {
+		t.Errorf("by claimed ABI: order %v, want %v", got, want)
 	}
 }
