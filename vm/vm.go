@@ -154,10 +154,6 @@ const (
 // during its boot.
 const pvhImage = "vmlinux"
 
-// cachedPVHSuffix names a fetched kernel's PVH image, kept beside its bzImage in the
-// kernel cache.
-const cachedPVHSuffix = ".pvh"
-
 // bootFiles is what prepare made for one kernel's boot.
 type bootFiles struct {
 	initrd string
@@ -584,7 +580,7 @@ func (r *runner) prepare(i int) bool {
 	if cmp.Or(e.Arch, arch.Default) != arch.AMD64 {
 		return true
 	}
-	image, temporary, err := pvh(res.Kernel, dir)
+	image, temporary, err := res.Kernel.PVH(filepath.Join(dir, pvhImage))
 	switch {
 	case err == nil:
 		res.Boot = BootPVH
@@ -597,41 +593,6 @@ func (r *runner) prepare(i int) bool {
 		return false
 	}
 	return true
-}
-
-// pvh returns the PVH image of k (kernel.ExtractPVH) and whether it is temporary. A
-// fetched kernel's is written once, beside its bzImage in the kernel cache, whose files
-// never change once extracted; taking it out costs 0.6 to 1.2 s of host CPU, which a
-// matrix would otherwise spend again on every kernel of every run, beside the running VMs.
-// A local kernel's goes into its run directory for this run only, as its bzImage may be
-// rebuilt between runs.
-func pvh(k *kernel.Kernel, dir string) (image string, temporary bool, err error) {
-	if k.Package == "" {
-		image = filepath.Join(dir, pvhImage)
-		return image, true, kernel.ExtractPVH(k.BzImage, image)
-	}
-	image = k.BzImage + cachedPVHSuffix
-	if fi, err := os.Stat(image); err == nil && fi.Mode().IsRegular() {
-		return image, false, nil
-	}
-	// Written under a temporary name and renamed, so that a run sharing the cache never
-	// boots a half-written image.
-	f, err := os.CreateTemp(filepath.Dir(image), filepath.Base(image)+".*.tmp")
-	if err != nil {
-		return "", false, err
-	}
-	f.Close()
-	defer os.Remove(f.Name()) // a no-op once renamed
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return "", false, err
-	}
-	if err := kernel.ExtractPVH(k.BzImage, f.Name()); err != nil {
-		return "", false, err
-	}
-	if err := os.Rename(f.Name(), image); err != nil {
-		return "", false, err
-	}
-	return image, false, nil
 }
 
 // keepAttemptLogs renames attempt n's console.log and qemu.log in dir to

@@ -112,7 +112,7 @@ func TestBootDebian(t *testing.T) {
 	if r.Boot != BootPVH {
 		t.Errorf("boot = %q, want %q", r.Boot, BootPVH)
 	}
-	if _, err := os.Stat(r.Kernel.BzImage + cachedPVHSuffix); err != nil {
+	if _, err := os.Stat(r.Kernel.BzImage + kernel.CachedPVHSuffix); err != nil {
 		t.Errorf("cached PVH image: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "out", e.Name, pvhImage)); !errors.Is(err, os.ErrNotExist) {

@@ -147,3 +147,45 @@ func TestExtractPVHRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A fetched kernel's PVH image is taken out once, kept beside its bzImage with its
+// checksum, and taken out again when it no longer matches; a local kernel's goes to the
+// scratch path each time.
+func TestPVHCache(t *testing.T) {
+	pvh := testELF("Xen", xenNotePVHEntry)
+	bz := writeFile(t, testBzImage(compress(t, "zstd", pvh)))
+	scratch := filepath.Join(t.TempDir(), "vmlinux")
+
+	local := &Kernel{BzImage: bz}
+	image, temporary, err := local.PVH(scratch)
+	if err != nil || image != scratch || !temporary {
+		t.Fatalf("local kernel: %q, temporary %v, %v; want %q, temporary", image, temporary, err, scratch)
+	}
+
+	fetched := &Kernel{BzImage: bz, Package: "linux-image-test"}
+	cached := bz + CachedPVHSuffix
+	check := func(when string) {
+		t.Helper()
+		image, temporary, err := fetched.PVH(scratch)
+		if err != nil || image != cached || temporary {
+			t.Fatalf("%s: %q, temporary %v, %v; want %q, kept", when, image, temporary, err, cached)
+		}
+		if got, err := os.ReadFile(cached); err != nil || !bytes.Equal(got, pvh) {
+			t.Fatalf("%s: cached image of %d bytes (%v), want the %d-byte ELF image", when, len(got), err, len(pvh))
+		}
+	}
+	check("first use")
+	// The bzImage is no longer read once its image is kept.
+	if err := os.WriteFile(bz, []byte("not a boot image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("second use")
+	// A damaged image is taken out again.
+	if err := os.WriteFile(bz, testBzImage(compress(t, "zstd", pvh)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cached, pvh[:len(pvh)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("after damage")
+}
