@@ -1,7 +1,9 @@
 // Package kernel reads kernels.yaml and acquires the kernels it names:
 // Debian packages (pinned, or newest matching a pattern in a suite) fetched
 // through a private apt configuration and verified against the archive's
-// index, or local bzImages.
+// index, or local bzImages. It also takes out of an x86 bzImage the
+// uncompressed kernel QEMU boots through PVH, kept in the cache for fetched
+// kernels.
 package kernel
 
 import (
