@@ -41,13 +41,8 @@ const DefaultCPU = "max,-cx16"
 // With ERMS or FSRM the kernel copies and clears memory with rep movsb and rep stosb, which
 // TCG runs one byte per iteration; without them it uses rep movsq and rep stosq, eight bytes
 // per iteration. In a guest, touching 256 MB of fresh memory went from 3.8 s to 0.9 s and a
-// suite run's CPU time fell by about a tenth. Without AVX, AVX2, AVX-512, protection keys
-// and XSAVES, the register state the kernel saves and restores at every context switch and
-// signal (emulated XSAVE and XRSTOR) shrinks from 2696 to 1088 bytes: the suites switch
-// between processes and threads tens of thousands of times per kernel, and Go's scheduler
-// preempts with signals. debian-7.3 alone, 5 interleaved pairs: QEMU CPU time median ratio
-// 0.92 (0.80 to 1.40). Under KVM the hardware runs them: they stay.
-const tcgLeftOut = ",-erms,-fsrm,-avx,-avx2,-pku,-avx512f,-xsaves"
+// suite run's CPU time fell by about a tenth. Under KVM the hardware runs them: they stay.
+const tcgLeftOut = ",-erms,-fsrm"
 
 // CPUFor returns the -cpu value of a kernel that asks for cpu (kernels.yaml's cpu:, empty
 // for the default) and runs under accel: the default CPU less what TCG emulates slowly
