@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/llconform/llconform/bench"
 	"github.com/llconform/llconform/bench/result"
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/verdict"
 )
 
@@ -55,7 +57,7 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	if err := r.WriteFile(filepath.Join(*out, "bench.json")); err != nil {
 		return 1, err
 	}
-	if err := writeFile(filepath.Join(*out, "bench.txt"), func(f *os.File) error { return bench.WriteBenchstat(f, r) }); err != nil {
+	if err := atomicfile.Write(filepath.Join(*out, "bench.txt"), func(f io.Writer) error { return bench.WriteBenchstat(f, r) }); err != nil {
 		return 1, err
 	}
 	plots, err := bench.WritePlots(filepath.Join(*out, "plots"), r)

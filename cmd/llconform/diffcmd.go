@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/diff"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -109,12 +111,12 @@ func reportDiff(args []string) (int, error) {
 	d.Gate(classes)
 
 	if *markdown != "" {
-		if err := writeFile(*markdown, func(f *os.File) error { return render.WriteDiffMarkdown(f, d) }); err != nil {
+		if err := atomicfile.Write(*markdown, func(f io.Writer) error { return render.WriteDiffMarkdown(f, d) }); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
 	if *jsonOut != "" {
-		if err := writeFile(*jsonOut, func(f *os.File) error { return encodeJSON(f, d) }); err != nil {
+		if err := atomicfile.Write(*jsonOut, func(f io.Writer) error { return encodeJSON(f, d) }); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
@@ -124,7 +126,7 @@ func reportDiff(args []string) (int, error) {
 			return verdict.ExitInfra, err
 		}
 		opts := render.HTMLOptions{Dir: dir, Comparison: d, Title: "llconform report: " + filepath.Base(filepath.Dir(newFile))}
-		if err := writeFile(*html, func(f *os.File) error { return render.WriteHTML(f, results[1], opts) }); err != nil {
+		if err := atomicfile.Write(*html, func(f io.Writer) error { return render.WriteHTML(f, results[1], opts) }); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
@@ -145,8 +147,8 @@ func reportDiff(args []string) (int, error) {
 	return exitNoRegression, nil
 }
 
-func encodeJSON(f *os.File, v any) error {
-	enc := json.NewEncoder(f)
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

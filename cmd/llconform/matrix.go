@@ -17,6 +17,7 @@ import (
 
 	"github.com/llconform/llconform/bench"
 	"github.com/llconform/llconform/collect"
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
@@ -401,7 +402,7 @@ func (m matrixFlags) emptyShard() (int, error) {
 		paths = append(paths, m.out.jsonPath)
 	}
 	for _, p := range paths {
-		if err := writeFile(p, func(f *os.File) error { return report.Encode(f, res) }); err != nil {
+		if err := atomicfile.Write(p, func(f io.Writer) error { return report.Encode(f, res) }); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/diff"
 	"github.com/llconform/llconform/internal/outdir"
 	"github.com/llconform/llconform/internal/render"
@@ -125,16 +127,16 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 			return verdict.ExitInfra, err
 		}
 	}
-	writers := map[string]func(*os.File) error{
-		resultJSON:            func(f *os.File) error { return report.Encode(f, res) },
-		interruptedResultJSON: func(f *os.File) error { return report.Encode(f, res) },
-		"junit.xml":           func(f *os.File) error { return render.WriteJUnit(f, res) },
-		"report.html": func(f *os.File) error {
+	writers := map[string]func(io.Writer) error{
+		resultJSON:            func(f io.Writer) error { return report.Encode(f, res) },
+		interruptedResultJSON: func(f io.Writer) error { return report.Encode(f, res) },
+		"junit.xml":           func(f io.Writer) error { return render.WriteJUnit(f, res) },
+		"report.html": func(f io.Writer) error {
 			return render.WriteHTML(f, res, render.HTMLOptions{Dir: o.dir, Plots: o.plots, Comparison: comparison})
 		},
 	}
 	names := resultFileNames(o.interrupted)
-	files := map[string]func(*os.File) error{}
+	files := map[string]func(io.Writer) error{}
 	for _, name := range names {
 		files[filepath.Join(o.dir, name)] = writers[name]
 	}
@@ -143,15 +145,15 @@ func (o *outputs) finish(res *report.Result, print func(*report.Result) error) (
 		os.Remove(filepath.Join(o.dir, interruptedResultJSON))
 	}
 	if o.jsonPath != "" && !o.interrupted {
-		files[o.jsonPath] = func(f *os.File) error { return report.Encode(f, res) }
+		files[o.jsonPath] = func(f io.Writer) error { return report.Encode(f, res) }
 	}
 	if o.kcidb != "" && !o.interrupted {
-		files[o.kcidb] = func(f *os.File) error {
+		files[o.kcidb] = func(f io.Writer) error {
 			return render.WriteKCIDB(f, res, render.KCIDBOptions{Origin: o.kcidbOrigin, Dir: o.dir})
 		}
 	}
 	for path, write := range files {
-		if err := writeFile(path, write); err != nil {
+		if err := atomicfile.Write(path, write); err != nil {
 			return verdict.ExitInfra, err
 		}
 	}
@@ -221,25 +223,4 @@ func checkOutputPath(path string) error {
 		return fmt.Errorf("cannot write %s: %s is not a directory", path, dir)
 	}
 	return nil
-}
-
-// writeFile writes path through a temporary file, so that an interrupted write never leaves
-// a truncated result where a complete one is expected.
-func writeFile(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -42,7 +44,7 @@ func reportCmd(_ context.Context, args []string) (int, error) {
 			return verdict.ExitInfra, err
 		}
 		verdict.Evaluate(merged)
-		if err := writeFile(*out, func(f *os.File) error { return report.Encode(f, merged) }); err != nil {
+		if err := atomicfile.Write(*out, func(f io.Writer) error { return report.Encode(f, merged) }); err != nil {
 			return verdict.ExitInfra, err
 		}
 		return verdict.ExitCode(merged), printMatrix(merged)

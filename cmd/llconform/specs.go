@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/conformance"
 	"github.com/llconform/llconform/internal/coverage"
 	"github.com/llconform/llconform/vm/plan"
@@ -47,7 +49,7 @@ func specsCmd(ctx context.Context, args []string) (int, error) {
 			return 1, err
 		}
 		data := inv.Marshal()
-		if err := writeFile(*selftests, func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+		if err := atomicfile.Write(*selftests, func(f io.Writer) error { _, err := f.Write(data); return err }); err != nil {
 			return 1, err
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s: %d selftests of Linux %s\n", *selftests, len(inv.Tests), inv.Kernel)
@@ -116,7 +118,7 @@ func conformanceCmd(all []conformance.Spec, out, check string) (int, error) {
 		_, err := os.Stdout.Write(data)
 		return 0, err
 	}
-	if err := writeFile(out, func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+	if err := atomicfile.Write(out, func(f io.Writer) error { _, err := f.Write(data); return err }); err != nil {
 		return 1, err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %d specs\n", out, len(all))
@@ -166,7 +168,7 @@ func coverageCmd(labelled []coverage.Spec, file, selftests, gapsFile string, che
 		default:
 			covErr = coverage.Check(committed, doc, file)
 		}
-	} else if err := writeFile(file, func(f *os.File) error { _, err := f.Write(doc); return err }); err != nil {
+	} else if err := atomicfile.Write(file, func(f io.Writer) error { _, err := f.Write(doc); return err }); err != nil {
 		covErr = err
 	} else {
 		fmt.Fprintf(os.Stderr, "wrote %s: %d selftests of Linux %s, %d specs labelled\n", file, len(inv.Tests), inv.Kernel, len(labelled))

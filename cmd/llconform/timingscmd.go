@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/llconform/llconform/internal/atomicfile"
 	"github.com/llconform/llconform/internal/render"
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/verdict"
@@ -49,7 +51,7 @@ func timingsCmd(_ context.Context, args []string) (int, error) {
 		}
 	}
 	if *save != "" {
-		err := writeFile(*save, func(f *os.File) error { return report.EncodeTimings(f, now) })
+		err := atomicfile.Write(*save, func(f io.Writer) error { return report.EncodeTimings(f, now) })
 		if err != nil {
 			return verdict.ExitInfra, err
 		}

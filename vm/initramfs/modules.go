@@ -207,20 +207,20 @@ func readModule(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := bytes.NewReader(raw)
-	var r io.Reader = f
+	src := bytes.NewReader(raw)
+	var r io.Reader = src
 	switch {
 	case strings.HasSuffix(p, ".xz"):
-		r, err = xz.NewReader(f)
+		r, err = xz.NewReader(src)
 	case strings.HasSuffix(p, ".zst"):
 		var d *zstd.Decoder
-		d, err = zstd.NewReader(f)
+		d, err = zstd.NewReader(src)
 		if err == nil {
 			defer d.Close()
 			r = d
 		}
 	case strings.HasSuffix(p, ".gz"):
-		r, err = gzip.NewReader(f)
+		r, err = gzip.NewReader(src)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s: %w", p, err)

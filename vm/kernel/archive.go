@@ -18,6 +18,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ulikunitz/xz"
+
+	"github.com/llconform/llconform/internal/atomicfile"
 )
 
 // packageSource is where package lists and packages come from: apt-get with a private
@@ -205,20 +207,8 @@ func (s *archiveSource) updateSuite(ctx context.Context, suite string) error {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	out, err := os.CreateTemp(s.lists(), ".packages-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	if err := decompress(name, tmp, out, want); err != nil {
+	if err := atomicfile.Write(dst, func(w io.Writer) error { return decompress(name, tmp, w, want) }); err != nil {
 		return fmt.Errorf("%s%s: %w", base, name, err)
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(out.Name(), dst); err != nil {
-		return err
 	}
 	return os.WriteFile(s.lists(s.listName(suite, "InRelease")), inRelease, 0o644)
 }

@@ -11,11 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
+
+	"github.com/llconform/llconform/internal/atomicfile"
 )
 
 // Offsets in the x86 boot protocol's setup header (Documentation/arch/x86/boot.rst).
@@ -64,10 +65,10 @@ func (k *Kernel) PVH(scratch string) (image string, temporary bool, err error) {
 	sum := sha256.Sum256(vmlinux)
 	// The image first: a run sharing the cache that reads the new image with the old
 	// checksum, or none, takes it out again; neither file is ever seen half-written.
-	if err := writeAtomic(image, vmlinux); err != nil {
+	if err := atomicfile.Write(image, bytesOf(vmlinux)); err != nil {
 		return "", false, err
 	}
-	if err := writeAtomic(image+sumSuffix, []byte(hex.EncodeToString(sum[:]))); err != nil {
+	if err := atomicfile.Write(image+sumSuffix, bytesOf([]byte(hex.EncodeToString(sum[:])))); err != nil {
 		return "", false, err
 	}
 	return image, false, nil
@@ -83,7 +84,12 @@ func ExtractPVH(bzImage, out string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(out, vmlinux)
+	return atomicfile.Write(out, bytesOf(vmlinux))
+}
+
+// bytesOf is an atomicfile.Write callback that writes b.
+func bytesOf(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
 // pvhKernel returns the uncompressed kernel inside bzImage, checked to have a PVH entry
@@ -101,27 +107,6 @@ func pvhKernel(bzImage string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", bzImage, err)
 	}
 	return vmlinux, nil
-}
-
-// writeAtomic writes data to path under a temporary name and renames it, so that no
-// reader sees it half-written.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // decompressPayload returns the kernel a bzImage carries, uncompressed. The payload ends in
