@@ -16,9 +16,9 @@ SMOKE_ARM64 ?= arm64-7.3
 # Which specs cover which kernel selftest, generated beside conformance.yaml.
 COVERAGE    ?= docs/selftest-coverage.md
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Every folder of suites/ is a suite: build compiles each to bin/suites/<name>.test, and
-# llconform runs every binary there (vm/plan.FindSuites, which also sets their order).
-SUITES      := $(notdir $(wildcard suites/*))
+# The suites binary (plan.SuitesName): every folder of suites/ is a suite, linked into the one
+# binary that suites/suites_test.go makes, which llconform asks for its list of suites.
+SUITES_BIN  := llconform-suites
 # The 32-bit build of the suites (plan.CompatArch): where llconform looks for them.
 COMPAT_ARCH := 386
 COMPAT_BIN  := $(BIN)/$(COMPAT_ARCH)/suites
@@ -45,41 +45,25 @@ needs-arm64 = $(if $(shell grep -ls 'arch: *arm64' $(1)),build-arm64)
 
 all: build
 
-# A suite binary whose folder is gone would still run: build removes it. The suites are
-# also built as 32-bit x86 programs into $(COMPAT_BIN), which `run --compat` and the
-# kernels with `compat: true` run through the kernel's 32-bit (compat) entry points.
+# The suites are also built as 32-bit x86 programs into $(COMPAT_BIN), which `run --compat`
+# and the kernels with `compat: true` run through the kernel's 32-bit (compat) entry points.
+# The one-binary-per-suite files of earlier builds (<name>.test) are removed.
 build:
 	@mkdir -p $(BIN)/suites $(COMPAT_BIN)
-	@for f in $(BIN)/suites/*.test $(COMPAT_BIN)/*.test; do \
-		[ -e "$$f" ] || continue; \
-		s=$$(basename "$$f" .test); \
-		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
-	done
+	@rm -f $(BIN)/suites/*.test $(COMPAT_BIN)/*.test $(BIN)/arm64/suites/*.test
 	$(GO) build -o $(BIN)/llconform ./cmd/llconform
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/llconform-agent ./vm/agent
 	$(GO) build $(GUESTFLAGS) -o $(BIN)/suites/llconform-sandbox ./cmd/llconform-sandbox
 	GOARCH=$(COMPAT_ARCH) $(GO) build $(GUESTFLAGS) -o $(COMPAT_BIN)/llconform-sandbox ./cmd/llconform-sandbox
-	@for s in $(SUITES); do \
-		echo "$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s"; \
-		$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$$s.test ./suites/$$s || exit 1; \
-		echo "GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s"; \
-		GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$$s.test ./suites/$$s || exit 1; \
-	done
+	$(GO) test -c $(GUESTFLAGS) -o $(BIN)/suites/$(SUITES_BIN) ./suites
+	GOARCH=$(COMPAT_ARCH) $(GO) test -c $(GUESTFLAGS) -o $(COMPAT_BIN)/$(SUITES_BIN) ./suites
 
 build-arm64: build
 	@mkdir -p $(BIN)/arm64/suites
-	@for f in $(BIN)/arm64/suites/*.test; do \
-		[ -e "$$f" ] || continue; \
-		s=$$(basename "$$f" .test); \
-		[ -d "suites/$$s" ] || { echo "rm $$f (no suites/$$s)"; rm -f "$$f"; }; \
-	done
 	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform ./cmd/llconform
 	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/llconform-agent ./vm/agent
 	GOARCH=arm64 $(GO) build $(GUESTFLAGS) -o $(BIN)/arm64/suites/llconform-sandbox ./cmd/llconform-sandbox
-	@for s in $(SUITES); do \
-		echo "GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s"; \
-		GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$$s.test ./suites/$$s || exit 1; \
-	done
+	GOARCH=arm64 $(GO) test -c $(GUESTFLAGS) -o $(BIN)/arm64/suites/$(SUITES_BIN) ./suites
 
 # QEMU is the one system package the VM runs need; apt-get download and dpkg-deb, used to
 # fetch kernels, are part of every Debian system. Elsewhere, set a Debian mirror (README,
@@ -164,7 +148,7 @@ selftests: build
 	$(BIN)/llconform specs --selftests-from $(LINUX)/tools/testing/selftests/landlock
 
 unit: test-deps build
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v /suites/)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/suites\(/\|$$\)')
 
 host: build
 	$(SUDO) $(BIN)/llconform run --out $(OUT)/host

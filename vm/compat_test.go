@@ -21,16 +21,21 @@ import (
 // after the native ones.
 func TestCompatInitrd(t *testing.T) {
 	dir := t.TempDir()
-	// Any static binary will do as agent and suite.
-	bin := filepath.Join(dir, "suite")
+	// Any static binary will do as agent, suites binary and helper.
+	bin := filepath.Join(dir, plan.SuitesName)
 	cmd := exec.Command("go", "build", "-o", bin, "./testdata/suite")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.Link(bin, helper); err != nil {
+		t.Fatal(err)
+	}
+	// Two suites of one binary: the guest carries it once.
 	o := Options{Agent: bin, OutDir: dir,
-		Suites: []Suite{{Name: "abi", Binary: bin}}, Helper: bin,
-		CompatSuites: []Suite{{Name: plan.CompatName("abi"), Binary: bin}}, CompatHelper: bin}
+		Suites: []Suite{{Name: "abi", Binary: bin}, {Name: "fs", Binary: bin}}, Helper: helper,
+		CompatSuites: []Suite{{Name: plan.CompatName("abi"), Binary: bin}, {Name: plan.CompatName("fs"), Binary: bin}}, CompatHelper: helper}
 	bases := map[string]string{}
 	for _, e := range []kernel.Entry{{Name: "k"}, {Name: "k", Compat: true}} {
 		base, err := writeBase(o, "amd64", e.Compat)
@@ -45,9 +50,9 @@ func TestCompatInitrd(t *testing.T) {
 		want   []string
 		files  []string
 	}{
-		{false, []string{"abi"}, []string{"suites/abi.test", "suites/suite"}},
-		// The 32-bit suites have their own helper beside them.
-		{true, []string{"abi", "abi-386"}, []string{"suites/abi.test", "suites/suite", "suites/386/abi-386.test", "suites/386/suite"}},
+		{false, []string{"abi", "fs"}, []string{"suites/llconform-suites", "suites/helper"}},
+		// The 32-bit suites have their own binary and helper beside them.
+		{true, []string{"abi", "fs", "abi-386", "fs-386"}, []string{"suites/llconform-suites", "suites/helper", "suites/386/llconform-suites", "suites/386/helper"}},
 	} {
 		path, _, err := r.initrd(dir, kernel.Entry{Name: "k", Compat: tc.compat}, &kernel.Kernel{})
 		if err != nil {

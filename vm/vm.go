@@ -337,13 +337,22 @@ func writeBase(o Options, a string, compat bool) (string, error) {
 		groups = append(groups, placed{o.CompatSuites, o.CompatHelper, initramfs.SuiteDir + "/" + plan.CompatArch})
 	}
 	for _, g := range groups {
+		// The suites share one binary (plan.SuitesName): the guest carries it once.
+		placedFrom := map[string]string{} // guest path: host path
 		for _, s := range g.suites {
 			src, err := guestBinary(o.BinDir, s.Binary, a)
 			if err != nil {
 				return "", err
 			}
-			dest := g.dir + "/" + s.Name + ".test"
-			files = append(files, initramfs.File{Src: src, Dest: dest})
+			dest := g.dir + "/" + filepath.Base(src)
+			switch placedFrom[dest] {
+			case "":
+				placedFrom[dest] = src
+				files = append(files, initramfs.File{Src: src, Dest: dest})
+			case src:
+			default:
+				return "", fmt.Errorf("suite %s: %s and %s would both be %s in the guest", s.Name, placedFrom[dest], src, dest)
+			}
 			p.Suites = append(p.Suites, plan.Suite{Name: s.Name, Path: dest, Args: s.Args, Report: s.Report, Timeout: plan.Duration(s.Timeout)})
 		}
 		if g.helper != "" {

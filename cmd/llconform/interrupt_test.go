@@ -16,6 +16,7 @@ import (
 	"github.com/llconform/llconform/internal/audit"
 	"github.com/llconform/llconform/internal/filelock"
 	"github.com/llconform/llconform/internal/tracefs"
+	"github.com/llconform/llconform/vm/plan"
 )
 
 // interruptTarget is the host state the interrupt tests start from: auditing off and the
@@ -115,12 +116,12 @@ func startLLConform(t *testing.T, args []string, out string, ready func(r *hostR
 // auditSuiteRunning starts the audit suite and waits until it has enabled auditing.
 func auditSuiteRunning(t *testing.T) *hostRun {
 	suites, _ := filepath.Abs("../../bin/suites")
-	if _, err := os.Stat(filepath.Join(suites, "audit.test")); err != nil {
+	if _, err := os.Stat(filepath.Join(suites, plan.SuitesName)); err != nil {
 		t.Fatalf("%v (make unit builds it first)", err)
 	}
 	return startHostRun(t, []string{"--suites", suites, "--label-filter", "audit"}, func(r *hostRun) bool {
 		s, err := audit.TakeSnapshot()
-		return err == nil && s.Enabled == 1 && s.BacklogLimit == audit.MinBacklog && len(suitePids(r.out, "audit.test")) > 0
+		return err == nil && s.Enabled == 1 && s.BacklogLimit == audit.MinBacklog && len(suitePids(r.out, "-"+plan.SuiteFlag+"=audit")) > 0
 	})
 }
 
@@ -223,10 +224,11 @@ func TestSecondInterruptForcesExit(t *testing.T) {
 	// The stuck suite also leaves a trace instance named as the trace suite names its own,
 	// in tracefs mounted in a mount namespace of its own (tracefs instances are global).
 	instance := "llconform-$$"
-	stuck := "#!/bin/sh\ntrap '' TERM\ntouch \"$TMPDIR/left-behind\"\n" +
+	stuck := "#!/bin/sh\n[ \"$1\" = -" + plan.ListFlag + " ] && { echo stuck; exit 0; }\n" +
+		"trap '' TERM\ntouch \"$TMPDIR/left-behind\"\n" +
 		"unshare -m sh -c 'mount -t tracefs none /sys/kernel/tracing && mkdir /sys/kernel/tracing/instances/" + instance + "'\n" +
 		"touch " + started + "\nwhile :; do sleep 1; done\n"
-	if err := os.WriteFile(filepath.Join(suites, "stuck.test"), []byte(stuck), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(suites, plan.SuitesName), []byte(stuck), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	before := traceInstances(t)
@@ -272,7 +274,7 @@ func TestSecondInterruptForcesExit(t *testing.T) {
 func TestKilledSuiteRestoredByRun(t *testing.T) {
 	r := auditSuiteRunning(t)
 	killed := 0
-	for _, pid := range suitePids(r.out, "audit.test") {
+	for _, pid := range suitePids(r.out, "-"+plan.SuiteFlag+"=audit") {
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
 			killed++
 		}

@@ -133,7 +133,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		// a CI fan-out. Its result has no run, so that report merge takes it as it is.
 		return m.emptyShard()
 	}
-	binaries, err := plan.FindSuites(m.suites)
+	binaries, err := plan.FindSuites(ctx, m.suites)
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
@@ -153,7 +153,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	var names []string // the conformance suites, which make the report
 	for _, b := range binaries {
 		rep := "/tmp/" + b.Name + ".json"
-		suites = append(suites, vm.Suite{Name: b.Name, Binary: b.Path, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
+		suites = append(suites, vm.Suite{Name: b.Name, Binary: b.Path, Args: b.Command(m.filters.args(rep)...), Report: rep, Timeout: m.timeout})
 		names = append(names, b.Name)
 	}
 	if slices.ContainsFunc(entries, func(e kernel.Entry) bool { return e.Compat }) {
@@ -165,7 +165,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		for _, b := range compat {
 			name := plan.CompatName(b.Name)
 			rep := "/tmp/" + name + ".json"
-			compatSuites = append(compatSuites, vm.Suite{Name: name, Binary: b.Path, Args: m.filters.args(rep), Report: rep, Timeout: m.timeout})
+			compatSuites = append(compatSuites, vm.Suite{Name: name, Binary: b.Path, Args: b.Command(m.filters.args(rep)...), Report: rep, Timeout: m.timeout})
 		}
 	}
 	if m.bench {

@@ -59,7 +59,7 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 		return code, err
 	}
 	defer od.Close()
-	binaries, err := plan.FindSuites(*suiteDir)
+	binaries, err := plan.FindSuites(ctx, *suiteDir)
 	if err != nil {
 		return verdict.ExitInfra, err
 	}
@@ -92,7 +92,7 @@ func runCmd(ctx context.Context, args []string) (code int, err error) {
 
 	runSuite := func(b plan.Binary, name, dir string) plan.Outcome {
 		rep := filepath.Join(dir, b.Name+".json")
-		s := plan.Suite{Name: name, Path: b.Path, Args: f.args(rep), Report: rep, Timeout: plan.Duration(*timeout), TempDir: tmp}
+		s := plan.Suite{Name: name, Path: b.Path, Args: b.Command(f.args(rep)...), Report: rep, Timeout: plan.Duration(*timeout), TempDir: tmp}
 		fmt.Fprintf(os.Stderr, "suite %s: running\n", name)
 		return s.Run(ctx, dir, os.Environ())
 	}

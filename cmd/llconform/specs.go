@@ -57,14 +57,14 @@ func specsCmd(ctx context.Context, args []string) (int, error) {
 			return 0, nil
 		}
 	}
-	binaries, err := plan.FindSuites(*suiteDir)
+	binaries, err := plan.FindSuites(ctx, *suiteDir)
 	if err != nil {
 		return 1, err
 	}
 	var all []conformance.Spec
 	var labelled []coverage.Spec
 	for _, b := range binaries {
-		data, err := conformance.DryRun(ctx, b.Path)
+		data, err := conformance.DryRun(ctx, b.Path, b.Args...)
 		if err != nil {
 			return 1, fmt.Errorf("suite %s: %w", b.Name, err)
 		}

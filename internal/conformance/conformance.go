@@ -92,17 +92,18 @@ func FromDryRun(suite string, data []byte) ([]Spec, error) {
 	return specs, nil
 }
 
-// DryRun runs a compiled suite binary as a Ginkgo dry run and returns its JSON report. The
+// DryRun runs a compiled suite (binary with args, which select the suite) as a Ginkgo dry run
+// and returns its JSON report. The
 // seed is fixed so that the order, and with it the "#2" suffix of a repeated text, never
 // depends on the clock.
-func DryRun(ctx context.Context, binary string) ([]byte, error) {
+func DryRun(ctx context.Context, binary string, args ...string) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "llconform-dryrun-")
 	if err != nil {
 		return nil, fmt.Errorf("dry run %s: %w", binary, err)
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "report.json")
-	cmd := exec.CommandContext(ctx, binary, "--ginkgo.dry-run", "--ginkgo.seed=1", "--ginkgo.json-report="+file)
+	cmd := exec.CommandContext(ctx, binary, slices.Concat(args, []string{"--ginkgo.dry-run", "--ginkgo.seed=1", "--ginkgo.json-report=" + file})...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

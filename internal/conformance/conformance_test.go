@@ -17,9 +17,9 @@ import (
 // The testdata/*-dryrun.json.gz fixtures are real dry-run reports of the suites, gzipped
 // (the JSON is verbose). To regenerate them, from the module root:
 //
+//	go test -c -o /tmp/llconform-suites ./suites
 //	for s in abi fs; do
-//	  go test -c -o /tmp/$s.test ./suites/$s
-//	  /tmp/$s.test --ginkgo.dry-run --ginkgo.seed=1 --ginkgo.json-report=/tmp/$s.json
+//	  /tmp/llconform-suites -llconform.suite=$s --ginkgo.dry-run --ginkgo.seed=1 --ginkgo.json-report=/tmp/$s.json
 //	  gzip -9 -n -c /tmp/$s.json > internal/conformance/testdata/$s-dryrun.json.gz
 //	done
 
@@ -229,11 +229,11 @@ func TestLint(t *testing.T) {
 
 func TestDryRun(t *testing.T) {
 	dir := t.TempDir()
-	// A stand-in suite binary: writes a report where Ginkgo would, after checking the flags.
-	bin := filepath.Join(dir, "fake.test")
+	// A stand-in suites binary: writes a report where Ginkgo would, after checking the flags.
+	bin := filepath.Join(dir, "fake")
 	script := `#!/bin/sh
-[ "$1" = --ginkgo.dry-run ] && [ "$2" = --ginkgo.seed=1 ] || { echo "bad flags: $*"; exit 3; }
-cp "` + filepath.Join(dir, "report.json") + `" "${3#--ginkgo.json-report=}"
+[ "$1" = -llconform.suite=fs ] && [ "$2" = --ginkgo.dry-run ] && [ "$3" = --ginkgo.seed=1 ] || { echo "bad flags: $*"; exit 3; }
+cp "` + filepath.Join(dir, "report.json") + `" "${4#--ginkgo.json-report=}"
 `
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), fixture(t, "fs"), 0o644); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ cp "` + filepath.Join(dir, "report.json") + `" "${3#--ginkgo.json-report=}"
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data, err := DryRun(context.Background(), bin)
+	data, err := DryRun(context.Background(), bin, "-llconform.suite=fs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ cp "` + filepath.Join(dir, "report.json") + `" "${3#--ginkgo.json-report=}"
 		t.Error("DryRun did not return the report the binary wrote")
 	}
 
-	failing := filepath.Join(dir, "failing.test")
+	failing := filepath.Join(dir, "failing")
 	if err := os.WriteFile(failing, []byte("#!/bin/sh\necho 'panic: no suite here'\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,12 @@ package spec
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -24,30 +22,6 @@ import (
 	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/internal/sandbox"
 )
-
-// Main is the suites' TestMain: it serves process-mode sandbox helpers, then runs the tests.
-func Main(m *testing.M) {
-	sandbox.Main()
-	os.Exit(m.Run())
-}
-
-// reportFile is where the suite writes its report for llconform (report.SuiteReportFlag).
-var reportFile = flag.String(report.SuiteReportFlag, "", "write the suite's report (Ginkgo's JSON report schema, only the fields llconform reads) to this file")
-
-// RunSuite runs the suite's specs, recording the kernel probe in the report first.
-func RunSuite(t *testing.T, name string) {
-	gomega.RegisterFailHandler(ginkgo.Fail)
-	ginkgo.BeforeSuite(func() {
-		ginkgo.AddReportEntry(report.EntryKernel, Kernel(), ginkgo.ReportEntryVisibilityNever)
-	})
-	ginkgo.ReportAfterSuite("llconform report", func(r ginkgo.Report) {
-		if *reportFile == "" {
-			return
-		}
-		gomega.Expect(writeReport(*reportFile, r)).To(gomega.Succeed(), "write the suite's report")
-	})
-	ginkgo.RunSpecs(t, "llconform "+name)
-}
 
 // writeReport writes r to path in the schema of Ginkgo's JSON report (a list of one report),
 // with only the fields package report reads.

@@ -1,7 +1,7 @@
 //go:build linux && (amd64 || 386 || arm64)
 
-// Package trace holds what the trace suite cannot write in Go: a process whose only live
-// thread is not its leader. The specs are in the package's tests.
+// What the trace suite cannot write in Go: a process whose only live thread is not its leader.
+
 package trace
 
 import (

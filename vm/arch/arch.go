@@ -38,7 +38,7 @@ func Native(a string) bool { return a == runtime.GOARCH }
 
 // Binary returns where make build puts the build for a of the guest binary whose host
 // build is at p, in binDir (bin): p itself for the native architecture, else
-// binDir/<a>/<p relative to binDir> (bin/suites/fs.test becomes bin/arm64/suites/fs.test,
+// binDir/<a>/<p relative to binDir> (bin/suites/llconform-suites becomes bin/arm64/suites/llconform-suites,
 // bin/llconform-agent bin/arm64/llconform-agent). A p outside binDir has no build for
 // another architecture.
 func Binary(binDir, p, a string) (string, error) {

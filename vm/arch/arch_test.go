@@ -19,7 +19,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestBinary(t *testing.T) {
-	if got, err := Binary("/x/bin", "/elsewhere/fs.test", runtime.GOARCH); err != nil || got != "/elsewhere/fs.test" {
+	if got, err := Binary("/x/bin", "/elsewhere/llconform-suites", runtime.GOARCH); err != nil || got != "/elsewhere/llconform-suites" {
 		t.Errorf("native: %q, %v", got, err)
 	}
 	other := ARM64
@@ -27,15 +27,15 @@ func TestBinary(t *testing.T) {
 		other = AMD64
 	}
 	for p, want := range map[string]string{
-		"/x/bin/suites/fs.test":   "/x/bin/" + other + "/suites/fs.test",
-		"/x/bin/llconform-agent":  "/x/bin/" + other + "/llconform-agent",
-		"/x/bin/../bin/llconform": "/x/bin/" + other + "/llconform",
+		"/x/bin/suites/llconform-suites": "/x/bin/" + other + "/suites/llconform-suites",
+		"/x/bin/llconform-agent":         "/x/bin/" + other + "/llconform-agent",
+		"/x/bin/../bin/llconform":        "/x/bin/" + other + "/llconform",
 	} {
 		if got, err := Binary("/x/bin", p, other); err != nil || got != want {
 			t.Errorf("Binary(/x/bin, %s, %s) = %q, %v; want %q", p, other, got, err, want)
 		}
 	}
-	for _, p := range []string{"/x/suites/fs.test", "/x/binary"} {
+	for _, p := range []string{"/x/suites/llconform-suites", "/x/binary"} {
 		if got, err := Binary("/x/bin", p, other); err == nil {
 			t.Errorf("Binary(/x/bin, %s, %s) = %q, want an error", p, other, got)
 		}

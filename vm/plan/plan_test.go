@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -142,26 +143,27 @@ func TestSortSuites(t *testing.T) {
 	}
 }
 
-// Every compiled suite in the directory runs: a new suite needs no list updated.
+// Every suite the suites binary holds runs, in their order, each selected by its flag: a
+// new suite needs no list updated.
 func TestFindSuites(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"audit.test", "abi.test", "new.test", "fs.test", "README"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "dir.test"), 0o755); err != nil {
+	// A stand-in binary that lists its suites as the real one does, and only when asked.
+	script := "#!/bin/sh\n[ \"$1\" = -" + ListFlag + " ] || exit 2\nprintf 'audit\\nabi\\nnew\\nfs\\n'\n"
+	if err := os.WriteFile(filepath.Join(dir, SuitesName), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bins, err := FindSuites(dir)
+	bins, err := FindSuites(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, b := range bins {
 		got = append(got, b.Name)
-		if b.Path != filepath.Join(dir, b.Name+SuiteExt) {
+		if b.Path != filepath.Join(dir, SuitesName) {
 			t.Errorf("%s: path %s", b.Name, b.Path)
+		}
+		if args := b.Command("-x"); !slices.Equal(args, []string{"-" + SuiteFlag + "=" + b.Name, "-x"}) {
+			t.Errorf("%s: command %q", b.Name, args)
 		}
 	}
 	if want := []string{"abi", "fs", "new", "audit"}; !slices.Equal(got, want) {
@@ -169,11 +171,18 @@ func TestFindSuites(t *testing.T) {
 	}
 	// A relative directory gives absolute paths: suites run in another working directory.
 	t.Chdir(filepath.Dir(dir))
-	rel, err := FindSuites(filepath.Base(dir))
-	if err != nil || rel[0].Path != filepath.Join(dir, "abi"+SuiteExt) {
+	rel, err := FindSuites(context.Background(), filepath.Base(dir))
+	if err != nil || rel[0].Path != filepath.Join(dir, SuitesName) {
 		t.Errorf("FindSuites(%q) = %+v, %v; want absolute paths", filepath.Base(dir), rel, err)
 	}
-	if _, err := FindSuites(t.TempDir()); err == nil || !strings.Contains(err.Error(), "run make build") {
+	if _, err := FindSuites(context.Background(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "run make build") {
 		t.Errorf("empty directory: %v", err)
+	}
+	// A binary that cannot list its suites is an error, not an empty run.
+	if err := os.WriteFile(filepath.Join(dir, SuitesName), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FindSuites(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "holds no suite") {
+		t.Errorf("binary with no suites: %v", err)
 	}
 }

@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,9 +12,16 @@ import (
 	"github.com/llconform/llconform/internal/sandbox"
 )
 
-// SuiteExt ends the file name of a compiled suite: make build writes every folder of
-// suites/ to bin/suites/<name>.test.
-const SuiteExt = ".test"
+// SuitesName is the one binary that holds every suite: make build compiles the folders of
+// suites/ into bin/suites/llconform-suites, which runs one suite per process.
+const SuitesName = "llconform-suites"
+
+// The suites binary's own flags: SuiteFlag selects the suite a process runs, ListFlag
+// prints the names of the suites the binary holds.
+const (
+	SuiteFlag = "llconform.suite"
+	ListFlag  = "llconform.list"
+)
 
 // CompatArch is the GOARCH of the suites' 32-bit build, which make build writes to
 // bin/386/suites: run on a 64-bit x86 kernel, those binaries reach the kernel through its
@@ -23,38 +32,41 @@ const CompatArch = "386"
 // a plan's suites are unique, and make file names in the guest.
 func CompatName(suite string) string { return suite + "-" + CompatArch }
 
-// Binary is one compiled suite.
+// Binary is one compiled suite: the suites binary and the arguments that select the suite.
 type Binary struct {
 	Name string // the suite's folder name: abi, fs...
 	Path string
+	Args []string
 }
 
-// FindSuites returns every compiled suite in dir, in the order they run (SortSuites). The
-// directory is the one list of suites: whatever make build compiled runs, so a new suite
-// folder cannot be built and then silently left out.
-func FindSuites(dir string) ([]Binary, error) {
+// Command returns the suite's arguments followed by extra: a fresh slice, never Args.
+func (b Binary) Command(extra ...string) []string { return slices.Concat(b.Args, extra) }
+
+// FindSuites returns every suite of the suites binary in dir, in the order they run
+// (SortSuites). The binary is the one list of suites (it prints them with ListFlag): whatever
+// make build compiled runs, so a new suite folder cannot be built and then silently left out.
+func FindSuites(ctx context.Context, dir string) ([]Binary, error) {
 	// Absolute: a suite runs with its output directory as working directory.
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	paths, err := filepath.Glob(filepath.Join(dir, "*"+SuiteExt))
+	path := filepath.Join(dir, SuitesName)
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("no suites binary %s: run make build", path)
+	}
+	out, err := exec.CommandContext(ctx, path, "-"+ListFlag).Output()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list the suites of %s: %w", path, err)
 	}
-	var names []string
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			names = append(names, strings.TrimSuffix(filepath.Base(p), SuiteExt))
-		}
-	}
+	names := strings.Fields(string(out))
 	if len(names) == 0 {
-		return nil, fmt.Errorf("no suite binaries (<name>%s) in %s: run make build", SuiteExt, dir)
+		return nil, fmt.Errorf("%s holds no suite", path)
 	}
 	SortSuites(names)
 	bins := make([]Binary, len(names))
 	for i, n := range names {
-		bins[i] = Binary{Name: n, Path: filepath.Join(dir, n+SuiteExt)}
+		bins[i] = Binary{Name: n, Path: path, Args: []string{"-" + SuiteFlag + "=" + n}}
 	}
 	return bins, nil
 }

@@ -178,7 +178,7 @@ func runSteps(steps []Step) (StepResults, error) {
 				return res, fmt.Errorf("exec: %w", err)
 			}
 			// sandbox.Process executes sandbox.Executable(), the program running these
-			// steps: the helper binary, or the suite binary where there is none.
+			// steps: the helper binary, or the suites binary where there is none.
 			r := sandbox.Process(sandbox.Policy{}, Steps, args...)
 			if r.Setup != nil || r.Err != nil {
 				return res, fmt.Errorf("exec: %v %v", r.Setup, r.Err)

@@ -26,7 +26,7 @@ const GapsNSAction = "fs-mountns-gaps"
 
 // The umount_sandboxer selftest executes a program from a mount, which sandboxes itself
 // and executes another program from elsewhere: the helper's own binary plays both (the
-// helper, or the suite binary when no helper sits beside it), chosen by these environment
+// helper, or the suites binary when no helper sits beside it), chosen by these environment
 // variables in init, before the helper or Ginkgo starts.
 const (
 	sandboxerEnv     = "LLCONFORM_FS_SANDBOXER"

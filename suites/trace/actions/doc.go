@@ -1,3 +1,3 @@
 // Package actions holds what the trace suite's process-mode specs run in helper processes
-// (internal/sandbox), linked into both the suite binary and cmd/llconform-sandbox.
+// (internal/sandbox), linked into both the suites binary and cmd/llconform-sandbox.
 package actions
