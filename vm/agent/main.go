@@ -1,5 +1,5 @@
 // Command agent is the guest's /init. It prepares a minimal system (mounts,
-// loopback, modules), runs the suite binaries listed in the plan, streams
+// loopback, modules), runs the suites listed in the plan, streams
 // their reports to the host over the report channel, and powers off.
 //
 // As PID 1 it must never exit (the kernel panics when init exits): every

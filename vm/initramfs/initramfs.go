@@ -1,6 +1,6 @@
 // Package initramfs writes the guest's initramfs as newc cpio archives with
 // u-root's pkg/cpio (no cpio binary needed): a base archive shared by every
-// kernel (agent as /init, plan, suite binaries, a skeleton root) and a
+// kernel (agent as /init, plan, the suites binary and helper, a skeleton root) and a
 // per-kernel modules archive. The kernel unpacks concatenated archives in
 // order, so a kernel's initrd is the base followed by its modules archive.
 package initramfs
@@ -22,7 +22,7 @@ type File struct {
 	Dest string // absolute path in the guest
 }
 
-// SuiteDir is where suite binaries go in the guest.
+// SuiteDir is where the suites binary and its helper go in the guest.
 const SuiteDir = "/suites"
 
 // WriteBase writes the base archive: the agent as /init, the plan at
