@@ -3,6 +3,8 @@ package sandbox
 import (
 	"fmt"
 	"runtime"
+
+	"golang.org/x/sys/unix"
 )
 
 // Result is what a sandboxed action did.
@@ -26,6 +28,13 @@ func OnThread(fn func() error) error {
 		// Never unlocked: the runtime terminates a thread whose locked goroutine exits,
 		// which is what keeps the runner unrestricted.
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread: the runtime never ends it, its locked goroutine's exit only
+			// parks it, so fn's changes would outlive fn on a thread that still exists. Run
+			// fn on another thread, which this goroutine's lock keeps off the main one.
+			done <- OnThread(fn)
+			return
+		}
 		defer func() {
 			if r := recover(); r != nil {
 				done <- fmt.Errorf("panic on sandbox thread: %v", r)
