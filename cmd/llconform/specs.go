@@ -64,7 +64,7 @@ func specsCmd(ctx context.Context, args []string) (int, error) {
 	var all []conformance.Spec
 	var labelled []coverage.Spec
 	for _, b := range binaries {
-		data, err := conformance.DryRun(ctx, b.Path, b.Args...)
+		data, err := conformance.DryRun(ctx, b.Path, b.Command()...)
 		if err != nil {
 			return 1, fmt.Errorf("suite %s: %w", b.Name, err)
 		}

@@ -122,16 +122,21 @@ func sendtoFlags(fd int, data []byte, sa []byte, n int, flags int) error {
 // waits until fn returns.
 func withSignalsBlocked(fn func() error) error {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	var all, old unix.Sigset_t
 	for i := range all.Val {
 		all.Val[i] = ^all.Val[i]
 	}
 	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		runtime.UnlockOSThread()
 		return spec.SetupFailed("block signals around sendto(MSG_FASTOPEN)", err)
 	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	return fn()
+	err := fn()
+	// A thread whose mask could not be put back stays locked: it ends with its goroutine,
+	// and no other goroutine runs on it with every signal blocked.
+	if unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
 }
 
 func sendmsgRaw(fd int, data []byte, sa []byte, n int) error {

@@ -32,15 +32,16 @@ const CompatArch = "386"
 // a plan's suites are unique, and make file names in the guest.
 func CompatName(suite string) string { return suite + "-" + CompatArch }
 
-// Binary is one compiled suite: the suites binary and the arguments that select the suite.
+// Binary is one compiled suite: the suites binary at Path, run for the suite Name.
 type Binary struct {
 	Name string // the suite's folder name: abi, fs...
 	Path string
-	Args []string
 }
 
-// Command returns the suite's arguments followed by extra: a fresh slice, never Args.
-func (b Binary) Command(extra ...string) []string { return slices.Concat(b.Args, extra) }
+// Command returns the arguments that run the suite, SuiteFlag selecting it, followed by extra.
+func (b Binary) Command(extra ...string) []string {
+	return append([]string{"-" + SuiteFlag + "=" + b.Name}, extra...)
+}
 
 // FindSuites returns every suite of the suites binary in dir, in the order they run
 // (SortSuites). The binary is the one list of suites (it prints them with ListFlag): whatever
@@ -66,7 +67,7 @@ func FindSuites(ctx context.Context, dir string) ([]Binary, error) {
 	SortSuites(names)
 	bins := make([]Binary, len(names))
 	for i, n := range names {
-		bins[i] = Binary{Name: n, Path: path, Args: []string{"-" + SuiteFlag + "=" + n}}
+		bins[i] = Binary{Name: n, Path: path}
 	}
 	return bins, nil
 }
