@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,10 +22,6 @@ const DefaultTimeout = 10 * time.Minute
 // Ginkgo writes its JSON report on SIGTERM, with the specs that had finished, when it is
 // given the time.
 const KillGrace = 10 * time.Second
-
-// maxOutput caps a suite's captured output so that a runaway suite cannot exhaust memory
-// (in the guest, all of it is RAM).
-const maxOutput = 32 << 20
 
 // Outcome is what one run of a suite binary produced.
 type Outcome struct {
@@ -51,7 +46,6 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 		// A stale report from an earlier run must not pass for this run's.
 		os.Remove(s.Report)
 	}
-	out := &cappedBuffer{max: maxOutput}
 	// A private temporary directory, removed below whatever became of the suite: a suite
 	// killed at its timeout or by an interrupted run leaves its specs' files behind.
 	tmp, err := os.MkdirTemp(s.TempDir, "llconform-"+s.Name+"-")
@@ -63,10 +57,15 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 			fmt.Fprintf(os.Stderr, "suite %s: remove its temporary directory: %v\n", s.Name, err)
 		}
 	}()
+	out, err := newOutputFile(s.TempDir, s.Name, maxOutput)
+	if err != nil {
+		return Outcome{Status: Status{ExitCode: -1, Error: err.Error()}}
+	}
+	defer out.Close()
 	cmd := exec.CommandContext(ctx, s.Path, s.Args...)
 	cmd.Dir = dir
 	cmd.Env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }), "TMPDIR="+tmp)
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = out.f, out.f
 	// Own process group, so that a timeout kills the suite's helpers too. The suite dies
 	// with its runner, even on kill -9: the parent-death signal fires when the thread that
 	// forked it exits, so that thread stays locked to this goroutine until the suite ends.
@@ -126,31 +125,4 @@ func joinErr(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-// cappedBuffer keeps the first max bytes written to it and counts the rest.
-type cappedBuffer struct {
-	buf     bytes.Buffer
-	max     int
-	dropped int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	n := len(p)
-	room := max(c.max-c.buf.Len(), 0)
-	if room < len(p) {
-		c.dropped += len(p) - room
-		p = p[:room]
-	}
-	c.buf.Write(p)
-	return n, nil
-}
-
-// Bytes returns what was kept, with a note of what was dropped.
-func (c *cappedBuffer) Bytes() []byte {
-	if c.dropped > 0 {
-		fmt.Fprintf(&c.buf, "\n[%d bytes of output dropped]\n", c.dropped)
-		c.dropped = 0
-	}
-	return c.buf.Bytes()
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A suite that overruns its timeout gets SIGTERM first, so that it can write its report
@@ -79,5 +81,48 @@ func TestRunNotExecutable(t *testing.T) {
 	o = Suite{Name: "missing", Path: filepath.Join(dir, "missing.test")}.Run(context.Background(), dir, nil)
 	if o.Status.NotExecutable || o.Status.Error == "" {
 		t.Errorf("missing binary: Status = %+v, want an Error and not NotExecutable", o.Status)
+	}
+}
+
+// The suite's standard output and error come back together, in the order written.
+func TestRunOutput(t *testing.T) {
+	dir := t.TempDir()
+	s := Suite{Name: "talk", Path: "/bin/sh", Args: []string{"-c", "echo one; echo two >&2; echo three"}, TempDir: dir}
+	o := s.Run(context.Background(), dir, nil)
+	if o.Status.ExitCode != 0 || string(o.Output) != "one\ntwo\nthree\n" {
+		t.Errorf("Status %+v, Output %q, want exit 0 and the three lines in order", o.Status, o.Output)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "llconform-talk-*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// Output past the cap is dropped and counted, and its blocks are freed while the suite
+// still writes.
+func TestOutputFileCap(t *testing.T) {
+	const max = 4096
+	o, err := newOutputFile(t.TempDir(), "loud", max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	data := []byte(strings.Repeat("a", max) + strings.Repeat("b", 64*max))
+	if _, err := o.f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	o.trim()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(o.f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != int64(len(data)) {
+		t.Errorf("size %d after trimming, want %d (what was written)", st.Size, len(data))
+	}
+	if used := st.Blocks * 512; used > 4*max {
+		t.Errorf("%d bytes still allocated after trimming, want at most %d", used, 4*max)
+	}
+	want := strings.Repeat("a", max) + "\n[262144 bytes of output dropped]\n"
+	if got := string(o.Bytes()); got != want {
+		t.Errorf("Bytes() = %.40q... (%d bytes), want the first %d bytes and the count dropped", got, len(got), max)
 	}
 }
