@@ -64,7 +64,7 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 	defer out.Close()
 	cmd := exec.CommandContext(ctx, s.Path, s.Args...)
 	cmd.Dir = dir
-	cmd.Env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }), "TMPDIR="+tmp)
+	cmd.Env = suiteEnv(env, tmp)
 	cmd.Stdout, cmd.Stderr = out.f, out.f
 	// Own process group, so that a timeout kills the suite's helpers too. The suite dies
 	// with its runner, even on kill -9: the parent-death signal fires when the thread that
@@ -111,6 +111,22 @@ func (s Suite) Run(ctx context.Context, dir string, env []string) Outcome {
 		}
 	}
 	return o
+}
+
+// gogc is the suites' GOGC unless the caller's environment sets one. The suites allocate
+// little (under 35 MB each on the host even uncollected), and collecting after every 4 MB,
+// the default, is dear in a TCG guest: instruction-counted, debian-7.3's six suites ran
+// 10.4 s with the default and 9.0 s with 400, as with no collection at all. Collection
+// still happens, so finalizers still close what a spec dropped.
+const gogc = "400"
+
+// suiteEnv is env with TMPDIR set to tmp and GOGC defaulting to gogc.
+func suiteEnv(env []string, tmp string) []string {
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") })
+	if !slices.ContainsFunc(out, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
+		out = append(out, "GOGC="+gogc)
+	}
+	return append(out, "TMPDIR="+tmp)
 }
 
 func (s Suite) killGrace() time.Duration {

@@ -126,3 +126,25 @@ func TestOutputFileCap(t *testing.T) {
 		t.Errorf("Bytes() = %.40q... (%d bytes), want the first %d bytes and the count dropped", got, len(got), max)
 	}
 }
+
+// A suite runs in its own TMPDIR, with GOGC at gogc unless the caller set one.
+func TestRunEnv(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		env      []string
+		wantGOGC string
+	}{
+		{env: []string{"TMPDIR=/elsewhere"}, wantGOGC: gogc},
+		{env: []string{"GOGC=50"}, wantGOGC: "50"},
+	} {
+		s := Suite{Name: "env", Path: "/bin/sh", Args: []string{"-c", `echo "$GOGC $TMPDIR"`}, TempDir: dir}
+		o := s.Run(context.Background(), dir, c.env)
+		gotGOGC, tmp, _ := strings.Cut(strings.TrimSpace(string(o.Output)), " ")
+		if gotGOGC != c.wantGOGC {
+			t.Errorf("env %q: GOGC %q, want %q", c.env, gotGOGC, c.wantGOGC)
+		}
+		if !strings.HasPrefix(tmp, filepath.Join(dir, "llconform-env-")) {
+			t.Errorf("env %q: TMPDIR %q, want the suite's own directory in %s", c.env, tmp, dir)
+		}
+	}
+}
