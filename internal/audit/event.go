@@ -37,31 +37,49 @@ func (e *Event) Pid() (int, bool) {
 // by serial, ordered by serial. Events without a Landlock record are left out. A Landlock
 // record that does not parse is an error: the suite checks the format.
 func Group(msgs []Message) ([]*Event, error) {
-	bySerial := map[uint64]*Event{}
+	var g Grouper
+	if err := g.Add(msgs); err != nil {
+		return nil, err
+	}
+	return g.Log().Events, nil
+}
+
+// Grouper groups a growing stream of records as Group does, parsing each record once: a
+// spec that waits for a record looks at the stream again at every arrival, and parsing it
+// all each time made the wait quadratic.
+type Grouper struct {
+	bySerial map[uint64]*Event
+}
+
+// Add parses msgs, the records that came after those of the earlier calls.
+func (g *Grouper) Add(msgs []Message) error {
+	if g.bySerial == nil {
+		g.bySerial = map[uint64]*Event{}
+	}
 	for _, m := range msgs {
-		e := bySerial[m.Serial]
+		e := g.bySerial[m.Serial]
 		if e == nil {
 			e = &Event{Serial: m.Serial, Time: m.Time}
-			bySerial[m.Serial] = e
+			g.bySerial[m.Serial] = e
 		}
 		e.Records = append(e.Records, m)
 		switch m.Type {
 		case TypeLandlockAccess:
 			a, err := ParseAccess(m.Text)
 			if err != nil {
-				return nil, fmt.Errorf("serial %d: %w", m.Serial, err)
+				return fmt.Errorf("serial %d: %w", m.Serial, err)
 			}
 			e.Access = append(e.Access, a)
 		case TypeLandlockDomain:
 			d, err := ParseDomain(m.Text)
 			if err != nil {
-				return nil, fmt.Errorf("serial %d: %w", m.Serial, err)
+				return fmt.Errorf("serial %d: %w", m.Serial, err)
 			}
 			e.Domains = append(e.Domains, d)
 		case TypeSyscall:
 			fields, err := Fields(m.Text)
 			if err != nil {
-				return nil, fmt.Errorf("serial %d: SYSCALL record: %w", m.Serial, err)
+				return fmt.Errorf("serial %d: SYSCALL record: %w", m.Serial, err)
 			}
 			e.Syscall = map[string]string{}
 			for _, f := range fields {
@@ -70,23 +88,29 @@ func Group(msgs []Message) ([]*Event, error) {
 		case TypeProctitle:
 			fields, err := Fields(m.Text)
 			if err != nil || len(fields) != 1 || fields[0].Name != "proctitle" {
-				return nil, fmt.Errorf("serial %d: PROCTITLE record %q: want one proctitle= field", m.Serial, m.Text)
+				return fmt.Errorf("serial %d: PROCTITLE record %q: want one proctitle= field", m.Serial, m.Text)
 			}
 			s, err := ParseUntrusted(fields[0].Value)
 			if err != nil {
-				return nil, fmt.Errorf("serial %d: PROCTITLE record: %w", m.Serial, err)
+				return fmt.Errorf("serial %d: PROCTITLE record: %w", m.Serial, err)
 			}
 			e.Proctitle = s.Value
 		}
 	}
+	return nil
+}
+
+// Log returns the events so far that hold a Landlock record, ordered by serial. A later
+// Add may add records to them.
+func (g *Grouper) Log() *Log {
 	var events []*Event
-	for _, e := range bySerial {
+	for _, e := range g.bySerial {
 		if len(e.Access) > 0 || len(e.Domains) > 0 {
 			events = append(events, e)
 		}
 	}
 	sort.Slice(events, func(i, j int) bool { return events[i].Serial < events[j].Serial })
-	return events, nil
+	return &Log{Events: events}
 }
 
 // Log is a parsed stretch of records, indexed for the questions specs ask.

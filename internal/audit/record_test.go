@@ -259,6 +259,32 @@ func TestGroupCapture(t *testing.T) {
 	}
 }
 
+// A Grouper fed the stream in pieces, one record at a time, ends with what Group makes of
+// all of it.
+func TestGrouperIncremental(t *testing.T) {
+	msgs := loadCapture(t)
+	whole, err := NewLog(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Grouper
+	for i := range msgs {
+		if err := g.Add(msgs[i : i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := g.Log()
+	if len(got.Events) != len(whole.Events) {
+		t.Fatalf("%d events, want %d", len(got.Events), len(whole.Events))
+	}
+	for i, e := range got.Events {
+		w := whole.Events[i]
+		if e.Serial != w.Serial || len(e.Records) != len(w.Records) || len(e.Access) != len(w.Access) || len(e.Domains) != len(w.Domains) || e.Proctitle != w.Proctitle {
+			t.Errorf("event %d: %+v, want %+v", i, e, w)
+		}
+	}
+}
+
 func TestDomainWithFirstDenial(t *testing.T) {
 	without := func(msgs []Message, drop func(Message) bool) []Message {
 		var out []Message

@@ -165,14 +165,15 @@ func (e *env) waitLog(what string, done func(*audit.Log) bool) *audit.Log {
 	GinkgoHelper()
 	var last *audit.Log
 	var perr error
+	var g audit.Grouper
+	parsed := 0
 	_, err := e.c.Wait(e.mark, recordTimeout, func(msgs []audit.Message) bool {
-		l, err := audit.NewLog(msgs)
-		if err != nil {
-			perr = err
+		if perr = g.Add(msgs[parsed:]); perr != nil {
 			return true
 		}
-		last = l
-		return done(l)
+		parsed = len(msgs)
+		last = g.Log()
+		return done(last)
 	})
 	Expect(perr).NotTo(HaveOccurred(), "parse the Landlock records")
 	if err != nil {
