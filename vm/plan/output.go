@@ -73,8 +73,8 @@ func (o *outputFile) trim() {
 	_ = unix.Fallocate(int(o.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, o.max, fi.Size()-o.max)
 }
 
-// Bytes returns what was kept, with a note of what was dropped. Call it once the suite and
-// its helpers are gone.
+// Bytes returns what was kept, with a note of what was dropped. Call it once the suite has
+// ended: what a helper it left behind writes afterwards is not read.
 func (o *outputFile) Bytes() []byte {
 	fi, err := o.f.Stat()
 	if err != nil {
