@@ -83,8 +83,11 @@ var machines = map[string]machine{
 	// pc is QEMU's default x86 board, named for its options: without an HPET the kernel
 	// neither probes nor calibrates against one (it uses the PIT and the ACPI PM timer), which
 	// took debian-7.3's instruction-counted boot to the agent from 4.53 s to 4.14 s. Nothing
-	// the suites check uses it.
-	arch.AMD64: {binary: DefaultBinary, pkg: "qemu-system-x86", args: []string{"-machine", "pc,hpet=off"}, cpu: DefaultCPU, console: "ttyS0", serialChannel: true},
+	// the suites check uses it. qboot (QEMU's minimal firmware, in qemu-system-data) instead
+	// of SeaBIOS: it hands the kernel (PVH or bzImage) QEMU's own ACPI tables, as SeaBIOS
+	// does, without a BIOS's device set-up: QEMU's start to debian-7.3's panic at a missing
+	// root, median of 6 interleaved runs, 2.19 s with SeaBIOS and 1.82 s with qboot.
+	arch.AMD64: {binary: DefaultBinary, pkg: "qemu-system-x86", args: []string{"-machine", "pc,hpet=off", "-bios", "qboot.rom"}, cpu: DefaultCPU, console: "ttyS0", serialChannel: true},
 	// virt is QEMU's generic arm64 board: a PL011 UART (ttyAMA0), PCI for virtio, no
 	// firmware needed with -kernel (QEMU loads Debian's gzip-compressed Image itself and
 	// passes the device tree). Its second UART belongs to the secure world, which the
@@ -507,13 +510,8 @@ func firstLine(b []byte, substr string) string {
 	return ""
 }
 
-// ansiRE matches the terminal control sequences SeaBIOS writes to the
-// console, which are noise in a log excerpt.
-var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
-
 func tail(b []byte, n int) string {
-	s := ansiRE.ReplaceAllString(string(b), "")
-	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(s, "\r", ""), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r", ""), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -73,8 +73,8 @@ func TestArgsCPU(t *testing.T) {
 }
 
 // An arm64 guest boots on the virt machine with its console on the PL011 and no second
-// UART for the report channel; an amd64 guest boots on pc without an HPET and has both
-// serial ports.
+// UART for the report channel; an amd64 guest boots on pc without an HPET, with qboot,
+// and has both serial ports.
 func TestArgsArch(t *testing.T) {
 	arm := strings.Join(Config{Arch: "arm64", Accel: "tcg", Memory: "1G"}.args("c", "s", "v"), " ")
 	for _, want := range []string{"-machine virt ", "-cpu " + armCPU + " ", "console=ttyAMA0 ", "virtio-serial-pci"} {
@@ -86,7 +86,7 @@ func TestArgsArch(t *testing.T) {
 		t.Errorf("arm64 args have the serial channel: %s", arm)
 	}
 	x86 := strings.Join(Config{Accel: "tcg", Memory: "1G"}.args("c", "s", "v"), " ")
-	for _, want := range []string{"-machine pc,hpet=off ", "console=ttyS0 ", "file,id=report,path=s "} {
+	for _, want := range []string{"-machine pc,hpet=off -bios qboot.rom ", "console=ttyS0 ", "file,id=report,path=s "} {
 		if !strings.Contains(x86, want) {
 			t.Errorf("amd64 args lack %q: %s", want, x86)
 		}
