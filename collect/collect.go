@@ -119,11 +119,16 @@ func addGuestSuites(run *report.Run, r vm.Result, suites []string, guestName fun
 
 // Timings says where a kernel's time went: the host's figures of vm.Timings, the suites'
 // run times as the guest measured them (those of suites, in order, that sent their status),
-// and the rest of the last boot split at the agent's done event.
+// and the rest of the last boot split at the agent's done event. A kernel that shared
+// another's boot has the time of its fetch only.
 func Timings(r vm.Result, suites []string) *report.Timings {
 	vt := r.Timings
 	t := &report.Timings{Fetch: vt.Fetch, Initramfs: vt.Initramfs, Queued: vt.Queued, CPU: vt.CPU}
 	t.Total = vt.Fetch + vt.Initramfs + vt.Boot
+	if r.SameBootAs != "" {
+		t.SharedBoot = r.SameBootAs
+		return t
+	}
 	if r.Attempts == 0 {
 		return t
 	}

@@ -383,4 +383,13 @@ func TestTimings(t *testing.T) {
 	if want := (&report.Timings{Fetch: time.Second, Total: time.Second}); !reflect.DeepEqual(got, want) {
 		t.Errorf("not fetched: Timings = %+v, want %+v", got, want)
 	}
+
+	// A kernel that shared another's boot carries that boot's outcome and suites, but its
+	// time is its fetch only: the boot's stages are the other kernel's.
+	shared := r
+	shared.SameBootAs, shared.Timings = "debian-7.3", vm.Timings{Fetch: time.Second / 2}
+	got = Timings(shared, []string{"abi"})
+	if want := (&report.Timings{Fetch: time.Second / 2, Total: time.Second / 2, SharedBoot: "debian-7.3"}); !reflect.DeepEqual(got, want) {
+		t.Errorf("shared boot: Timings = %+v, want %+v", got, want)
+	}
 }

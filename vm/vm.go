@@ -79,6 +79,10 @@ type Options struct {
 	// not run alone while the other slots idle. Kernels it does not name go first, in list
 	// order: they may be the longest. Results keep the list's order.
 	Expected map[string]time.Duration
+	// BootEach boots every kernel. By default a kernel whose files and boot settings are
+	// those of a kernel fetched before it in the run (bootKey) is not booted again: it
+	// shares that boot's result (Result.SameBootAs).
+	BootEach bool
 }
 
 // Stage of a kernel in a run.
@@ -135,6 +139,9 @@ type Result struct {
 	Attempts int
 	// Timings says where the kernel's time went.
 	Timings Timings
+	// SameBootAs names the kernel whose boot this result is, when this kernel shares it
+	// (Options.BootEach): its own are only Entry, Kernel and Timings.Fetch.
+	SameBootAs string
 	// Interrupted is set when Run's context was canceled (SIGINT, SIGTERM) before this
 	// kernel's fetch or boot ended well: Err or Outcome then says how far it got, and
 	// QEMU's "timeout" class only means that the boot was cut short, not that it overran.
@@ -224,15 +231,27 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	ready := make(chan int)
 	go func() {
 		defer close(ready)
+		booted := map[bootKey]int{}
 		for _, i := range bootOrder(o.Kernels, o.Expected) {
 			e := o.Kernels[i]
 			if ctx.Err() != nil {
 				r.results[i] = Result{Entry: e, Err: fmt.Errorf("not fetched: %w", ctx.Err()), Interrupted: true}
 				continue
 			}
-			if r.fetch(ctx, i, e) && r.prepare(i) {
-				ready <- i
+			if !r.fetch(ctx, i, e) {
+				continue
 			}
+			key := keyOf(e, r.results[i].Kernel)
+			if j, ok := booted[key]; ok && !o.BootEach {
+				r.shareBoot(i, j)
+				continue
+			}
+			booted[key] = i
+			if !r.prepare(i) {
+				r.endBoot(i)
+				continue
+			}
+			ready <- i
 		}
 	}()
 	var wg sync.WaitGroup
@@ -429,6 +448,11 @@ type runner struct {
 	// Timings.Queued; boots holds what prepare made for its boot.
 	fetched []time.Time
 	boots   []bootFiles
+	// mu guards ended, which says whose boot has ended (or will not happen), and sharers,
+	// the kernels waiting for a boot to end to share it (shareBoot).
+	mu      sync.Mutex
+	ended   []bool
+	sharers map[int][]int
 
 	kvmOnce   sync.Once
 	kvmOK     bool
@@ -437,7 +461,8 @@ type runner struct {
 
 func newRunner(o Options, bases map[string]string, results []Result) *runner {
 	n := len(results)
-	return &runner{o: o, bases: bases, results: results, fetched: make([]time.Time, n), boots: make([]bootFiles, n)}
+	return &runner{o: o, bases: bases, results: results, fetched: make([]time.Time, n), boots: make([]bootFiles, n),
+		ended: make([]bool, n), sharers: map[int][]int{}}
 }
 
 func (r *runner) progress(e Event) {
@@ -474,6 +499,7 @@ func (r *runner) fetch(ctx context.Context, i int, e kernel.Entry) bool {
 var guestModules = []string{"virtio_pci", "virtio_console"}
 
 func (r *runner) boot(ctx context.Context, i int) {
+	defer r.endBoot(i)
 	res := &r.results[i]
 	e, k := res.Entry, res.Kernel
 	if err := ctx.Err(); err != nil {

@@ -62,6 +62,7 @@ type matrixFlags struct {
 	cache   string
 	jobs    int
 	retry   bool
+	each    bool
 	refresh bool
 	timeout time.Duration
 	filters filters
@@ -90,6 +91,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 	fs.StringVar(&m.cache, "cache", "", "kernel cache directory (default: $XDG_CACHE_HOME/llconform)")
 	fs.IntVar(&m.jobs, "jobs", runtime.NumCPU(), "VMs booted at once")
 	fs.BoolVar(&m.retry, "retry", true, "boot a kernel once more after an infrastructure error")
+	fs.BoolVar(&m.each, "boot-each", false, "boot every kernel, even one whose files and boot settings another kernel of the run has (by default it shares that kernel's boot and results)")
 	fs.BoolVar(&m.refresh, "refresh", false, "refresh the Debian package lists even if recent")
 	fs.DurationVar(&m.timeout, "suite-timeout", 5*time.Minute, "time limit of each suite in the guest")
 	fs.StringVar(&m.filters.label, "label-filter", "", "Ginkgo label filter passed to every suite; abi<=N style comparisons allowed")
@@ -198,6 +200,7 @@ func matrixCmd(ctx context.Context, args []string) (code int, err error) {
 		OutDir:       runDir,
 		Parallel:     m.jobs,
 		Retry:        m.retry,
+		BootEach:     m.each,
 		Refresh:      m.refresh,
 		Progress:     prog.event,
 		Mirror:       mirror,

@@ -90,6 +90,7 @@ type htmlTimingRow struct {
 	Cells        []htmlTimingCell
 	Total, CPU   string
 	Slow         string // why the kernel is slow; empty when it is not
+	Shared       string // the kernel whose boot this one shared; empty when it booted
 }
 
 type htmlTimingCell struct {
@@ -519,14 +520,15 @@ func buildTimings(res *report.Result, kernels []htmlKernel) *htmlTimings {
 	}
 	ht := &htmlTimings{Stages: report.StageNames([]report.TimedRun{report.Timed(res)})}
 	if rt := res.Timings; rt != nil {
-		ht.Run = runLine(rt, bootedKernels(res))
+		kernels, boots := countKernels(res)
+		ht.Run = runLine(rt, kernels, boots)
 	}
 	slow := slowNotes(res.Runs)
 	for i, r := range res.Runs {
 		if r.Timings == nil {
 			continue
 		}
-		row := htmlTimingRow{Name: r.Kernel.Name, Anchor: kernels[i].Anchor, Total: secs(r.Timings.Total), CPU: secs(r.Timings.CPU), Slow: slow[i]}
+		row := htmlTimingRow{Name: r.Kernel.Name, Anchor: kernels[i].Anchor, Total: secs(r.Timings.Total), CPU: secs(r.Timings.CPU), Slow: slow[i], Shared: r.Timings.SharedBoot}
 		for _, n := range ht.Stages {
 			row.Cells = append(row.Cells, htmlTimingCell{Value: stageCell(*r.Timings, n), Worst: row.Slow != "" && strings.Contains(row.Slow, "in "+n+":")})
 		}

@@ -24,7 +24,7 @@ const minSlowExcess = 5 * time.Second
 func slowNotes(runs []report.Run) map[int]string {
 	var totals []time.Duration
 	for _, r := range runs {
-		if r.Timings != nil {
+		if booted(r) {
 			totals = append(totals, r.Timings.Total)
 		}
 	}
@@ -35,7 +35,7 @@ func slowNotes(runs []report.Run) map[int]string {
 	stageMedian := map[string]time.Duration{}
 	stageValues := map[string][]time.Duration{}
 	for _, r := range runs {
-		if r.Timings != nil {
+		if booted(r) {
 			for _, s := range r.Timings.Stages() {
 				stageValues[s.Name] = append(stageValues[s.Name], s.Duration)
 			}
@@ -47,7 +47,7 @@ func slowNotes(runs []report.Run) map[int]string {
 	notes := map[int]string{}
 	for i, r := range runs {
 		t := r.Timings
-		if t == nil || float64(t.Total) <= slowFactor*float64(medTotal) || t.Total-medTotal < minSlowExcess {
+		if !booted(r) || float64(t.Total) <= slowFactor*float64(medTotal) || t.Total-medTotal < minSlowExcess {
 			continue
 		}
 		var worst report.Stage
@@ -68,6 +68,9 @@ func slowNotes(runs []report.Run) map[int]string {
 	}
 	return notes
 }
+
+// booted says whether run r has timings of a boot of its own (not another's it shared).
+func booted(r report.Run) bool { return r.Timings != nil && r.Timings.SharedBoot == "" }
 
 // median returns the median of v (the mean of the middle two for an even count); 0 for none.
 func median(v []time.Duration) time.Duration {
@@ -119,14 +122,18 @@ func WriteTimings(w io.Writer, res *report.Result) error {
 			row = append(row, stageCell(*r.Timings, n))
 		}
 		row = append(row, secs(r.Timings.Total), secs(r.Timings.CPU))
-		if slow[i] != "" {
+		switch {
+		case r.Timings.SharedBoot != "":
+			row = append(row, "shares the boot of "+r.Timings.SharedBoot)
+		case slow[i] != "":
 			row = append(row, "SLOW")
 		}
 		t.row(row...)
 	}
 	t.line("\nstages: host wall clock, but the suites' (guest clock); boot is QEMU's start to the guest agent's; total is every stage but queued; CPU is QEMU's")
 	if rt := res.Timings; rt != nil {
-		t.line("%s", runLine(rt, bootedKernels(res)))
+		kernels, boots := countKernels(res)
+		t.line("%s", runLine(rt, kernels, boots))
 	}
 	for i := range res.Runs {
 		if note := slow[i]; note != "" {
@@ -144,21 +151,29 @@ func stageCell(t report.Timings, name string) string {
 	return secs(d)
 }
 
-// bootedKernels counts the kernels of res: a compat run shares its kernel's boot.
-func bootedKernels(res *report.Result) int {
-	n := 0
+// countKernels counts the kernels of res (a compat run shares its kernel's boot), and those
+// that booted rather than share another kernel's boot.
+func countKernels(res *report.Result) (kernels, boots int) {
 	for _, r := range res.Runs {
-		if r.Compat == nil {
-			n++
+		if r.Compat != nil {
+			continue
+		}
+		kernels++
+		if r.Timings == nil || r.Timings.SharedBoot == "" {
+			boots++
 		}
 	}
-	return n
+	return kernels, boots
 }
 
 // runLine says how long a run took and how loaded the machine was.
-func runLine(rt *report.RunTimings, kernels int) string {
-	return fmt.Sprintf("wall %s for %d kernels, %d VMs at once on %d CPUs, load average %.1f at the start, %.1f at the end",
-		secs(rt.Wall), kernels, rt.Jobs, rt.CPUs, rt.LoadStart, rt.LoadEnd)
+func runLine(rt *report.RunTimings, kernels, boots int) string {
+	what := fmt.Sprintf("%d kernels", kernels)
+	if boots != kernels {
+		what += fmt.Sprintf(", %d of them sharing another's boot", kernels-boots)
+	}
+	return fmt.Sprintf("wall %s for %s, %d VMs at once on %d CPUs, load average %.1f at the start, %.1f at the end",
+		secs(rt.Wall), what, rt.Jobs, rt.CPUs, rt.LoadStart, rt.LoadEnd)
 }
 
 // WriteTimingsComparison writes the timings of several runs of the same matrix (now), and

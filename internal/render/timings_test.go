@@ -49,6 +49,36 @@ k4: SLOW: 47.9s total, 2.8x the median kernel's 17.4s; most of it in boot: 40.0s
 	}
 }
 
+// A kernel that shared another's boot has its fetch only, says whose boot it shared, and
+// counts neither in the median nor as slow; the run line says how many kernels booted.
+func TestWriteTimingsSharedBoot(t *testing.T) {
+	res := timedResult()
+	res.Runs = append(res.Runs, report.Run{Kernel: report.Kernel{Name: "k5"},
+		Timings: &report.Timings{Fetch: time.Second / 5, Total: time.Second / 5, SharedBoot: "k2"}})
+	var buf bytes.Buffer
+	if err := WriteTimings(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"k5       amd64  0.2s   -          -       -      -     -     -         -         -        0.2s   0.0s   shares the boot of k2\n",
+		"wall 75.0s for 5 kernels, 1 of them sharing another's boot, 2 VMs at once",
+		// The median of the four booted kernels, as without k5.
+		"k4: SLOW: 47.9s total, 2.8x the median kernel's 17.4s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("timings lack %q:\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	if err := WriteHTML(&buf, res, HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "shares the boot of k2") {
+		t.Errorf("HTML timings do not say whose boot k5 shared")
+	}
+}
+
 // The HTML report has the same table, the slow kernel's row and stage marked.
 func TestHTMLTimings(t *testing.T) {
 	var buf bytes.Buffer

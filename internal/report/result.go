@@ -87,6 +87,11 @@ type Timings struct {
 	Total time.Duration `json:"total_ns"`
 	// CPU is the CPU time QEMU used over every boot.
 	CPU time.Duration `json:"cpu_ns"`
+	// SharedBoot names the kernel of the run whose boot this kernel's results come from:
+	// the same kernel files booted with the same settings (a suite's newest package that
+	// another entry pins), booted once. Fetch (and Total, equal to it) is then this
+	// kernel's only stage.
+	SharedBoot string `json:"shared_boot,omitempty"`
 }
 
 // SuiteTime is one suite's run time.

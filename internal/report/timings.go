@@ -90,8 +90,11 @@ func ReadTimings(data []byte) (TimingsFile, error) {
 
 // Stages returns the names of a kernel's timed stages, in the order they happen: fetch,
 // initramfs, queued, boot, each suite, transfer, shutdown, retries. Suites are named by
-// suite; the others are fixed words.
+// suite; the others are fixed words. A kernel that shared another's boot has fetch only.
 func (t Timings) Stages() []Stage {
+	if t.SharedBoot != "" {
+		return []Stage{{"fetch", t.Fetch}}
+	}
 	stages := []Stage{{"fetch", t.Fetch}, {"initramfs", t.Initramfs}, {"queued", t.Queued}, {"boot", t.Boot}}
 	for _, s := range t.Suites {
 		stages = append(stages, Stage(s))
