@@ -210,8 +210,13 @@ func WriteTimingsComparison(w io.Writer, now, before report.TimingsFile) error {
 		header = append(header, strings.ToUpper(n))
 	}
 	t.row(append(header, "TOTAL", "CPU")...)
+	shared := false
 	for _, k := range kernels {
-		row := []string{k}
+		label := k
+		if x := sharedBoot(now.Runs, k); x != "" {
+			label, shared = fmt.Sprintf("%s (%s's boot)", k, x), true
+		}
+		row := []string{label}
 		for _, n := range append(slices.Clone(names), "total", "cpu") {
 			cell := medianCell(now.Runs, k, n)
 			if hasBefore {
@@ -220,6 +225,10 @@ func WriteTimingsComparison(w io.Writer, now, before report.TimingsFile) error {
 			row = append(row, cell)
 		}
 		t.row(row...)
+	}
+	if shared {
+		t.line("(X's boot): the kernel had the same files and boot settings as X in the runs now, and")
+		t.line("shared X's boot; its own time was its fetch.")
 	}
 	t.line("")
 	t.line("Per kernel total (every stage but queued) and the whole run, min / median / max:")
@@ -259,6 +268,19 @@ func kernelNames(runs []report.TimedRun) []string {
 		}
 	}
 	return names
+}
+
+// sharedBoot returns the kernel whose boot kernel shared in one of runs, "" if it booted in
+// each.
+func sharedBoot(runs []report.TimedRun, kernel string) string {
+	for _, r := range runs {
+		for _, k := range r.Kernels {
+			if k.Name == kernel && k.Timings.SharedBoot != "" {
+				return k.Timings.SharedBoot
+			}
+		}
+	}
+	return ""
 }
 
 // value returns a kernel's figure: a stage's duration, "total" or "cpu".

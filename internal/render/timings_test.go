@@ -126,4 +126,18 @@ func TestWriteTimingsComparison(t *testing.T) {
 	if err := WriteTimingsComparison(&buf, report.TimingsFile{}, before); err == nil {
 		t.Error("no runs: want an error")
 	}
+
+	// A kernel that shared another's boot now is labelled so: its total is its fetch alone.
+	faster.Runs[3].Timings = &report.Timings{Fetch: time.Second / 2, Total: time.Second / 2, SharedBoot: "k2"}
+	now = report.TimingsFile{Runs: []report.TimedRun{report.Timed(faster)}}
+	buf.Reset()
+	if err := WriteTimingsComparison(&buf, now, before); err != nil {
+		t.Fatal(err)
+	}
+	out = buf.String()
+	for _, want := range []string{"k4 (k2's boot)  0.5 / 0.5  - / 0.1", "(X's boot): the kernel had the same files and boot settings as X"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out)
+		}
+	}
 }
