@@ -437,7 +437,8 @@ func benchPlots(dir string, results []*bench.Result) ([]render.Plot, error) {
 // lastCPU returns each kernel's QEMU CPU time in the result at path, the last complete run
 // into the same output directory, for vm to boot the longest first; nil when there is no
 // such result or it has no timings. CPU time, unlike wall time, does not follow the load
-// the machine had then.
+// the machine had then. A kernel that shared another's boot takes that boot's figure: if it
+// boots on its own next time (the kernel it shared has changed), it is as long.
 func lastCPU(path string) map[string]time.Duration {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -450,6 +451,11 @@ func lastCPU(path string) map[string]time.Duration {
 	cpu := map[string]time.Duration{}
 	for _, k := range f.Runs[0].Kernels {
 		cpu[k.Name] = k.Timings.CPU
+	}
+	for _, k := range f.Runs[0].Kernels {
+		if k.Timings.SharedBoot != "" {
+			cpu[k.Name] = cpu[k.Timings.SharedBoot]
+		}
 	}
 	return cpu
 }

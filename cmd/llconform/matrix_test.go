@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/llconform/llconform/internal/report"
 	"github.com/llconform/llconform/vm"
 	"github.com/llconform/llconform/vm/plan"
 )
@@ -94,5 +96,31 @@ func TestProgress(t *testing.T) {
 		if _, rest, _ := strings.Cut(l, "] "); !strings.Contains(l, " "+done+"] ") || rest != want[i] {
 			t.Errorf("line %d = %q, want [time %s] %q", i, l, done, want[i])
 		}
+	}
+}
+
+// The boot order comes from the last run's QEMU CPU times; a kernel that shared another's
+// boot takes that boot's time, as it is as long if it boots on its own next.
+func TestLastCPU(t *testing.T) {
+	res := &report.Result{Timings: &report.RunTimings{Wall: time.Minute}, Runs: []report.Run{
+		{Kernel: report.Kernel{Name: "pinned"}, Timings: &report.Timings{CPU: 14 * time.Second}},
+		{Kernel: report.Kernel{Name: "short"}, Timings: &report.Timings{CPU: 4 * time.Second}},
+		{Kernel: report.Kernel{Name: "newest"}, Timings: &report.Timings{Fetch: time.Second, SharedBoot: "pinned"}},
+	}}
+	var buf bytes.Buffer
+	if err := report.Encode(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "result.json")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := lastCPU(path)
+	want := map[string]time.Duration{"pinned": 14 * time.Second, "short": 4 * time.Second, "newest": 14 * time.Second}
+	if !maps.Equal(got, want) {
+		t.Errorf("lastCPU = %v, want %v", got, want)
+	}
+	if got := lastCPU(filepath.Join(t.TempDir(), "none.json")); got != nil {
+		t.Errorf("no earlier result: %v, want nil", got)
 	}
 }
