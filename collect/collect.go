@@ -260,7 +260,8 @@ func lastLines(b []byte, n int) string {
 
 // Machine describes how QEMU ran a kernel, clock mode first: "qemu tcg icount
 // shift=4,sleep=off, cpu max,-cx16, 1 vCPU, 1G, boot pvh, attempt 1" or "qemu tcg wall
-// clock, ...": emulation settings change what a crash or a timing means.
+// clock, ...": emulation settings change what a crash or a timing means. A kernel that
+// shared another's boot names it.
 func Machine(r vm.Result) string {
 	e := r.Entry
 	cpu := r.CPU
@@ -271,7 +272,11 @@ func Machine(r vm.Result) string {
 	if r.Boot != "" {
 		boot = ", boot " + r.Boot
 	}
-	return fmt.Sprintf("%s, cpu %s, %d vCPU, %s%s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, boot, r.Attempts)
+	m := fmt.Sprintf("%s, cpu %s, %d vCPU, %s%s, attempt %d", qemu.ClockLabel(r.Accel, r.ICount), cpu, e.CPUs, e.Memory, boot, r.Attempts)
+	if r.SameBootAs != "" {
+		m += ", the boot of " + r.SameBootAs
+	}
+	return m
 }
 
 // InfraKind is the infrastructure error a boot that did not end OK is: every such class

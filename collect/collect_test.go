@@ -144,6 +144,7 @@ func TestMachine(t *testing.T) {
 		{vm.Result{Entry: e, Accel: "kvm", Attempts: 1}, "qemu kvm wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1"},
 		// The CPU the boot ran with, when vm says.
 		{vm.Result{Entry: e, Accel: "tcg", CPU: "max,-cx16,-erms,-fsrm", Attempts: 1}, "qemu tcg wall clock, cpu max,-cx16,-erms,-fsrm, 1 vCPU, 1G, attempt 1"},
+		{vm.Result{Entry: e, Accel: "tcg", Attempts: 1, SameBootAs: "debian-7.3"}, "qemu tcg wall clock, cpu max,-cx16, 1 vCPU, 1G, attempt 1, the boot of debian-7.3"},
 	} {
 		if got := Machine(tc.r); got != tc.want {
 			t.Errorf("Machine = %q, want %q", got, tc.want)
