@@ -44,11 +44,9 @@ func TestInstance(t *testing.T) {
 			t.Errorf("instance %s still there after Remove (%v)", name, err)
 		}
 	}()
-	if err := inst.EnableEvent("task", "task_newtask", true); err != nil {
-		t.Fatal(err)
-	}
 	// A process started before the filter is set is not followed: what it starts after
-	// must not be recorded.
+	// must not be recorded. The event is enabled once the filter is set: before, the
+	// instance would record the machine's every task (other tests' QEMUs).
 	other := exec.Command("/bin/sh", "-c", "read x; /bin/true & wait")
 	otherIn, err := other.StdinPipe()
 	if err != nil {
@@ -58,6 +56,9 @@ func TestInstance(t *testing.T) {
 		t.Skipf("no /bin/sh: %v", err)
 	}
 	if err := inst.FollowProcess(); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.EnableEvent("task", "task_newtask", true); err != nil {
 		t.Fatal(err)
 	}
 	otherIn.Write([]byte("go\n"))

@@ -370,12 +370,11 @@ func onOff(on bool) string {
 // FollowProcess makes the instance record events of this process only, and of whatever it
 // starts: every current thread goes into set_event_pid and event-fork adds each task a
 // listed one clones (threads the runtime starts later, helpers, their children). Threads
-// started while the list is written are caught by listing again until nothing is new.
+// started while the list is written are caught by listing again until nothing is new. The
+// first list replaces whatever the filter held in one write: emptied first, the filter
+// would for a moment let every task's events in.
 func (i *Instance) FollowProcess() error {
 	if err := i.fs.write(i.rel("options/event-fork"), "1", false); err != nil {
-		return err
-	}
-	if err := i.fs.write(i.rel("set_event_pid"), "", true); err != nil {
 		return err
 	}
 	listed := map[string]bool{}
@@ -395,7 +394,7 @@ func (i *Instance) FollowProcess() error {
 			return nil
 		}
 		// Without O_TRUNC, set_event_pid adds to the pids it holds.
-		if err := i.fs.write(i.rel("set_event_pid"), strings.Join(add, " "), false); err != nil {
+		if err := i.fs.write(i.rel("set_event_pid"), strings.Join(add, " "), round == 0); err != nil {
 			return err
 		}
 	}

@@ -90,11 +90,12 @@ func setUpTracing() {
 		return
 	}
 	t.inst = inst
-	if err := inst.Enable(tracefs.LandlockSystem, true); err != nil {
+	// The filter first: an instance without one records every task's events.
+	if err := inst.FollowProcess(); err != nil {
 		t.err = err
 		return
 	}
-	t.err = inst.FollowProcess()
+	t.err = inst.Enable(tracefs.LandlockSystem, true)
 }
 
 // checkAbsent checks that a tracefs without events/landlock really has no Landlock event,
