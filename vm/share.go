@@ -3,7 +3,10 @@ package vm
 import (
 	"cmp"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/llconform/llconform/vm/arch"
 	"github.com/llconform/llconform/vm/kernel"
@@ -16,20 +19,24 @@ import (
 // host, which compares each entry's claims with the shared results on its own.
 type bootKey struct {
 	image, modules, config string
-	arch, cmdline          string
-	cpus                   int
-	memory, accel, cpu     string
-	icount                 string
-	timeout                time.Duration
-	compat                 bool
+	// imageFile is the image's file identity: a local kernel rebuilt between two entries'
+	// fetches is another kernel under the same path.
+	imageFile          string
+	arch, cmdline      string
+	cpus               int
+	memory, accel, cpu string
+	icount             string
+	timeout            time.Duration
+	compat             bool
 }
 
 // keyOf returns the boot key of entry e, whose kernel was fetched as k. The image path
 // names the kernel's bits: a Debian kernel's files sit in a cache directory of their own
-// per package, version and architecture, and a local kernel's are the files it names.
+// per package, version and architecture, and a local kernel's are the files it names. An
+// image that cannot be examined gets a key of its own.
 func keyOf(e kernel.Entry, k *kernel.Kernel) bootKey {
 	return bootKey{
-		image: k.BzImage, modules: k.ModulesDir, config: k.Config,
+		image: k.BzImage, imageFile: fileIdentity(k.BzImage), modules: k.ModulesDir, config: k.Config,
 		arch: cmp.Or(e.Arch, arch.Default), cmdline: e.Cmdline,
 		cpus: e.CPUs, memory: e.Memory, accel: e.Accel, cpu: e.CPU, icount: e.ICount,
 		timeout: e.Timeout, compat: e.Compat,
@@ -78,4 +85,17 @@ func (r *runner) copyBoot(i, j int) {
 		msg += ": " + res.Err.Error()
 	}
 	r.progress(Event{Kernel: own.Entry.Name, Stage: Done, Message: msg})
+}
+
+// unique makes fileIdentity's keys of files it cannot examine differ from every other key.
+var unique atomic.Int64
+
+// fileIdentity names the file at path as it is now: device, inode, size and modification
+// time.
+func fileIdentity(path string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Sprintf("unexamined %d: %v", unique.Add(1), err)
+	}
+	return fmt.Sprintf("%d:%d %d %d.%09d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
 }

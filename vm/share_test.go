@@ -2,6 +2,8 @@ package vm
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,16 +17,36 @@ import (
 // and expectations; any setting that reaches the boot, and any other kernel, makes another.
 func TestKeyOf(t *testing.T) {
 	abi := 11
-	k := &kernel.Kernel{Name: "pinned", BzImage: "/cache/trees/linux-image-7.3_7.3.4-1_amd64/vmlinuz", ModulesDir: "/cache/trees/linux-image-7.3_7.3.4-1_amd64/modules"}
+	dir := t.TempDir()
+	image := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k := &kernel.Kernel{Name: "pinned", BzImage: image("vmlinuz-7.3.4", "7.3.4"), ModulesDir: filepath.Join(dir, "modules")}
 	pinned := kernel.Entry{Name: "pinned", Debian: &kernel.DebianSource{Package: "linux-image-7.3"}, Expect: &kernel.Expect{ABI: &abi}}
 	newest := kernel.Entry{Name: "newest", Debian: &kernel.DebianSource{Newest: "linux-image-*", Suite: "sid"}, Arch: "amd64"}
 	if keyOf(pinned, k) != keyOf(newest, &kernel.Kernel{Name: "newest", BzImage: k.BzImage, ModulesDir: k.ModulesDir}) {
 		t.Errorf("the same package with the same settings has two keys")
 	}
 	other := *k
-	other.BzImage = "/cache/trees/linux-image-7.3_7.3.5-1_amd64/vmlinuz"
+	other.BzImage = image("vmlinuz-7.3.5", "7.3.5")
 	if keyOf(pinned, k) == keyOf(pinned, &other) {
 		t.Errorf("another version of the package has the same key")
+	}
+	// A local kernel rebuilt in place between two fetches is another kernel.
+	before := keyOf(pinned, k)
+	image("vmlinuz-7.3.4", "7.3.4, rebuilt")
+	if keyOf(pinned, k) == before {
+		t.Errorf("an image rewritten in place keeps its key")
+	}
+	// An image that cannot be examined shares nothing.
+	gone := &kernel.Kernel{BzImage: filepath.Join(dir, "missing")}
+	first := keyOf(pinned, gone)
+	if keyOf(pinned, gone) == first {
+		t.Errorf("two keys of a missing image are equal")
 	}
 	for name, change := range map[string]func(*kernel.Entry){
 		"cmdline": func(e *kernel.Entry) { e.Cmdline = "highres=on" },
