@@ -76,9 +76,9 @@ func (r *runner) endBoot(j int) {
 // fetched and the time of its fetch: the other stages of its time were j's.
 func (r *runner) copyBoot(i, j int) {
 	own, res := r.results[i], r.results[j]
+	res.SameBootAs = res.Entry.Name
 	res.Entry, res.Kernel = own.Entry, own.Kernel
 	res.Timings = Timings{Fetch: own.Timings.Fetch}
-	res.SameBootAs = r.results[j].Entry.Name
 	r.results[i] = res
 	msg := fmt.Sprintf("shares the boot of %s", res.SameBootAs)
 	if res.Err != nil {
