@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	debdep "pault.ag/go/debian/dependency"
 )
 
@@ -120,11 +122,11 @@ func loadIndex(listsDir, arch string) (index, error) {
 		if m == nil || m[2] != arch {
 			continue
 		}
-		b, err := os.ReadFile(f)
+		pkgs, err := parsePackagesFile(f)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range parsePackages(b) {
+		for _, p := range pkgs {
 			p.Suite = m[1]
 			idx[p.Package] = append(idx[p.Package], p)
 		}
@@ -135,6 +137,31 @@ func loadIndex(listsDir, arch string) (index, error) {
 	return idx, nil
 }
 
+// parsePackagesFile parses the Packages file at path, mapped rather than read: the seven
+// suites' lists are about 225 MB, and reading them into fresh memory took a run's first
+// index load 1 s, against 0.1 s mapped (the page cache holds them).
+func parsePackagesFile(path string) ([]pkgVersion, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() == 0 {
+		return nil, nil
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("map %s: %w", path, err)
+	}
+	defer unix.Munmap(b)
+	// parsePackages copies what it keeps out of b.
+	return parsePackages(b), nil
+}
+
 // parsePackages reads the stanzas of kernel packages (linux-*) from a
 // Packages file. Other stanzas are skipped without being split into lines:
 // the lists of seven suites are a few hundred megabytes. Ours rather than
@@ -142,17 +169,24 @@ func loadIndex(listsDir, arch string) (index, error) {
 // 2 GB allocated on those lists) and links an OpenPGP implementation; the
 // Depends field of the stanzas kept is parsed with its dependency package.
 func parsePackages(b []byte) []pkgVersion {
+	const kernel = "Package: linux-"
 	var out []pkgVersion
 	for len(b) > 0 {
+		// Jump to the next stanza that starts with a kernel package: one search over the
+		// other stanzas, not one per stanza (a fifth of the time over seven suites' lists).
+		if !bytes.HasPrefix(b, []byte(kernel)) {
+			i := bytes.Index(b, []byte("\n\n"+kernel))
+			if i < 0 {
+				break
+			}
+			b = b[i+2:]
+		}
 		end := bytes.Index(b, []byte("\n\n"))
 		if end < 0 {
 			end = len(b)
 		}
 		stanza := b[:end]
 		b = b[min(end+2, len(b)):]
-		if !bytes.HasPrefix(stanza, []byte("Package: linux-")) {
-			continue
-		}
 		var p pkgVersion
 		for _, line := range strings.Split(string(stanza), "\n") {
 			k, v, _ := strings.Cut(line, ": ")

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
@@ -385,6 +387,40 @@ Version: 7.3.4-1~bpo13+1
 Package: linux-image-7.3.2+deb13-cloud-amd64
 Version: 7.3.2-1~bpo13+1
 `
+
+// A Packages file, mapped, gives the kernel stanzas wherever they are among the others, the
+// first included; an empty file gives none.
+func TestParsePackagesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Packages")
+	text := "Package: adduser\nVersion: 3.134\n\n" + packages + "\nPackage: zutils\nVersion: 1\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parsePackagesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got {
+		names = append(names, p.Package+" "+p.Version)
+	}
+	want := []string{"linux-image-7.3.4+deb13-cloud-amd64 7.3.4-1~bpo13+1", "linux-binary-7.3.4+deb13-cloud-amd64 7.3.4-1~bpo13+1",
+		"linux-base-7.3.4+deb13-cloud-amd64 7.3.4-1~bpo13+1", "linux-image-7.3.2+deb13-cloud-amd64 7.3.2-1~bpo13+1"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("stanzas %q, want %q", names, want)
+	}
+	if !reflect.DeepEqual(got, parsePackages([]byte(packages))) {
+		t.Errorf("the file's stanzas differ from the list's alone")
+	}
+	empty := filepath.Join(dir, "Empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parsePackagesFile(empty); err != nil || len(got) != 0 {
+		t.Errorf("empty file: %v, %v", got, err)
+	}
+}
 
 func TestIndexAndClosure(t *testing.T) {
 	idx := index{}
