@@ -96,6 +96,20 @@ func TestWriteBase(t *testing.T) {
 			t.Errorf("%s missing", n)
 		}
 	}
+	// The executables are read from their files as the archive is written: whole.
+	want, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Name != "init" && r.Name != "suites/x.test" {
+			continue
+		}
+		got, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+		if err != nil || !bytes.Equal(got, want) || r.Mode != cpio.S_IFREG|0o755 {
+			t.Errorf("%s: %d bytes, mode %o, %v; want the %d bytes of %s, mode %o", r.Name, len(got), r.Mode, err, len(want), exe, cpio.S_IFREG|0o755)
+		}
+	}
 	// Parents made for the records are 0755 and "." is not one of them: it would chmod the
 	// guest's root directory.
 	modes := map[string]uint64{}
