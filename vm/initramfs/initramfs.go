@@ -48,29 +48,23 @@ func WriteBase(w io.Writer, agent string, planJSON []byte, files []File) error {
 	}
 	srcs := append([]File{{Src: agent, Dest: "/init"}}, files...)
 	for _, f := range srcs {
-		exe, err := openStaticExecutable(f.Src, f.Dest[1:])
+		exe, rec, err := openStaticExecutable(f.Src, f.Dest[1:])
 		if err != nil {
 			return err
 		}
 		defer exe.Close()
-		recs = append(recs, exe.rec)
+		recs = append(recs, rec)
 	}
 	return writeArchive(w, recs)
 }
 
-// executable is an open host file and its archive record, which reads from it.
-type executable struct {
-	*os.File
-	rec cpio.Record
-}
-
-// openStaticExecutable opens src for the archive as dest. The record reads the file as the
-// archive is written: a copy in memory of each binary (20 MB together) took about half of
-// the base archive's time, before the first boot of every run.
-func openStaticExecutable(src, dest string) (executable, error) {
+// openStaticExecutable opens src and returns it with its record as dest, which reads from
+// it as the archive is written: copying the binaries (20 MB) into memory first took the
+// default matrix's base archive 0.6 s, against 15 ms, before the first boot of every run.
+func openStaticExecutable(src, dest string) (*os.File, cpio.Record, error) {
 	f, err := os.Open(src)
 	if err != nil {
-		return executable{}, err
+		return nil, cpio.Record{}, err
 	}
 	fi, err := f.Stat()
 	if err == nil {
@@ -78,10 +72,9 @@ func openStaticExecutable(src, dest string) (executable, error) {
 	}
 	if err != nil {
 		f.Close()
-		return executable{}, err
+		return nil, cpio.Record{}, err
 	}
-	rec := cpio.Record{ReaderAt: f, Info: cpio.Info{Name: dest, Mode: cpio.S_IFREG | 0o755, FileSize: uint64(fi.Size())}}
-	return executable{File: f, rec: rec}, nil
+	return f, cpio.Record{ReaderAt: f, Info: cpio.Info{Name: dest, Mode: cpio.S_IFREG | 0o755, FileSize: uint64(fi.Size())}}, nil
 }
 
 // checkStatic rejects dynamically linked ELF files: in the guest they would

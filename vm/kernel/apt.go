@@ -139,7 +139,7 @@ func loadIndex(listsDir, arch string) (index, error) {
 
 // parsePackagesFile parses the Packages file at path, mapped rather than read: the seven
 // suites' lists are about 225 MB, and reading them into fresh memory took a run's first
-// index load 1 s, against 0.1 s mapped (the page cache holds them).
+// index load 1 s, against 0.2 s mapped (the page cache holds them).
 func parsePackagesFile(path string) ([]pkgVersion, error) {
 	f, err := os.Open(path)
 	if err != nil {
